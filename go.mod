@@ -1,0 +1,3 @@
+module github.com/dynamo-go/dynamo
+
+go 1.26
