@@ -209,7 +209,7 @@ func (c *Config) Validate() error {
 	if c.CADir == "" {
 		bad("ca_dir: the grid CA directory is required")
 	}
-	if c.Listen == c.DataListen {
+	if c.Listen == c.DataListen && !strings.HasSuffix(c.Listen, ":0") {
 		bad("listen and data_listen must differ (%q)", c.Listen)
 	}
 	if c.MaxBodyBytes < 4096 {

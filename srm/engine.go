@@ -74,6 +74,9 @@ type engine struct {
 	pools  map[string]chan int64
 	wg     sync.WaitGroup
 	kick   chan struct{}
+	// runCtx is Run's context: work that outlives one SOAP call (recalls
+	// started by an immediate request) is bound to it, not to the call.
+	runCtx context.Context
 
 	mu   sync.RWMutex
 	puts map[string]string // stfn -> token of the upload holding it (SPACE_AVAILABLE)

@@ -200,7 +200,8 @@ func (e *engine) recall(ctx context.Context, r *request, f *file, loc *Location,
 		return
 	}
 	f.set(SRM_REQUEST_INPROGRESS, "recalling file from tape")
-	ch, errp := st.Recall(context.WithoutCancel(ctx), loc.Phys)
+	ctx = e.runCtx
+	ch, errp := st.Recall(ctx, loc.Phys)
 	token, fid, pin := r.Token, f.ID, r.PinLifetime
 	go func() {
 		select {

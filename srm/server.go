@@ -14,8 +14,8 @@ package srm
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"crypto/tls"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -137,6 +137,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.engine.runCtx = ctx // before any call can start a recall
 	errc := make(chan error, 3)
 	go func() { errc <- srmSrv.Serve(&gsiListener{Listener: srmLn, tls: tcfg, cas: s.cas, flag: true}) }()
 	go func() { errc <- dataSrv.Serve(&gsiListener{Listener: dataLn, tls: tcfg, cas: s.cas}) }()
