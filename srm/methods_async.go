@@ -20,7 +20,7 @@ type submitted struct {
 // accept validates and stores an asynchronous request. fileElem names the
 // request array item's SURL element (sourceSURL, targetSURL).
 func (s *Server) accept(c *call, req *node, rtype, surlElem string) submitted {
-	items := req.child("arrayOfFileRequests").all("requestArray")
+	items := req.Child("arrayOfFileRequests").All("requestArray")
 	if len(items) == 0 {
 		return submitted{status: rs(SRM_INVALID_REQUEST, "arrayOfFileRequests is empty")}
 	}
@@ -33,37 +33,37 @@ func (s *Server) accept(c *call, req *node, rtype, surlElem string) submitted {
 	if rtype == typeBoL {
 		lifeElem = "desiredLifeTime"
 	}
-	if v, err := req.integer(lifeElem, 0); err != nil {
+	if v, err := req.Int(lifeElem, 0); err != nil {
 		return submitted{status: rs(SRM_INVALID_REQUEST, err.Error())}
 	} else if v > 0 {
 		pin = min(v, int64(ec.MaxPinLifetime/time.Second))
 	}
-	total, err := req.integer("desiredTotalRequestTime", 0)
+	total, err := req.Int("desiredTotalRequestTime", 0)
 	if err != nil {
 		return submitted{status: rs(SRM_INVALID_REQUEST, err.Error())}
 	}
 	now := time.Now()
-	r := &request{Type: rtype, DN: c.id.DN, FQANs: strings.Join(c.id.FQANs, ","), UserDesc: trunc(req.str("userRequestDescription"), 255),
+	r := &request{Type: rtype, DN: c.id.DN, FQANs: strings.Join(c.id.FQANs, ","), UserDesc: trunc(req.Str("userRequestDescription"), 255),
 		PinLifetime: pin, Created: now.Unix(), Overwrite: "N"}
 	if total > 0 {
 		r.Deadline = now.Unix() + total
 	}
-	switch req.str("overwriteOption") {
+	switch req.Str("overwriteOption") {
 	case "ALWAYS":
 		r.Overwrite = "A"
 	case "WHEN_FILES_ARE_DIFFERENT":
 		r.Overwrite = "D"
 	}
-	protos := req.child("transferParameters").strings("arrayOfTransferProtocols", "stringArray")
+	protos := req.Child("transferParameters").Strings("arrayOfTransferProtocols", "stringArray")
 	if len(protos) == 0 && rtype != typeBoL {
 		protos = []string{"https"}
 	}
 	r.Protocols = trunc(strings.Join(protos, ","), 255)
 	files := make([]*file, 0, len(items))
 	for _, it := range items {
-		surl := it.str(surlElem)
+		surl := it.Str(surlElem)
 		f := &file{SURL: surl, ExpectedSize: -1, FileSize: -1}
-		if v, err := it.integer("expectedFileSize", -1); err == nil {
+		if v, err := it.Int("expectedFileSize", -1); err == nil {
 			f.ExpectedSize = v
 		}
 		// Unparsable SURLs fail at once; resolution and authorization are
@@ -127,7 +127,7 @@ func (s *Server) bringOnline(c *call, req *node) (any, error) {
 // lookup loads the request of a StatusOf*/PutDone call and checks its type
 // and owner. On failure st is the request-level answer.
 func (s *Server) lookup(c *call, req *node, rtype string) (*request, []*file, *TReturnStatus) {
-	tok := req.str("requestToken")
+	tok := req.Str("requestToken")
 	if tok == "" {
 		st := rs(SRM_INVALID_REQUEST, "requestToken is required")
 		return nil, nil, &st
@@ -151,7 +151,7 @@ func (s *Server) lookup(c *call, req *node, rtype string) (*request, []*file, *T
 
 // surlFilter returns the SURLs named in the call (nil: all files).
 func surlFilter(req *node, wrapper string) map[string]bool {
-	list := req.strings(wrapper, "urlArray")
+	list := req.Strings(wrapper, "urlArray")
 	if len(list) == 0 {
 		return nil
 	}
@@ -275,7 +275,7 @@ func (s *Server) statusOfBringOnline(c *call, req *node) (any, error) {
 // (all files when the list is empty) and answers with per-SURL statuses.
 func (s *Server) fileOp(c *call, r *request, files []*file, req *node, requireSURLs bool,
 	op func(f *file) TReturnStatus) surlStatuses {
-	want := req.strings("arrayOfSURLs", "urlArray")
+	want := req.Strings("arrayOfSURLs", "urlArray")
 	if requireSURLs && len(want) == 0 {
 		return surlStatuses{ReturnStatus: rs(SRM_INVALID_REQUEST, "arrayOfSURLs is empty")}
 	}
@@ -367,7 +367,7 @@ func (s *Server) putDone(c *call, req *node) (any, error) {
 }
 
 func (s *Server) releaseFiles(c *call, req *node) (any, error) {
-	if req.str("requestToken") == "" {
+	if req.Str("requestToken") == "" {
 		return s.releaseBySURL(c, req)
 	}
 	r, files, st := s.lookup(c, req, "")
@@ -396,7 +396,7 @@ func (s *Server) releaseFiles(c *call, req *node) (any, error) {
 // releaseBySURL releases the caller's pins on the SURLs, whatever request
 // holds them.
 func (s *Server) releaseBySURL(c *call, req *node) (any, error) {
-	surls := req.strings("arrayOfSURLs", "urlArray")
+	surls := req.Strings("arrayOfSURLs", "urlArray")
 	if len(surls) == 0 {
 		return surlStatuses{ReturnStatus: rs(SRM_INVALID_REQUEST, "requestToken or arrayOfSURLs is required")}, nil
 	}
@@ -453,7 +453,7 @@ func (s *Server) abort(c *call, r *request, files []*file, req *node, requireSUR
 		return resp
 	}
 	r.Status, r.Explanation = requestStatus(r.Type, files)
-	if len(changed) > 0 && StatusCode(r.Status) != SRM_ABORTED && req.strings("arrayOfSURLs", "urlArray") == nil {
+	if len(changed) > 0 && StatusCode(r.Status) != SRM_ABORTED && req.Strings("arrayOfSURLs", "urlArray") == nil {
 		r.Status = int(SRM_ABORTED)
 	}
 	err := s.engine.saveFiles(c.ctx, r, changed, []StatusCode{SRM_REQUEST_QUEUED, SRM_REQUEST_INPROGRESS, SRM_SUCCESS, SRM_PARTIAL_SUCCESS, SRM_FAILURE},
@@ -490,8 +490,8 @@ func (s *Server) abortFiles(c *call, req *node) (any, error) {
 }
 
 func (s *Server) extendFileLifeTime(c *call, req *node) (any, error) {
-	tok := req.str("requestToken")
-	newFile, newPin := req.has("newFileLifeTime"), req.has("newPinLifeTime")
+	tok := req.Str("requestToken")
+	newFile, newPin := req.Has("newFileLifeTime"), req.Has("newPinLifeTime")
 	bad := func(msg string) (any, error) { return extendResponse{ReturnStatus: rs(SRM_INVALID_REQUEST, msg)}, nil }
 	switch {
 	case newFile && newPin:
@@ -501,7 +501,7 @@ func (s *Server) extendFileLifeTime(c *call, req *node) (any, error) {
 	case newFile && tok != "":
 		return bad("newFileLifeTime is per SURL: give no requestToken")
 	}
-	surls := req.strings("arrayOfSURLs", "urlArray")
+	surls := req.Strings("arrayOfSURLs", "urlArray")
 	if len(surls) == 0 {
 		return bad("arrayOfSURLs is empty")
 	}
@@ -532,7 +532,7 @@ func (s *Server) extendFileLifeTime(c *call, req *node) (any, error) {
 	if stt != nil {
 		return extendResponse{ReturnStatus: *stt}, nil
 	}
-	want, err := req.integer("newPinLifeTime", 0)
+	want, err := req.Int("newPinLifeTime", 0)
 	if err != nil || want <= 0 {
 		return bad("newPinLifeTime must be a positive number of seconds")
 	}
@@ -575,7 +575,7 @@ func (s *Server) extendFileLifeTime(c *call, req *node) (any, error) {
 }
 
 func (s *Server) getRequestTokens(c *call, req *node) (any, error) {
-	desc := req.str("userRequestDescription")
+	desc := req.Str("userRequestDescription")
 	q := "SELECT token, created FROM srm_requests WHERE client_dn = ?"
 	args := []any{c.id.DN}
 	if desc != "" {
@@ -603,7 +603,7 @@ func (s *Server) getRequestTokens(c *call, req *node) (any, error) {
 }
 
 func (s *Server) getRequestSummary(c *call, req *node) (any, error) {
-	toks := req.strings("arrayOfRequestTokens", "stringArray")
+	toks := req.Strings("arrayOfRequestTokens", "stringArray")
 	if len(toks) == 0 {
 		return requestSummaryResponse{ReturnStatus: rs(SRM_INVALID_REQUEST, "arrayOfRequestTokens is empty")}, nil
 	}

@@ -38,10 +38,11 @@ func fsStatus(err error) (StatusCode, string) {
 	switch {
 	case errors.Is(err, iofs.ErrNotExist):
 		return SRM_INVALID_PATH, "No such file or directory"
+	// Before ErrExist: syscall.Errno reports ENOTEMPTY as ErrExist too.
+	case errors.Is(err, syscall.ENOTEMPTY):
+		return SRM_NON_EMPTY_DIRECTORY, "Directory not empty"
 	case errors.Is(err, iofs.ErrExist):
 		return SRM_DUPLICATION_ERROR, "File exists"
-	case errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.EEXIST):
-		return SRM_NON_EMPTY_DIRECTORY, "Directory not empty"
 	case errors.Is(err, syscall.ENOTDIR):
 		return SRM_INVALID_PATH, "Not a directory"
 	case errors.Is(err, syscall.EISDIR):
@@ -87,30 +88,30 @@ type lsState struct {
 }
 
 func (s *Server) ls(c *call, req *node) (any, error) {
-	surls := req.strings("arrayOfSURLs", "urlArray")
+	surls := req.Strings("arrayOfSURLs", "urlArray")
 	if len(surls) == 0 {
 		return lsResponse{ReturnStatus: rs(SRM_INVALID_REQUEST, "arrayOfSURLs is empty")}, nil
 	}
-	if req.has("fileStorageType") {
+	if req.Has("fileStorageType") {
 		return lsResponse{ReturnStatus: rs(SRM_NOT_SUPPORTED, "filtering on fileStorageType is not supported")}, nil
 	}
-	full, err := req.boolean("fullDetailedList", false)
+	full, err := req.Bool("fullDetailedList", false)
 	if err != nil {
 		return nil, err
 	}
-	all, err := req.boolean("allLevelRecursive", false)
+	all, err := req.Bool("allLevelRecursive", false)
 	if err != nil {
 		return nil, err
 	}
-	levels, err := req.integer("numOfLevels", 1)
+	levels, err := req.Int("numOfLevels", 1)
 	if err != nil {
 		return nil, err
 	}
-	offset, err := req.integer("offset", 0)
+	offset, err := req.Int("offset", 0)
 	if err != nil {
 		return nil, err
 	}
-	count, err := req.integer("count", 0)
+	count, err := req.Int("count", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +241,7 @@ func surlPath(surl string) string {
 }
 
 func (s *Server) mkdir(c *call, req *node) (any, error) {
-	loc, code, expl := s.locate(c, req.str("SURL"), OpWrite)
+	loc, code, expl := s.locate(c, req.Str("SURL"), OpWrite)
 	if loc == nil {
 		return returnOnly{rs(code, expl)}, nil
 	}
@@ -252,11 +253,11 @@ func (s *Server) mkdir(c *call, req *node) (any, error) {
 }
 
 func (s *Server) rmdir(c *call, req *node) (any, error) {
-	loc, code, expl := s.locate(c, req.str("SURL"), OpDelete)
+	loc, code, expl := s.locate(c, req.Str("SURL"), OpDelete)
 	if loc == nil {
 		return returnOnly{rs(code, expl)}, nil
 	}
-	recursive, err := req.boolean("recursive", false)
+	recursive, err := req.Bool("recursive", false)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +308,7 @@ func (s *Server) removeTree(ctx context.Context, a *Area, p string) error {
 }
 
 func (s *Server) rm(c *call, req *node) (any, error) {
-	surls := req.strings("arrayOfSURLs", "urlArray")
+	surls := req.Strings("arrayOfSURLs", "urlArray")
 	if len(surls) == 0 {
 		return surlStatuses{ReturnStatus: rs(SRM_INVALID_REQUEST, "arrayOfSURLs is empty")}, nil
 	}
@@ -346,11 +347,11 @@ func (s *Server) rmOne(c *call, surl string) TReturnStatus {
 }
 
 func (s *Server) mv(c *call, req *node) (any, error) {
-	from, code, expl := s.locate(c, req.str("fromSURL"), OpDelete)
+	from, code, expl := s.locate(c, req.Str("fromSURL"), OpDelete)
 	if from == nil {
 		return returnOnly{rs(code, expl)}, nil
 	}
-	to, code, expl := s.locate(c, req.str("toSURL"), OpWrite)
+	to, code, expl := s.locate(c, req.Str("toSURL"), OpWrite)
 	if to == nil {
 		return returnOnly{rs(code, expl)}, nil
 	}

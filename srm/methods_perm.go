@@ -15,7 +15,7 @@ import (
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
 func (s *Server) setPermission(c *call, req *node) (any, error) {
-	loc, code, expl := s.locate(c, req.str("SURL"), OpWrite)
+	loc, code, expl := s.locate(c, req.Str("SURL"), OpWrite)
 	if loc == nil {
 		return returnOnly{rs(code, expl)}, nil
 	}
@@ -38,14 +38,14 @@ func (s *Server) setPermission(c *call, req *node) (any, error) {
 		return true
 	}
 	group := ""
-	if g := req.child("arrayOfGroupPermissions").child("groupPermissionArray"); g != nil {
-		group = g.str("mode")
+	if g := req.Child("arrayOfGroupPermissions").Child("groupPermissionArray"); g != nil {
+		group = g.Str("mode")
 	}
-	if !field(req.str("ownerPermission"), 6) || !field(group, 3) || !field(req.str("otherPermission"), 0) {
+	if !field(req.Str("ownerPermission"), 6) || !field(group, 3) || !field(req.Str("otherPermission"), 0) {
 		return returnOnly{rs(SRM_INVALID_REQUEST, "permission modes must be NONE, X, W, WX, R, RX, RW or RWX")}, nil
 	}
 	var mode uint32
-	switch req.str("permissionType") {
+	switch req.Str("permissionType") {
 	case "CHANGE", "":
 		mode = cur&^mask | set
 	case "ADD":
@@ -62,7 +62,7 @@ func (s *Server) setPermission(c *call, req *node) (any, error) {
 }
 
 func (s *Server) checkPermission(c *call, req *node) (any, error) {
-	surls := req.strings("arrayOfSURLs", "urlArray")
+	surls := req.Strings("arrayOfSURLs", "urlArray")
 	if len(surls) == 0 {
 		return checkPermissionResponse{ReturnStatus: rs(SRM_INVALID_REQUEST, "arrayOfSURLs is empty")}, nil
 	}
@@ -100,7 +100,7 @@ func (s *Server) checkPermission(c *call, req *node) (any, error) {
 }
 
 func (s *Server) getPermission(c *call, req *node) (any, error) {
-	surls := req.strings("arrayOfSURLs", "urlArray")
+	surls := req.Strings("arrayOfSURLs", "urlArray")
 	if len(surls) == 0 {
 		return getPermissionResponse{ReturnStatus: rs(SRM_INVALID_REQUEST, "arrayOfSURLs is empty")}, nil
 	}
@@ -130,7 +130,7 @@ func (s *Server) getPermission(c *call, req *node) (any, error) {
 }
 
 func (s *Server) getSpaceTokens(c *call, req *node) (any, error) {
-	desc := req.str("userSpaceTokenDescription")
+	desc := req.Str("userSpaceTokenDescription")
 	var toks []string
 	for _, a := range s.ns.Areas() {
 		if a.Config.SpaceToken == "" {
@@ -151,7 +151,7 @@ func (s *Server) getSpaceTokens(c *call, req *node) (any, error) {
 }
 
 func (s *Server) getSpaceMetaData(c *call, req *node) (any, error) {
-	toks := req.strings("arrayOfSpaceTokens", "stringArray")
+	toks := req.Strings("arrayOfSpaceTokens", "stringArray")
 	if len(toks) == 0 {
 		return spaceMetaDataResponse{ReturnStatus: rs(SRM_INVALID_REQUEST, "arrayOfSpaceTokens is empty")}, nil
 	}
@@ -183,7 +183,7 @@ func (s *Server) getSpaceMetaData(c *call, req *node) (any, error) {
 }
 
 func (s *Server) purgeFromSpace(c *call, req *node) (any, error) {
-	surls := req.strings("arrayOfSURLs", "urlArray")
+	surls := req.Strings("arrayOfSURLs", "urlArray")
 	if len(surls) == 0 {
 		return surlStatuses{ReturnStatus: rs(SRM_INVALID_REQUEST, "arrayOfSURLs is empty")}, nil
 	}
@@ -195,7 +195,7 @@ func (s *Server) purgeFromSpace(c *call, req *node) (any, error) {
 			if loc == nil {
 				return rs(code, expl)
 			}
-			if tok := req.str("spaceToken"); tok != "" && tok != loc.Area.Config.SpaceToken {
+			if tok := req.Str("spaceToken"); tok != "" && tok != loc.Area.Config.SpaceToken {
 				return rs(SRM_INVALID_PATH, "SURL is not in space "+tok)
 			}
 			if s.engine.pinned(c.ctx, loc.StFN) {

@@ -25,24 +25,24 @@ func TestDecodeEnvelope(t *testing.T) {
 	if op != "srmLs" {
 		t.Errorf("op = %q", op)
 	}
-	if got := req.strings("arrayOfSURLs", "urlArray"); len(got) != 2 || got[1] != "srm://localhost/x" {
+	if got := req.Strings("arrayOfSURLs", "urlArray"); len(got) != 2 || got[1] != "srm://localhost/x" {
 		t.Errorf("urls = %q", got)
 	}
-	if req.has("storageSystemInfo") || req.has("numOfLevels") {
+	if req.Has("storageSystemInfo") || req.Has("numOfLevels") {
 		t.Error("xsi:nil elements must read as absent")
 	}
-	if n, _ := req.integer("numOfLevels", 1); n != 1 {
+	if n, _ := req.Int("numOfLevels", 1); n != 1 {
 		t.Errorf("nil numOfLevels = %d, want the default", n)
 	}
-	if n, _ := req.integer("offset", 0); n != 5 {
+	if n, _ := req.Int("offset", 0); n != 5 {
 		t.Errorf("offset = %d", n)
 	}
-	if b, _ := req.boolean("fullDetailedList", false); !b {
+	if b, _ := req.Bool("fullDetailedList", false); !b {
 		t.Error("fullDetailedList")
 	}
 	// Fully qualified inner elements decode the same.
 	q := strings.ReplaceAll(strings.ReplaceAll(gfalLs, "<arrayOfSURLs>", "<srm2:arrayOfSURLs>"), "</arrayOfSURLs>", "</srm2:arrayOfSURLs>")
-	if _, req, err := decodeEnvelope(strings.NewReader(q)); err != nil || len(req.strings("arrayOfSURLs", "urlArray")) != 2 {
+	if _, req, err := decodeEnvelope(strings.NewReader(q)); err != nil || len(req.Strings("arrayOfSURLs", "urlArray")) != 2 {
 		t.Errorf("qualified: %v", err)
 	}
 	// Empty request part (srmPing as gfal2 sends it).
@@ -67,7 +67,7 @@ func TestDecodeEnvelopeRejects(t *testing.T) {
 		}
 	}
 	_, req, _ := decodeEnvelope(strings.NewReader(strings.Replace(gfalLs, "<offset>5", "<offset>five", 1)))
-	if _, err := req.integer("offset", 0); err == nil || !strings.Contains(err.Error(), "offset") {
+	if _, err := req.Int("offset", 0); err == nil || !strings.Contains(err.Error(), "offset") {
 		t.Errorf("bad integer: %v", err)
 	}
 }
