@@ -173,6 +173,14 @@ func (e *engine) wait() { e.wg.Wait() }
 // pick moves up to PickBatch QUEUED requests per type, bounded by the free
 // room in that type's pool queue, to INPROGRESS and hands them to workers.
 func (e *engine) pick(ctx context.Context) error {
+	// Resynchronize the admission counter with the database: aborts and
+	// timeouts of queued requests change it behind submit's back. Submits
+	// racing with this read are corrected at the next tick.
+	var waiting int64
+	if err := e.s.db.GetContext(ctx, &waiting, "SELECT COUNT(*) FROM srm_requests WHERE status = ?", SRM_REQUEST_QUEUED); err != nil {
+		return err
+	}
+	e.queued.Store(waiting)
 	for t, ch := range e.pools {
 		room := min(cap(ch)-len(ch), e.cfg.PickBatch)
 		if room <= 0 {

@@ -419,6 +419,17 @@ func (e *engine) expire(ctx context.Context, now time.Time) error {
 			e.refreshRequest(ctx, s.Token)
 		}
 	}
+	// Requests whose desiredTotalRequestTime passed before they finished.
+	var late []string
+	if err := d.SelectContext(ctx, &late, "SELECT token FROM srm_requests WHERE status IN (?, ?) AND deadline > 0 AND deadline < ? LIMIT 1000",
+		SRM_REQUEST_QUEUED, SRM_REQUEST_INPROGRESS, now.Unix()); err != nil {
+		return err
+	}
+	for _, tok := range late {
+		if err := e.timeOut(ctx, tok); err != nil {
+			return err
+		}
+	}
 	cutoff := now.Add(-e.cfg.RequestRetention).Unix()
 	return d.InTx(ctx, func(tx *sqlx.Tx) error {
 		var ids []int64
@@ -426,12 +437,7 @@ func (e *engine) expire(ctx context.Context, now time.Time) error {
 			cutoff, SRM_REQUEST_QUEUED, SRM_REQUEST_INPROGRESS); err != nil || len(ids) == 0 {
 			return err
 		}
-		var n int
-		q, args, _ := sqlx.In("SELECT COUNT(*) FROM srm_files WHERE request_id IN (?) AND status IN (?, ?)", ids, SRM_FILE_PINNED, SRM_SPACE_AVAILABLE)
-		if err := tx.GetContext(ctx, &n, tx.Rebind(q), args...); err != nil {
-			return err
-		}
-		q, args, _ = sqlx.In("DELETE FROM srm_files WHERE request_id IN (?) AND status NOT IN (?, ?)", ids, SRM_FILE_PINNED, SRM_SPACE_AVAILABLE)
+		q, args, _ := sqlx.In("DELETE FROM srm_files WHERE request_id IN (?) AND status NOT IN (?, ?)", ids, SRM_FILE_PINNED, SRM_SPACE_AVAILABLE)
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
@@ -457,4 +463,23 @@ func (e *engine) dropUpload(ctx context.Context, stfn, token string) {
 		}
 	}
 	e.releasePut(stfn, token)
+}
+
+// timeOut ends a request whose total request time passed: its unfinished
+// files fail, and the request becomes SRM_REQUEST_TIMED_OUT.
+func (e *engine) timeOut(ctx context.Context, token string) error {
+	return e.s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var r request
+		if err := tx.GetContext(ctx, &r, "SELECT "+reqCols+" FROM srm_requests WHERE token = ?", token); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE srm_requests SET status = ?, explanation = ? WHERE id = ? AND status IN (?, ?)",
+			SRM_REQUEST_TIMED_OUT, "desiredTotalRequestTime expired", r.ID, SRM_REQUEST_QUEUED, SRM_REQUEST_INPROGRESS)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE srm_files SET status = ?, explanation = ? WHERE request_id = ? AND status IN (?, ?)",
+			SRM_FAILURE, "request timed out", r.ID, SRM_REQUEST_QUEUED, SRM_REQUEST_INPROGRESS)
+		return err
+	})
 }

@@ -236,12 +236,11 @@ type checkPermissionResponse struct {
 }
 
 type permissionReturn struct {
-	SURL            string           `xml:"surl"`
-	Status          TReturnStatus    `xml:"status"`
-	Owner           string           `xml:"owner,omitempty"`
-	OwnerPermission string           `xml:"ownerPermission,omitempty"`
-	OtherPermission string           `xml:"otherPermission,omitempty"`
-	_               *groupPermission `xml:"-"`
+	SURL            string        `xml:"surl"`
+	Status          TReturnStatus `xml:"status"`
+	Owner           string        `xml:"owner,omitempty"`
+	OwnerPermission string        `xml:"ownerPermission,omitempty"`
+	OtherPermission string        `xml:"otherPermission,omitempty"`
 }
 
 type getPermissionResponse struct {
