@@ -475,10 +475,17 @@ func (s *Server) abortRequest(c *call, req *node) (any, error) {
 	}
 	// Abort every file: the SURL list of the request part is not consulted.
 	resp := s.abort(c, r, files, &node{}, false)
-	if resp.ReturnStatus.StatusCode == SRM_PARTIAL_SUCCESS.String() {
-		resp.ReturnStatus.Explanation = "some files were already in a final state"
+	if resp.Files == nil { // storing the abort failed
+		return returnOnly{resp.ReturnStatus}, nil
 	}
-	return returnOnly{resp.ReturnStatus}, nil
+	// Files already final are left as they are; the request abort succeeds
+	// when anything was (or already had been) aborted.
+	for _, f := range resp.Files.Items {
+		if f.Status.StatusCode == SRM_SUCCESS.String() {
+			return returnOnly{rs(SRM_SUCCESS, "request aborted")}, nil
+		}
+	}
+	return returnOnly{rs(SRM_FAILURE, "request is in a final status: abort not allowed")}, nil
 }
 
 func (s *Server) abortFiles(c *call, req *node) (any, error) {
