@@ -37,6 +37,7 @@ type request struct {
 	UserDesc    string `db:"user_desc"`
 	Protocols   string `db:"protocols"`
 	Overwrite   string `db:"overwrite"`
+	SpaceToken  string `db:"space_token"`
 	PinLifetime int64  `db:"pin_lifetime"`
 	Created     int64  `db:"created"`
 	Deadline    int64  `db:"deadline"`
@@ -58,7 +59,7 @@ type file struct {
 	PinExpires   int64  `db:"pin_expires"`
 }
 
-const reqCols = "id, token, rtype, status, explanation, client_dn, fqans, user_desc, protocols, overwrite, pin_lifetime, created, deadline, n_files"
+const reqCols = "id, token, rtype, status, explanation, client_dn, fqans, user_desc, protocols, overwrite, space_token, pin_lifetime, created, deadline, n_files"
 const fileCols = "id, request_id, idx, surl, stfn, status, explanation, expected_size, file_size, turl, pin_expires"
 
 // engine runs asynchronous requests StoRM's way: the SOAP handlers insert

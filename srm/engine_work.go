@@ -277,8 +277,13 @@ func (e *engine) doPut(c *call, r *request, f *file, now time.Time) {
 		}
 		oldSize = fi.Size
 	}
-	if free := loc.Area.Free(); free >= 0 {
-		need := max(f.ExpectedSize, 0) - oldSize
+	need := max(f.ExpectedSize, 0) - oldSize
+	code, expl, dyn := e.s.checkPutSpace(c.ctx, r.SpaceToken, r.DN, loc, need)
+	if code != SRM_SUCCESS {
+		f.set(code, expl)
+		return
+	}
+	if free := loc.Area.Free(); free >= 0 && dyn == nil {
 		if free == 0 || need > free {
 			f.set(SRM_NO_FREE_SPACE, "not enough free space in storage area "+loc.Area.Config.Name+": "+strconv.FormatInt(free, 10)+" bytes left")
 			return
@@ -381,6 +386,9 @@ func (e *engine) agents(ctx context.Context) {
 		}
 		if err := e.expire(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			e.log.WithError(err).Warn("expiring pins and uploads failed")
+		}
+		if err := e.s.expireSpaces(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			e.log.WithError(err).Warn("expiring space reservations failed")
 		}
 	}
 }

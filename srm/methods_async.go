@@ -48,6 +48,7 @@ func (s *Server) accept(c *call, req *node, rtype, surlElem string) submitted {
 	if total > 0 {
 		r.Deadline = now.Unix() + total
 	}
+	r.SpaceToken = trunc(req.Str("targetSpaceToken"), 64)
 	switch req.Str("overwriteOption") {
 	case "ALWAYS":
 		r.Overwrite = "A"
@@ -347,6 +348,9 @@ func (s *Server) putDone(c *call, req *node) (any, error) {
 			}
 		}
 		loc.Area.used.Add(fi.Size)
+		if r.SpaceToken != "" && r.SpaceToken != loc.Area.Config.SpaceToken {
+			s.consumeSpace(c.ctx, r.SpaceToken, fi.Size)
+		}
 		if stg, ok := loc.Area.drv.(fs.Stager); ok {
 			if err := stg.Migrate(c.ctx, loc.Phys); err != nil {
 				s.log.WithError(err).WithField("stfn", f.StFN).Warn("migrating to tape")

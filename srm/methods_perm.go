@@ -3,6 +3,7 @@ package srm
 import (
 	iofs "io/fs"
 	"strconv"
+	"time"
 
 	"github.com/dynamo-go/dynamo/srm/fs"
 )
@@ -140,6 +141,16 @@ func (s *Server) getSpaceTokens(c *call, req *node) (any, error) {
 			toks = append(toks, a.Config.SpaceToken)
 		}
 	}
+	q, args := "SELECT token FROM srm_spaces WHERE owner_dn = ?", []any{c.id.DN}
+	if desc != "" {
+		q += " AND (description = ? OR token = ?)"
+		args = append(args, desc, desc)
+	}
+	var dyn []string
+	if err := s.db.SelectContext(c.ctx, &dyn, q+" ORDER BY created LIMIT 1000", args...); err != nil {
+		return spaceTokensResponse{ReturnStatus: rs(SRM_INTERNAL_ERROR, "could not read space reservations: retry")}, nil
+	}
+	toks = append(toks, dyn...)
 	if len(toks) == 0 {
 		return spaceTokensResponse{ReturnStatus: rs(SRM_INVALID_REQUEST, "no space token matches "+strconv.Quote(desc))}, nil
 	}
@@ -163,7 +174,21 @@ func (s *Server) getSpaceMetaData(c *call, req *node) (any, error) {
 	for _, t := range toks {
 		a := s.ns.AreaByToken(t)
 		if a == nil {
-			r.Spaces.Items = append(r.Spaces.Items, metaDataSpace{SpaceToken: t, Status: rs(SRM_INVALID_REQUEST, "unknown space token")})
+			sp, err := s.spaceByToken(c.ctx, t)
+			if err != nil || sp == nil || s.ns.areaByName(sp.Area) == nil {
+				r.Spaces.Items = append(r.Spaces.Items, metaDataSpace{SpaceToken: t, Status: rs(SRM_INVALID_REQUEST, "unknown space token")})
+				continue
+			}
+			ok++
+			sa := s.ns.areaByName(sp.Area)
+			life, left := int64(-1), int64(-1)
+			if sp.Expires > 0 {
+				life, left = sp.Expires-sp.Created, max(sp.Expires-time.Now().Unix(), 0)
+			}
+			r.Spaces.Items = append(r.Spaces.Items, metaDataSpace{SpaceToken: t, Status: rs(SRM_SUCCESS, ""),
+				RetentionPolicyInfo: &retentionPolicyInfo{sa.Config.RetentionPolicy, sa.Config.AccessLatency},
+				Owner:               sp.Owner, TotalSize: i64(sp.Size), GuaranteedSize: i64(sp.Size), UnusedSize: i64(sp.unused()),
+				LifetimeAssigned: i64(life), LifetimeLeft: i64(left)})
 			continue
 		}
 		ok++

@@ -31,6 +31,9 @@ type Area struct {
 	// used is the bytes of regular files, measured at start and kept up to
 	// date by PutDone, Rm and data-endpoint writes.
 	used atomic.Int64
+	// reserved is the unused part of the dynamic space reservations
+	// (srmReserveSpace) in this area: not free for anyone else.
+	reserved atomic.Int64
 }
 
 // Driver returns the area's filesystem driver.
@@ -39,12 +42,13 @@ func (a *Area) Driver() fs.Driver { return a.drv }
 // Used returns the bytes the area holds.
 func (a *Area) Used() int64 { return a.used.Load() }
 
-// Free returns the bytes left under OnlineSizeLimit, or -1 when unlimited.
+// Free returns the bytes left under OnlineSizeLimit and outside space
+// reservations, or -1 when unlimited.
 func (a *Area) Free() int64 {
 	if a.Config.OnlineSizeLimit == 0 {
 		return -1
 	}
-	f := a.Config.OnlineSizeLimit - a.used.Load()
+	f := a.Config.OnlineSizeLimit - a.used.Load() - a.reserved.Load()
 	if f < 0 {
 		return 0
 	}

@@ -137,6 +137,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if err := s.loadSpaces(ctx); err != nil {
+		srmLn.Close()
+		dataLn.Close()
+		return err
+	}
 	s.engine.runCtx = ctx // before any call can start a recall
 	errc := make(chan error, 3)
 	go func() { errc <- srmSrv.Serve(&gsiListener{Listener: srmLn, tls: tcfg, cas: s.cas, flag: true}) }()
@@ -201,6 +206,8 @@ func init() {
 		"srmGetSpaceTokens":             (*Server).getSpaceTokens,
 		"srmGetSpaceMetaData":           (*Server).getSpaceMetaData,
 		"srmPurgeFromSpace":             (*Server).purgeFromSpace,
+		"srmReserveSpace":               (*Server).reserveSpace,
+		"srmReleaseSpace":               (*Server).releaseSpace,
 	}
 }
 

@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS srm_requests (
   user_desc VARCHAR(255) NOT NULL DEFAULT '',
   protocols VARCHAR(255) NOT NULL DEFAULT '',
   overwrite CHAR(1) NOT NULL DEFAULT 'N',
+  space_token VARCHAR(64) NOT NULL DEFAULT '',
   pin_lifetime BIGINT NOT NULL,
   created BIGINT NOT NULL,
   deadline BIGINT NOT NULL,
