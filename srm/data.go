@@ -105,6 +105,12 @@ func (s *Server) dataPut(w http.ResponseWriter, r *http.Request, loc *Location) 
 	}
 	var body io.Reader = r.Body
 	if free := loc.Area.Free(); free >= 0 {
+		// An upload into a reservation may also use what is left of it.
+		if tok := s.engine.putSpaceOf(loc.StFN); tok != "" {
+			if sp, err := s.spaceByToken(r.Context(), tok); err == nil && sp != nil {
+				free += sp.unused()
+			}
+		}
 		if r.ContentLength > free {
 			http.Error(w, "not enough space in the storage area", http.StatusInsufficientStorage)
 			return

@@ -81,11 +81,14 @@ type engine struct {
 
 	mu   sync.RWMutex
 	puts map[string]string // stfn -> token of the upload holding it (SPACE_AVAILABLE)
+	// putSpace maps a held stfn to the dynamic space reservation its upload
+	// writes into, so the data endpoint can let it use the reserved bytes.
+	putSpace map[string]string
 }
 
 func newEngine(s *Server) *engine {
 	e := &engine{s: s, log: s.log.WithField("part", "engine"), cfg: s.cfg.Engine,
-		puts: map[string]string{}, kick: make(chan struct{}, 1)}
+		puts: map[string]string{}, putSpace: map[string]string{}, kick: make(chan struct{}, 1)}
 	e.pools = map[string]chan int64{
 		typeGet: make(chan int64, e.cfg.QueueSize),
 		typePut: make(chan int64, e.cfg.QueueSize),
@@ -122,14 +125,18 @@ func (e *engine) run(ctx context.Context) error {
 	var busy []struct {
 		StFN  string `db:"stfn"`
 		Token string `db:"token"`
+		Space string `db:"space_token"`
 	}
-	if err := d.SelectContext(ctx, &busy, `SELECT f.stfn, r.token FROM srm_files f JOIN srm_requests r ON r.id = f.request_id
+	if err := d.SelectContext(ctx, &busy, `SELECT f.stfn, r.token, r.space_token FROM srm_files f JOIN srm_requests r ON r.id = f.request_id
 		WHERE f.status = ? AND r.rtype = ?`, SRM_SPACE_AVAILABLE, typePut); err != nil {
 		return fmt.Errorf("srm engine: %w", err)
 	}
 	e.mu.Lock()
 	for _, b := range busy {
 		e.puts[b.StFN] = b.Token
+		if b.Space != "" && e.s.ns.AreaByToken(b.Space) == nil {
+			e.putSpace[b.StFN] = b.Space
+		}
 	}
 	e.mu.Unlock()
 
@@ -339,20 +346,34 @@ func (e *engine) putBusy(_ context.Context, stfn string) bool {
 	return ok
 }
 
-func (e *engine) holdPut(stfn, token string) bool {
+// holdPut marks stfn as held by upload token (writing into the dynamic
+// reservation space, or ""); false if another upload holds it.
+func (e *engine) holdPut(stfn, token, space string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.puts[stfn]; ok {
 		return false
 	}
 	e.puts[stfn] = token
+	if space != "" {
+		e.putSpace[stfn] = space
+	}
 	return true
+}
+
+// putSpaceOf returns the dynamic reservation the upload holding stfn
+// writes into, or "".
+func (e *engine) putSpaceOf(stfn string) string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.putSpace[stfn]
 }
 
 func (e *engine) releasePut(stfn, token string) {
 	e.mu.Lock()
 	if e.puts[stfn] == token {
 		delete(e.puts, stfn)
+		delete(e.putSpace, stfn)
 	}
 	e.mu.Unlock()
 }

@@ -300,7 +300,11 @@ func (e *engine) doPut(c *call, r *request, f *file, now time.Time) {
 		f.set(fsStatus(err))
 		return
 	}
-	if !e.holdPut(loc.StFN, r.Token) {
+	dynTok := ""
+	if dyn != nil {
+		dynTok = dyn.Token
+	}
+	if !e.holdPut(loc.StFN, r.Token, dynTok) {
 		f.set(SRM_FILE_BUSY, "another upload of this SURL is in progress")
 		return
 	}
@@ -348,7 +352,9 @@ func (e *engine) mkdirAll(ctx context.Context, a *Area, stfn string) error {
 func (e *engine) abortSURL(ctx context.Context, stfn, why string) {
 	e.mu.Lock()
 	tok, held := e.puts[stfn]
+	sp := e.putSpace[stfn]
 	delete(e.puts, stfn)
+	delete(e.putSpace, stfn)
 	e.mu.Unlock()
 	var tokens []string
 	err := e.s.db.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -364,7 +370,7 @@ func (e *engine) abortSURL(ctx context.Context, stfn, why string) {
 	if err != nil {
 		e.log.WithError(err).WithField("stfn", stfn).Warn("aborting requests on a removed SURL")
 		if held {
-			e.holdPut(stfn, tok)
+			e.holdPut(stfn, tok, sp)
 		}
 		return
 	}

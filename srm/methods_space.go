@@ -77,7 +77,9 @@ func (s *Server) spaceByToken(ctx context.Context, tok string) (*space, error) {
 }
 
 func (s *Server) reserveSpace(c *call, req *node) (any, error) {
-	bad := func(code StatusCode, msg string) (any, error) { return reserveSpaceResponse{ReturnStatus: rs(code, msg)}, nil }
+	bad := func(code StatusCode, msg string) (any, error) {
+		return reserveSpaceResponse{ReturnStatus: rs(code, msg)}, nil
+	}
 	rp := req.Child("retentionPolicyInfo")
 	if rp == nil || rp.Str("retentionPolicy") == "" {
 		return bad(SRM_INVALID_REQUEST, "retentionPolicyInfo is required")
