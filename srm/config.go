@@ -46,6 +46,11 @@ type Config struct {
 	// MaxLsEntries bounds the entries one srmLs returns before it answers
 	// SRM_TOO_MANY_RESULTS (clients page with offset/count); default 2000.
 	MaxLsEntries int `yaml:"max_ls_entries"`
+	// MaxConnections bounds open client connections per endpoint; default
+	// 1000. Further clients wait in the listen backlog.
+	MaxConnections int `yaml:"max_connections"`
+	// CAReloadInterval is how often CADir is re-read; default 1h.
+	CAReloadInterval time.Duration `yaml:"ca_reload_interval"`
 	// Areas are the storage areas; the longest matching prefix wins.
 	Areas []AreaConfig `yaml:"storage_areas"`
 	// Engine bounds the asynchronous request engine.
@@ -153,6 +158,12 @@ func (c *Config) ApplyDefaults() {
 	if c.MaxLsEntries == 0 {
 		c.MaxLsEntries = 2000
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 1000
+	}
+	if c.CAReloadInterval == 0 {
+		c.CAReloadInterval = time.Hour
+	}
 	for i := range c.Areas {
 		a := &c.Areas[i]
 		def(&a.RetentionPolicy, "REPLICA")
@@ -217,6 +228,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLsEntries < 1 {
 		bad("max_ls_entries %d: at least 1", c.MaxLsEntries)
+	}
+	if c.MaxConnections < 1 {
+		bad("max_connections %d: at least 1", c.MaxConnections)
+	}
+	if c.CAReloadInterval < time.Second {
+		bad("ca_reload_interval %s: at least 1s", c.CAReloadInterval)
 	}
 	if len(c.Areas) == 0 {
 		bad("storage_areas: at least one storage area is required")

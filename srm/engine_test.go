@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -286,4 +287,34 @@ func TestSOAPEndpoint(t *testing.T) {
 		}
 		conn.Close()
 	}
+}
+
+// TestConnectionLimit: with max_connections 2, a third client waits until
+// a slot frees, then gets served.
+func TestConnectionLimit(t *testing.T) {
+	se := startSE(t, nil, func(c *Config) { c.MaxConnections = 2 })
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		conn, err := net.Dial("tcp", se.SRMAddr().String())
+		must(t, err)
+		held = append(held, conn)
+	}
+	c, _, _ := clientFor(t, se)
+	done := make(chan error, 1)
+	go func() { _, _, err := c.Ping(context.Background()); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("third connection served while two slots were taken: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	held[0].Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("third connection not served after a slot freed")
+	}
+	held[1].Close()
 }

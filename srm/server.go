@@ -144,8 +144,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.engine.runCtx = ctx // before any call can start a recall
 	errc := make(chan error, 3)
-	go func() { errc <- srmSrv.Serve(&gsiListener{Listener: srmLn, tls: tcfg, cas: s.cas, flag: true}) }()
-	go func() { errc <- dataSrv.Serve(&gsiListener{Listener: dataLn, tls: tcfg, cas: s.cas}) }()
+	go func() {
+		errc <- srmSrv.Serve(&gsiListener{Listener: srmLn, tls: tcfg, cas: s.cas, flag: true, slots: make(chan struct{}, s.cfg.MaxConnections)})
+	}()
+	go func() {
+		errc <- dataSrv.Serve(&gsiListener{Listener: dataLn, tls: tcfg, cas: s.cas, slots: make(chan struct{}, s.cfg.MaxConnections)})
+	}()
+	go s.reloadCAs(ctx)
 	go func() { errc <- s.engine.run(ctx) }()
 	close(s.ready)
 	s.log.WithField("srm", srmLn.Addr().String()).WithField("data", dataLn.Addr().String()).Info("storage element listening")
@@ -280,4 +285,21 @@ func (s *Server) dispatch(c *call, op string, req *node) (any, error) {
 		s.log.WithFields(logrus.Fields{"op": op, "dn": c.id.DN, "took": time.Since(start)}).Debug("srm call")
 	}
 	return resp, err
+}
+
+// reloadCAs re-reads the CA directory every CAReloadInterval, so CA and
+// certificate updates (fetch-crl style) need no restart.
+func (s *Server) reloadCAs(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.CAReloadInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := s.cas.Reload(); err != nil {
+				s.log.WithError(err).Warn("reloading the CA directory failed; keeping the previous CAs")
+			}
+		}
+	}
 }

@@ -28,11 +28,17 @@ type gsiListener struct {
 	tls  *tls.Config
 	cas  *gridauth.CAStore
 	flag bool // expect the GSI flag byte (SRM port) or not (data port)
+	// slots bounds open connections: Accept waits for a free slot, so a
+	// flood of clients queues in the kernel backlog instead of growing
+	// goroutines and memory without bound.
+	slots chan struct{}
 }
 
 func (l *gsiListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
 	c, err := l.Listener.Accept()
 	if err != nil {
+		<-l.slots
 		return nil, err
 	}
 	return &gsiConn{Conn: tls.Server(c, l.tls), l: l}, nil
@@ -48,7 +54,15 @@ type gsiConn struct {
 	id   *gridauth.Identity
 	// pending holds a first byte read while looking for the flag that
 	// turned out to be data (a client that sends no flag).
-	pending []byte
+	pending   []byte
+	closeOnce sync.Once
+}
+
+// Close closes the connection and frees its slot.
+func (c *gsiConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() { <-c.l.slots })
+	return err
 }
 
 func (c *gsiConn) init() {
