@@ -255,3 +255,13 @@ var (
 	_ fs.Stager      = (*Nearline)(nil)
 	_ fs.Checksummer = (*Nearline)(nil)
 )
+
+// Adler32 implements fs.Checksummer. A stub's data is on tape only, so its
+// checksum is never computed from the (empty) disk copy: only a stored
+// value is returned.
+func (n *Nearline) Adler32(ctx context.Context, p string, compute bool) (string, error) {
+	if _, stub := stubSize(p); stub {
+		compute = false
+	}
+	return n.Posix.Adler32(ctx, p, compute)
+}

@@ -92,3 +92,25 @@ func TestTapeCycle(t *testing.T) {
 		t.Errorf("recalled content %q", b)
 	}
 }
+
+func TestStubChecksumNeverComputedFromStub(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	d, err := New(root, filepath.Join(t.TempDir(), "tape"), time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "f")
+	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Migrate(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Purge(ctx, p); err != nil { // no checksum stored before
+		t.Fatal(err)
+	}
+	if sum, err := d.Adler32(ctx, p, true); err != nil || sum != "" {
+		t.Errorf("Adler32 of a stub = %q %v, want none (the data is on tape)", sum, err)
+	}
+}
