@@ -373,6 +373,9 @@ func (s *Server) mv(c *call, req *node) (any, error) {
 			to = to2
 		}
 	}
+	if s.engine.putBusy(c.ctx, to.StFN) {
+		return returnOnly{rs(SRM_FILE_BUSY, "an upload (srmPrepareToPut) of the target is in progress")}, nil
+	}
 	if to.Phys == from.Phys || strings.HasPrefix(to.Phys, from.Phys+"/") {
 		return returnOnly{rs(SRM_INVALID_PATH, "cannot move a path onto or into itself")}, nil
 	}
