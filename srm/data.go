@@ -32,11 +32,11 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		op = OpRead
-	case http.MethodPut:
+	case http.MethodPut, "COPY":
 		op = OpWrite
 	default:
 		// Includes gfal2's POST macaroon request, which must get a 4xx.
-		w.Header().Set("Allow", "GET, HEAD, PUT")
+		w.Header().Set("Allow", "GET, HEAD, PUT, COPY")
 		http.Error(w, "method not supported on this data endpoint", http.StatusMethodNotAllowed)
 		return
 	}
@@ -51,6 +51,10 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	if !loc.Area.Authorize(id, op) {
 		http.Error(w, "permission denied", http.StatusForbidden)
+		return
+	}
+	if r.Method == "COPY" {
+		s.dataCopy(w, r, loc)
 		return
 	}
 	if op == OpWrite {
@@ -104,13 +108,7 @@ func (s *Server) dataPut(w http.ResponseWriter, r *http.Request, loc *Location) 
 		return
 	}
 	var body io.Reader = r.Body
-	if free := loc.Area.Free(); free >= 0 {
-		// An upload into a reservation may also use what is left of it.
-		if tok := s.engine.putSpaceOf(loc.StFN); tok != "" {
-			if sp, err := s.spaceByToken(r.Context(), tok); err == nil && sp != nil {
-				free += sp.unused()
-			}
-		}
+	if free := s.uploadAllowance(r, loc); free >= 0 {
 		if r.ContentLength > free {
 			http.Error(w, "not enough space in the storage area", http.StatusInsufficientStorage)
 			return
@@ -141,6 +139,22 @@ func (s *Server) dataPut(w http.ResponseWriter, r *http.Request, loc *Location) 
 		return
 	}
 	w.WriteHeader(http.StatusCreated)
+}
+
+// uploadAllowance is how many bytes an upload to loc may write: the area's
+// free space plus what is left of the reservation the upload writes into;
+// -1 when unlimited.
+func (s *Server) uploadAllowance(r *http.Request, loc *Location) int64 {
+	free := loc.Area.Free()
+	if free < 0 {
+		return -1
+	}
+	if tok := s.engine.putSpaceOf(loc.StFN); tok != "" {
+		if sp, err := s.spaceByToken(r.Context(), tok); err == nil && sp != nil {
+			free += sp.unused()
+		}
+	}
+	return free
 }
 
 func httpFSError(w http.ResponseWriter, err error) {

@@ -142,6 +142,21 @@ func TestEngine(t *testing.T) {
 		if resp, _ := httpDo(t, hc, "POST", turl, []byte("{}"), "Content-Type", "application/macaroon-request"); resp.StatusCode < 400 || resp.StatusCode >= 500 {
 			t.Errorf("macaroon POST: %d, want 4xx", resp.StatusCode)
 		}
+		// A third-party pull from a missing source fails before any marker.
+		_, ptok, err := c.PutTURL(ctx, S+"d/tpc", -1, false, "https")
+		must(t, err)
+		pr := &client.Request{Token: ptok, Type: "srmPrepareToPut"}
+		must(t, c.Status(ctx, pr))
+		if resp, b := httpDo(t, hc, "COPY", pr.Files[0].TURL, nil, "Source", strings.Replace(turl, "f1", "missing", 1)); resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("COPY from a missing source: %d %s", resp.StatusCode, b)
+		}
+		if resp, b := httpDo(t, hc, "COPY", pr.Files[0].TURL, nil, "Source", turl); resp.StatusCode != http.StatusAccepted || !strings.HasSuffix(string(b), "success: Created\n") {
+			t.Errorf("COPY pull: %d %q", resp.StatusCode, b)
+		}
+		if got, _ := os.ReadFile(filepath.Join(se.Root, "d/tpc")); !bytes.Equal(got, payload) {
+			t.Errorf("pulled content %q", got)
+		}
+		must(t, c.AbortRequest(ctx, ptok))
 		fs, err = c.ReleaseFiles(ctx, tok)
 		if err != nil || fs[0].Code != "SRM_SUCCESS" {
 			t.Errorf("ReleaseFiles: %+v %v", fs, err)

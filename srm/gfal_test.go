@@ -131,6 +131,12 @@ func TestGfal2(t *testing.T) {
 			if got, _ := os.ReadFile(back); !bytes.Equal(got, payload) {
 				t.Fatalf("downloaded content differs (%d bytes)", len(got))
 			}
+			// srm -> srm: gfal2's default HTTP third-party pull (COPY with
+			// Source) on our data endpoint; no fallback to streaming allowed.
+			g.ok("gfal-copy", "-D", "HTTP PLUGIN:ENABLE_FALLBACK_TPC_COPY=false", S+"/dteam/a/up.bin", S+"/dteam/tpc.bin")
+			if got, _ := os.ReadFile(filepath.Join(se.Root, "dteam/tpc.bin")); !bytes.Equal(got, payload) {
+				t.Fatalf("third-party copy content differs (%d bytes)", len(got))
+			}
 			g.ok("gfal-rename", S+"/dteam/a/up.bin", S+"/dteam/a/moved.bin")
 			if _, err := os.Stat(filepath.Join(se.Root, "dteam/a/moved.bin")); err != nil {
 				t.Errorf("rename: %v", err)

@@ -49,6 +49,9 @@ type Server struct {
 	cert   tls.Certificate
 	engine *engine
 
+	tpcOnce sync.Once
+	tpc     *http.Client // third-party pulls, see data_tpc.go
+
 	ready    chan struct{}
 	mu       sync.Mutex
 	srmAddr  net.Addr
