@@ -48,13 +48,17 @@ func (e *engine) process(ctx context.Context, id int64) {
 	}
 	r.Status, r.Explanation = requestStatus(r.Type, files)
 	if err := e.saveFiles(ctx, r, todo, []StatusCode{SRM_REQUEST_INPROGRESS}, SRM_REQUEST_QUEUED); err != nil {
-		e.log.WithError(err).WithField("token", r.Token).Error("saving processed request")
-		// Leave a put placeholder consistent with the database: the puts
-		// are not recorded, so free their SURLs.
+		e.log.WithError(err).WithField("token", r.Token).Error("saving processed request; requeueing it")
+		// Undo what the database does not know about, then let the picker
+		// retry: placeholders of granted puts go, their SURLs are freed.
 		for _, f := range todo {
 			if r.Type == typePut && f.Status == int(SRM_SPACE_AVAILABLE) {
-				e.releasePut(f.StFN, r.Token)
+				e.dropUpload(ctx, f.StFN, r.Token)
 			}
+		}
+		if _, err := e.s.db.ExecContext(ctx, "UPDATE srm_requests SET status = ? WHERE id = ? AND status = ?",
+			SRM_REQUEST_QUEUED, r.ID, SRM_REQUEST_INPROGRESS); err != nil {
+			e.log.WithError(err).WithField("token", r.Token).Error("requeueing a request failed; it is retried at restart")
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package srm
 
 import (
+	"context"
 	"errors"
+	"path"
 	"strings"
 	"time"
 
@@ -86,7 +88,9 @@ func (s *Server) accept(c *call, req *node, rtype, surlElem string) submitted {
 		return submitted{status: rs(SRM_INTERNAL_ERROR, "could not store the request: retry later")}
 	}
 	if immediate {
-		s.engine.process(c.ctx, r.ID)
+		// Not bound to the call: a client hanging up mid-way must not
+		// leave the request half processed.
+		s.engine.process(context.WithoutCancel(c.ctx), r.ID)
 		if r2, f2, err := s.engine.load(c.ctx, "id = ?", r.ID); err == nil {
 			r, files = r2, f2
 		}
@@ -94,12 +98,9 @@ func (s *Server) accept(c *call, req *node, rtype, surlElem string) submitted {
 	return submitted{r: r, files: files}
 }
 
-func cleanStFN(p string) string {
-	if loc, err := (&Namespace{}).cleanOnly(p); err == nil {
-		return loc
-	}
-	return p
-}
+// cleanStFN is the key under which a SURL's path is stored and looked up
+// (busy table, srmRm aborts): the cleaned absolute path.
+func cleanStFN(p string) string { return path.Clean(p) }
 
 func (s *Server) prepareToGet(c *call, req *node) (any, error) {
 	sub := s.accept(c, req, typeGet, "sourceSURL")

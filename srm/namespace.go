@@ -202,12 +202,3 @@ func (a *Area) Authorize(id *gridauth.Identity, op string) bool {
 	}
 	return false
 }
-
-// cleanOnly returns the cleaned form of an absolute site file name without
-// resolving it (for keys such as the busy-SURL table).
-func (ns *Namespace) cleanOnly(stfn string) (string, error) {
-	if !strings.HasPrefix(stfn, "/") {
-		return "", fmt.Errorf("%w: %q is not an absolute path", ErrEscape, stfn)
-	}
-	return path.Clean(stfn), nil
-}
