@@ -2,10 +2,12 @@ package srm
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,17 +28,40 @@ func needTool(t testing.TB, name string) {
 	}
 }
 
-// makePKI runs scripts/mkpki.sh into a fresh temp dir.
+// The test PKI is made once per test binary (mkpki.sh takes 1-2 s) and
+// removed by TestMain.
+var (
+	pkiOnce sync.Once
+	pkiDir  string
+	pkiErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pkiDir != "" {
+		os.RemoveAll(pkiDir)
+	}
+	os.Exit(code)
+}
+
+// makePKI returns the directory scripts/mkpki.sh made for this test binary.
 func makePKI(t testing.TB) string {
 	t.Helper()
 	needTool(t, "openssl")
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "scripts", "mkpki.sh")
-	dir := t.TempDir()
-	if out, err := exec.Command(script, dir).CombinedOutput(); err != nil {
-		t.Fatalf("mkpki.sh: %v\n%s", err, out)
+	pkiOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		script := filepath.Join(filepath.Dir(file), "..", "scripts", "mkpki.sh")
+		if pkiDir, pkiErr = os.MkdirTemp("", "srm-pki-"); pkiErr != nil {
+			return
+		}
+		if out, err := exec.Command(script, pkiDir).CombinedOutput(); err != nil {
+			pkiErr = fmt.Errorf("mkpki.sh: %v\n%s", err, out)
+		}
+	})
+	if pkiErr != nil {
+		t.Fatal(pkiErr)
 	}
-	return dir
+	return pkiDir
 }
 
 // testSE is a running storage element for tests.
