@@ -112,3 +112,15 @@ func TestStatusCodesMatchWSDLOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeEnvelopeNesting(t *testing.T) {
+	for name, body := range map[string]string{
+		"mismatched end": `<e:Envelope xmlns:e="x"><e:Body><a><b></a></b></e:Body></e:Envelope>`,
+		"unclosed":       `<e:Envelope xmlns:e="x"><e:Body><a>`,
+		"prefix swap":    `<e:Envelope xmlns:e="x"><e:Body></f:Body></e:Envelope>`,
+	} {
+		if _, _, err := decodeEnvelope(strings.NewReader(body)); !errors.Is(err, ErrBadSOAP) {
+			t.Errorf("%s: err = %v, want ErrBadSOAP", name, err)
+		}
+	}
+}
