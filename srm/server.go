@@ -140,6 +140,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Engine state and reservations are loaded before anything is served:
+	// calls allocate request ids from the loaded counter.
+	if err := s.engine.loadState(ctx); err != nil {
+		srmLn.Close()
+		dataLn.Close()
+		return err
+	}
 	if err := s.loadSpaces(ctx); err != nil {
 		srmLn.Close()
 		dataLn.Close()
