@@ -160,8 +160,12 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		errc <- dataSrv.Serve(&gsiListener{Listener: dataLn, tls: tcfg, cas: s.cas, slots: make(chan struct{}, s.cfg.MaxConnections)})
 	}()
-	go s.reloadCAs(ctx)
-	go func() { errc <- s.engine.run(ctx) }()
+	// Every goroutine started here is waited for before Run returns: the
+	// caller may close the database right after.
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); s.reloadCAs(ctx) }()
+	go func() { defer bg.Done(); errc <- s.engine.run(ctx) }()
 	close(s.ready)
 	s.log.WithField("srm", srmLn.Addr().String()).WithField("data", dataLn.Addr().String()).Info("storage element listening")
 	var first error
@@ -174,6 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer scancel()
 	_ = srmSrv.Shutdown(sctx)
 	_ = dataSrv.Shutdown(sctx)
+	bg.Wait()
 	s.engine.wait()
 	if errors.Is(first, http.ErrServerClosed) || errors.Is(first, context.Canceled) {
 		first = nil
