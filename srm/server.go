@@ -96,7 +96,9 @@ func newDriver(c AreaConfig) (fs.Driver, error) {
 // Namespace returns the storage areas (for tests and tools).
 func (s *Server) Namespace() *Namespace { return s.ns }
 
-// Ready is closed once both endpoints listen.
+// Ready is closed once both endpoints listen and the engine state is
+// loaded; it is never closed when Run fails before that (select on Run's
+// result too).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // SRMAddr returns the SRM endpoint address once Ready is closed (nil before).
