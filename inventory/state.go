@@ -110,9 +110,9 @@ type state struct {
 	gen uint64
 	seq uint64 // change-log sequence number of the last applied update
 
-	sites  []siteRec    // index = SiteID
-	groups []groupRec   // index = GroupID; 0 is the null group
-	parts  []partRec    // index = PartitionID
+	sites      []siteRec  // index = SiteID
+	groups     []groupRec // index = GroupID; 0 is the null group
+	parts      []partRec  // index = PartitionID
 	blockNames arena
 
 	datasets   paged[datasetRec]

@@ -204,12 +204,12 @@ func (t *Txn) BlockReplica(b BlockID, site SiteID) (BlockReplica, bool) {
 }
 
 // NewSiteID and its siblings allocate ids for objects this Txn creates.
-func (t *Txn) NewSiteID() SiteID { t.nextSite++; return t.nextSite - 1 }
-func (t *Txn) NewGroupID() GroupID { t.nextGroup++; return t.nextGroup - 1 }
+func (t *Txn) NewSiteID() SiteID           { t.nextSite++; return t.nextSite - 1 }
+func (t *Txn) NewGroupID() GroupID         { t.nextGroup++; return t.nextGroup - 1 }
 func (t *Txn) NewPartitionID() PartitionID { t.nextPart++; return t.nextPart - 1 }
-func (t *Txn) NewDatasetID() DatasetID { t.nextDataset++; return t.nextDataset - 1 }
-func (t *Txn) NewBlockID() BlockID { t.nextBlock++; return t.nextBlock - 1 }
-func (t *Txn) NewFileID() FileID { t.nextFile++; return t.nextFile - 1 }
+func (t *Txn) NewDatasetID() DatasetID     { t.nextDataset++; return t.nextDataset - 1 }
+func (t *Txn) NewBlockID() BlockID         { t.nextBlock++; return t.nextBlock - 1 }
+func (t *Txn) NewFileID() FileID           { t.nextFile++; return t.nextFile - 1 }
 
 // ---- existence as this Txn sees it ----
 

@@ -25,19 +25,23 @@ type Update interface {
 
 // The update kinds.
 type (
-	UpsertSite           struct{ Site }
-	UpsertGroup          struct{ Group }
-	UpsertPartition      struct{ Partition }
-	SetQuota             struct {
+	UpsertSite      struct{ Site }
+	UpsertGroup     struct{ Group }
+	UpsertPartition struct{ Partition }
+	SetQuota        struct {
 		Site      SiteID      `json:"site_id"`
 		Partition PartitionID `json:"partition_id"`
 		Bytes     int64       `json:"bytes"`
 	}
-	UpsertDataset        struct{ Dataset }
-	DeleteDataset        struct{ ID DatasetID `json:"id"` }
-	UpsertBlock          struct{ Block }
-	DeleteBlock          struct{ ID BlockID `json:"id"` }
-	UpsertFiles          struct {
+	UpsertDataset struct{ Dataset }
+	DeleteDataset struct {
+		ID DatasetID `json:"id"`
+	}
+	UpsertBlock struct{ Block }
+	DeleteBlock struct {
+		ID BlockID `json:"id"`
+	}
+	UpsertFiles struct {
 		Block BlockID `json:"block_id"`
 		Files []File  `json:"files"`
 	}
