@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 )
 
@@ -152,4 +155,16 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// sortErrors orders errors by position; whole-file errors (Line 0) go last.
+// The sort is stable so errors at one position keep their order.
+func sortErrors(l ErrorList) {
+	key := func(e *Error) int {
+		if e.Line == 0 {
+			return math.MaxInt
+		}
+		return e.Line<<16 | min(e.Col, 1<<16-1)
+	}
+	slices.SortStableFunc(l, func(a, b *Error) int { return cmp.Compare(key(a), key(b)) })
 }

@@ -117,7 +117,7 @@ func ParsePartitions(file string, src []byte) (*Partitions, error) {
 			}
 		}
 	}
-	if len(errs) == 0 {
+	{
 		for _, p := range ps.List {
 			if cyc := ps.cycle(p, nil); cyc != nil {
 				errAt(ErrPolicy, p.Line, 1, p.Name, "partition cycle "+strings.Join(cyc, " -> "), "a super-partition cannot contain itself")
@@ -126,6 +126,7 @@ func ParsePartitions(file string, src []byte) (*Partitions, error) {
 		}
 	}
 	if len(errs) > 0 {
+		sortErrors(errs)
 		return nil, errs
 	}
 	return ps, nil
@@ -138,7 +139,11 @@ func (ps *Partitions) cycle(p *Partition, path []string) []string {
 	}
 	path = append(path, p.Name)
 	for _, s := range p.Subs {
-		if c := ps.cycle(ps.byName[s], path); c != nil {
+		sub := ps.byName[s]
+		if sub == nil {
+			continue // reported as unknown
+		}
+		if c := ps.cycle(sub, path); c != nil {
 			return c
 		}
 	}

@@ -117,12 +117,13 @@ func LoadPolicy(path string, opts PolicyOptions) (*Policy, error) {
 // ParsePolicy parses a Detox policy file. file is used in error positions.
 // The error, if any, is an ErrorList holding every problem found.
 func ParsePolicy(file string, src []byte, opts PolicyOptions) (*Policy, error) {
-	pp := &policyParser{p: &Policy{File: file, Source: string(src)}, file: file}
+	pp := &policyParser{p: &Policy{File: file, Source: string(src)}, file: file, seen: map[string]bool{}}
 	for i, raw := range strings.Split(string(src), "\n") {
 		pp.line(i+1, strings.TrimRight(raw, "\r"))
 	}
 	pp.finish(opts)
 	if len(pp.errs) > 0 {
+		sortErrors(pp.errs)
 		return nil, pp.errs
 	}
 	return pp.p, nil
@@ -132,6 +133,7 @@ type policyParser struct {
 	p    *Policy
 	file string
 	errs ErrorList
+	seen map[string]bool // line keywords present, even if the line was bad
 }
 
 func (pp *policyParser) errAt(kind error, line, col int, text, msg, hint string) {
@@ -148,6 +150,7 @@ func (pp *policyParser) line(n int, raw string) {
 	if i := strings.IndexAny(trimmed, " \t"); i >= 0 {
 		kw = trimmed[:i]
 	}
+	pp.seen[kw] = true
 	restTrim := strings.TrimLeft(trimmed[len(kw):], " \t")
 	rest := strings.TrimRight(restTrim, " \t")
 	restCol := col + len(trimmed) - len(restTrim)
@@ -289,16 +292,16 @@ func (pp *policyParser) finish(opts PolicyOptions) {
 	missing := func(what, hint string) {
 		pp.errs = append(pp.errs, &Error{Kind: ErrPolicy, File: pp.file, Msg: "missing " + what, Hint: hint})
 	}
-	if p.Partition == "" {
+	if p.Partition == "" && !pp.seen["Partition"] {
 		missing("Partition line", "add `Partition NAME` or supply the partition name (--partition)")
 	}
-	if len(p.On) == 0 {
+	if len(p.On) == 0 && !pp.seen["On"] {
 		missing("On line (target sites)", "e.g. On site.name in [T2_*]")
 	}
-	if len(p.When) == 0 {
+	if len(p.When) == 0 && !pp.seen["When"] {
 		missing("When line (deletion trigger)", "e.g. When site.occupancy > 0.9, or When always")
 	}
-	if len(p.Until) == 0 {
+	if len(p.Until) == 0 && !pp.seen["Until"] {
 		missing("Until line (stop condition)", "e.g. Until site.occupancy < 0.85, or Until never")
 	}
 	if p.DefaultLine == 0 {
