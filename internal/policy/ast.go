@@ -149,7 +149,7 @@ func (n *Predicate) String() string {
 		}
 		b.WriteString("]")
 	default:
-		b.WriteString(" " + n.Op.String() + " " + n.Value.Text)
+		b.WriteString(" " + n.Op.String() + " " + renderScalar(n.Value.Text))
 	}
 	return b.String()
 }
@@ -170,4 +170,20 @@ func walk(n Node, f func(*Predicate)) {
 	case *Predicate:
 		f(n)
 	}
+}
+
+// renderScalar writes a comparison value so that it parses back to itself:
+// plain when the scanner would read it unchanged, quoted otherwise.
+func renderScalar(t string) string {
+	plain := t != "" && t[0] != '"' && strings.Join(strings.Fields(t), " ") == t
+	for _, w := range strings.Fields(t) {
+		if w == "and" || w == "or" || excessClosers(w) > 0 {
+			plain = false
+		}
+	}
+	if plain {
+		return t
+	}
+	// only \ and " are escapes for the scanner (see scanner.quoted)
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(t) + `"`
 }

@@ -34,7 +34,7 @@ func TestParseGood(t *testing.T) {
 		{"(replica.incomplete or dataset.size > 2 TB) and dataset.usage_rank >= 3", ContextReplica, "(replica.incomplete or dataset.size > 2 TB) and dataset.usage_rank >= 3"},
 		{"((site.name == T2_*))", ContextSite, "site.name == T2_*"},
 		{"(site.name == T2_* )", ContextSite, "site.name == T2_*"},
-		{`blockreplica.owner == "a or b"`, ContextReplica, "blockreplica.owner == a or b"},
+		{`blockreplica.owner == "a or b"`, ContextReplica, `blockreplica.owner == "a or b"`},
 		{"replica.group_name == DataOps and replica.has_locked_block", ContextReplica, "replica.group_name == DataOps and replica.has_locked_block"},
 		{"site.occupancy>0.9", ContextSite, "site.occupancy > 0.9"},
 		{"dataset.status in [VALID PRODUCTION]", ContextReplica, "dataset.status in [VALID PRODUCTION]"},
