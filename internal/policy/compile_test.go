@@ -200,3 +200,33 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestSorter(t *testing.T) {
+	p, err := LoadPolicy("testdata/cache.txt", PolicyOptions{}) // Order decreasing dataset.usage_rank increasing replica.size
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := CompileOrder(p.Order, repBindings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hi := &rep{usageRank: 9, size: 5}
+	loBig := &rep{usageRank: 1, size: 9}
+	loSmall := &rep{usageRank: 1, size: 2}
+	if o.Compare(hi, loSmall) != -1 || o.Compare(loSmall, loBig) != -1 || o.Compare(loBig, hi) != 1 || o.Compare(hi, hi) != 0 {
+		t.Error("wrong order")
+	}
+	if k := o.Key(loBig, nil); len(k) != 2 || k[0] != -1 || k[1] != 9 {
+		t.Errorf("Key = %v", k)
+	}
+	// Any bindings cannot give a sort key.
+	b := NewBindings[*rep]().AnyNumber("dataset.usage_rank", func(*rep, func(float64) bool) bool { return false }).
+		Bytes("replica.size", func(r *rep) int64 { return r.size })
+	if _, err := CompileOrder(p.Order, b); !errors.Is(err, ErrUnbound) {
+		t.Errorf("got %v", err)
+	}
+	none, err := CompileOrder(nil, NewBindings[*rep]())
+	if err != nil || none.Compare(hi, loBig) != 0 {
+		t.Errorf("Order none: %v", err)
+	}
+}

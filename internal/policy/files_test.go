@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -196,3 +197,19 @@ func TestBadFiles(t *testing.T) {
 }
 
 func policyCheck(path string) []error { return CheckPolicyFile(path, "testdata/partitions.txt", "") }
+
+func TestCheckEnforcerPartition(t *testing.T) {
+	if errs := Check(CheckRequest{Partitions: "testdata/partitions.txt", Enforcer: []string{"testdata/enforcer.json"}}); len(errs) > 0 {
+		t.Errorf("good enforcer: %v", errs)
+	}
+	dir := t.TempDir()
+	path := dir + "/rules.json"
+	src := `{"partition": "Anlysis", "rules": {"r": {"replicas": ["always"], "num_copies": 1, "destinations": ["always"]}}}`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errs := Check(CheckRequest{Partitions: "testdata/partitions.txt", Enforcer: []string{path}})
+	if len(errs) != 1 || errs[0].Error() != path+`: partition not defined in testdata/partitions.txt: "Anlysis"; did you mean Analysis?` {
+		t.Errorf("got %v", errs)
+	}
+}

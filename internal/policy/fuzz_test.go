@@ -23,7 +23,7 @@ func FuzzParseCondition(f *testing.F) {
 		f.Add(s, true)
 		f.Add(s, false)
 	}
-	b := repBindings()
+	b := fullBindings()
 	f.Fuzz(func(t *testing.T, text string, replica bool) {
 		ctx := ContextSite
 		if replica {
@@ -46,9 +46,11 @@ func FuzzParseCondition(f *testing.F) {
 		if c2.String() != out {
 			t.Fatalf("round trip: %q -> %q -> %q", text, out, c2.String())
 		}
-		if m, err := Compile(c, b, testNow); err == nil {
-			m.Match(&rep{name: "/a/b/c"})
+		m, err := Compile(c, b, testNow)
+		if err != nil {
+			t.Fatalf("%q parses but does not compile: %v", text, err)
 		}
+		m.Match(&rep{name: "/a/b/c"})
 	})
 }
 

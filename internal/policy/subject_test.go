@@ -68,3 +68,29 @@ func repBindings() *Bindings[*rep] {
 		Enum("site.storage_type", func(r *rep) int { return r.storage }, codes(StorageTypes, 0))
 	return b
 }
+
+// fullBindings binds every catalog variable: the repBindings ones, the
+// rest to zero values, so any parsed condition compiles.
+func fullBindings() *Bindings[*rep] {
+	b := repBindings()
+	for _, v := range Variables() {
+		if v.Scope == ScopeConst || b.Bound(v.Name) {
+			continue
+		}
+		switch v.Type {
+		case TypeString:
+			b.String(v.Name, func(*rep) string { return "" })
+		case TypeNumber:
+			b.Number(v.Name, func(*rep) float64 { return 0 })
+		case TypeBytes:
+			b.Bytes(v.Name, func(*rep) int64 { return 0 })
+		case TypeTime:
+			b.Time(v.Name, func(*rep) int64 { return 0 })
+		case TypeBool:
+			b.Bool(v.Name, func(*rep) bool { return false })
+		case TypeEnum:
+			b.Enum(v.Name, func(*rep) int { return 0 }, codes(v.Enum, 0))
+		}
+	}
+	return b
+}
