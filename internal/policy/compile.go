@@ -38,6 +38,9 @@ func Compile[S any](c *Condition, b *Bindings[S], now time.Time) (*Matcher[S], e
 	return &Matcher[S]{cond: c, fn: fn}, nil
 }
 
+// disableFused turns off the fused fast paths; tests compare both paths.
+var disableFused = false
+
 type compiler[S any] struct {
 	b    *Bindings[S]
 	now  time.Time
@@ -123,6 +126,9 @@ func (cp *compiler[S]) predicate(p *Predicate) func(S) bool {
 		}
 		cp.errs = append(cp.errs, &Error{Kind: ErrUnbound, File: cp.file, Line: p.At.Line, Col: p.At.Col, Text: p.Name, Msg: "variable has no binding", Hint: hint})
 		return constant[S](false)
+	}
+	if f := fused(p, bd, cp.now); f != nil && !disableFused {
+		return f
 	}
 	switch p.Var.Type {
 	case TypeString:

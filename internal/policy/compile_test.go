@@ -230,3 +230,31 @@ func TestSorter(t *testing.T) {
 		t.Errorf("Order none: %v", err)
 	}
 }
+
+// TestFusedMatchesGeneral: the fused fast paths must agree with the general
+// path on every shape they cover, including negation.
+func TestFusedMatchesGeneral(t *testing.T) {
+	conds := []string{
+		"dataset.name == /*/*/RAW", "dataset.name != /*/*/RAW", "not dataset.name == /*/*/RAW", "not dataset.name != /*/*/RAW",
+		"blockreplica.owner == Analysis", "blockreplica.owner != Analysis", "not blockreplica.owner == Analysis",
+		"dataset.status == VALID", "dataset.status != VALID", "not dataset.status == VALID", "not dataset.on_tape != FULL",
+		"dataset.usage_rank > 100", "dataset.usage_rank < 100", "dataset.usage_rank == 150", "dataset.usage_rank != 150",
+		"dataset.usage_rank >= 150", "dataset.usage_rank <= 150", "not dataset.usage_rank > 100",
+		"dataset.last_update older_than 30 days ago", "dataset.last_update newer_than 30 days ago", "not dataset.last_update <= 2026-01-01",
+		"replica.size > 1 TB", "replica.size == 3 TB", "not replica.size >= 2 TB",
+	}
+	b := repBindings()
+	subjects := benchSubjects(500)
+	for _, text := range conds {
+		fast := mustMatcher(t, text, b)
+		disableFused = true
+		slow := mustMatcher(t, text, b)
+		disableFused = false
+		for _, s := range subjects {
+			if fast.Match(s) != slow.Match(s) {
+				t.Errorf("%s: fused %v, general %v on %+v", text, fast.Match(s), slow.Match(s), *s)
+				break
+			}
+		}
+	}
+}
