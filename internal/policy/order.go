@@ -30,7 +30,7 @@ func CompileOrder[S any](keys []OrderKey, b *Bindings[S]) (*Sorter[S], error) {
 			f = func(s S) float64 { return float64(g(s)) }
 		}
 		if f == nil {
-			errs = append(errs, &Error{Kind: ErrUnbound, Line: k.At.Line, Col: k.At.Col, Text: k.Name,
+			errs = append(errs, &Error{Kind: ErrUnbound, File: k.File, Line: k.At.Line, Col: k.At.Col, Text: k.Name,
 				Msg: "sort key has no scalar binding", Hint: fmt.Sprintf("bind %s with Number, Bytes or Time", k.Var.Name)})
 			continue
 		}

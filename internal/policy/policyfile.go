@@ -72,6 +72,7 @@ type Rule struct {
 
 // OrderKey is one `increasing|decreasing VAR` pair of the Order line.
 type OrderKey struct {
+	File       string
 	At         Pos
 	Name       string
 	Var        *Variable // TypeNumber, TypeBytes or TypeTime
@@ -275,7 +276,7 @@ func (pp *policyParser) order(n int, rest string, restCol int) {
 		case v.Type != TypeNumber && v.Type != TypeBytes && v.Type != TypeTime:
 			pp.errAt(ErrType, vpos.Line, vpos.Col, name, "cannot sort by a "+v.Type.String(), "sort keys must be numbers, sizes or times")
 		default:
-			pp.p.Order = append(pp.p.Order, OrderKey{At: vpos, Name: name, Var: v, Decreasing: dir == "decreasing"})
+			pp.p.Order = append(pp.p.Order, OrderKey{File: pp.file, At: vpos, Name: name, Var: v, Decreasing: dir == "decreasing"})
 		}
 	}
 }
