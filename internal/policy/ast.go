@@ -147,6 +147,10 @@ func (n *Predicate) String() string {
 			}
 			b.WriteString(v.Text)
 		}
+		if last := n.List[len(n.List)-1].Text; strings.Count(last, "[") > strings.Count(last, "]") {
+			// an item with an unclosed glob class would swallow the list's ]
+			b.WriteByte(' ')
+		}
 		b.WriteString("]")
 	default:
 		b.WriteString(" " + n.Op.String() + " " + renderScalar(n.Value.Text))

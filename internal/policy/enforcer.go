@@ -88,7 +88,8 @@ func ParseEnforcerRules(file string, src []byte) (*EnforcerRules, error) {
 		names = append(names, name)
 	}
 	// file order: JSON objects are unordered, operators are not
-	key := func(n string) int { return bytes.Index(src, mustJSON(n)) }
+	rulesAt := max(bytes.Index(src, []byte(`"rules"`)), 0)
+	key := func(n string) int { return rulesAt + bytes.Index(src[rulesAt:], mustJSON(n)) }
 	slices.SortFunc(names, func(a, b string) int { return key(a) - key(b) })
 
 	for _, name := range names {
