@@ -20,7 +20,7 @@ import (
 type Config struct {
 	// Database is the DSN: sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB.
 	// The --db flag and DYNAMO_DB override it.
-	Database string `yaml:"database"`
+	Database  string    `yaml:"database"`
 	Log       Log       `yaml:"log"`
 	Serve     Serve     `yaml:"serve"`
 	Inventory Inventory `yaml:"inventory"`
