@@ -1,0 +1,307 @@
+package webdav
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/dynamo-go/dynamo/fileop/driver"
+)
+
+// Mkdir implements driver.Driver: MKCOL, walking up on 409 (missing parent)
+// and treating 405 on an existing collection as success.
+func (w *WebDAV) Mkdir(ctx context.Context, dir string) error {
+	t, err := w.resolve(dir, true)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := w.metaCtx(ctx)
+	defer cancel()
+	return w.mkcol(ctx, t, 0)
+}
+
+func (w *WebDAV) mkcol(ctx context.Context, t target, depth int) error {
+	if t.rel == "" {
+		return nil // the root exists by definition; Stat reports otherwise
+	}
+	resp, err := w.do(ctx, "MKCOL", t, nil, 0, nil)
+	if err != nil {
+		return w.fail(ctx, "mkdir", t, nil, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusCreated, http.StatusOK, http.StatusNoContent:
+		resp.Body.Close()
+		return nil
+	case http.StatusMethodNotAllowed, http.StatusBadRequest:
+		// Something exists there (405; Apache says 400 for "file/"): fine
+		// if it is a collection.
+		ferr := w.fail(ctx, "mkdir", t, resp, nil)
+		e, err := w.Stat(ctx, t.rel)
+		if err != nil {
+			return ferr
+		}
+		if !e.IsDir {
+			return driver.NewError(ctx, "mkdir", t.String(), driver.ErrExists, "", errors.New("a file is in the way"))
+		}
+		return nil
+	case http.StatusConflict:
+		resp.Body.Close()
+		if depth > 64 {
+			return driver.NewError(ctx, "mkdir", t.String(), driver.ErrServer, "http 409", errors.New("MKCOL keeps answering 409"))
+		}
+		parent, _ := w.resolve(parentOf(t.rel), true)
+		if err := w.mkcol(ctx, parent, depth+1); err != nil {
+			return err
+		}
+		return w.mkcol(ctx, t, depth+1)
+	default:
+		return w.fail(ctx, "mkdir", t, resp, nil)
+	}
+}
+
+// Remove implements driver.Driver. WebDAV DELETE on a collection is
+// recursive, so the target is checked with a PROPFIND first: Remove must
+// never take a directory tree with it. (A directory created in between
+// those two requests could still be deleted; no WebDAV request expresses
+// "delete only if not a collection".)
+func (w *WebDAV) Remove(ctx context.Context, p string) error {
+	t, err := w.resolve(p, false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := w.metaCtx(ctx)
+	defer cancel()
+	e, err := w.Stat(ctx, p)
+	if err != nil {
+		return err
+	}
+	if e.IsDir {
+		return driver.NewError(ctx, "remove", t.String(), driver.ErrIsDir, "", nil)
+	}
+	return w.delete(ctx, "remove", t)
+}
+
+func (w *WebDAV) delete(ctx context.Context, op string, t target) error {
+	resp, err := w.do(ctx, http.MethodDelete, t, nil, 0, nil)
+	if err != nil {
+		return w.fail(ctx, op, t, nil, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return w.fail(ctx, op, t, resp, nil)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Rmdir implements driver.Driver: a Depth 1 PROPFIND proves the collection
+// empty before DELETE (which would otherwise remove the whole tree).
+func (w *WebDAV) Rmdir(ctx context.Context, dir string) error {
+	t, err := w.resolve(dir, true)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := w.metaCtx(ctx)
+	defer cancel()
+	e, err := w.Stat(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if !e.IsDir {
+		return driver.NewError(ctx, "rmdir", t.String(), driver.ErrNotDir, "", nil)
+	}
+	nonEmpty := errors.New("non-empty")
+	err = w.List(ctx, dir, func(driver.Entry) error { return nonEmpty })
+	if errors.Is(err, nonEmpty) {
+		return driver.NewError(ctx, "rmdir", t.String(), driver.ErrNotEmpty, "", nil)
+	}
+	if err != nil {
+		return err
+	}
+	return w.delete(ctx, "rmdir", t)
+}
+
+// Open implements driver.Driver with GET and a Range header. A server that
+// ignores the range (200 instead of 206) is handled by skipping bytes.
+func (w *WebDAV) Open(ctx context.Context, p string, r driver.Range) (io.ReadCloser, error) {
+	t, err := w.resolve(p, false)
+	if err != nil {
+		return nil, err
+	}
+	hdr := map[string]string{}
+	if r.Offset > 0 || r.Length > 0 {
+		end := ""
+		if r.Length > 0 {
+			end = strconv.FormatInt(r.Offset+r.Length-1, 10)
+		}
+		hdr["Range"] = fmt.Sprintf("bytes=%d-%s", r.Offset, end)
+	}
+	resp, err := w.do(ctx, http.MethodGet, t, nil, 0, hdr)
+	if err != nil {
+		return nil, w.fail(ctx, "open", t, nil, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if r.Offset > 0 {
+			if _, err := io.CopyN(io.Discard, resp.Body, r.Offset); err != nil {
+				resp.Body.Close()
+				return nil, driver.NewError(ctx, "open", t.String(), driver.ErrServer, "", fmt.Errorf("skipping to offset %d: %w", r.Offset, err))
+			}
+		}
+		if r.Length > 0 {
+			return limited{io.LimitReader(resp.Body, r.Length), resp.Body}, nil
+		}
+		return resp.Body, nil
+	case http.StatusPartialContent:
+		return resp.Body, nil
+	case http.StatusRequestedRangeNotSatisfiable:
+		// Offset at or past the end: an empty read, as for a local file.
+		resp.Body.Close()
+		return io.NopCloser(http.NoBody), nil
+	case http.StatusNotFound, http.StatusGone:
+		return nil, w.fail(ctx, "open", t, resp, nil)
+	default:
+		// A GET on a collection gives 403/301/200-HTML depending on the
+		// server; ask what it is before blaming the server.
+		ferr := w.fail(ctx, "open", t, resp, nil)
+		if e, err := w.Stat(ctx, p); err == nil && e.IsDir {
+			return nil, driver.NewError(ctx, "open", t.String(), driver.ErrIsDir, "", nil)
+		}
+		return nil, ferr
+	}
+}
+
+type limited struct {
+	io.Reader
+	io.Closer
+}
+
+// Put implements driver.Driver with PUT. A 409 (missing parent) is answered
+// by MKCOL of the parents and one retry, when the body can be replayed: src
+// is seekable, or the server refused before reading any of it (Expect:
+// 100-continue).
+func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) error {
+	t, err := w.resolve(p, false)
+	if err != nil {
+		return err
+	}
+	if t.rel == "" {
+		return driver.NewError(ctx, "put", t.String(), driver.ErrIsDir, "", nil)
+	}
+	start := int64(-1)
+	if s, ok := src.(io.Seeker); ok {
+		if pos, err := s.Seek(0, io.SeekCurrent); err == nil {
+			start = pos
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		body := &sizeReader{r: driver.ContextReader(ctx, src), want: size}
+		hdr := map[string]string{}
+		if size != 0 {
+			hdr["Expect"] = "100-continue"
+		}
+		resp, err := w.do(ctx, http.MethodPut, t, body, size, hdr)
+		if body.mismatch != nil {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return driver.NewError(ctx, "put", t.String(), driver.ErrSizeMismatch, "", body.mismatch)
+		}
+		if err != nil {
+			return w.fail(ctx, "put", t, nil, err)
+		}
+		switch {
+		case resp.StatusCode/100 == 2:
+			resp.Body.Close()
+			return nil
+		case resp.StatusCode == http.StatusConflict && attempt == 0 && (body.n == 0 || start >= 0):
+			resp.Body.Close()
+			parent, _ := w.resolve(parentOf(t.rel), true)
+			if err := w.mkcol(ctx, parent, 0); err != nil {
+				return err
+			}
+			if body.n > 0 {
+				if _, err := src.(io.Seeker).Seek(start, io.SeekStart); err != nil {
+					return driver.NewError(ctx, "put", t.String(), driver.ErrServer, "", fmt.Errorf("rewinding the source: %w", err))
+				}
+			}
+		case resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusMethodNotAllowed:
+			ferr := w.fail(ctx, "put", t, resp, nil)
+			if e, err := w.Stat(ctx, p); err == nil && e.IsDir {
+				return driver.NewError(ctx, "put", t.String(), driver.ErrIsDir, "", nil)
+			}
+			return ferr
+		default:
+			return w.fail(ctx, "put", t, resp, nil)
+		}
+	}
+}
+
+// sizeReader counts bytes and, when the size is known, fails the request
+// body when the source ends early, so a truncated source never becomes a
+// complete-looking file on the server. (Surplus bytes are never sent: the
+// transport stops at Content-Length; the surplus check covers readers
+// driven by other callers.)
+type sizeReader struct {
+	r        io.Reader
+	want     int64
+	n        int64
+	mismatch error
+}
+
+func (s *sizeReader) Read(p []byte) (int, error) {
+	if s.want >= 0 && s.n >= s.want {
+		// The transport stops at Content-Length; look for surplus data.
+		var one [1]byte
+		if k, _ := s.r.Read(one[:]); k > 0 {
+			s.mismatch = fmt.Errorf("source has more than the announced %d bytes", s.want)
+			return 0, s.mismatch
+		}
+		return 0, io.EOF
+	}
+	if s.want >= 0 && int64(len(p)) > s.want-s.n {
+		p = p[:s.want-s.n]
+	}
+	k, err := s.r.Read(p)
+	s.n += int64(k)
+	if errors.Is(err, io.EOF) && s.want >= 0 && s.n < s.want {
+		s.mismatch = fmt.Errorf("source ended after %d of the announced %d bytes", s.n, s.want)
+		return k, s.mismatch
+	}
+	return k, err
+}
+
+// Rename implements driver.Renamer with MOVE (Overwrite: T), creating the
+// destination's parent on 409.
+func (w *WebDAV) Rename(ctx context.Context, from, to string) error {
+	tf, err := w.resolve(from, false)
+	if err != nil {
+		return err
+	}
+	tt, err := w.resolve(to, false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := w.metaCtx(ctx)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		resp, err := w.do(ctx, "MOVE", tf, nil, 0, map[string]string{"Destination": tt.url.String(), "Overwrite": "T"})
+		if err != nil {
+			return w.fail(ctx, "rename", tf, nil, err)
+		}
+		if resp.StatusCode/100 == 2 {
+			resp.Body.Close()
+			return nil
+		}
+		if resp.StatusCode != http.StatusConflict || attempt > 0 {
+			return w.fail(ctx, "rename", tf, resp, nil)
+		}
+		resp.Body.Close()
+		parent, _ := w.resolve(parentOf(tt.rel), true)
+		if err := w.mkcol(ctx, parent, 0); err != nil {
+			return err
+		}
+	}
+}
