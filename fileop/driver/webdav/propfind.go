@@ -192,4 +192,3 @@ func (w *WebDAV) Space(ctx context.Context, p string) (driver.Space, error) {
 	}
 	return driver.Space{Used: u, Total: u + a}, nil
 }
-
