@@ -87,3 +87,36 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// SizeReader passes bytes through, counting them, and when Want >= 0 fails
+// (error wrapping ErrSizeMismatch, also kept in Mismatch) as soon as the
+// source proves shorter or longer than Want. Drivers wrap Put sources in it
+// so a truncated source never becomes a complete-looking file.
+type SizeReader struct {
+	R        io.Reader
+	Want     int64
+	N        int64
+	Mismatch error
+}
+
+func (s *SizeReader) Read(p []byte) (int, error) {
+	if s.Want >= 0 && s.N >= s.Want {
+		// Everything announced has been read; any further byte is surplus.
+		var one [1]byte
+		if k, _ := s.R.Read(one[:]); k > 0 {
+			s.Mismatch = fmt.Errorf("%w: source has more than the announced %d bytes", ErrSizeMismatch, s.Want)
+			return 0, s.Mismatch
+		}
+		return 0, io.EOF
+	}
+	if s.Want >= 0 && int64(len(p)) > s.Want-s.N {
+		p = p[:s.Want-s.N]
+	}
+	k, err := s.R.Read(p)
+	s.N += int64(k)
+	if errors.Is(err, io.EOF) && s.Want >= 0 && s.N < s.Want {
+		s.Mismatch = fmt.Errorf("%w: source ended after %d of the announced %d bytes", ErrSizeMismatch, s.N, s.Want)
+		return k, s.Mismatch
+	}
+	return k, err
+}

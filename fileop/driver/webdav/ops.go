@@ -197,17 +197,17 @@ func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) e
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		body := &sizeReader{r: driver.ContextReader(ctx, src), want: size}
+		body := &driver.SizeReader{R: driver.ContextReader(ctx, src), Want: size}
 		hdr := map[string]string{}
 		if size != 0 {
 			hdr["Expect"] = "100-continue"
 		}
 		resp, err := w.do(ctx, http.MethodPut, t, body, size, hdr)
-		if body.mismatch != nil {
+		if body.Mismatch != nil {
 			if resp != nil {
 				resp.Body.Close()
 			}
-			return driver.NewError(ctx, "put", t.String(), driver.ErrSizeMismatch, "", body.mismatch)
+			return driver.NewError(ctx, "put", t.String(), driver.ErrSizeMismatch, "", body.Mismatch)
 		}
 		if err != nil {
 			return w.fail(ctx, "put", t, nil, err)
@@ -216,13 +216,13 @@ func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) e
 		case resp.StatusCode/100 == 2:
 			resp.Body.Close()
 			return nil
-		case resp.StatusCode == http.StatusConflict && attempt == 0 && (body.n == 0 || start >= 0):
+		case resp.StatusCode == http.StatusConflict && attempt == 0 && (body.N == 0 || start >= 0):
 			resp.Body.Close()
 			parent, _ := w.resolve(parentOf(t.rel), true)
 			if err := w.mkcol(ctx, parent, 0); err != nil {
 				return err
 			}
-			if body.n > 0 {
+			if body.N > 0 {
 				if _, err := src.(io.Seeker).Seek(start, io.SeekStart); err != nil {
 					return driver.NewError(ctx, "put", t.String(), driver.ErrServer, "", fmt.Errorf("rewinding the source: %w", err))
 				}
@@ -237,40 +237,6 @@ func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) e
 			return w.fail(ctx, "put", t, resp, nil)
 		}
 	}
-}
-
-// sizeReader counts bytes and, when the size is known, fails the request
-// body when the source ends early, so a truncated source never becomes a
-// complete-looking file on the server. (Surplus bytes are never sent: the
-// transport stops at Content-Length; the surplus check covers readers
-// driven by other callers.)
-type sizeReader struct {
-	r        io.Reader
-	want     int64
-	n        int64
-	mismatch error
-}
-
-func (s *sizeReader) Read(p []byte) (int, error) {
-	if s.want >= 0 && s.n >= s.want {
-		// The transport stops at Content-Length; look for surplus data.
-		var one [1]byte
-		if k, _ := s.r.Read(one[:]); k > 0 {
-			s.mismatch = fmt.Errorf("source has more than the announced %d bytes", s.want)
-			return 0, s.mismatch
-		}
-		return 0, io.EOF
-	}
-	if s.want >= 0 && int64(len(p)) > s.want-s.n {
-		p = p[:s.want-s.n]
-	}
-	k, err := s.r.Read(p)
-	s.n += int64(k)
-	if errors.Is(err, io.EOF) && s.want >= 0 && s.n < s.want {
-		s.mismatch = fmt.Errorf("source ended after %d of the announced %d bytes", s.n, s.want)
-		return k, s.mismatch
-	}
-	return k, err
 }
 
 // Rename implements driver.Renamer with MOVE (Overwrite: T), creating the
