@@ -165,4 +165,3 @@ func (x *XRootD) cleanup(tmp string) {
 		x.opts.Log.WithError(err).WithField("path", tmp).Warn("could not remove temporary upload")
 	}
 }
-
