@@ -12,9 +12,12 @@ import (
 
 // XRootDOptions tunes XRootD.
 type XRootDOptions struct {
-	// HTTP also starts XrdHttp (plain HTTP, WebDAV subset, Want-Digest) with
-	// the WLCG HTTP-TPC handler on a second loopback port.
+	// HTTP also starts XrdHttp (HTTPS with PKI's host certificate: WebDAV
+	// subset, Want-Digest, and the WLCG HTTP-TPC handler, which XrdHttp
+	// loads only with TLS configured) on a second loopback port.
 	HTTP bool
+	// PKI for HTTP; a new one is made when nil.
+	PKI *PKI
 	// ExtraConfig is appended to the generated configuration.
 	ExtraConfig string
 }
@@ -25,8 +28,10 @@ type XRootDServer struct {
 	URL string
 	// Addr is "localhost:PORT", for xrdfs.
 	Addr string
-	// HTTPURL is "http://127.0.0.1:PORT/data/" when HTTP was asked for.
+	// HTTPURL is "https://localhost:PORT/data/" when HTTP was asked for.
 	HTTPURL string
+	// PKI holds the certificates when HTTP is on.
+	PKI *PKI
 	// DataDir is the local directory behind /data.
 	DataDir string
 	// Log is xrootd's log file.
@@ -55,7 +60,9 @@ func XRootD(t testing.TB, opts XRootDOptions) *XRootDServer {
 	port := FreePort(t)
 	s := &XRootDServer{
 		URL: fmt.Sprintf("root://localhost:%d//data", port), Addr: fmt.Sprintf("localhost:%d", port),
-		DataDir: filepath.Join(dir, "root", "data"), Log: filepath.Join(dir, "logs", "xrootd.log"),
+		DataDir: filepath.Join(dir, "root", "data"),
+		// With -n NAME xrootd writes to logs/NAME/xrootd.log.
+		Log: filepath.Join(dir, "logs", "test", "xrootd.log"),
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `xrd.port %d
@@ -68,9 +75,22 @@ xrootd.chksum adler32
 `, port, filepath.Join(dir, "root"), filepath.Join(dir, "admin"), filepath.Join(dir, "run"))
 	listen := []string{"-l", fmt.Sprintf("127.0.0.1:%d", port)}
 	if opts.HTTP {
+		if opts.PKI == nil {
+			opts.PKI = NewPKI(t)
+		}
+		s.PKI = opts.PKI
 		hport := FreePort(t)
-		s.HTTPURL = fmt.Sprintf("http://127.0.0.1:%d/data/", hport)
-		fmt.Fprintf(&b, "xrd.protocol XrdHttp:%d libXrdHttp.so\nhttp.exthandler xrdtpc libXrdHttpTPC.so\nofs.tpc pgm /usr/bin/xrdcp\n", hport)
+		s.HTTPURL = fmt.Sprintf("https://localhost:%d/data/", hport)
+		// xrootd insists on owning its key with mode 0400: use copies.
+		cert, key := filepath.Join(dir, "hostcert.pem"), filepath.Join(dir, "hostkey.pem")
+		copyFile(t, opts.PKI.HostCert, cert, 0o644)
+		copyFile(t, opts.PKI.HostKey, key, 0o400)
+		fmt.Fprintf(&b, `xrd.protocol XrdHttp:%d libXrdHttp.so
+xrd.tls %s %s
+xrd.tlsca certdir %s
+http.exthandler xrdtpc libXrdHttpTPC.so
+ofs.tpc pgm /usr/bin/xrdcp
+`, hport, cert, key, opts.PKI.CertDir)
 		listen = append(listen, "-l", fmt.Sprintf("127.0.0.1:%d", hport))
 	}
 	b.WriteString(opts.ExtraConfig)
@@ -78,7 +98,7 @@ xrootd.chksum adler32
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := append(append([]string{}, listen...), xrootd, "-c", cfg, "-l", s.Log, "-n", "test")
+	args := append(append([]string{}, listen...), xrootd, "-c", cfg, "-l", filepath.Join(dir, "logs", "xrootd.log"), "-n", "test")
 	cmd := exec.Command(ssa, args...)
 	if uid, gid, ok := runAs("nobody"); ok {
 		setpriv := Need(t, "setpriv")
@@ -93,4 +113,15 @@ xrootd.chksum adler32
 		t.Fatalf("xrootd: %v\n%s\n%s", err, logTail(filepath.Join(dir, "logs", "stdout.log")), logTail(s.Log))
 	}
 	return s
+}
+
+func copyFile(t testing.TB, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, mode); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -131,6 +131,22 @@ func (w *WebDAV) Open(ctx context.Context, p string, r driver.Range) (io.ReadClo
 		return nil, err
 	}
 	hdr := map[string]string{}
+	if r.Offset > 0 && r.Length == 0 {
+		// Open-ended ranges ("bytes=N-") are mishandled by some servers
+		// (XrdHttp 5.5 answers 206 with no data), so close the range with
+		// the size from a PROPFIND; resuming reads are rare enough.
+		e, err := w.Stat(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if e.IsDir {
+			return nil, driver.NewError(ctx, "open", t.String(), driver.ErrIsDir, "", nil)
+		}
+		if r.Offset >= e.Size {
+			return io.NopCloser(http.NoBody), nil
+		}
+		r.Length = e.Size - r.Offset
+	}
 	if r.Offset > 0 || r.Length > 0 {
 		end := ""
 		if r.Length > 0 {
@@ -209,23 +225,32 @@ func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) e
 			}
 			return driver.NewError(ctx, "put", t.String(), driver.ErrSizeMismatch, "", body.Mismatch)
 		}
+		replayable := body.N == 0 || start >= 0
 		if err != nil {
+			// A keep-alive connection the server had already closed fails
+			// the request before any body byte is sent (Expect:
+			// 100-continue); net/http retries that only for replayable
+			// bodies, so do it here.
+			if attempt == 0 && replayable && ctx.Err() == nil {
+				if rerr := rewind(src, start, body.N); rerr != nil {
+					return driver.NewError(ctx, "put", t.String(), driver.ErrServer, "", rerr)
+				}
+				continue
+			}
 			return w.fail(ctx, "put", t, nil, err)
 		}
 		switch {
 		case resp.StatusCode/100 == 2:
 			resp.Body.Close()
 			return nil
-		case resp.StatusCode == http.StatusConflict && attempt == 0 && (body.N == 0 || start >= 0):
+		case resp.StatusCode == http.StatusConflict && attempt < 2 && replayable:
 			resp.Body.Close()
 			parent, _ := w.resolve(parentOf(t.rel), true)
 			if err := w.mkcol(ctx, parent, 0); err != nil {
 				return err
 			}
-			if body.N > 0 {
-				if _, err := src.(io.Seeker).Seek(start, io.SeekStart); err != nil {
-					return driver.NewError(ctx, "put", t.String(), driver.ErrServer, "", fmt.Errorf("rewinding the source: %w", err))
-				}
+			if err := rewind(src, start, body.N); err != nil {
+				return driver.NewError(ctx, "put", t.String(), driver.ErrServer, "", err)
 			}
 		case resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusMethodNotAllowed:
 			ferr := w.fail(ctx, "put", t, resp, nil)
@@ -237,6 +262,17 @@ func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) e
 			return w.fail(ctx, "put", t, resp, nil)
 		}
 	}
+}
+
+// rewind puts a partly read seekable source back at start.
+func rewind(src io.Reader, start, read int64) error {
+	if read == 0 {
+		return nil
+	}
+	if _, err := src.(io.Seeker).Seek(start, io.SeekStart); err != nil {
+		return fmt.Errorf("rewinding the source: %w", err)
+	}
+	return nil
 }
 
 // Rename implements driver.Renamer with MOVE (Overwrite: T), creating the

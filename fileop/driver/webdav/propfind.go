@@ -71,13 +71,26 @@ func (r *davResponse) props() (e driver.Entry, quotaAvail, quotaUsed string) {
 }
 
 // hrefPath returns the unescaped, slash-trimmed path of an href (absolute
-// URL or absolute path).
+// URL or absolute path). RFC 4918 hrefs are URI-escaped (Apache), but
+// XrdHttp sends names raw; an href with a space or an invalid escape is
+// taken as raw. (A raw name that happens to contain a valid %XX escape is
+// ambiguous and decoded.)
 func hrefPath(href string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(href))
-	if err != nil {
-		return "", err
+	h := strings.TrimSpace(href)
+	if i := strings.Index(h, "://"); i >= 0 {
+		rest := h[i+3:]
+		j := strings.IndexByte(rest, '/')
+		if j < 0 {
+			return "", nil
+		}
+		h = rest[j:]
 	}
-	return strings.TrimSuffix(path.Clean("/"+u.Path), "/"), nil
+	if !strings.Contains(h, " ") {
+		if u, err := url.PathUnescape(h); err == nil {
+			h = u
+		}
+	}
+	return strings.TrimSuffix(path.Clean("/"+h), "/"), nil
 }
 
 // propfind sends PROPFIND and streams each <D:response> to fn as it is
