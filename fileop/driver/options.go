@@ -28,9 +28,11 @@ type Options struct {
 	Key  string `yaml:"key"`
 	// Insecure skips server certificate verification. For tests only.
 	Insecure bool `yaml:"insecure"`
-	// OpTimeout bounds each metadata operation (stat, list, mkdir, remove)
-	// when ctx has no earlier deadline. Data operations are bounded only by
-	// ctx, because a large file may legitimately take hours. Default 2m.
+	// OpTimeout bounds each metadata operation (stat, mkdir, remove, rmdir,
+	// rename, checksum, space) when ctx has no earlier deadline, and the wait
+	// for an HTTP response header. Data operations (Open, Put, CopyFrom) and
+	// List, which streams and may run long on huge directories, are bounded
+	// only by ctx. Default 2m.
 	OpTimeout time.Duration `yaml:"op_timeout"`
 	// Log receives driver diagnostics; nil discards them.
 	Log *logrus.Entry `yaml:"-"`
