@@ -76,6 +76,7 @@ func Run(t *testing.T, newDriver NewFunc, caps Caps) {
 		{"Space", s.space},
 		{"Rename", s.rename},
 		{"Copy", s.copy},
+		{"RemoveAll", s.removeAll},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := "dt-" + strings.ToLower(tc.name)
@@ -534,4 +535,20 @@ func (s *suite) copy(t *testing.T, dir string) {
 	wantKind(t, err, driver.ErrChecksumMismatch, "copy with a wrong expected checksum")
 	_, err = s.d.Stat(ctx, dir+"/bad")
 	wantKind(t, err, driver.ErrNotFound, "bad copy must be removed")
+}
+
+func (s *suite) removeAll(t *testing.T, dir string) {
+	ctx := ctxT(t)
+	s.put(t, dir+"/keep", []byte("k"))
+	for _, p := range []string{"tree/a", "tree/b/c", "tree/b/d d/e", "tree/z"} {
+		s.put(t, dir+"/"+p, []byte(p))
+	}
+	must(t, s.d.Mkdir(ctx, dir+"/tree/empty/deeper"), "mkdir")
+	must(t, driver.RemoveAll(ctx, s.d, dir+"/tree"), "RemoveAll")
+	_, err := s.d.Stat(ctx, dir+"/tree")
+	wantKind(t, err, driver.ErrNotFound, "stat after RemoveAll")
+	if got := s.names(t, dir); strings.Join(got, ",") != "keep" {
+		t.Fatalf("RemoveAll touched its siblings: %v", got)
+	}
+	must(t, driver.RemoveAll(ctx, s.d, dir+"/tree"), "RemoveAll of a missing dir")
 }

@@ -24,9 +24,6 @@ func (w *WebDAV) Mkdir(ctx context.Context, dir string) error {
 }
 
 func (w *WebDAV) mkcol(ctx context.Context, t target, depth int) error {
-	if t.rel == "" {
-		return nil // the root exists by definition; Stat reports otherwise
-	}
 	resp, err := w.do(ctx, "MKCOL", t, nil, 0, nil)
 	if err != nil {
 		return w.fail(ctx, "mkdir", t, nil, err)
@@ -48,6 +45,11 @@ func (w *WebDAV) mkcol(ctx context.Context, t target, depth int) error {
 		}
 		return nil
 	case http.StatusConflict:
+		if t.rel == "" {
+			// The driver never creates anything above its root.
+			resp.Body.Close()
+			return driver.NewError(ctx, "mkdir", t.String(), driver.ErrNotFound, "http 409", errors.New("the parent of the driver root does not exist"))
+		}
 		resp.Body.Close()
 		if depth > 64 {
 			return driver.NewError(ctx, "mkdir", t.String(), driver.ErrServer, "http 409", errors.New("MKCOL keeps answering 409"))

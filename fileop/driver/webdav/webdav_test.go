@@ -2,6 +2,7 @@ package webdav_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,4 +53,31 @@ func TestConformanceApacheTLS(t *testing.T) {
 		}
 		return d
 	}, apacheCaps(s))
+}
+
+// TestMkdirRoot: a driver opened below a missing collection can create its
+// own root (Mkdir("")), but never anything above it.
+func TestMkdirRoot(t *testing.T) {
+	s := testservers.Apache(t, testservers.ApacheOptions{})
+	ctx := context.Background()
+	d, err := driver.Open(ctx, s.URL+"newroot", driver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Mkdir(ctx, ""); err != nil {
+		t.Fatalf("mkdir of the root: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(s.DataDir, "newroot")); err != nil || !st.IsDir() {
+		t.Fatalf("root not created: %v", err)
+	}
+	d, err = driver.Open(ctx, s.URL+"missing/deeper", driver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Mkdir(ctx, ""); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("mkdir of a root whose parent is missing: %v, want ErrNotFound", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.DataDir, "missing")); !os.IsNotExist(err) {
+		t.Fatalf("driver created a directory above its root: %v", err)
+	}
 }
