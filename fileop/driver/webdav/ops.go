@@ -265,6 +265,10 @@ func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) e
 			if e, err := w.Stat(ctx, p); err == nil && e.IsDir {
 				return driver.NewError(ctx, "put", t.String(), driver.ErrIsDir, "", nil)
 			}
+			if resp.StatusCode == http.StatusConflict {
+				// RFC 4918: 409 on PUT means a missing parent collection.
+				return driver.NewError(ctx, "put", t.String(), driver.ErrNotFound, "http 409", ferr)
+			}
 			return ferr
 		default:
 			return w.fail(ctx, "put", t, resp, nil)
