@@ -442,3 +442,21 @@ func TestNameChecks(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Names are case-sensitive on both dialects: MySQL's default ascii
+// collation is not, which would make /a and /A the same LFN.
+func TestNamesAreCaseSensitive(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		s := load(t, d)
+		inject(t, s, `{"datasets": [{"name": "/A/B/C", "status": "valid", "data_type": "mc", "blocks": [
+			{"name": "b", "files": [{"lfn": "/store/x.root", "size": 1}, {"lfn": "/store/X.root", "size": 2}]}]},
+			{"name": "/a/B/C", "status": "valid", "data_type": "mc"}]}`)
+		var lfns []string
+		if err := d.Select(&lfns, "SELECT lfn FROM files ORDER BY lfn"); err != nil {
+			t.Fatal(err)
+		}
+		if len(lfns) != 2 || lfns[0] != "/store/X.root" {
+			t.Fatalf("files ordered %v; want byte order with both kept", lfns)
+		}
+	})
+}
