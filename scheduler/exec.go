@@ -145,7 +145,8 @@ func (s *Scheduler) complete(p *pendingRun) Run {
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
-				ch <- outcome{err: fmt.Errorf("panic: %v\n%s", v, debug.Stack())}
+				log.WithField("stack", string(debug.Stack())).Error("application panicked")
+				ch <- outcome{err: fmt.Errorf("panic: %v", v)}
 			}
 		}()
 		if p.app.Writer {
