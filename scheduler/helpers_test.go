@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,18 +15,25 @@ import (
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
-// tlog routes logs to the test.
-type tlog struct{ t testing.TB }
+// tlog routes logs to the test; lines logged after the test ended (by
+// goroutines such as cron's, which log after Stop returns) are dropped.
+type tlog struct {
+	t    testing.TB
+	done *atomic.Bool
+}
 
 func (w tlog) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+	if !w.done.Load() {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
 func testLog(t testing.TB) *logrus.Entry {
 	l := logrus.New()
-	l.SetOutput(tlog{t})
+	done := &atomic.Bool{}
+	t.Cleanup(func() { done.Store(true) })
+	l.SetOutput(tlog{t, done})
 	l.SetLevel(logrus.DebugLevel)
 	return l.WithField("component", "scheduler")
 }

@@ -143,11 +143,15 @@ func ParseSequences(r io.Reader, name string, getenv func(string) (string, bool)
 		getenv = os.LookupEnv
 	}
 	p := &ParseError{File: name}
+	var cur *Sequence
+	flawed := map[*Sequence]bool{} // sequences with a bad line: "no steps" would be noise
 	bad := func(line int, format string, args ...any) {
 		p.Errs = append(p.Errs, LineError{line, fmt.Sprintf(format, args...)})
+		if cur != nil {
+			flawed[cur] = true
+		}
 	}
 	f := &SequenceFile{Defs: map[string]Definition{}}
-	var cur *Sequence
 	seqSeen := map[string]int{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -164,15 +168,19 @@ func ParseSequences(r io.Reader, name string, getenv func(string) (string, bool)
 				bad(n, "bad title %q", title)
 				continue
 			}
-			words, err := splitArgs(m[2], getenv)
+			// The application word is not expanded: only its last path
+			// element matters ($(DYNAMO_BASE)/exec/detox -> detox).
+			rhs := strings.Fields(m[2])
+			if len(rhs) == 0 {
+				bad(n, "definition of %s names no application", m[1])
+				continue
+			}
+			args, err := splitArgs(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(m[2]), rhs[0])), getenv)
 			if err != nil {
 				bad(n, "%v", err)
 				continue
 			}
-			if len(words) == 0 {
-				bad(n, "definition of %s names no application", m[1])
-				continue
-			}
+			words := append([]string{rhs[0]}, args...)
 			if prev, ok := f.Defs[title]; ok {
 				bad(n, "title %q already defined at line %d", title, prev.Line)
 				continue
@@ -255,8 +263,9 @@ func ParseSequences(r io.Reader, name string, getenv func(string) (string, bool)
 		bad(n+1, "read: %v", err)
 	}
 	// References are checked at the end: definitions may follow their use.
+	cur = nil
 	for _, s := range f.Sequences {
-		if len(s.Steps) == 0 {
+		if len(s.Steps) == 0 && !flawed[s] {
 			bad(s.Line, "sequence %q has no steps", s.Name)
 		}
 		runs := false
