@@ -344,7 +344,6 @@ func unbracket(s string) (title string, writer bool) {
 	return s[1 : len(s)-1], s[0] == '<'
 }
 
-
 // parseWait accepts seconds as a number, a product of numbers
 // ("4*3600"), or a Go duration ("4h").
 func parseWait(s string) (time.Duration, error) {
