@@ -26,7 +26,7 @@ const (
 	appEnvServer     = "DYNAMO_SERVER"
 	appEnvToken      = "DYNAMO_TOKEN"
 	appDefaultServer = "http://127.0.0.1:8080"
-	appAPIPath      = "/api/v1/apps"
+	appAPIPath       = "/api/v1/apps"
 )
 
 // appClient calls a dynamo server's REST API.

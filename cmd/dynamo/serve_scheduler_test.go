@@ -245,4 +245,3 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
-
