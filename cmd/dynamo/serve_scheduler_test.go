@@ -86,40 +86,10 @@ func TestTwoServersLeaseTakeoverAfterKill9(t *testing.T) {
 		leasePeriod = 3 * time.Second
 		heartbeat   = 500 * time.Millisecond
 	)
-	dir := t.TempDir()
-	bin := buildDynamo(t)
-	seq := filepath.Join(dir, "count.seq")
-	must(t, os.WriteFile(seq, []byte("<count> = test:counter\n[SEQUENCE count]\n^ <count> --sleep 40ms\nWAIT 0.01\n"), 0o644))
-	cfg := filepath.Join(dir, "scheduler.yaml")
-	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`lease_period: %s
-heartbeat: %s
-grace: 2s
-retry_delay: 100ms
-test_apps: true
-sequences: %s
-`, leasePeriod, heartbeat, seq)), 0o644))
-
 	ctx := context.Background()
-	a := startServe(t, bin, dsn, cfg, dir, "A")
-	// The database is migrated by A; open it once A holds the lease.
-	var d *db.DB
-	waitUntil(t, "A to take the lease", 60*time.Second, func() bool {
-		if d == nil {
-			x, err := db.Open(ctx, dsn)
-			if err != nil {
-				return false
-			}
-			d = x
-		}
-		l, err := scheduler.ReadLease(ctx, d)
-		return err == nil && l.Holder == a.id
-	})
-	defer d.Close()
-	b := startServe(t, bin, dsn, cfg, dir, "B")
-	waitUntil(t, "B to start", 30*time.Second, func() bool {
-		raw, _ := os.ReadFile(b.log)
-		return strings.Contains(string(raw), "ready; stop with")
-	})
+	bin, cfg, dir := twoServerSetup(t, leasePeriod, heartbeat)
+	a, d := startHolder(t, bin, dsn, cfg, dir)
+	b := startStandby(t, bin, dsn, cfg, dir)
 	waitUntil(t, "A to count to 20", 30*time.Second, func() bool { return maxSeq(t, d) >= 20 })
 	// The standby writes nothing and runs nothing.
 	var byB int
@@ -150,17 +120,7 @@ sequences: %s
 	waitUntil(t, "B to count 20 more", 30*time.Second, func() bool { return maxSeq(t, d) >= before+20 })
 
 	// SIGTERM: B stops scheduling, finishes, releases the lease, exits 0.
-	must(t, b.cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan error, 1)
-	go func() { done <- b.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("B exited with %v after SIGTERM", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("B did not exit after SIGTERM")
-	}
+	stopServe(t, b, "B")
 	l, err := scheduler.ReadLease(ctx, d)
 	must(t, err)
 	if l.Holder != "" {
@@ -169,6 +129,103 @@ sequences: %s
 
 	// The change log: seq 1..N without gaps; the counter values, in seq
 	// order, are exactly 1..K.
+	k := checkChangeLog(t, d)
+	if k < 35 { // 20 by A and 20 by B, less the partition row
+		t.Fatalf("only %d counter updates", k)
+	}
+	// The history agrees: updates recorded by successful runs add up to
+	// the log, except at most the one run A committed but could not record
+	// before it died (B marks it abandoned).
+	var okUpdates, abandoned int64
+	must(t, d.Get(&okUpdates, "SELECT COALESCE(SUM(updates), 0) FROM scheduler_runs WHERE status = 'ok'"))
+	must(t, d.Get(&abandoned, "SELECT COUNT(*) FROM scheduler_runs WHERE status = 'abandoned' AND server = ?", a.id))
+	if okUpdates != k && okUpdates != k-1 {
+		t.Errorf("successful runs recorded %d updates; the change log has %d", okUpdates, k)
+	}
+	if abandoned > 1 {
+		t.Errorf("%d runs of A abandoned; at most one can have been running", abandoned)
+	}
+	var bad int
+	must(t, d.Get(&bad, "SELECT COUNT(*) FROM scheduler_runs WHERE status IN ('running', 'queued')"))
+	if bad != 0 {
+		t.Errorf("%d runs left running or queued after both servers stopped", bad)
+	}
+	t.Logf("%d counter updates, %d by runs of A and B recorded ok, %d abandoned", k, okUpdates, abandoned)
+}
+
+// twoServerSetup builds the binary and writes a scheduler configuration
+// whose only sequence increments the test counter continuously.
+func twoServerSetup(t *testing.T, leasePeriod, heartbeat time.Duration) (bin, cfg, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = buildDynamo(t)
+	seq := filepath.Join(dir, "count.seq")
+	// The sleep makes a kill or stop likely to land inside a run.
+	must(t, os.WriteFile(seq, []byte("<count> = test:counter\n[SEQUENCE count]\n^ <count> --sleep 40ms\nWAIT 0.01\n"), 0o644))
+	cfg = filepath.Join(dir, "scheduler.yaml")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`lease_period: %s
+heartbeat: %s
+grace: 2s
+retry_delay: 100ms
+test_apps: true
+sequences: %s
+`, leasePeriod, heartbeat, seq)), 0o644))
+	return bin, cfg, dir
+}
+
+// startHolder starts server A on a fresh database and waits until it
+// holds the writer lease. Only then may B start: loading the inventory
+// writes the default partition on a fresh database.
+func startHolder(t *testing.T, bin, dsn, cfg, dir string) (*serveProc, *db.DB) {
+	t.Helper()
+	ctx := context.Background()
+	a := startServe(t, bin, dsn, cfg, dir, "A")
+	var d *db.DB
+	waitUntil(t, "A to take the lease", 60*time.Second, func() bool {
+		if d == nil {
+			x, err := db.Open(ctx, dsn) // A migrates it
+			if err != nil {
+				return false
+			}
+			d = x
+		}
+		l, err := scheduler.ReadLease(ctx, d)
+		return err == nil && l.Holder == a.id
+	})
+	t.Cleanup(func() { d.Close() })
+	return a, d
+}
+
+func startStandby(t *testing.T, bin, dsn, cfg, dir string) *serveProc {
+	t.Helper()
+	b := startServe(t, bin, dsn, cfg, dir, "B")
+	waitUntil(t, "B to start", 30*time.Second, func() bool {
+		raw, _ := os.ReadFile(b.log)
+		return strings.Contains(string(raw), "ready; stop with")
+	})
+	return b
+}
+
+// stopServe sends SIGTERM and expects a clean exit.
+func stopServe(t *testing.T, p *serveProc, name string) {
+	t.Helper()
+	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s exited with %v after SIGTERM", name, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not exit after SIGTERM", name)
+	}
+}
+
+// checkChangeLog asserts seq 1..N without gaps and counter values 1..K in
+// seq order (nothing lost, nothing applied twice); it returns K.
+func checkChangeLog(t *testing.T, d *db.DB) int64 {
+	t.Helper()
 	var rows []struct {
 		Seq  int64  `db:"seq"`
 		Kind string `db:"kind"`
@@ -196,27 +253,68 @@ sequences: %s
 			t.Fatalf("seq %d sets the counter to %d, want %d (lost or doubled update)", r.Seq, ds.LastUpdate, k)
 		}
 	}
-	if k < 35 { // 20 by A and 20 by B, less the partition row
-		t.Fatalf("only %d counter updates", k)
+	return k
+}
+
+// A holder that freezes (SIGSTOP: a long GC pause, a stalled VM) past its
+// lease loses it to the standby; when it wakes up it must not write: its
+// plan in flight is discarded (lease fence) or refused (change-log seq),
+// and it steps down to standby.
+func TestTwoServersFrozenHolderIsFenced(t *testing.T) {
+	dsn := testdb.MySQLDSN(t)
+	if testing.Short() {
+		t.Skip("builds the binary and runs two servers")
 	}
-	// The history agrees: updates recorded by successful runs add up to
-	// the log, except at most the one run A committed but could not record
-	// before it died (B marks it abandoned).
-	var okUpdates, abandoned int64
-	must(t, d.Get(&okUpdates, "SELECT COALESCE(SUM(updates), 0) FROM scheduler_runs WHERE status = 'ok'"))
-	must(t, d.Get(&abandoned, "SELECT COUNT(*) FROM scheduler_runs WHERE status = 'abandoned' AND server = ?", a.id))
-	if okUpdates != k && okUpdates != k-1 {
-		t.Errorf("successful runs recorded %d updates; the change log has %d", okUpdates, k)
+	const (
+		leasePeriod = 2 * time.Second
+		heartbeat   = 300 * time.Millisecond
+	)
+	ctx := context.Background()
+	bin, cfg, dir := twoServerSetup(t, leasePeriod, heartbeat)
+	a, d := startHolder(t, bin, dsn, cfg, dir)
+	b := startStandby(t, bin, dsn, cfg, dir)
+	waitUntil(t, "A to count to 10", 30*time.Second, func() bool { return maxSeq(t, d) >= 10 })
+	must(t, a.cmd.Process.Signal(syscall.SIGSTOP))
+	var takeover time.Time
+	waitUntil(t, "B to take the lease", 4*leasePeriod, func() bool {
+		l, err := scheduler.ReadLease(ctx, d)
+		takeover = l.Acquired
+		return err == nil && l.Holder == b.id
+	})
+	mark := maxSeq(t, d)
+	waitUntil(t, "B to count 10 more", 30*time.Second, func() bool { return maxSeq(t, d) >= mark+10 })
+	must(t, a.cmd.Process.Signal(syscall.SIGCONT))
+	waitUntil(t, "A to step down", 10*time.Second, func() bool {
+		raw, _ := os.ReadFile(a.log)
+		return strings.Contains(string(raw), "stepped down")
+	})
+	mark = maxSeq(t, d)
+	waitUntil(t, "B to go on counting", 30*time.Second, func() bool { return maxSeq(t, d) >= mark+10 })
+	if l, _ := scheduler.ReadLease(ctx, d); l.Holder != b.id {
+		t.Fatalf("lease holder %q after A woke up; want B", l.Holder)
 	}
-	if abandoned > 1 {
-		t.Errorf("%d runs of A abandoned; at most one can have been running", abandoned)
+	stopServe(t, a, "A")
+	stopServe(t, b, "B")
+	k := checkChangeLog(t, d)
+	// No run of A ending after B took over applied anything: the run A
+	// had in flight when it froze ended failed (lease fence) or cancelled.
+	var late []scheduler.Run
+	rows, err := d.Queryx(`SELECT id, status, updates, error FROM scheduler_runs WHERE server = ? AND ended_at > ?`,
+		a.id, takeover.UnixNano())
+	must(t, err)
+	for rows.Next() {
+		var r scheduler.Run
+		must(t, rows.Scan(&r.ID, &r.Status, &r.Updates, &r.Error))
+		late = append(late, r)
 	}
-	var bad int
-	must(t, d.Get(&bad, "SELECT COUNT(*) FROM scheduler_runs WHERE status IN ('running', 'queued')"))
-	if bad != 0 {
-		t.Errorf("%d runs left running or queued after both servers stopped", bad)
+	must(t, rows.Err())
+	for _, r := range late {
+		if r.Updates != 0 || r.Status == scheduler.StatusOK {
+			t.Errorf("run %d of the frozen holder ended after the takeover with status %s and %d updates", r.ID, r.Status, r.Updates)
+		}
+		t.Logf("frozen holder's run %d: %s (%s)", r.ID, r.Status, r.Error)
 	}
-	t.Logf("%d counter updates, %d by runs of A and B recorded ok, %d abandoned", k, okUpdates, abandoned)
+	t.Logf("%d counter updates, change log consistent", k)
 }
 
 func maxSeq(t *testing.T, d *db.DB) int64 {
