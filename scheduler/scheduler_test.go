@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dynamo-go/dynamo/internal/db"
@@ -275,5 +276,82 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Metrics land on the registry passed to New.
+func TestMetrics(t *testing.T) {
+	d := testdb.SQLite(t)
+	reg := prometheus.NewRegistry()
+	s, err := New(fastConfig("m"), loadStore(t, d), testLog(t), reg)
+	must(t, err)
+	must(t, s.RegisterBuiltins())
+	start(t, s)
+	waitLeader(t, s)
+	before := time.Now()
+	_, err = s.RunNow(context.Background(), RunRequest{App: AppTestCounter, Wait: true})
+	must(t, err)
+	_, err = s.RunNow(context.Background(), RunRequest{App: AppNoop, Args: []string{"--fail"}, Wait: true})
+	must(t, err)
+	want := map[string]bool{}
+	mfs, err := reg.Gather()
+	must(t, err)
+	for _, mf := range mfs {
+		want[mf.GetName()] = true
+	}
+	for _, n := range []string{"dynamo_scheduler_run_duration_seconds", "dynamo_scheduler_last_success_timestamp_seconds",
+		"dynamo_scheduler_runs_total", "dynamo_scheduler_updates_applied_total", "dynamo_scheduler_writer_lease_held"} {
+		if !want[n] {
+			t.Errorf("metric %s not registered", n)
+		}
+	}
+	if v := testutil.ToFloat64(s.m.lastSuccess.WithLabelValues(AppTestCounter)); v < float64(before.Unix()) {
+		t.Errorf("last success of the counter = %v, want >= %d", v, before.Unix())
+	}
+	if n := testutil.CollectAndCount(s.m.lastSuccess); n != 1 {
+		t.Errorf("%d last-success series; the failed noop must not have one", n)
+	}
+	if v := testutil.ToFloat64(s.m.updates.WithLabelValues(AppTestCounter)); v != 1 {
+		t.Errorf("updates applied = %v", v)
+	}
+	if v := testutil.ToFloat64(s.m.leaseHeld); v != 1 {
+		t.Errorf("lease held = %v", v)
+	}
+}
+
+// A MultiCommit writer's commits are applied as it goes; once its run
+// times out, Commit refuses.
+func TestMultiCommitWriter(t *testing.T) {
+	d := testdb.SQLite(t)
+	refused := make(chan error, 1)
+	s := newScheduler(t, d, fastConfig("a"), func(s *Scheduler) {
+		must(t, s.Register(App{Name: "steps", Writer: true, MultiCommit: true, Timeout: 300 * time.Millisecond,
+			Plan: func(ctx context.Context, e *Env) (*Plan, error) {
+				for i := range 2 {
+					p, _ := counterPlan(ctx, &Env{Snapshot: s.store.Snapshot()})
+					if _, err := e.Commit(ctx, p.Build); err != nil {
+						return nil, fmt.Errorf("commit %d: %w", i, err)
+					}
+				}
+				<-ctx.Done()
+				time.Sleep(50 * time.Millisecond)
+				p, _ := counterPlan(context.Background(), &Env{Snapshot: s.store.Snapshot()})
+				_, err := e.Commit(context.Background(), p.Build)
+				refused <- err
+				return nil, nil
+			}}))
+	})
+	start(t, s)
+	waitLeader(t, s)
+	r, err := s.RunNow(context.Background(), RunRequest{App: "steps", Wait: true})
+	must(t, err)
+	if r.Status != StatusTimeout || r.Updates != 2 {
+		t.Fatalf("run: %s with %d updates; want timeout with the 2 committed", r.Status, r.Updates)
+	}
+	if err := <-refused; !errors.Is(err, ErrStopped) {
+		t.Fatalf("commit after the timeout: %v", err)
+	}
+	if v := counterValue(s); v != 2 {
+		t.Fatalf("counter %d, want 2", v)
 	}
 }
