@@ -326,8 +326,8 @@ func (s *Scheduler) shutdown(t *term) {
 		// wait for an application that ignores it), so this is short.
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
-			s.log.Error("runs still recording after cancellation")
+		case <-time.After(5 * time.Second):
+			s.log.Error("runs still recording 5s after cancellation")
 		}
 	}
 	t.cancelRuns()
