@@ -349,3 +349,25 @@ func (s *Scheduler) cronJob(t *term, req runRequest) {
 	}
 	s.complete(p)
 }
+
+// Write applies fn to the inventory in one transaction on behalf of a
+// component other than an application (REST writes, injections), with
+// the same fence as plans: it fails with ErrNotLeader on a standby or
+// ErrLeaseLost when the lease is about to expire, so that a standby never
+// writes. It does not wait for the writer slot: inventory.Store.Write
+// already serializes writes and validates each against the current state.
+func (s *Scheduler) Write(ctx context.Context, at time.Time, fn func(*inventory.Txn) error) (inventory.WriteResult, error) {
+	if !s.Leader() {
+		return inventory.WriteResult{}, ErrNotLeader
+	}
+	if !s.lease.valid(time.Now(), time.Duration(s.cfg.Heartbeat)) {
+		return inventory.WriteResult{}, ErrLeaseLost
+	}
+	res, err := s.store.Write(ctx, at, fn)
+	if err != nil {
+		if _, cerr := s.store.CatchUp(context.WithoutCancel(ctx)); cerr != nil {
+			s.log.WithError(cerr).Error("replaying the change log after a failed write")
+		}
+	}
+	return res, err
+}

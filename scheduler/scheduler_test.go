@@ -261,6 +261,10 @@ func TestLeaseHandover(t *testing.T) {
 		if _, err := b.RunNow(context.Background(), RunRequest{App: AppTestCounter}); !errors.Is(err, ErrNotLeader) {
 			t.Fatalf("standby accepted a run: %v", err)
 		}
+		noWrite := func(*inventory.Txn) error { t.Error("standby ran a write"); return nil }
+		if _, err := b.Write(context.Background(), time.Now(), noWrite); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("standby accepted a write: %v", err)
+		}
 		waitFor(t, "the standby to replay the change log", 5*time.Second, func() bool { return counterValue(b) == 3 })
 		ha.stop(t)
 		waitLeader(t, b)
@@ -268,6 +272,10 @@ func TestLeaseHandover(t *testing.T) {
 		must(t, err)
 		if r.Status != StatusOK || counterValue(b) != 4 || r.FirstSeq != base+4 {
 			t.Fatalf("after takeover: %+v, counter %d", r, counterValue(b))
+		}
+		p, _ := counterPlan(context.Background(), &Env{Snapshot: b.store.Snapshot()})
+		if res, err := b.Write(context.Background(), time.Now(), p.Build); err != nil || res.Updates != 1 {
+			t.Fatalf("write on the new holder: %+v %v", res, err)
 		}
 	})
 }
