@@ -85,6 +85,9 @@ type CronEntry struct {
 	Timeout Duration `yaml:"timeout"`
 	// ReadOnly runs a writer app as a dry run (plan computed, not applied).
 	ReadOnly bool `yaml:"read_only"`
+	// Jitter delays each firing by a random time up to this, so that
+	// entries firing at the same minute do not all start at once.
+	Jitter Duration `yaml:"jitter"`
 }
 
 // DefaultConfig returns the defaults.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -336,7 +337,10 @@ func (s *Scheduler) RunNow(ctx context.Context, req RunRequest) (Run, error) {
 }
 
 // cronJob is one firing of a cron entry.
-func (s *Scheduler) cronJob(t *term, req runRequest) {
+func (s *Scheduler) cronJob(t *term, req runRequest, jitter time.Duration) {
+	if jitter > 0 && !sleepCtx(t.sched, rand.N(jitter)) {
+		return
+	}
 	if t.sched.Err() != nil {
 		return
 	}

@@ -248,8 +248,9 @@ func (s *Scheduler) startTerm() *term {
 	for _, e := range s.cfg.Cron {
 		req := runRequest{App: e.App, Args: e.Args, Timeout: time.Duration(e.Timeout), ReadOnly: e.ReadOnly,
 			Trigger: TriggerCron, TriggerName: e.Name}
+		jitter := time.Duration(e.Jitter)
 		// Validated in Config.Validate, so AddFunc cannot fail on the spec.
-		if _, err := t.cron.AddFunc(e.Schedule, func() { s.cronJob(t, req) }); err != nil {
+		if _, err := t.cron.AddFunc(e.Schedule, func() { s.cronJob(t, req, jitter) }); err != nil {
 			s.log.WithError(err).WithField("cron", e.Name).Error("cron entry not scheduled")
 		}
 	}

@@ -305,6 +305,35 @@ func newAppCmd(g *globalOptions) *cobra.Command {
 	run.Flags().BoolVar(&rn.Wait, "wait", false, "wait for the run to end and show its result")
 	run.Flags().BoolVar(&rn.ReadOnly, "read-only", false, "run a writer as a dry run: compute its plan, apply nothing")
 	cmd.AddCommand(run)
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check-sequences FILE",
+		Short: "Check a sequences file offline (syntax and titles; application names are checked when serve starts)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := scheduler.LoadSequences(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			if asJSON {
+				return out(f)
+			}
+			for _, q := range f.Sequences {
+				runs, restart := 0, ""
+				for _, st := range q.Steps {
+					if st.Kind == scheduler.StepRun {
+						runs++
+					}
+				}
+				if q.Restart {
+					restart = " (restart)"
+				}
+				fmt.Fprintf(g.stdout, "sequence %s%s: %d steps, %d runs\n", q.Name, restart, len(q.Steps), runs)
+			}
+			fmt.Fprintf(g.stdout, "%s: %d definitions, %d sequences: OK\n", args[0], len(f.Defs), len(f.Sequences))
+			return nil
+		},
+	})
 	return cmd
 }
 

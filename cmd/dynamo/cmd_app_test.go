@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,20 @@ func TestAppCLI(t *testing.T) {
 	}
 	if _, err := runCLI(t, "app", "list", "--server", "http://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "is dynamo serve running") {
 		t.Errorf("unreachable server: %v", err)
+	}
+}
+
+func TestAppCheckSequences(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := dir+"/good.seq", dir+"/bad.seq"
+	must(t, os.WriteFile(good, []byte("<d> = $(DYNAMO_BASE)/exec/detox\n[SEQUENCE detox] restart\n& <d> --policy P\nWAIT 3600\n"), 0o644))
+	must(t, os.WriteFile(bad, []byte("{a} = noop\n[SEQUENCE s]\n| {a}\nWAIT later\n^ <a>\n"), 0o644))
+	out, err := runCLI(t, "app", "check-sequences", good)
+	if err != nil || !strings.Contains(out, "sequence detox (restart): 2 steps, 1 runs") || !strings.Contains(out, "OK") {
+		t.Fatalf("good file: %q %v", out, err)
+	}
+	_, err = runCLI(t, "app", "check-sequences", bad)
+	if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "bad.seq:4: WAIT later") || !strings.Contains(err.Error(), "bad.seq:5: <a> runs write-enabled") {
+		t.Fatalf("bad file: %v", err)
 	}
 }
