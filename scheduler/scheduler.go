@@ -162,32 +162,42 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return err
 	}
 	hb := time.Duration(s.cfg.Heartbeat)
-	tick := time.NewTicker(hb)
-	defer tick.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	var t *term
 	for {
-		if t == nil {
-			t = s.tryLead(ctx)
-		} else if !s.keepLead(ctx) {
-			s.stepDown(t)
-			t = nil
-		}
 		select {
 		case <-ctx.Done():
 			s.shutdown(t)
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		}
+		next := hb
+		if t == nil {
+			var expires time.Time
+			t, expires = s.tryLead(ctx)
+			// A standby wakes up right when the holder's lease ends
+			// rather than up to a heartbeat later, so that a takeover
+			// after a crash takes at most the lease period.
+			if until := time.Until(expires); t == nil && until > 0 && until < hb {
+				next = until + 5*time.Millisecond
+			}
+		} else if !s.keepLead(ctx) {
+			s.stepDown(t)
+			t = nil
+		}
+		timer.Reset(next)
 	}
 }
 
 // tryLead catches up with the change log and tries to take the lease;
 // on success it catches up again (the previous holder may have written
-// after the first pass) and starts a term.
-func (s *Scheduler) tryLead(ctx context.Context) *term {
+// after the first pass) and starts a term. Otherwise it returns when the
+// current holder's lease expires (zero if unknown).
+func (s *Scheduler) tryLead(ctx context.Context) (*term, time.Time) {
 	if _, err := s.store.CatchUp(ctx); err != nil && ctx.Err() == nil {
 		s.log.WithError(err).Error("replaying the inventory change log")
-		return nil
+		return nil, time.Time{}
 	}
 	prev, _ := ReadLease(ctx, s.store.DB())
 	ok, err := s.lease.tryAcquire(ctx, time.Now())
@@ -195,16 +205,16 @@ func (s *Scheduler) tryLead(ctx context.Context) *term {
 		if ctx.Err() == nil {
 			s.log.WithError(err).Warn("writer lease")
 		}
-		return nil
+		return nil, time.Time{}
 	}
 	if !ok {
-		return nil
+		return nil, prev.Expires
 	}
 	n, err := s.store.CatchUp(ctx)
 	if err != nil {
 		s.log.WithError(err).Error("replaying the inventory change log after taking the lease; giving it up")
 		_ = s.lease.release(context.WithoutCancel(ctx))
-		return nil
+		return nil, time.Time{}
 	}
 	if k, err := s.hist.abandonRuns(ctx, s.cfg.ServerID, time.Now()); err != nil {
 		s.log.WithError(err).Warn("marking runs of the previous holder abandoned")
@@ -213,7 +223,7 @@ func (s *Scheduler) tryLead(ctx context.Context) *term {
 	}
 	s.log.WithFields(logrus.Fields{"previous_holder": prev.Holder, "replayed": n, "seq": s.store.Seq()}).
 		Info("took the writer lease; scheduling applications")
-	return s.startTerm()
+	return s.startTerm(), time.Time{}
 }
 
 // keepLead renews the lease; it reports false when the lease is lost or
