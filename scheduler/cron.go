@@ -22,6 +22,7 @@ func newCron(log *logrus.Entry) *cron.Cron {
 // cronLogger adapts logrus to cron.Logger.
 type cronLogger struct{ e *logrus.Entry }
 
+// Info implements cron.Logger.
 func (c cronLogger) Info(msg string, kv ...any) {
 	// cron logs every wake-up at Info; that is debug detail for us, except
 	// for skips, which operators should see.
@@ -32,6 +33,7 @@ func (c cronLogger) Info(msg string, kv ...any) {
 	c.e.WithFields(fields(kv)).Debug("cron: " + msg)
 }
 
+// Error implements cron.Logger.
 func (c cronLogger) Error(err error, msg string, kv ...any) {
 	c.e.WithError(err).WithFields(fields(kv)).Error("cron: " + msg)
 }

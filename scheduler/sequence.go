@@ -45,6 +45,7 @@ const (
 	FailContinue                  // |: go on with the next step
 )
 
+// String returns the step prefix of the failure mode.
 func (f OnFailure) String() string {
 	switch f {
 	case FailRestart:
@@ -115,6 +116,7 @@ type LineError struct {
 	Msg  string
 }
 
+// Error lists the problems one per line as FILE:LINE: message.
 func (e *ParseError) Error() string {
 	var b strings.Builder
 	for i, le := range e.Errs {
