@@ -69,6 +69,9 @@ func (s *Server) injectSync(c *gin.Context) {
 	}
 	res, err := st.Inject(c.Request.Context(), s.now(), doc)
 	if err != nil {
+		if !isTransient(err) {
+			err = fmt.Errorf("%w: nothing injected: %w", ErrBadRequest, err)
+		}
 		s.abort(c, err)
 		return
 	}

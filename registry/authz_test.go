@@ -48,7 +48,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		static := func(p string) func() string { return func() string { return p } }
 		lockBody := func() any { return map[string]any{"item": "/P/R-v1/AOD", "expires": future, "comment": fmt.Sprint(n)} }
-		copyBody := func() any { n++; return map[string]any{"items": []string{"/P/R-v1/AOD"}, "sites": []string{"T2_*"}, "n": n % 2} }
+		copyBody := func() any {
+			n++
+			return map[string]any{"items": []string{"/P/R-v1/AOD"}, "sites": []string{"T2_*"}, "n": n % 2}
+		}
 		inject := func() any { return `{"groups": [{"name": "G` + fmt.Sprint(n) + `", "olevel": "block"}]}` }
 		cells := []cell{
 			{"copy create", "POST", static("/api/v1/copy-requests"), copyBody},
@@ -64,7 +67,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{"lock set", "PUT", static("/api/v1/lock-sets/svc"), func() any { return []any{lockBody()} }},
 			{"inject queued", "POST", static("/api/v1/injections"), inject},
 			{"inject sync", "POST", static("/api/v1/injections/sync"), inject},
-			{"compat copy", "POST", static("/data/request/copy"), func() any { n++; return fmt.Sprintf(`{"item": ["/P/R-v2/AOD"], "site": ["T2_A","T2_B"], "n": %d}`, n%3) }},
+			{"compat copy", "POST", static("/data/request/copy"), func() any {
+				n++
+				return fmt.Sprintf(`{"item": ["/P/R-v2/AOD"], "site": ["T2_A","T2_B"], "n": %d}`, n%3)
+			}},
 			{"compat cancelcopy", "POST", func() string { return fmt.Sprintf("/data/request/cancelcopy?request_id=%d", aliceRequest(KindCopy)) }, nil},
 			{"compat delete", "POST", static("/data/request/delete"), func() any { return `{"item": ["/P/R-v2/AOD"], "site": ["T2_B"]}` }},
 			{"compat lock", "POST", static("/data/detox/lock/lock"), func() any {

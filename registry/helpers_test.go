@@ -123,7 +123,9 @@ func (p *testPKI) user(t testing.TB, name string, proxy bool, signer *x509.Certi
 	}
 	eec, _ := x509.ParseCertificate(der)
 	pk := newKey(t)
-	info, _ := asn1.Marshal(struct{ Policy struct{ Lang asn1.ObjectIdentifier } }{struct{ Lang asn1.ObjectIdentifier }{oidInheritAll}})
+	info, _ := asn1.Marshal(struct {
+		Policy struct{ Lang asn1.ObjectIdentifier }
+	}{struct{ Lang asn1.ObjectIdentifier }{oidInheritAll}})
 	pt := &x509.Certificate{SerialNumber: big.NewInt(424242), Subject: gridName(name, "424242"), NotBefore: time.Now().Add(-time.Minute),
 		NotAfter: time.Now().Add(12 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtraExtensions: []pkix.Extension{{Id: oidProxyCertInfo, Critical: true, Value: info}}}
@@ -279,3 +281,5 @@ func (e *tenv) must(who, method, path string, body any, want int, out any) []byt
 	}
 	return b
 }
+
+func tlsFor(e *tenv) *tls.Config { return &tls.Config{RootCAs: e.pki.pool} }

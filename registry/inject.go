@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/sirupsen/logrus"
 
@@ -97,7 +101,7 @@ func ApplyQueuedInjections(ctx context.Context, store *inventory.Store, log *log
 			result = fmt.Sprintf("%d updates, change log %d..%d", res.Updates, res.FirstSeq, res.LastSeq)
 		}
 		if err != nil {
-			if !errors.Is(err, inventory.ErrInvalid) && !errors.Is(err, ErrBadRequest) && isTransient(err) {
+			if isTransient(err) {
 				return n, fmt.Errorf("injection %d: %w", r.ID, err)
 			}
 			status, result = InjectFailed, err.Error()
@@ -114,11 +118,20 @@ func ApplyQueuedInjections(ctx context.Context, store *inventory.Store, log *log
 	return n, nil
 }
 
-// isTransient tells a database/availability failure (retry later) from a
-// document the inventory refuses (mark failed).
+// isTransient tells a database or availability failure (retry later) from
+// a document the inventory refuses (mark failed, answer 400).
+// inventory.Inject does not wrap all of its validation errors in
+// ErrInvalid, so this looks for what a database failure is made of instead.
 func isTransient(err error) bool {
-	return db.Retryable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone)
+	if errors.Is(err, inventory.ErrInvalid) {
+		return false
+	}
+	var me *mysql.MySQLError
+	var coder interface{ Code() int }
+	var ne net.Error
+	return db.Retryable(err) || errors.As(err, &me) || errors.As(err, &coder) || errors.As(err, &ne) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) || errors.Is(err, driver.ErrBadConn)
 }
 
 func truncate(s string, n int) string {
