@@ -116,7 +116,7 @@ func (c *Config) Validate() error {
 	if c.BodyLimit <= 0 {
 		return fmt.Errorf("registry.body_limit %d: must be positive", c.BodyLimit)
 	}
-	if _, err := c.injectInterval(); err != nil {
+	if _, err := c.InjectIntervalDuration(); err != nil {
 		return fmt.Errorf("registry.inject_interval: %w", err)
 	}
 	names := map[string]bool{}
@@ -164,7 +164,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (c *Config) injectInterval() (time.Duration, error) {
+// InjectIntervalDuration is InjectInterval parsed (0: no loop).
+func (c *Config) InjectIntervalDuration() (time.Duration, error) {
 	if c.InjectInterval == "" || c.InjectInterval == "0" {
 		return 0, nil
 	}
