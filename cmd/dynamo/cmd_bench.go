@@ -105,5 +105,8 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 			return nil
 		},
 	})
+	for _, add := range benchSubcommands {
+		cmd.AddCommand(add(g))
+	}
 	return cmd
 }
