@@ -168,7 +168,7 @@ func (s *Server) listLocks(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
-	limit, after, _, err := pageParams(c)
+	limit, after, ndjson, err := pageParams(c)
 	if err != nil {
 		s.abort(c, err)
 		return
@@ -178,6 +178,22 @@ func (s *Server) listLocks(c *gin.Context) {
 			s.abort(c, fieldErr("after", "%q: want a lock id", after))
 			return
 		}
+	}
+	if ndjson {
+		f.Limit = limit // 0: all
+		ls, err := s.store.ListLocks(c.Request.Context(), f, s.now())
+		if err != nil {
+			s.abort(c, err)
+			return
+		}
+		streamNDJSON(c, func(yield func(Lock) bool) {
+			for _, l := range ls {
+				if !yield(l) {
+					return
+				}
+			}
+		})
+		return
 	}
 	f.Limit = limit + 1
 	ls, err := s.store.ListLocks(c.Request.Context(), f, s.now())
