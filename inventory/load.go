@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -39,7 +40,12 @@ func Load(ctx context.Context, d *db.DB, log *logrus.Entry, defs []PartitionDef,
 	if err := s.loadQuotas(ctx); err != nil {
 		return nil, err
 	}
-	if err := loadLarge(ctx, d, st, s.names, true); err != nil {
+	// The load allocates its whole working set at once and keeps it: let
+	// the heap grow more between collections while it runs.
+	old := debug.SetGCPercent(400)
+	err := loadLarge(ctx, d, st, s.names, true)
+	debug.SetGCPercent(old)
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -193,7 +199,8 @@ type datasetRow struct {
 
 type blockRow struct {
 	id, ds, size, nfiles, open, lastUpdate int64
-	name                                   string
+	name                                   []byte // reused across batches: no allocation per row
+	raw                                    sql.RawBytes
 }
 
 type dsReplicaRow struct{ ds, site, growing, group int64 }
@@ -230,7 +237,11 @@ func loadLarge(ctx context.Context, d *db.DB, st *state, n *names, build bool) e
 	}
 	err = stream(ctx, d, "SELECT id, dataset_id, name, size, num_files, is_open, last_update FROM blocks",
 		func(r *sql.Rows, v *blockRow) error {
-			return r.Scan(&v.id, &v.ds, &v.name, &v.size, &v.nfiles, &v.open, &v.lastUpdate)
+			if err := r.Scan(&v.id, &v.ds, &v.raw, &v.size, &v.nfiles, &v.open, &v.lastUpdate); err != nil {
+				return err
+			}
+			v.name = append(v.name[:0], v.raw...)
+			return nil
 		},
 		func(rows []blockRow) error {
 			if !build {
@@ -240,7 +251,7 @@ func loadLarge(ctx context.Context, d *db.DB, st *state, n *names, build bool) e
 				if r.ds <= 0 || int32(r.ds) >= st.datasets.len() || st.datasets.at(int32(r.ds)).flags&flagExists == 0 {
 					return fmt.Errorf("block %d (%s) refers to missing dataset %d", r.id, r.name, r.ds)
 				}
-				st.putBlock(BlockID(r.id), Block{Dataset: DatasetID(r.ds), Name: r.name, Size: r.size, NumFiles: int32(r.nfiles), Open: r.open != 0, LastUpdate: r.lastUpdate})
+				st.putBlockBytes(BlockID(r.id), DatasetID(r.ds), r.name, r.size, int32(r.nfiles), r.open != 0, r.lastUpdate)
 			}
 			return nil
 		})
@@ -276,9 +287,9 @@ func loadLarge(ctx context.Context, d *db.DB, st *state, n *names, build bool) e
 				if err := st.checkRefs(r.block, 0, r.site, r.group); err != nil {
 					return fmt.Errorf("block replica (%d, %d): %w", r.block, r.site, err)
 				}
-				st.putReplica(BlockReplica{Block: BlockID(r.block), Site: SiteID(r.site), Group: GroupID(r.group),
+				st.putReplicaAt(BlockReplica{Block: BlockID(r.block), Site: SiteID(r.site), Group: GroupID(r.group),
 					Custodial: r.flags&1 != 0, PendingDeletion: r.flags&2 != 0, Complete: r.complete != 0,
-					Size: r.size, NumFiles: int32(r.nfiles), LastUpdate: r.lastUpdate})
+					Size: r.size, NumFiles: int32(r.nfiles), LastUpdate: r.lastUpdate}, 0)
 			}
 			return nil
 		})

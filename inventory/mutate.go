@@ -10,6 +10,7 @@ func (s *state) putSite(id SiteID, v Site) {
 	}
 	r := &s.sites[id]
 	remask := r.exists && (r.typ != v.StorageType || r.status != v.Status)
+	s.maskMemo.valid = false
 	r.exists, r.name, r.host, r.backend, r.typ, r.status = true, v.Name, v.Host, v.Backend, v.StorageType, v.Status
 	s.siteAcct(id)
 	if remask {
@@ -196,8 +197,12 @@ func (s *state) delDSReplica(ds DatasetID, site SiteID) {
 }
 
 // putReplica inserts or updates the block replica (v.Block, v.Site).
-func (s *state) putReplica(v BlockReplica) {
-	i := s.findReplica(v.Block, v.Site)
+func (s *state) putReplica(v BlockReplica) { s.putReplicaAt(v, s.findReplica(v.Block, v.Site)) }
+
+// putReplicaAt does putReplica's work given the replica's slot (0 for a
+// new replica). The loader passes 0 directly: the database's primary key
+// already guarantees (block, site) is unique.
+func (s *state) putReplicaAt(v BlockReplica, i int32) {
 	if i == 0 {
 		i = s.freeReplica
 		if i != 0 {
@@ -296,4 +301,22 @@ func (s *state) delReplica(block BlockID, site SiteID) {
 	s.freeReplica = i
 	s.sites[site].replicas--
 	s.numReplicas--
+}
+
+// putBlockBytes adds a new block during the load: like putBlock, but the
+// name comes as bytes copied straight into the arena.
+func (s *state) putBlockBytes(id BlockID, ds DatasetID, name []byte, size int64, numFiles int32, open bool, lastUpdate int64) {
+	b := s.blocks.grow(int32(id), s.gen)
+	off := uint32(len(s.blockNames.b))
+	s.blockNames.b = append(s.blockNames.b, name...)
+	*b = blockRec{dataset: ds, nameOff: off, nameLen: uint8(len(name)), size: size, numFiles: numFiles,
+		lastUpdate: uint32(lastUpdate), flags: flagExists}
+	if open {
+		b.flags |= flagOpen
+	}
+	d := s.datasets.mut(int32(ds), s.gen)
+	b.next, d.blockHead = d.blockHead, int32(id)
+	d.numBlocks++
+	d.size += size
+	d.numFiles += numFiles
 }

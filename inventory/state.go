@@ -123,6 +123,18 @@ type state struct {
 
 	freeReplica, freeDSReplica, freePartial int32
 	numReplicas, numDSReplicas              int64
+
+	// scratch for memberMask: a field, so that passing its address to the
+	// partition predicates does not allocate per replica.
+	factsBuf ReplicaFacts
+	// maskMemo remembers the last membership computed: replicas arrive
+	// grouped by block, and neighbours usually share all the facts.
+	maskMemo struct {
+		valid                bool
+		site, group, dataset int32
+		flags                uint8
+		mask                 uint64
+	}
 }
 
 func newState() *state {
@@ -204,11 +216,17 @@ func (s *state) memberMask(r *replicaRec) uint64 {
 	if r.flags&flagPendingDeletion != 0 {
 		return 0
 	}
-	f := s.facts(r)
+	ds := int32(s.blocks.at(int32(r.block)).dataset)
+	memo := &s.maskMemo
+	if memo.valid && memo.site == int32(r.site) && memo.group == int32(r.group) && memo.dataset == ds && memo.flags == r.flags {
+		return memo.mask
+	}
+	s.factsBuf = s.facts(r)
+	f := &s.factsBuf
 	var m uint64
 	for id := 1; id < len(s.parts); id++ {
 		p := &s.parts[id]
-		if p.exists && len(p.subs) == 0 && p.match != nil && p.match(&f) {
+		if p.exists && len(p.subs) == 0 && p.match != nil && p.match(f) {
 			m |= 1 << (id - 1)
 		}
 	}
@@ -224,6 +242,7 @@ func (s *state) memberMask(r *replicaRec) uint64 {
 			}
 		}
 	}
+	memo.valid, memo.site, memo.group, memo.dataset, memo.flags, memo.mask = true, int32(r.site), int32(r.group), ds, r.flags, m
 	return m
 }
 

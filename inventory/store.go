@@ -222,6 +222,7 @@ func (s *Store) SetPartitions(ctx context.Context, at time.Time, defs []Partitio
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.w
+	st.maskMemo.valid = false
 	for id := range st.parts {
 		st.parts[id].match, st.parts[id].subs = nil, nil
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,7 +56,8 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	f.Uint64Var(&spec.Seed, "seed", spec.Seed, "random seed")
 	cmd.AddCommand(gen)
 
-	cmd.AddCommand(&cobra.Command{
+	var cpuProfile string
+	benchInv := &cobra.Command{
 		Use:   "inventory",
 		Short: "Load the inventory and print one JSON line: objects, bytes_per_object, load_seconds, raw_stream_seconds",
 		Args:  cobra.NoArgs,
@@ -80,6 +83,17 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 			runtime.GC()
 			var before runtime.MemStats
 			runtime.ReadMemStats(&before)
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			start = time.Now()
 			s, err := inventory.Load(ctx, e.db, e.log.WithField("component", "inventory"), nil, time.Now())
 			if err != nil {
@@ -104,7 +118,9 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 			fmt.Fprintln(g.stdout, string(b))
 			return nil
 		},
-	})
+	}
+	benchInv.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load to this file")
+	cmd.AddCommand(benchInv)
 	for _, add := range benchSubcommands {
 		cmd.AddCommand(add(g))
 	}

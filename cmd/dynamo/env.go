@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -9,6 +10,7 @@ import (
 	"github.com/dynamo-go/dynamo/internal/config"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/inventory/partitions"
 )
 
 // env is what most commands need: the configuration, a logger and the
@@ -56,7 +58,14 @@ func (g *globalOptions) open(ctx context.Context, migrate bool) (*env, error) {
 
 func (e *env) loadInventory(ctx context.Context) (*inventory.Store, error) {
 	start := time.Now()
-	s, err := inventory.Load(ctx, e.db, e.log.WithField("component", "inventory"), nil, time.Now())
+	var defs []inventory.PartitionDef
+	if f := e.cfg.Inventory.PartitionsFile; f != "" {
+		var err error
+		if defs, err = partitions.Load(f, start); err != nil {
+			return nil, usageError{fmt.Errorf("inventory.partitions_file: %w", err)}
+		}
+	}
+	s, err := inventory.Load(ctx, e.db, e.log.WithField("component", "inventory"), defs, start)
 	if err != nil {
 		return nil, err
 	}
