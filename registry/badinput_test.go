@@ -144,3 +144,22 @@ func TestFailClosed(t *testing.T) {
 	e.srv.engine.GET("/api/v1/sneaky", func(c *gin.Context) { c.String(200, "leak") })
 	e.must("ada", "GET", "/api/v1/sneaky", nil, http.StatusForbidden, nil)
 }
+
+// TestPanicIsMappedOnce: a panicking handler answers a 500 in the error
+// shape (mapped by errorMiddleware) and the server keeps serving.
+func TestPanicIsMappedOnce(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t), nil)
+	e.srv.Mount("/api/v1/boom", Permission{}, func(rg *gin.RouterGroup) {
+		rg.GET("", func(c *gin.Context) { panic("kaboom") })
+	})
+	var eb ErrorBody
+	e.must("anon", "GET", "/api/v1/boom", nil, 500, &eb)
+	if eb.ErrorType != "internal" || strings.Contains(eb.Error, "kaboom") {
+		t.Fatalf("panic body: %+v", eb)
+	}
+	var eb2 envelope
+	e.must("anon", "GET", "/data/inventory/datasets", nil, 400, &eb2) // still serving; compat shape
+	if eb2.Result != "Bad Request" {
+		t.Fatalf("after panic: %+v", eb2)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"strings"
@@ -127,7 +128,12 @@ func New(o Options) (*Server, error) {
 	e.UnescapePathValues = true
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.recoverMiddleware, s.metricsMiddleware, s.errorMiddleware, s.limitMiddleware, s.authMiddleware)
+	// Client addresses are the TCP peers: the anonymous-read policy must
+	// not be talked into "loopback" by an X-Forwarded-For header.
+	_ = e.SetTrustedProxies(nil)
+	// Order matters: metrics see the final status; errorMiddleware maps
+	// what everything inside it records, including recovered panics.
+	e.Use(s.metricsMiddleware, s.errorMiddleware, s.recoverMiddleware, s.limitMiddleware, s.authMiddleware)
 	s.engine = e
 	s.routes()
 	return s, nil
@@ -233,7 +239,7 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on an existing listener (tests use 127.0.0.1:0).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		TLSConfig: s.tlsCfg, ErrorLog: nil}
+		TLSConfig: s.tlsCfg, ErrorLog: stdlog.New(s.log.WriterLevel(logrus.DebugLevel), "", 0)}
 	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "tls": s.tlsCfg != nil}).Info("REST API listening")
 	errc := make(chan error, 1)
 	go func() {
@@ -277,18 +283,15 @@ func (s *Server) metricsMiddleware(c *gin.Context) {
 	s.reqs.WithLabelValues(route, c.Request.Method, fmt.Sprint(c.Writer.Status())).Observe(time.Since(start).Seconds())
 }
 
-// recoverMiddleware turns a handler panic into a 500 through the error
-// mapping instead of a dropped connection.
+// recoverMiddleware turns a handler panic into an internal error for
+// errorMiddleware instead of a dropped connection.
 func (s *Server) recoverMiddleware(c *gin.Context) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
 				panic(p)
 			}
-			s.log.WithField("panic", p).WithField("path", c.Request.URL.Path).Error("handler panicked")
-			if !c.Writer.Written() {
-				c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Status: "error", ErrorType: "internal", Error: "internal error; see the server log"})
-			}
+			s.abort(c, fmt.Errorf("handler panicked: %v", p))
 		}
 	}()
 	c.Next()
