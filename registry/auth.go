@@ -76,6 +76,8 @@ func ParseTarget(s string) (Target, error) {
 type Need struct {
 	Role   Role
 	Target Target
+	// Public routes skip the anonymous-read policy too (health probes).
+	Public bool
 }
 
 // Permission gives the requirements of a group of routes: Read for GET
@@ -318,6 +320,7 @@ func (s *Server) authMiddleware(c *gin.Context) {
 		return
 	}
 	switch {
+	case need.Public:
 	case need.Role == RoleNone:
 		if p.Anonymous() && !s.authn.anonymousAllowed(c.Request) {
 			s.abort(c, fmt.Errorf("%w: anonymous access is not allowed from %s; authenticate with a certificate or token", ErrUnauthenticated, c.ClientIP()))

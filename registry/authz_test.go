@@ -138,6 +138,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 func TestAnonymousPolicy(t *testing.T) {
 	e := newEnv(t, testdb.SQLite(t), func(c *Config) { c.AnonymousRead = AnonNever })
 	e.must("anon", "GET", "/api/v1/sites", nil, http.StatusUnauthorized, nil)
+	e.must("anon", "GET", "/metrics", nil, http.StatusUnauthorized, nil)
+	e.must("anon", "GET", "/healthz", nil, http.StatusOK, nil) // probes need no credentials
+	e.must("anon", "GET", "/readyz", nil, http.StatusOK, nil)
 	e.must("alice", "GET", "/api/v1/sites", nil, http.StatusOK, nil)
 	e.must("mallory", "GET", "/api/v1/sites", nil, http.StatusUnauthorized, nil)
 }

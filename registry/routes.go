@@ -12,6 +12,7 @@ import (
 
 var (
 	anyone     = Need{}
+	public     = Need{Public: true}
 	regUser    = Need{Role: RoleUser, Target: TargetRegistry}
 	invAdmin   = Need{Role: RoleAdmin, Target: TargetInventory}
 	pageQuery  = []string{"limit", "after", "format"}
@@ -25,10 +26,10 @@ func (s *Server) routes() {
 	h := func(method, path, tag, summary string, need Need, query []string, body string, fn gin.HandlerFunc) {
 		s.handle(routeDoc{Method: method, Path: path, Tag: tag, Summary: summary, Need: need, Query: query, Body: body}, fn)
 	}
-	h(get, "/healthz", "health", "Liveness: the process serves HTTP", anyone, nil, "", func(c *gin.Context) {
+	h(get, "/healthz", "health", "Liveness: the process serves HTTP", public, nil, "", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
-	h(get, "/readyz", "health", "Readiness: the inventory is loaded", anyone, nil, "", func(c *gin.Context) {
+	h(get, "/readyz", "health", "Readiness: the inventory is loaded", public, nil, "", func(c *gin.Context) {
 		snap, err := s.snapshot()
 		if err != nil {
 			s.abort(c, err)
