@@ -52,5 +52,6 @@ func newBenchAPICmd(g *globalOptions) *cobra.Command {
 	f.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured warm-up")
 	f.IntVar(&o.Workers, "workers", 64, "concurrent connections")
 	f.Uint64Var(&o.Seed, "seed", 1, "request mix seed")
+	f.IntVar(&o.ScanPercent, "scan-percent", 0, "percent of requests that are full-scan dataset globs (worst case)")
 	return cmd
 }

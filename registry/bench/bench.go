@@ -31,6 +31,9 @@ type Options struct {
 	Warmup   time.Duration // unmeasured time before; default 2 s
 	Workers  int           // concurrent connections; default 64
 	Seed     uint64        // picks the request mix
+	// ScanPercent of the requests are dataset globs without a literal
+	// prefix that match nothing: the worst case, a scan of every name.
+	ScanPercent int
 }
 
 func (o *Options) defaults() {
@@ -82,7 +85,7 @@ type Result struct {
 // Mix builds n requests over the inventory: dataset details and replicas
 // for random datasets, prefix-glob and exact dataset listings, sites,
 // groups and usage, weighted like an interactive client's reads.
-func Mix(snap *inventory.Snapshot, n int, seed uint64) []Target {
+func Mix(snap *inventory.Snapshot, n int, seed uint64, scanPercent int) []Target {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	var names []string
 	for d := range snap.Datasets() {
@@ -95,6 +98,10 @@ func Mix(snap *inventory.Snapshot, n int, seed uint64) []Target {
 	ds := func() string { return names[rng.IntN(len(names))] }
 	out := make([]Target, 0, n)
 	for len(out) < n {
+		if rng.IntN(100) < scanPercent {
+			out = append(out, Target{"datasets_scan", "/api/v1/datasets?limit=100&name=" + url.QueryEscape("*/NO-SUCH-TIER")})
+			continue
+		}
 		switch w := rng.IntN(100); {
 		case w < 30:
 			out = append(out, Target{"dataset", "/api/v1/datasets/" + url.PathEscape(ds())})
@@ -246,6 +253,6 @@ func API(ctx context.Context, st *inventory.Store, log *logrus.Entry, o Options)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
 	defer func() { cancel(); <-done }()
-	targets := Mix(st.Snapshot(), 20000, o.Seed)
+	targets := Mix(st.Snapshot(), 20000, o.Seed, o.ScanPercent)
 	return Run(ctx, "http://"+ln.Addr().String(), targets, o)
 }
