@@ -289,7 +289,7 @@ func (s *Server) getDatasets(c *gin.Context) {
 		return
 	}
 	pattern := c.DefaultQuery("name", "*")
-	pat, err := glob.Compile(pattern)
+	pat, err := compileMatcher(pattern)
 	if err != nil {
 		s.abort(c, fieldErr("name", "%v", err))
 		return

@@ -529,7 +529,7 @@ func (s *Server) compatDatasets(c *gin.Context) {
 		s.abort(c, fieldErr("dataset", "missing; give a dataset name or glob"))
 		return
 	}
-	pat, err := glob.Compile(pattern)
+	pat, err := compileMatcher(pattern)
 	if err != nil {
 		s.abort(c, fieldErr("dataset", "%v", err))
 		return

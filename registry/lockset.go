@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/dynamo-go/dynamo/internal/glob"
 )
 
 // LockSet answers "is this replica locked?" for Detox, over the locks
@@ -18,7 +16,7 @@ type LockSet struct {
 }
 
 type compiledLock struct {
-	pat  *glob.Pattern
+	pat  matcher
 	lock *Lock
 }
 
@@ -35,7 +33,7 @@ func NewLockSet(locks []Lock) (*LockSet, error) {
 		case literalPrefix(l.Item) == l.Item:
 			ls.exact[l.Item] = append(ls.exact[l.Item], l)
 		default:
-			p, err := glob.Compile(l.Item)
+			p, err := compileMatcher(l.Item)
 			if err != nil {
 				return nil, fmt.Errorf("lock %d: %w", l.ID, err)
 			}
