@@ -207,9 +207,9 @@ func (a *authn) principal(user, dn, method string) *Principal {
 // certificate, else anonymous.
 func (a *authn) authenticate(r *http.Request) (*Principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			return nil, fmt.Errorf("%w: Authorization header: want Bearer", ErrBadCredentials)
+		scheme, tok, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			return nil, fmt.Errorf("%w: Authorization header: want Bearer TOKEN", ErrBadCredentials)
 		}
 		return a.bearer(strings.TrimSpace(tok))
 	}

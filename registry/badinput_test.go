@@ -38,6 +38,7 @@ func TestBadInput(t *testing.T) {
 		{"copy wrong type", "POST", "/api/v1/copy-requests", `{"items": "/P/R-v1/AOD", "sites": ["T2_A"]}`, 400, "items", ""},
 		{"copy not json", "POST", "/api/v1/copy-requests", `items=/P/R-v1/AOD`, 400, "", "invalid JSON"},
 		{"copy empty body", "POST", "/api/v1/copy-requests", nil, 400, "", "empty"},
+		{"copy trailing brace", "POST", "/api/v1/copy-requests", `{"items": ["/P/R-v1/AOD"], "sites": ["T2_A"]}}`, 400, "", "trailing"},
 		{"copy trailing data", "POST", "/api/v1/copy-requests", `{"items": ["/P/R-v1/AOD"], "sites": ["T2_A"]} {}`, 400, "", "trailing"},
 		{"copy oversize", "POST", "/api/v1/copy-requests", big, 413, "", "exceeds 4096 bytes"},
 		{"deletion unknown field", "POST", "/api/v1/deletion-requests", `{"items": ["/P/R-v1/AOD"], "sites": ["T2_A"], "group": "x"}`, 400, "group", "unknown field"},
