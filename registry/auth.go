@@ -290,6 +290,11 @@ func (a *authn) anonymousAllowed(r *http.Request) bool {
 
 const ctxPrincipal = "registry.principal"
 
+// UserKey is the gin context key under which the auth middleware stores
+// the caller's name (Principal.Name) for authenticated callers, so mounted
+// components can record who acted without importing this package's types.
+const UserKey = "user"
+
 // principalOf returns the caller set by the auth middleware.
 func principalOf(c *gin.Context) *Principal {
 	if p, ok := c.Get(ctxPrincipal); ok {
@@ -309,6 +314,9 @@ func (s *Server) authMiddleware(c *gin.Context) {
 		return
 	}
 	c.Set(ctxPrincipal, p)
+	if name := p.Name(); name != "" {
+		c.Set(UserKey, name)
+	}
 	path := c.FullPath()
 	if path == "" { // no route matched: let gin answer 404/405
 		c.Next()

@@ -114,8 +114,11 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	e := newEnv(t, testdb.SQLite(t), nil)
 	e.srv.Mount("/api/v1/apps", Permission{Read: Need{}, Write: Need{Role: RoleOperator, Target: TargetApplication}}, func(rg *gin.RouterGroup) {
 		rg.GET("", func(c *gin.Context) { c.JSON(200, []string{"detox"}) })
-		rg.POST("/:app/pause", func(c *gin.Context) { c.JSON(200, gin.H{"paused": c.Param("app")}) })
+		rg.POST("/:app/pause", func(c *gin.Context) { c.JSON(200, gin.H{"paused": c.Param("app"), "by": c.GetString(UserKey)}) })
 	})
+	if e.srv.Mount("/api/v1/apps", Permission{}, func(rg *gin.RouterGroup) { rg.GET("", nil) }) {
+		t.Fatal("second Mount of a prefix accepted")
+	}
 	var doc struct {
 		Paths map[string]map[string]any `json:"paths"`
 	}
@@ -135,7 +138,11 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	e.must("anon", "GET", "/api/v1/apps", nil, 200, nil)
 	e.must("alice", "POST", "/api/v1/apps/detox/pause", nil, 403, nil)
 	e.must("anon", "POST", "/api/v1/apps/detox/pause", nil, 401, nil)
-	e.must("oscar", "POST", "/api/v1/apps/detox/pause", nil, 200, nil)
+	var paused map[string]string
+	e.must("oscar", "POST", "/api/v1/apps/detox/pause", nil, 200, &paused)
+	if paused["by"] != "oscar" {
+		t.Fatalf("mounted handler did not see the caller: %v", paused)
+	}
 }
 
 // TestFailClosed: a route registered behind the server's back (not via

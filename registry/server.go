@@ -62,8 +62,9 @@ type Server struct {
 	now     func() time.Time
 	tlsCfg  *tls.Config
 
-	mu    sync.RWMutex
-	needs map[string]Need // "METHOD path" -> requirement
+	mu      sync.RWMutex
+	mounted map[string]bool // prefixes given to Mount
+	needs   map[string]Need // "METHOD path" -> requirement
 	docs  []routeDoc      // for the OpenAPI document
 
 	names datasetIndex
@@ -98,7 +99,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: o.Config, log: o.Log, store: NewStore(o.DB), authn: a, metrics: o.Metrics, now: o.Now,
-		needs: map[string]Need{}}
+		needs: map[string]Need{}, mounted: map[string]bool{}}
 	if o.Inventory != nil {
 		s.inv.Store(o.Inventory)
 	}
@@ -198,11 +199,22 @@ func (s *Server) needFor(method, path string) (Need, bool) {
 // routes receives a router group for the prefix. Every route added gets
 // perm.Read if its method is GET or HEAD and perm.Write otherwise, checked
 // by the one authorization middleware, and appears in the OpenAPI document
-// (tagged with the prefix). Mount must be called before Run; it panics on
-// a prefix outside /api/ (component routes are versioned API routes).
-func (s *Server) Mount(prefix string, perm Permission, routes func(rg *gin.RouterGroup)) {
+// (tagged with the prefix). Handlers find the caller's name under the gin
+// context key UserKey. Mount must be called before Run; it panics on a
+// prefix outside /api/ (component routes are versioned API routes). A
+// second Mount of the same prefix is ignored (and reported false), so two
+// places wiring the same component cannot crash the server.
+func (s *Server) Mount(prefix string, perm Permission, routes func(rg *gin.RouterGroup)) bool {
 	if !strings.HasPrefix(prefix, "/api/") {
 		panic(fmt.Sprintf("registry: Mount(%q): prefix must start with /api/", prefix))
+	}
+	s.mu.Lock()
+	dup := s.mounted[prefix]
+	s.mounted[prefix] = true
+	s.mu.Unlock()
+	if dup {
+		s.log.WithField("prefix", prefix).Warn("routes already mounted; ignoring the second Mount")
+		return false
 	}
 	before := map[string]bool{}
 	for _, r := range s.engine.Routes() {
@@ -223,6 +235,7 @@ func (s *Server) Mount(prefix string, perm Permission, routes func(rg *gin.Route
 			Summary: "Mounted by the component serving " + prefix})
 		s.mu.Unlock()
 	}
+	return true
 }
 
 // Run serves on the configured address until ctx ends, then shuts down

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/dynamo-go/dynamo/registry"
+	"github.com/dynamo-go/dynamo/scheduler"
 )
 
 func init() {
@@ -11,17 +12,13 @@ func init() {
 	registerServeComponent(serveComponent{name: "registry", order: 10, setup: setupRegistry})
 }
 
-// registryConfig returns the REST API configuration. Until the main
-// configuration grows a `registry:` section it is the package default.
-var registryConfig = func(s *serveEnv) registry.Config { return registry.DefaultConfig() }
-
 // setupRegistry builds the REST API and publishes, for components set up
 // later:
 //
 //	s.shared["registry"] *registry.Server        (Mount routes, Store for requests/locks)
 //	s.shared["metrics"]  *prometheus.Registry    (register collectors; served at /metrics)
 func setupRegistry(ctx context.Context, s *serveEnv) (func(context.Context) error, error) {
-	cfg := registryConfig(s)
+	cfg := s.env.file.Registry
 	if l := *s.flags["listen"]; l != "" {
 		cfg.Listen = l
 	}
@@ -34,6 +31,13 @@ func setupRegistry(ctx context.Context, s *serveEnv) (func(context.Context) erro
 	s.shared["metrics"] = srv.Metrics()
 	interval, _ := cfg.InjectIntervalDuration()
 	return func(ctx context.Context) error {
+		// Run functions start after every component's setup, so the
+		// scheduler (order 50) is published by now.
+		if sch, ok := s.shared["scheduler"].(*scheduler.Scheduler); ok {
+			srv.Mount("/api/v1/apps", registry.Permission{
+				Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetApplication},
+			}, sch.Routes)
+		}
 		if interval > 0 {
 			// Stand-in writer for queued injections until the scheduler
 			// calls registry.ApplyQueuedInjections from its writer.
