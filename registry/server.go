@@ -65,7 +65,7 @@ type Server struct {
 	mu      sync.RWMutex
 	mounted map[string]bool // prefixes given to Mount
 	needs   map[string]Need // "METHOD path" -> requirement
-	docs  []routeDoc      // for the OpenAPI document
+	docs    []routeDoc      // for the OpenAPI document
 
 	names datasetIndex
 	usage usageCache
