@@ -170,17 +170,20 @@ func dynamoLocks(ls []Lock) []map[string]any {
 }
 
 func (s *Server) compatRoutes(h func(method, path, tag, summary string, need Need, query []string, body string, fn gin.HandlerFunc)) {
-	both := func(path, summary string, need Need, fn gin.HandlerFunc) {
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			h(m, "/data/"+path, "dynamo compatibility", summary+" (Dynamo envelope; GET and POST alike)", need, nil, "", fn)
+	both := func(path, summary string, need Need, fn gin.HandlerFunc, aliases ...string) {
+		for _, p := range append([]string{"/data/" + path}, aliases...) {
+			for _, m := range []string{http.MethodGet, http.MethodPost} {
+				h(m, p, "dynamo compatibility", summary+" (Dynamo envelope; GET and POST alike)", need, nil, "", fn)
+			}
 		}
 	}
-	both("request/copy", "Create a copy request", regUser, s.compatCopy)
+	// Dynamo's registry-mode aliases are kept for the three it documented.
+	both("request/copy", "Create a copy request", regUser, s.compatCopy, "/registry/request/copy")
 	both("request/pollcopy", "Poll copy requests", anyone, s.compatPoll(KindCopy))
 	both("request/cancelcopy", "Cancel a copy request", regUser, s.compatCancel(KindCopy))
-	both("request/delete", "Create a deletion request", regUser, s.compatDelete)
+	both("request/delete", "Create a deletion request", regUser, s.compatDelete, "/registry/request/delete")
 	both("request/polldelete", "Poll deletion requests", anyone, s.compatPoll(KindDeletion))
-	both("detox/lock/lock", "Lock data against deletion", regUser, s.compatLock)
+	both("detox/lock/lock", "Lock data against deletion", regUser, s.compatLock, "/registry/detoxlock/lock")
 	both("detox/lock/unlock", "Unlock locks", regUser, s.compatUnlock)
 	both("detox/lock/list", "List locks", anyone, s.compatListLocks)
 	both("detox/lock/set", "Replace a service's lock set", regUser, s.compatSetLocks)

@@ -180,6 +180,15 @@ func TestCompatAliases(t *testing.T) {
 		if _, ok := e.inv.Snapshot().BlockByName("/D/R-v1/RAW#x1"); !ok {
 			t.Fatal("Dynamo-format injection not applied")
 		}
+		// Dynamo's /registry/ alias answers like /data/.
+		env = e.compat("alice", "POST", "/registry/detoxlock/lock", `{"item": "/Q/*", "expires": "2099-03-01"}`, 200)
+		if env.Message != "Lock created" {
+			t.Fatalf("registry alias: %+v", env)
+		}
+		env = e.compat("anon", "POST", "/registry/request/copy", `{"item": ["/P/R-v1/AOD"], "site": ["T2_A"]}`, 401)
+		if env.Result != "Unauthorized" {
+			t.Fatalf("registry alias error: %+v", env)
+		}
 		// Errors come in the envelope, naming the parameter.
 		env = e.compat("alice", "POST", "/data/request/copy", `{"item": ["/P/R-v1/AOD"], "sites": ["T2_A"]}`, 400)
 		if env.Result != "Bad Request" || !strings.Contains(env.Message, "sites") {

@@ -79,8 +79,8 @@ func (s *Server) abort(c *gin.Context, err error) {
 }
 
 // errorMiddleware writes the response for the last error a handler or
-// middleware recorded: the one mapping of errors to HTTP. /data/ routes get
-// Dynamo's envelope, everything else ErrorBody.
+// middleware recorded: the one mapping of errors to HTTP. /data/ and
+// /registry/ routes get Dynamo's envelope, everything else ErrorBody.
 func (s *Server) errorMiddleware(c *gin.Context) {
 	c.Next()
 	if len(c.Errors) == 0 || c.Writer.Written() {
@@ -99,7 +99,7 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 	case http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="dynamo"`)
 	}
-	if strings.HasPrefix(c.Request.URL.Path, "/data/") {
+	if p := c.Request.URL.Path; strings.HasPrefix(p, "/data/") || strings.HasPrefix(p, "/registry/") {
 		c.JSON(code, gin.H{"result": result, "message": msg, "data": nil})
 		return
 	}
