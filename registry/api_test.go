@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/inventory"
 )
 
 func esc(name string) string { return url.PathEscape(name) }
@@ -350,4 +352,37 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// TestInjectWhileAnotherWriterIsAhead: when another process has written
+// the inventory since this one loaded it, a synchronous injection is a 409
+// with Retry-After, not a 500, and nothing is written.
+func TestInjectWhileAnotherWriterIsAhead(t *testing.T) {
+	d := testdb.SQLite(t)
+	e := newEnv(t, d, nil)
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	other, err := inventory.Load(context.Background(), d, log.WithField("component", "other"), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := inventory.DecodeInjectDoc(strings.NewReader(`{"groups": [{"name": "Other", "olevel": "block"}]}`))
+	if _, err := other.Inject(context.Background(), time.Now(), doc); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.url+"/api/v1/injections/sync", strings.NewReader(`{"groups": [{"name": "Mine", "olevel": "block"}]}`))
+	tc := tlsFor(e)
+	tc.Certificates = []tls.Certificate{e.certs["ada"]}
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 409 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("stale writer: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	if _, ok := e.inv.Snapshot().GroupByName("Mine"); ok {
+		t.Fatal("written despite the conflict")
+	}
 }

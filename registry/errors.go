@@ -64,7 +64,7 @@ func classify(err error) (int, string, string) {
 		return http.StatusForbidden, "forbidden", "Forbidden"
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound, "not_found", "Not Found"
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrConflict), errors.Is(err, inventory.ErrStale):
 		return http.StatusConflict, "conflict", "Conflict"
 	case errors.Is(err, ErrNotReady):
 		return http.StatusServiceUnavailable, "unavailable", "Service Unavailable"
@@ -93,10 +93,14 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 		s.log.WithError(err).WithField("path", c.Request.URL.Path).Error("request failed")
 		msg = "internal error; see the server log"
 	}
-	switch code {
-	case http.StatusServiceUnavailable:
+	switch {
+	case code == http.StatusServiceUnavailable:
 		c.Header("Retry-After", "30")
-	case http.StatusUnauthorized:
+	case errors.Is(err, inventory.ErrStale):
+		// Another process holds the inventory writer: retry once this
+		// process has caught up with its changes.
+		c.Header("Retry-After", "5")
+	case code == http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="dynamo"`)
 	}
 	if p := c.Request.URL.Path; strings.HasPrefix(p, "/data/") || strings.HasPrefix(p, "/registry/") {

@@ -126,6 +126,9 @@ func isTransient(err error) bool {
 	if errors.Is(err, inventory.ErrInvalid) {
 		return false
 	}
+	if errors.Is(err, inventory.ErrStale) {
+		return true
+	}
 	var me *mysql.MySQLError
 	var coder interface{ Code() int }
 	var ne net.Error
