@@ -155,7 +155,13 @@ func RunInjectionLoop(ctx context.Context, store *inventory.Store, log *logrus.E
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if _, err := ApplyQueuedInjections(ctx, store, log, 100); err != nil && ctx.Err() == nil {
+			_, err := ApplyQueuedInjections(ctx, store, log, 100)
+			if errors.Is(err, inventory.ErrStale) {
+				// Another process wrote the inventory: replay its changes,
+				// then the next tick applies the queue.
+				_, err = store.CatchUp(ctx)
+			}
+			if err != nil && ctx.Err() == nil {
 				log.WithError(err).Warn("applying queued injections")
 			}
 		}
