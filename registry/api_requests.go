@@ -100,40 +100,7 @@ func (s *Server) createCopy(c *gin.Context) {
 }
 
 func (s *Server) createRequest(c *gin.Context, kind Kind, body CopyRequestBody) {
-	snap, err := s.snapshot()
-	if err != nil {
-		s.abort(c, err)
-		return
-	}
-	if err := checkItems(snap, "items", body.Items); err != nil {
-		s.abort(c, err)
-		return
-	}
-	sites, err := expandSites(snap, "sites", body.Sites)
-	if err != nil {
-		s.abort(c, err)
-		return
-	}
-	p := principalOf(c)
-	nr := NewRequest{Kind: kind, Items: body.Items, Sites: sites, User: p.Name(), DN: p.DN}
-	if kind == KindCopy {
-		nr.Group, nr.N = body.Group, 1
-		if nr.Group == "" {
-			nr.Group = s.cfg.DefaultGroup
-		}
-		if _, ok := snap.GroupByName(nr.Group); !ok {
-			s.abort(c, fieldErr("group", "no group %q", nr.Group))
-			return
-		}
-		if body.N != nil {
-			nr.N = *body.N
-		}
-		if nr.N < 0 || nr.N > len(sites) {
-			s.abort(c, fieldErr("n", "%d: want 0 (every listed site) to %d (the number of sites)", nr.N, len(sites)))
-			return
-		}
-	}
-	req, reused, err := s.store.CreateRequest(c.Request.Context(), nr, s.now())
+	req, reused, err := s.doCreate(c, kind, body)
 	if err != nil {
 		s.abort(c, err)
 		return
@@ -143,6 +110,41 @@ func (s *Server) createRequest(c *gin.Context, kind Kind, body CopyRequestBody) 
 		code = http.StatusOK
 	}
 	c.JSON(code, req)
+}
+
+// doCreate validates a request against the inventory (items exist, site
+// globs expand to existing sites, group exists, 0 <= n <= sites) and
+// stores it, or counts one more of an identical open request.
+func (s *Server) doCreate(c *gin.Context, kind Kind, body CopyRequestBody) (Request, bool, error) {
+	snap, err := s.snapshot()
+	if err != nil {
+		return Request{}, false, err
+	}
+	if err := checkItems(snap, "items", body.Items); err != nil {
+		return Request{}, false, err
+	}
+	sites, err := expandSites(snap, "sites", body.Sites)
+	if err != nil {
+		return Request{}, false, err
+	}
+	p := principalOf(c)
+	nr := NewRequest{Kind: kind, Items: body.Items, Sites: sites, User: p.Name(), DN: p.DN}
+	if kind == KindCopy {
+		nr.Group, nr.N = body.Group, 1
+		if nr.Group == "" {
+			nr.Group = s.cfg.DefaultGroup
+		}
+		if _, ok := snap.GroupByName(nr.Group); !ok {
+			return Request{}, false, fieldErr("group", "no group %q", nr.Group)
+		}
+		if body.N != nil {
+			nr.N = *body.N
+		}
+		if nr.N < 0 || nr.N > len(sites) {
+			return Request{}, false, fieldErr("n", "%d: want 0 (every listed site) to %d (the number of sites)", nr.N, len(sites))
+		}
+	}
+	return s.store.CreateRequest(c.Request.Context(), nr, s.now())
 }
 
 func (s *Server) createDeletion(c *gin.Context) {

@@ -223,40 +223,20 @@ func (s *Server) compatDelete(c *gin.Context) {
 	s.compatCreate(c, KindDeletion, CopyRequestBody{Items: p.list("item"), Sites: p.list("site")})
 }
 
-// compatCreate reuses the /api/v1 handler's validation and store call,
-// answering in the envelope.
+// compatCreate shares validation and storage with /api/v1, answering in
+// the envelope.
 func (s *Server) compatCreate(c *gin.Context, kind Kind, body CopyRequestBody) {
-	w := &captureWriter{ResponseWriter: c.Writer}
-	c.Writer = w
-	s.createRequest(c, kind, body)
-	c.Writer = w.ResponseWriter
-	if c.IsAborted() {
-		return
-	}
-	var r Request
-	if err := json.Unmarshal(w.buf.Bytes(), &r); err != nil {
+	r, reused, err := s.doCreate(c, kind, body)
+	if err != nil {
 		s.abort(c, err)
 		return
 	}
 	msg := "Request created"
-	if w.code == http.StatusOK {
+	if reused {
 		msg = "Request updated"
 	}
 	ok(c, msg, dynamoRequests([]Request{r}))
 }
-
-// captureWriter holds a handler's response so a compat alias can re-wrap it.
-type captureWriter struct {
-	gin.ResponseWriter
-	buf  bytes.Buffer
-	code int
-}
-
-func (w *captureWriter) WriteHeader(code int)        { w.code = code }
-func (w *captureWriter) WriteHeaderNow()             {}
-func (w *captureWriter) Write(b []byte) (int, error) { return w.buf.Write(b) }
-func (w *captureWriter) Written() bool               { return w.code != 0 }
-func (w *captureWriter) Status() int                 { return w.code }
 
 func (s *Server) compatPoll(kind Kind) gin.HandlerFunc {
 	return func(c *gin.Context) {
