@@ -32,6 +32,7 @@ const (
 	RoleAdmin
 )
 
+// String names the role as in the configuration.
 func (r Role) String() string {
 	return [...]string{"none", "user", "operator", "admin"}[r]
 }
