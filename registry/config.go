@@ -44,6 +44,20 @@ type Config struct {
 	// InjectInterval is how often the serve loop applies queued injections
 	// (a Go duration; "0" disables the loop, leaving it to the scheduler).
 	InjectInterval string `yaml:"inject_interval"`
+	// Client is what the CLI (dynamo request|lock|inventory --server) uses
+	// when neither flags nor environment say otherwise.
+	Client ClientConfig `yaml:"client"`
+}
+
+// ClientConfig names the server and credentials for CLI commands that
+// call the API. Flags win over the environment, which wins over these.
+type ClientConfig struct {
+	Server    string `yaml:"server"`     // https://host:port
+	TokenFile string `yaml:"token_file"` // file holding a bearer token
+	Cert      string `yaml:"cert"`
+	Key       string `yaml:"key"`
+	Proxy     string `yaml:"proxy"`
+	CADir     string `yaml:"ca_dir"`
 }
 
 // TLSConfig names the host credentials and the client CA directory.
@@ -151,6 +165,9 @@ func (c *Config) Validate() error {
 		if (t.Token == "") == (t.TokenFile == "") {
 			return fmt.Errorf("%s: give exactly one of token and token_file", where)
 		}
+	}
+	if c.Client.Server != "" && !strings.HasPrefix(c.Client.Server, "https://") && !strings.HasPrefix(c.Client.Server, "http://") {
+		return fmt.Errorf("registry.client.server %q: want http(s)://host:port", c.Client.Server)
 	}
 	for i, j := range c.JWTIssuers {
 		where := fmt.Sprintf("registry.jwt_issuers[%d]", i)

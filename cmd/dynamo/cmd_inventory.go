@@ -22,7 +22,7 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
 	// With --server (or DYNAMO_SERVER), sites, datasets and replicas ask
 	// the REST API instead of loading the inventory from the database.
-	api := &apiFlags{}
+	api := &apiFlags{g: g}
 	addAPIFlags(cmd, api)
 
 	cmd.AddCommand(&cobra.Command{

@@ -17,7 +17,7 @@ import (
 func init() { registerCommand(newLockCmd) }
 
 func newLockCmd(g *globalOptions) *cobra.Command {
-	f := &apiFlags{}
+	f := &apiFlags{g: g}
 	cmd := &cobra.Command{Use: "lock", Short: "Protect data from deletion with detox locks, through the REST API"}
 	addAPIFlags(cmd, f)
 

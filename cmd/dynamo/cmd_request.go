@@ -19,6 +19,7 @@ func init() { registerCommand(newRequestCmd) }
 
 // apiFlags are the flags of commands that talk to the REST API.
 type apiFlags struct {
+	g      *globalOptions
 	opts   client.Options
 	asJSON bool
 }
@@ -27,6 +28,7 @@ func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.opts.Server, "server", "", "REST API URL, e.g. https://dynamo.example:8443; env DYNAMO_SERVER")
 	pf.StringVar(&f.opts.Token, "token", "", "bearer token (service token or JWT); env DYNAMO_TOKEN")
+	pf.StringVar(&f.opts.TokenFile, "token-file", "", "file holding the bearer token; env DYNAMO_TOKEN_FILE")
 	pf.StringVar(&f.opts.Cert, "cert", "", "client certificate PEM; env X509_USER_CERT")
 	pf.StringVar(&f.opts.Key, "key", "", "client key PEM; env X509_USER_KEY")
 	pf.StringVar(&f.opts.Proxy, "proxy", "", "RFC 3820 proxy file; env X509_USER_PROXY")
@@ -36,20 +38,42 @@ func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	}
 }
 
+// resolved applies the precedence flags > environment > the registry.client
+// section of the configuration file (when --config or DYNAMO_CONFIG names one).
+func (f *apiFlags) resolved() (client.Options, error) {
+	o := f.opts.FromEnv()
+	if f.g == nil || f.g.configPath == "" {
+		return o, nil
+	}
+	file, err := loadFileConfig(f.g.configPath)
+	if err != nil {
+		return o, usageError{err}
+	}
+	c := file.Registry.Client
+	return o.Or(client.Options{Server: c.Server, TokenFile: c.TokenFile, Cert: c.Cert, Key: c.Key, Proxy: c.Proxy, CADir: c.CADir}), nil
+}
+
 func (f *apiFlags) client() (*client.Client, error) {
-	c, err := client.New(f.opts.FromEnv())
+	o, err := f.resolved()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(o)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return c, nil
 }
 
-// remote reports whether a server was named (flag or env), which switches
-// `inventory sites|datasets` from the local database to the API.
-func (f *apiFlags) remote() bool { return f.opts.FromEnv().Server != "" }
+// remote reports whether a server was named (flag, env or config), which
+// switches `inventory sites|datasets` from the local database to the API.
+func (f *apiFlags) remote() bool {
+	o, err := f.resolved()
+	return err == nil && o.Server != ""
+}
 
 func newRequestCmd(g *globalOptions) *cobra.Command {
-	f := &apiFlags{}
+	f := &apiFlags{g: g}
 	cmd := &cobra.Command{Use: "request", Short: "Create, inspect and cancel copy and deletion requests through the REST API"}
 	addAPIFlags(cmd, f)
 

@@ -117,4 +117,22 @@ func TestCLIAgainstAPI(t *testing.T) {
 	if out, err = run(t, "inventory", "replicas", ds); err != nil || !strings.Contains(out, "SITE") {
 		t.Fatalf("inventory replicas: %v\n%s", err, out)
 	}
+
+	// Server and credentials from the configuration file's registry.client.
+	t.Setenv("DYNAMO_SERVER", "")
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	cfgFile := filepath.Join(dir, "dynamo.yaml")
+	if err := os.WriteFile(tok, []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgFile, []byte("registry:\n  client:\n    server: "+url+"\n    token_file: "+tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = run(t, "--config", cfgFile, "lock", "add", "/TTJets*", "--expires", "2099-01-01"); err != nil || !strings.Contains(out, "/TTJets*") {
+		t.Fatalf("lock add from config: %v\n%s", err, out)
+	}
+	if _, err = run(t, "--config", cfgFile, "lock", "add", "/TTJets*", "--expires", "2099-01-01", "--token", "wrong"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("a flag token must win over the file's: %v", err)
+	}
 }

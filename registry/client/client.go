@@ -30,6 +30,8 @@ import (
 type Options struct {
 	Server  string // https://host:port or http://127.0.0.1:8080
 	Token   string // bearer token (static or JWT)
+	// TokenFile holds the token when Token is empty (read by New).
+	TokenFile string
 	Cert    string // PEM client certificate (EEC)
 	Key     string // its key
 	Proxy   string // RFC 3820 proxy file (certificate, key, chain in one PEM)
@@ -37,7 +39,7 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// FromEnv fills empty options from DYNAMO_SERVER, DYNAMO_TOKEN,
+// FromEnv fills empty options from DYNAMO_SERVER, DYNAMO_TOKEN(_FILE),
 // X509_USER_PROXY, X509_USER_CERT/X509_USER_KEY and X509_CERT_DIR
 // (falling back to /etc/grid-security/certificates when it exists).
 func (o Options) FromEnv() Options {
@@ -48,6 +50,7 @@ func (o Options) FromEnv() Options {
 	}
 	set(&o.Server, "DYNAMO_SERVER")
 	set(&o.Token, "DYNAMO_TOKEN")
+	set(&o.TokenFile, "DYNAMO_TOKEN_FILE")
 	if o.Cert == "" && o.Proxy == "" {
 		set(&o.Proxy, "X509_USER_PROXY")
 		if o.Proxy == "" {
@@ -60,6 +63,22 @@ func (o Options) FromEnv() Options {
 		if st, err := os.Stat("/etc/grid-security/certificates"); err == nil && st.IsDir() {
 			o.CADir = "/etc/grid-security/certificates"
 		}
+	}
+	return o
+}
+
+// Or fills the options still empty from fallback (the configuration file).
+// Credentials are taken as a whole: a token or certificate given by flags
+// or environment is never mixed with one from the file.
+func (o Options) Or(fb Options) Options {
+	if o.Server == "" {
+		o.Server = fb.Server
+	}
+	if o.CADir == "" {
+		o.CADir = fb.CADir
+	}
+	if o.Token == "" && o.TokenFile == "" && o.Cert == "" && o.Proxy == "" {
+		o.Token, o.TokenFile, o.Cert, o.Key, o.Proxy = fb.Token, fb.TokenFile, fb.Cert, fb.Key, fb.Proxy
 	}
 	return o
 }
@@ -80,6 +99,13 @@ func New(o Options) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(o.Server, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server %q: want http(s)://host:port", o.Server)
+	}
+	if o.Token == "" && o.TokenFile != "" {
+		b, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+		o.Token = strings.TrimSpace(string(b))
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch {
