@@ -28,15 +28,15 @@ import (
 // Options say where the server is and how to authenticate. Empty fields
 // fall back to the environment (see FromEnv).
 type Options struct {
-	Server  string // https://host:port or http://127.0.0.1:8080
-	Token   string // bearer token (static or JWT)
+	Server string // https://host:port or http://127.0.0.1:8080
+	Token  string // bearer token (static or JWT)
 	// TokenFile holds the token when Token is empty (read by New).
 	TokenFile string
-	Cert    string // PEM client certificate (EEC)
-	Key     string // its key
-	Proxy   string // RFC 3820 proxy file (certificate, key, chain in one PEM)
-	CADir   string // grid CA directory to verify the server; system roots when empty
-	Timeout time.Duration
+	Cert      string // PEM client certificate (EEC)
+	Key       string // its key
+	Proxy     string // RFC 3820 proxy file (certificate, key, chain in one PEM)
+	CADir     string // grid CA directory to verify the server; system roots when empty
+	Timeout   time.Duration
 }
 
 // FromEnv fills empty options from DYNAMO_SERVER, DYNAMO_TOKEN(_FILE),
