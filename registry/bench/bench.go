@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -80,6 +81,21 @@ type Result struct {
 	All          Stats            `json:"all"`
 	Routes       map[string]Stats `json:"routes"`
 	FirstError   string           `json:"first_error,omitempty"`
+	// CPUPerRequest is the process CPU time (user+system, generator and
+	// server together: an upper bound for the server) per measured
+	// request, in milliseconds. Unlike the latencies it barely depends
+	// on what else the machine runs.
+	CPUPerRequest float64 `json:"cpu_ms_per_request"`
+	// CPUCores is that CPU time over the measured wall time.
+	CPUCores float64 `json:"cpu_cores"`
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Mix builds n requests over the inventory: dataset details and replicas
@@ -165,18 +181,25 @@ func Run(ctx context.Context, baseURL string, targets []Target, o Options) (Resu
 	}
 	start := time.Now()
 	measureFrom := start.Add(o.Warmup)
+	var cpu0 time.Duration
+	cpuMarked := false
 	interval := time.Second / time.Duration(o.Rate)
 	for i := 0; i < total && ctx.Err() == nil; i++ {
 		due := start.Add(time.Duration(i) * interval)
 		if d := time.Until(due); d > 0 {
 			time.Sleep(d)
 		}
-		jobs <- job{targets[i%len(targets)], due, !due.Before(measureFrom)}
+		measured := !due.Before(measureFrom)
+		if measured && !cpuMarked {
+			cpu0, cpuMarked = cpuTime(), true
+		}
+		jobs <- job{targets[i%len(targets)], due, measured}
 	}
 	close(jobs)
 	wg.Wait()
 	close(samples)
 	elapsed := time.Since(measureFrom)
+	cpu := cpuTime() - cpu0
 
 	res := Result{Rate: o.Rate, Routes: map[string]Stats{}}
 	per := map[string][]time.Duration{}
@@ -201,6 +224,10 @@ func Run(ctx context.Context, baseURL string, targets []Target, o Options) (Resu
 	}
 	res.Seconds = elapsed.Seconds()
 	res.AchievedRate = float64(len(all)) / o.Duration.Seconds()
+	if len(all) > 0 && cpuMarked {
+		res.CPUPerRequest = float64(cpu.Microseconds()) / 1000 / float64(len(all))
+		res.CPUCores = cpu.Seconds() / elapsed.Seconds()
+	}
 	return res, ctx.Err()
 }
 
