@@ -23,6 +23,8 @@ type fileConfig struct {
 	config.Config `yaml:",inline"`
 	Scheduler     scheduler.Config `yaml:"scheduler"`
 	Registry      registry.Config  `yaml:"registry"`
+	// StorageElements are SRM storage elements run inside `dynamo serve`.
+	StorageElements []EmbeddedSE `yaml:"storage_elements"`
 }
 
 // loadFileConfig reads path (empty: defaults only).
@@ -48,6 +50,18 @@ func loadFileConfig(path string) (fileConfig, error) {
 	cfg.Scheduler.ApplyDefaults()
 	if err := cfg.Scheduler.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: scheduler: %w", path, err)
+	}
+	names := map[string]bool{}
+	for i := range cfg.StorageElements {
+		se := &cfg.StorageElements[i]
+		if se.Name == "" || names[se.Name] {
+			return cfg, fmt.Errorf("config %s: storage_elements[%d]: name missing or used twice", path, i)
+		}
+		names[se.Name] = true
+		se.ApplyDefaults()
+		if err := se.Validate(); err != nil {
+			return cfg, fmt.Errorf("config %s: storage_elements[%d] (%s): %w", path, i, se.Name, err)
+		}
 	}
 	return cfg, nil
 }
