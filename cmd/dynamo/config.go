@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dynamo-go/dynamo/internal/config"
+	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
 )
 
@@ -21,13 +22,14 @@ import (
 type fileConfig struct {
 	config.Config `yaml:",inline"`
 	Scheduler     scheduler.Config `yaml:"scheduler"`
+	Registry      registry.Config  `yaml:"registry"`
 	// StorageElements are SRM storage elements run inside `dynamo serve`.
 	StorageElements []EmbeddedSE `yaml:"storage_elements"`
 }
 
 // loadFileConfig reads path (empty: defaults only).
 func loadFileConfig(path string) (fileConfig, error) {
-	cfg := fileConfig{Config: config.Default()}
+	cfg := fileConfig{Config: config.Default(), Registry: registry.DefaultConfig()}
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -40,6 +42,9 @@ func loadFileConfig(path string) (fileConfig, error) {
 		}
 	}
 	if err := cfg.Config.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Registry.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	cfg.Scheduler.ApplyDefaults()
