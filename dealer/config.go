@@ -182,13 +182,7 @@ func DefaultConfig() Config {
 // DecodeConfig reads a YAML dealer configuration on top of DefaultConfig,
 // strictly (unknown keys are errors), and validates it.
 func DecodeConfig(r io.Reader) (Config, error) {
-	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return cfg, cfg.Validate()
+	return DecodeConfigOnto(DefaultConfig(), r)
 }
 
 // Validate checks every field and returns all problems at once, each
@@ -328,3 +322,14 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// DecodeConfigOnto decodes YAML on top of base (strictly) and validates.
+func DecodeConfigOnto(base Config, r io.Reader) (Config, error) {
+	cfg := base
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return base, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return cfg, cfg.Validate()
+}

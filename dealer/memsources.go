@@ -115,7 +115,9 @@ func (m MemAccesses) DatasetAccesses(_ context.Context, since int64) ([]DatasetA
 type MemProtection struct{ P *Protection }
 
 // LatestProtection implements ProtectionSource.
-func (m MemProtection) LatestProtection(context.Context, string) (*Protection, error) { return m.P, nil }
+func (m MemProtection) LatestProtection(context.Context, string) (*Protection, error) {
+	return m.P, nil
+}
 
 var (
 	_ RequestSource    = (*MemRequests)(nil)

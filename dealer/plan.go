@@ -126,12 +126,12 @@ type planner struct {
 	targets    *siteMatcher
 
 	// scratch per proposal, indexed by SiteID
-	presentN      []int32
-	presentBytes  []int64
-	plannedN      []int32
-	touched       []inventory.SiteID
-	reqs          map[int64]*reqState
-	plan          *Plan
+	presentN     []int32
+	presentBytes []int64
+	plannedN     []int32
+	touched      []inventory.SiteID
+	reqs         map[int64]*reqState
+	plan         *Plan
 }
 
 // isPlanned reports whether a replica of b at s was planned this cycle.
@@ -366,9 +366,10 @@ func (p *planner) decide(i int, pr *Proposal) Decision {
 			return reject(r, "%s", why)
 		}
 	} else {
-		dest = p.chooseDestination(pr, &ds, group, n, total)
+		var why string
+		dest, why = p.chooseDestination(pr, &ds, group, n, total)
 		if dest == nil {
-			return reject(ReasonNoDestination, "no eligible site can take %s", humanBytes(total))
+			return reject(ReasonNoDestination, "no eligible site can take %s (%s)", humanBytes(total), why)
 		}
 		dec.Site = dest.site.Name
 	}
@@ -458,23 +459,32 @@ func (p *planner) placementAllows(st *siteState, ds *inventory.Dataset, group st
 // the item, pass placement and have room, weighted by the free quota left
 // after the copy. Candidates are visited in site-id order so that the draw
 // depends only on the seed.
-func (p *planner) chooseDestination(pr *Proposal, ds *inventory.Dataset, group string, n int32, total int64) *siteState {
+// When no site qualifies, why counts the sites by what excluded them.
+func (p *planner) chooseDestination(pr *Proposal, ds *inventory.Dataset, group string, n int32, total int64) (*siteState, string) {
 	var cands []*siteState
 	var weights []float64
 	sum := 0.0
+	var notTarget, has, full, placed int
 	consider := func(st *siteState) {
-		if st == nil || !st.eligible {
+		if st == nil {
+			return
+		}
+		if !st.eligible {
+			notTarget++
 			return
 		}
 		id := st.site.ID
 		if p.presentN[id]+p.plannedN[id] >= n {
+			has++
 			return
 		}
 		cost := total - p.presentBytes[id]
 		if ok, _ := p.fits(st, cost); !ok {
+			full++
 			return
 		}
 		if !p.placementAllows(st, ds, group) {
+			placed++
 			return
 		}
 		w := float64(st.usage.Quota - st.projected() - cost)
@@ -497,16 +507,16 @@ func (p *planner) chooseDestination(pr *Proposal, ds *inventory.Dataset, group s
 		}
 	}
 	if len(cands) == 0 {
-		return nil
+		return nil, fmt.Sprintf("%d sites not targets, %d hold it, %d full, %d refused by placement", notTarget, has, full, placed)
 	}
 	x := p.rng.Float64() * sum
 	for i, w := range weights {
 		if x < w {
-			return cands[i]
+			return cands[i], ""
 		}
 		x -= w
 	}
-	return cands[len(cands)-1]
+	return cands[len(cands)-1], ""
 }
 
 func (p *planner) pluginCommon(name string) PluginCommon {

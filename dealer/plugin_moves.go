@@ -101,6 +101,8 @@ func (p *planner) proposeUndertaker() ([]Proposal, error) {
 		}
 	}
 	var out []Proposal
+	// A block at several dying sites is proposed once, from the first.
+	proposed := map[inventory.BlockID]bool{}
 	for _, site := range badSites {
 		sole := map[inventory.DatasetID][]inventory.BlockID{}
 		owner := map[inventory.DatasetID]inventory.GroupID{}
@@ -116,9 +118,10 @@ func (p *planner) proposeUndertaker() ([]Proposal, error) {
 					break
 				}
 			}
-			if elsewhere {
+			if elsewhere || proposed[r.Block] {
 				continue
 			}
+			proposed[r.Block] = true
 			b, ok := p.snap.Block(r.Block)
 			if !ok {
 				continue
