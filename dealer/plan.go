@@ -131,6 +131,10 @@ type planner struct {
 	plannedN     []int32
 	touched      []inventory.SiteID
 	reqs         map[int64]*reqState
+	blockCache   map[inventory.DatasetID][]blockInfo
+	ownersDS     inventory.DatasetID // ownersAt's cache
+	owners       []siteOwners
+	ownersOK     bool
 	plan         *Plan
 }
 
@@ -157,7 +161,7 @@ func newPlanner(d *Dealer, snap *inventory.Snapshot, in Inputs, seed uint64, now
 		d: d, cfg: &d.cfg, snap: snap, in: in, now: now, seed: seed,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		part:    part.ID,
-		planned: map[inventory.BlockID][]inventory.SiteID{}, reqs: map[int64]*reqState{}, pluginVol: map[string]int64{}, requestVol: map[int64]int64{},
+		planned: map[inventory.BlockID][]inventory.SiteID{}, reqs: map[int64]*reqState{}, blockCache: map[inventory.DatasetID][]blockInfo{}, pluginVol: map[string]int64{}, requestVol: map[int64]int64{},
 		placement: placement, targets: targets,
 	}
 	maxID := inventory.SiteID(0)
@@ -269,18 +273,89 @@ func (p *planner) groupOf(pr *Proposal) string {
 	return p.cfg.Group
 }
 
-// itemBlocks returns the blocks a proposal covers.
-func (p *planner) itemBlocks(pr *Proposal) []inventory.Block {
-	var out []inventory.Block
-	if pr.Blocks == nil {
-		for b := range p.snap.Blocks(pr.Dataset) {
-			out = append(out, b)
-		}
-		return out
+// blockInfo is what planning needs of a block; cheaper than
+// inventory.Block, which carries the block's name.
+type blockInfo struct {
+	ID   inventory.BlockID
+	Size int64
+}
+
+// blocksOf returns the blocks of a dataset, cached for the cycle (the
+// enforcer and the decisions look at the same datasets repeatedly).
+func (p *planner) blocksOf(ds inventory.DatasetID) []blockInfo {
+	if bs, ok := p.blockCache[ds]; ok {
+		return bs
 	}
+	var bs []blockInfo
+	for b := range p.snap.Blocks(ds) {
+		bs = append(bs, blockInfo{b.ID, b.Size})
+	}
+	p.blockCache[ds] = bs
+	return bs
+}
+
+// ownersAt returns the set of groups (bit g for group id g) owning block
+// replicas of ds at site, computed for all sites of the dataset in one pass
+// over its block replicas and kept until another dataset is asked about.
+// ok is false when a group id does not fit the mask.
+func (p *planner) ownersAt(ds inventory.DatasetID, site inventory.SiteID) (mask uint64, ok bool) {
+	if p.ownersDS != ds {
+		p.ownersDS, p.owners, p.ownersOK = ds, p.owners[:0], true
+		for b := range p.snap.Blocks(ds) {
+			for r := range p.snap.BlockReplicas(b.ID) {
+				if r.Group >= 64 {
+					p.ownersOK = false
+					continue
+				}
+				i := slices.IndexFunc(p.owners, func(o siteOwners) bool { return o.site == r.Site })
+				if i < 0 {
+					p.owners = append(p.owners, siteOwners{site: r.Site})
+					i = len(p.owners) - 1
+				}
+				p.owners[i].mask |= 1 << r.Group
+			}
+		}
+	}
+	if !p.ownersOK {
+		return 0, false
+	}
+	for _, o := range p.owners {
+		if o.site == site {
+			return o.mask, true
+		}
+	}
+	return 0, true
+}
+
+type siteOwners struct {
+	site inventory.SiteID
+	mask uint64
+}
+
+// replicaAt returns the replica of block b at site, scanning the block's
+// few replicas (Snapshot.BlockReplica builds the block's name first).
+func (p *planner) replicaAt(b inventory.BlockID, site inventory.SiteID) (inventory.BlockReplica, bool) {
+	for r := range p.snap.BlockReplicas(b) {
+		if r.Site == site {
+			return r, true
+		}
+	}
+	return inventory.BlockReplica{}, false
+}
+
+// itemBlocks returns the blocks a proposal covers.
+func (p *planner) itemBlocks(pr *Proposal) []blockInfo {
+	all := p.blocksOf(pr.Dataset)
+	if pr.Blocks == nil {
+		return all
+	}
+	out := make([]blockInfo, 0, len(pr.Blocks))
 	for _, id := range pr.Blocks {
-		if b, ok := p.snap.Block(id); ok && b.Dataset == pr.Dataset {
-			out = append(out, b)
+		for _, b := range all {
+			if b.ID == id {
+				out = append(out, b)
+				break
+			}
 		}
 	}
 	return out
@@ -312,8 +387,17 @@ func (p *planner) decide(i int, pr *Proposal) Decision {
 		return reject(ReasonUnknownItem, "no such blocks in %s", ds.Name)
 	}
 	var total int64
+	minBlock := blocks[0].Size
 	for _, b := range blocks {
 		total += b.Size
+		minBlock = min(minBlock, b.Size)
+	}
+	// Shortcut: a chosen destination lacks at least one block, so when even
+	// the smallest block would cross the cycle volume the proposal is over
+	// it whatever the destination; once the volume is spent, this saves the
+	// replica scan for every remaining proposal.
+	if max := int64(p.cfg.MaxCycleVolume); max > 0 && pr.Destination == 0 && p.cycleVol+minBlock > max {
+		return reject(ReasonCycleVolume, "%s planned, even %s more exceeds %s", humanBytes(p.cycleVol), humanBytes(minBlock), humanBytes(max))
 	}
 	// One pass over the item's replicas: sources, and per site how many
 	// blocks (and bytes) are already there or planned.
@@ -387,7 +471,7 @@ func (p *planner) decide(i int, pr *Proposal) Decision {
 	c := Copy{Proposal: i, Dataset: ds.ID, DatasetName: ds.Name, Site: dest.site.ID, SiteName: dest.site.Name,
 		Group: group, Growing: pr.Blocks == nil, Bytes: cost}
 	for _, b := range blocks {
-		if _, ok := p.snap.BlockReplica(b.ID, dest.site.ID); ok || p.isPlanned(b.ID, dest.site.ID) {
+		if _, ok := p.replicaAt(b.ID, dest.site.ID); ok || p.isPlanned(b.ID, dest.site.ID) {
 			continue
 		}
 		p.planned[b.ID] = append(p.planned[b.ID], dest.site.ID)

@@ -66,34 +66,50 @@ func (p *planner) proposeEnforcer() ([]Proposal, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Proposal
-	for _, r := range rules {
-		dests := p.matchSites(r.dests)
-		isDest := make([]bool, len(p.sites))
-		for _, s := range dests {
-			isDest[s] = true
+	type ruleSites struct {
+		dests   []inventory.SiteID
+		isDest  []bool
+		sources []inventory.SiteID
+		group   inventory.GroupID
+		gok     bool
+	}
+	rs := make([]ruleSites, len(rules))
+	for i, r := range rules {
+		rs[i].dests = p.matchSites(r.dests)
+		rs[i].isDest = make([]bool, len(p.sites))
+		for _, s := range rs[i].dests {
+			rs[i].isDest[s] = true
 		}
-		var sources []inventory.SiteID
 		if r.sources != nil {
-			sources = p.matchSites(r.sources)
+			rs[i].sources = p.matchSites(r.sources)
 		}
-		gid, gok := p.snap.GroupByName(r.group)
-		for ds := range p.snap.Datasets() {
+		g, ok := p.snap.GroupByName(r.group)
+		rs[i].group, rs[i].gok = g.ID, ok
+	}
+	// Dataset-major, so that a dataset's blocks are looked up once for all
+	// rules; proposals come out in dataset order, rules in file order.
+	var out []Proposal
+	for ds := range p.snap.Datasets() {
+		for i, r := range rules {
 			if !p.datasetMatches(&ds, r.replicas) {
 				continue
 			}
 			have := 0
-			if gok {
+			if rs[i].gok {
 				for dr := range p.snap.DatasetReplicas(ds.ID) {
-					if int(dr.Site) < len(isDest) && isDest[dr.Site] && p.fullOwnedBy(&ds, dr.Site, gid.ID) {
+					if int(dr.Site) < len(rs[i].isDest) && rs[i].isDest[dr.Site] && p.fullOwnedBy(&ds, dr.Site, rs[i].group) {
 						have++
 					}
 				}
 			}
 			for k := have; k < r.numCopies; k++ {
-				out = append(out, Proposal{Dataset: ds.ID, Sites: dests, Sources: sources, Group: r.group,
+				out = append(out, Proposal{Dataset: ds.ID, Sites: rs[i].dests, Sources: rs[i].sources, Group: r.group,
 					Note: fmt.Sprintf("enforcer rule %s (%d of %d copies)", r.name, k+1, r.numCopies)})
 			}
+		}
+		// Keep the cache to the datasets that will be decided.
+		if len(out) == 0 || out[len(out)-1].Dataset != ds.ID {
+			delete(p.blockCache, ds.ID)
 		}
 	}
 	return out, nil
@@ -106,7 +122,7 @@ func (p *planner) datasetMatches(ds *inventory.Dataset, m anyOf[*replicaView]) b
 		if st == nil {
 			continue
 		}
-		if m.Match(&replicaView{snap: p.snap, ds: ds, site: &st.site}) {
+		if m.Match(&replicaView{snap: p.snap, ds: ds, site: &st.site, pl: p}) {
 			return true
 		}
 	}
@@ -116,8 +132,8 @@ func (p *planner) datasetMatches(ds *inventory.Dataset, m anyOf[*replicaView]) b
 // fullOwnedBy reports whether every block of ds has a replica at site owned
 // by g (complete or in transfer).
 func (p *planner) fullOwnedBy(ds *inventory.Dataset, site inventory.SiteID, g inventory.GroupID) bool {
-	for b := range p.snap.Blocks(ds.ID) {
-		r, ok := p.snap.BlockReplica(b.ID, site)
+	for _, b := range p.blocksOf(ds.ID) {
+		r, ok := p.replicaAt(b.ID, site)
 		if !ok || r.Group != g || r.PendingDeletion {
 			return false
 		}

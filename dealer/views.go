@@ -17,7 +17,8 @@ type replicaView struct {
 	ds           *inventory.Dataset
 	site         *inventory.Site
 	hypothetical bool
-	owner        string // the would-be owner of a hypothetical replica
+	owner        string   // the would-be owner of a hypothetical replica
+	pl           *planner // when set, its block cache serves block lookups
 }
 
 // siteView is the subject of site conditions (enforcer destinations and
@@ -53,6 +54,19 @@ func replicaBindings() *policy.Bindings[*replicaView] {
 		AnyString("blockreplica.owner", func(r *replicaView, yield func(string) bool) bool {
 			if r.hypothetical {
 				return yield(ownerName(r.owner))
+			}
+			if r.pl != nil {
+				if mask, ok := r.pl.ownersAt(r.ds.ID, r.site.ID); ok {
+					for g := inventory.GroupID(0); mask != 0; g, mask = g+1, mask>>1 {
+						if mask&1 != 0 {
+							gr, _ := r.snap.Group(g)
+							if yield(ownerName(gr.Name)) {
+								return true
+							}
+						}
+					}
+					return false
+				}
 			}
 			for b := range r.snap.Blocks(r.ds.ID) {
 				if br, ok := r.snap.BlockReplica(b.ID, r.site.ID); ok {
