@@ -219,13 +219,16 @@ func (p *planner) resolveSites(patterns []string) []inventory.SiteID {
 // holds reports whether every block of the item has a replica at s (full)
 // and whether they are all complete.
 func (p *planner) holds(it *reqItem, s inventory.SiteID) (full, complete bool) {
+	// A replica pending deletion counts as there but not complete: nothing
+	// can be copied onto it until Detox has removed it, and the request
+	// waits (activated) rather than being re-proposed every cycle.
 	check := func(b inventory.BlockID) bool {
-		r, ok := p.snap.BlockReplica(b, s)
-		if !ok || r.PendingDeletion {
+		r, ok := p.replicaAt(b, s)
+		if !ok {
 			full, complete = false, false
 			return false
 		}
-		if !r.Complete {
+		if !r.Complete || r.PendingDeletion {
 			complete = false
 		}
 		return true
@@ -239,7 +242,7 @@ func (p *planner) holds(it *reqItem, s inventory.SiteID) (full, complete bool) {
 		}
 		return
 	}
-	for b := range p.snap.Blocks(it.ds.ID) {
+	for _, b := range p.blocksOf(it.ds.ID) {
 		if !check(b.ID) {
 			return
 		}

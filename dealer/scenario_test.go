@@ -27,7 +27,7 @@ import (
 //	site NAME STORAGE STATUS [quota=SIZE]
 //	group NAME
 //	dataset NAME [status=S] blocks=N size=SIZE       (blocks b0..bN-1, equal sizes, 2 files each)
-//	replica DATASET SITE [group=G] [blocks=b0,b1] [incomplete]
+//	replica DATASET SITE [group=G|None] [blocks=b0,b1] [incomplete]   (default group AnalysisOps)
 //	config {YAML flow mapping, applied on top of the defaults}
 //	enforcer FILE                                    (relative to testdata/)
 //	request ID STATUS n=N items=A,B sites=X,Y [group=G] [user=U]
@@ -207,8 +207,11 @@ func (s *scenario) exec(args []string) {
 	case "replica":
 		need(2)
 		group := opts["group"]
-		if group == "" {
+		switch group {
+		case "":
 			group = "AnalysisOps"
+		case "None":
+			group = "" // the null group
 		}
 		var blocks []string
 		if b := opts["blocks"]; b != "" {
