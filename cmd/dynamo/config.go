@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/internal/config"
+	"github.com/dynamo-go/dynamo/scheduler"
+)
+
+// fileConfig is the whole configuration file: the base sections of
+// internal/config inline, plus one typed section per component. It lives
+// here, at the composition root, so that internal/config never imports the
+// components. Decoding is strict across all sections (an unknown key
+// anywhere is an error) and every section is validated at load.
+type fileConfig struct {
+	config.Config `yaml:",inline"`
+	Scheduler     scheduler.Config `yaml:"scheduler"`
+}
+
+// loadFileConfig reads path (empty: defaults only).
+func loadFileConfig(path string) (fileConfig, error) {
+	cfg := fileConfig{Config: config.Default()}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := cfg.Config.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.Scheduler.ApplyDefaults()
+	if err := cfg.Scheduler.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: scheduler: %w", path, err)
+	}
+	return cfg, nil
+}
