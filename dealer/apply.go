@@ -52,6 +52,56 @@ func (d *Dealer) Apply(ctx context.Context, store *inventory.Store, plan *Plan, 
 	if opts.At.IsZero() {
 		opts.At = time.Now()
 	}
+	return d.ApplyTo(ctx, StoreTarget(store, opts.At), plan, opts)
+}
+
+// Target is where Apply writes: the current inventory state, a way to
+// commit one inventory transaction, and the files of a block. StoreTarget
+// builds it from a Store; the scheduler's writer slot provides its own
+// Commit (scheduler.Env.Commit with MultiCommit) so that the Dealer writes
+// under the scheduler's lease.
+type Target struct {
+	// Snapshot is the state the plan is re-checked against: the latest
+	// state, taken while holding the writer slot.
+	Snapshot *inventory.Snapshot
+	// Commit applies fn in one inventory transaction.
+	Commit func(ctx context.Context, fn func(*inventory.Txn) error) (inventory.WriteResult, error)
+	// Files returns the files of a block (for the transfers).
+	Files func(ctx context.Context, b inventory.BlockID) ([]inventory.File, error)
+}
+
+// StoreTarget is the Target of a Store, writing with time at.
+func StoreTarget(store *inventory.Store, at time.Time) Target {
+	return Target{
+		Snapshot: store.Snapshot(),
+		Commit: func(ctx context.Context, fn func(*inventory.Txn) error) (inventory.WriteResult, error) {
+			return store.Write(ctx, at, fn)
+		},
+		Files: store.Files,
+	}
+}
+
+// ErrNoTransferQueue: Apply was asked to create replicas that nothing would
+// ever fill, because the Dealer has no TransferQueue.
+var ErrNoTransferQueue = errors.New("no transfer queue: copies can only be planned (dry run)")
+
+// HasTransferQueue reports whether Apply can make copies (Deps.Transfers is
+// set); without one only dry runs and reassignments make sense.
+func (d *Dealer) HasTransferQueue() bool { return d.deps.Transfers != nil }
+
+// ApplyTo is Apply on an explicit Target. Without a TransferQueue, a plan
+// with copies is refused with ErrNoTransferQueue (nothing recorded).
+func (d *Dealer) ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (*ApplyResult, error) {
+	if opts.At.IsZero() {
+		opts.At = time.Now()
+	}
+	if !opts.DryRun && d.deps.Transfers == nil {
+		for _, c := range plan.Copies {
+			if !c.Reassign {
+				return &ApplyResult{}, ErrNoTransferQueue
+			}
+		}
+	}
 	res := &ApplyResult{}
 	h := d.deps.History
 	if opts.DryRun {
@@ -69,7 +119,7 @@ func (d *Dealer) Apply(ctx context.Context, store *inventory.Store, plan *Plan, 
 		}
 		res.CycleID = id
 	}
-	err := d.apply(ctx, store, plan, opts, res)
+	err := d.apply(ctx, tgt, plan, opts, res)
 	if h != nil {
 		status := CycleApplied
 		if err != nil {
@@ -86,15 +136,15 @@ func (d *Dealer) Apply(ctx context.Context, store *inventory.Store, plan *Plan, 
 	return res, err
 }
 
-func (d *Dealer) apply(ctx context.Context, store *inventory.Store, plan *Plan, opts ApplyOptions, res *ApplyResult) error {
-	cur := store.Snapshot()
+func (d *Dealer) apply(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions, res *ApplyResult) error {
+	cur := tgt.Snapshot
 	part, ok := cur.PartitionByName(plan.Partition)
 	if !ok {
 		return fmt.Errorf("apply: partition %q is gone", plan.Partition)
 	}
 	// created[i]: the blocks actually created for plan.Copies[i].
 	created := make([][]inventory.BlockID, len(plan.Copies))
-	_, err := store.Write(ctx, opts.At, func(t *inventory.Txn) error {
+	_, err := tgt.Commit(ctx, func(t *inventory.Txn) error {
 		res.Skipped, res.Replicas, res.Reassigned, res.Copies = nil, 0, 0, 0
 		added := map[inventory.SiteID]int64{}
 		for i := range plan.Copies {
@@ -148,7 +198,7 @@ func (d *Dealer) apply(ctx context.Context, store *inventory.Store, plan *Plan, 
 		return fmt.Errorf("apply: inventory write: %w", err)
 	}
 	if d.deps.Transfers != nil {
-		if err := d.queueTransfers(ctx, store, cur, plan, created, res); err != nil {
+		if err := d.queueTransfers(ctx, tgt, plan, created, res); err != nil {
 			return err
 		}
 	}
@@ -229,7 +279,8 @@ func (d *Dealer) applyCopy(t *inventory.Txn, cur *inventory.Snapshot, c *Copy, g
 
 // queueTransfers hands the file lists of the created block replicas to the
 // file-operation daemon, in batches.
-func (d *Dealer) queueTransfers(ctx context.Context, store *inventory.Store, cur *inventory.Snapshot, plan *Plan, created [][]inventory.BlockID, res *ApplyResult) error {
+func (d *Dealer) queueTransfers(ctx context.Context, tgt Target, plan *Plan, created [][]inventory.BlockID, res *ApplyResult) error {
+	cur := tgt.Snapshot
 	const batch = 500
 	var ts []BlockTransfer
 	flush := func() error {
@@ -246,7 +297,7 @@ func (d *Dealer) queueTransfers(ctx context.Context, store *inventory.Store, cur
 	for i, blocks := range created {
 		c := &plan.Copies[i]
 		for _, b := range blocks {
-			files, err := store.Files(ctx, b)
+			files, err := tgt.Files(ctx, b)
 			if err != nil {
 				return fmt.Errorf("apply: files of %s: %w", cur.BlockFullName(b), err)
 			}

@@ -151,3 +151,27 @@ func TestApplyTransferFailureMarksCycleFailed(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyWithoutTransferQueueRefuses: replicas that nothing would fill
+// are never created.
+func TestApplyWithoutTransferQueueRefuses(t *testing.T) {
+	ctx := context.Background()
+	d := testdb.SQLite(t)
+	store := applyWorld(t, d)
+	reqs := dealer.NewMemRequests(dealer.CopyRequest{ID: 1, Status: dealer.RequestNew, Items: []string{"/A/R/AOD"}, Sites: []string{"T2_A"}})
+	dl, err := dealer.New(dealer.DefaultConfig(), dealer.Deps{Requests: reqs, History: dealer.NewHistory(d)}, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := dl.Plan(ctx, store.Snapshot(), dealer.PlanOptions{Seed: 1, Now: scenarioNow})
+	if err != nil || len(plan.Copies) != 1 {
+		t.Fatalf("plan: %v", err)
+	}
+	seq := store.Seq()
+	if _, err := dl.Apply(ctx, store, plan, dealer.ApplyOptions{At: scenarioNow}); !errors.Is(err, dealer.ErrNoTransferQueue) {
+		t.Fatalf("apply: %v", err)
+	}
+	if store.Seq() != seq {
+		t.Fatal("inventory changed")
+	}
+}

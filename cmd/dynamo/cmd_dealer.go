@@ -25,9 +25,12 @@ var dealerDeps = func(e *env) (dealer.Deps, error) {
 	return dealer.Deps{History: dealer.NewHistory(e.db)}, nil
 }
 
-// loadDealerConfig reads --dealer-config (YAML of the `dealer:` section's
-// shape) or returns the defaults.
+// loadDealerConfig reads path, else the file named by DYNAMO_DEALER_CONFIG
+// (YAML of the `dealer:` section's shape), else returns the defaults.
 func loadDealerConfig(path string) (dealer.Config, error) {
+	if path == "" {
+		path = os.Getenv(envDealerConfig)
+	}
 	if path == "" {
 		cfg := dealer.DefaultConfig()
 		return cfg, cfg.Validate()
@@ -114,7 +117,7 @@ func newDealerCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the whole plan as JSON")
 	f.BoolVar(&all, "all", false, "list every proposal (default: the first 200 and every rejection count)")
 	f.Uint64Var(&seed, "seed", 0, "random seed (0: dealer.seed from the configuration, else a fresh one; printed)")
-	f.StringVar(&cfgPath, "dealer-config", "", "dealer configuration (YAML, the shape of the `dealer:` section); default: built-in defaults")
+	f.StringVar(&cfgPath, "dealer-config", "", "dealer configuration (YAML, the shape of the `dealer:` section); env "+envDealerConfig+"; default: built-in defaults")
 	f.StringVar(&requestsPath, "requests", "", "JSON file with copy requests to serve instead of the registry's (testing, demos)")
 	cmd.AddCommand(run)
 	return cmd
