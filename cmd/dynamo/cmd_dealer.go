@@ -120,7 +120,94 @@ func newDealerCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&cfgPath, "dealer-config", "", "dealer configuration (YAML, the shape of the `dealer:` section); env "+envDealerConfig+"; default: built-in defaults")
 	f.StringVar(&requestsPath, "requests", "", "JSON file with copy requests to serve instead of the registry's (testing, demos)")
 	cmd.AddCommand(run)
+	cmd.AddCommand(newDealerCyclesCmd(g), newDealerShowCmd(g))
 	return cmd
+}
+
+func newDealerCyclesCmd(g *globalOptions) *cobra.Command {
+	var limit int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "cycles",
+		Short: "List recorded Dealer cycles, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer e.db.Close()
+			cs, err := dealer.NewHistory(e.db).Cycles(cmd.Context(), limit, 0)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(g.stdout).Encode(cs)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTARTED\tPARTITION\tSTATUS\tSEED\tPROPOSALS\tCOPIES\tREJECTIONS\tVOLUME")
+			for _, c := range cs {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", c.ID, time.Unix(0, c.StartedNS).UTC().Format(time.RFC3339),
+					c.Partition, c.Status, c.Seed, c.NumProposals, c.NumCopies, c.NumRejections, humanBytes(c.Volume))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().IntVar(&limit, "limit", 20, "number of cycles")
+	c.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	return c
+}
+
+func newDealerShowCmd(g *globalOptions) *cobra.Command {
+	var f dealer.ProposalFilter
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show CYCLE",
+		Short: "Show a recorded cycle's proposals and decisions (--rejected, --reason, --plugin filter)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var id int64
+			if _, err := fmt.Sscan(args[0], &id); err != nil || id <= 0 {
+				return usageError{fmt.Errorf("cycle %q is not a positive integer", args[0])}
+			}
+			e, err := g.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer e.db.Close()
+			h := dealer.NewHistory(e.db)
+			cy, err := h.Cycle(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			ps, err := h.Proposals(cmd.Context(), id, f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(g.stdout).Encode(map[string]any{"cycle": cy, "proposals": ps})
+			}
+			fmt.Fprintf(g.stdout, "cycle %d  %s  partition %s  seed %s  snapshot %d  %d proposals, %d copies, %d rejections\n",
+				cy.ID, cy.Status, cy.Partition, cy.Seed, cy.SnapshotSeq, cy.NumProposals, cy.NumCopies, cy.NumRejections)
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "#\tPLUGIN\tITEM\tSITE\tDECISION\tDETAIL")
+			for _, p := range ps {
+				dec := "copy " + humanBytes(p.Bytes)
+				if !p.Accepted {
+					dec = p.Reason
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", p.Index, p.Plugin, p.Item, p.Site, dec, p.Detail)
+			}
+			return tw.Flush()
+		},
+	}
+	fl := c.Flags()
+	fl.BoolVar(&f.Rejected, "rejected", false, "only rejected proposals")
+	fl.StringVar(&f.Reason, "reason", "", "only this rejection reason")
+	fl.StringVar(&f.Plugin, "plugin", "", "only this plugin")
+	fl.IntVar(&f.Limit, "limit", 1000, "number of proposals")
+	fl.BoolVar(&asJSON, "json", false, "machine-readable output")
+	return c
 }
 
 func readRequests(path string) ([]dealer.CopyRequest, error) {
