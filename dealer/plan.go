@@ -383,8 +383,11 @@ func (p *planner) decide(i int, pr *Proposal) Decision {
 		return reject(ReasonDatasetStatus, "dataset is %s", ds.Status)
 	}
 	blocks := p.itemBlocks(pr)
-	if len(blocks) == 0 || (pr.Blocks != nil && len(blocks) != len(pr.Blocks)) {
-		return reject(ReasonUnknownItem, "no such blocks in %s", ds.Name)
+	if pr.Blocks == nil && len(blocks) == 0 {
+		return reject(ReasonUnknownItem, "%s has no blocks", ds.Name)
+	}
+	if len(blocks) == 0 || len(blocks) != len(pr.Blocks) && pr.Blocks != nil {
+		return reject(ReasonUnknownItem, "some blocks are not in %s", ds.Name)
 	}
 	var total int64
 	minBlock := blocks[0].Size
