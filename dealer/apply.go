@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dynamo-go/dynamo/inventory"
@@ -320,4 +321,86 @@ func (d *Dealer) queueTransfers(ctx context.Context, tgt Target, plan *Plan, cre
 		}
 	}
 	return flush()
+}
+
+// RequeueCycle queues again the transfers of a recorded cycle whose Apply
+// failed after the inventory write (status failed): for every accepted copy
+// it queues every still-incomplete replica of the dataset at the copy's
+// site, and marks the cycle applied. TransferQueue's idempotency makes
+// repeating it safe. It returns the number of transfers queued.
+func (d *Dealer) RequeueCycle(ctx context.Context, tgt Target, cycleID int64) (int, error) {
+	h := d.deps.History
+	if h == nil || d.deps.Transfers == nil {
+		return 0, fmt.Errorf("requeue cycle %d: %w", cycleID, ErrNoTransferQueue)
+	}
+	cy, err := h.Cycle(ctx, cycleID)
+	if err != nil {
+		return 0, err
+	}
+	if cy.Status != CycleFailed && cy.Status != CyclePlanned {
+		return 0, fmt.Errorf("requeue cycle %d: status %s, only failed or interrupted cycles are requeued", cycleID, cy.Status)
+	}
+	var ts []BlockTransfer
+	for off := 0; ; off += MaxHistoryPage {
+		ps, err := h.Proposals(ctx, cycleID, ProposalFilter{Limit: MaxHistoryPage, Offset: off})
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range ps {
+			if !p.Accepted {
+				continue
+			}
+			ds, ok := tgt.Snapshot.DatasetByName(itemDataset(p.Item))
+			site, sok := tgt.Snapshot.SiteByName(p.Site)
+			if !ok || !sok {
+				continue
+			}
+			for b := range tgt.Snapshot.Blocks(ds.ID) {
+				r, ok := tgt.Snapshot.BlockReplica(b.ID, site.ID)
+				if !ok || r.Complete {
+					continue
+				}
+				files, err := tgt.Files(ctx, b.ID)
+				if err != nil {
+					return 0, fmt.Errorf("requeue cycle %d: files of %s: %w", cycleID, tgt.Snapshot.BlockFullName(b.ID), err)
+				}
+				var sources []string
+				for o := range tgt.Snapshot.BlockReplicas(b.ID) {
+					if o.Complete && !o.PendingDeletion {
+						if s, ok := tgt.Snapshot.Site(o.Site); ok {
+							sources = append(sources, s.Name)
+						}
+					}
+				}
+				slices.Sort(sources)
+				g, _ := tgt.Snapshot.Group(r.Group)
+				ts = append(ts, BlockTransfer{Cycle: cycleID, Block: b.ID, BlockName: tgt.Snapshot.BlockFullName(b.ID),
+					Destination: site.Name, Sources: sources, Group: g.Name, Files: files})
+			}
+		}
+		if len(ps) < MaxHistoryPage {
+			break
+		}
+	}
+	for lo := 0; lo < len(ts); lo += 500 {
+		if err := d.deps.Transfers.QueueTransfers(ctx, ts[lo:min(lo+500, len(ts))]); err != nil {
+			return lo, fmt.Errorf("requeue cycle %d: queue transfers: %w", cycleID, err)
+		}
+	}
+	return len(ts), h.Finish(ctx, cycleID, CycleApplied, time.Now(), nil)
+}
+
+// MaxHistoryPage is the page size RequeueCycle reads proposals with.
+const MaxHistoryPage = 1000
+
+// itemDataset returns the dataset part of an item name ("ds", "ds#block",
+// "ds (N blocks)").
+func itemDataset(item string) string {
+	if i := strings.IndexByte(item, '#'); i >= 0 {
+		return item[:i]
+	}
+	if i := strings.Index(item, " ("); i >= 0 {
+		return item[:i]
+	}
+	return item
 }

@@ -149,6 +149,22 @@ func TestApplyTransferFailureMarksCycleFailed(t *testing.T) {
 		if r, _ := reqs.Request(1); r.Status != dealer.RequestNew {
 			t.Fatalf("request updated despite failure: %s", r.Status)
 		}
+		// The file-operation side is back: the cycle's transfers are queued
+		// again from the history and the inventory; the cycle is then
+		// applied and cannot be requeued twice.
+		xf.Fail = nil
+		if n, err := dl.RequeueCycle(ctx, dealer.StoreTarget(store, scenarioNow), res.CycleID); n != 1 || err != nil {
+			t.Fatalf("requeue: %d %v", n, err)
+		}
+		if n, err := dl.RequeueCycle(ctx, dealer.StoreTarget(store, scenarioNow), res.CycleID); n != 0 || err == nil {
+			t.Fatalf("second requeue of an applied cycle: %d %v", n, err)
+		}
+		if len(xf.Queued) != 1 || xf.Queued[0].BlockName != "/A/R/AOD#b0" || len(xf.Queued[0].Files) != 2 || xf.Queued[0].Sources[0] != "T1_TAPE" {
+			t.Fatalf("requeued %+v", xf.Queued)
+		}
+		if cy, _ := dealer.NewHistory(d).Cycle(ctx, res.CycleID); cy.Status != dealer.CycleApplied {
+			t.Fatalf("cycle after requeue: %s", cy.Status)
+		}
 	})
 }
 
