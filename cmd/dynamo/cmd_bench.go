@@ -126,3 +126,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	}
 	return cmd
 }
+
+// benchSubcommands lets components add `dynamo bench <name>` from their own
+// cmd_bench_<name>.go files (init functions append to it).
+var benchSubcommands []func(*globalOptions) *cobra.Command
