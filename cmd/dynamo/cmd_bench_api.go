@@ -11,10 +11,6 @@ import (
 
 func init() { benchSubcommands = append(benchSubcommands, newBenchAPICmd) }
 
-// benchSubcommands lets benchmarks of other packages add `dynamo bench X`
-// from their own files.
-var benchSubcommands []func(*globalOptions) *cobra.Command
-
 // newBenchAPICmd is `dynamo bench api`: load the inventory (without
 // migrating or writing: the database may be a shared read-only copy),
 // serve it on loopback and drive the read mix at a fixed rate.

@@ -34,7 +34,11 @@ func newBenchDealerCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := loadDealerConfig(cfgPath)
+			main, err := loadFileConfig(g.configPath)
+			if err != nil {
+				return usageError{err}
+			}
+			cfg, err := loadDealerConfig(cfgPath, main.Dealer)
 			if err != nil {
 				return usageError{err}
 			}

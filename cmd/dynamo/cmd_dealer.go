@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dynamo-go/dynamo/dealer"
+	"github.com/dynamo-go/dynamo/registry"
 )
 
 func init() { registerCommand(newDealerCmd) }
@@ -22,18 +23,18 @@ func init() { registerCommand(newDealerCmd) }
 // request source, the file-operation queue, Detox's accesses and
 // protection figures.
 var dealerDeps = func(e *env) (dealer.Deps, error) {
-	return dealer.Deps{History: dealer.NewHistory(e.db)}, nil
+	return dealer.Deps{History: dealer.NewHistory(e.db), Requests: registryRequests{registry.NewStore(e.db)}}, nil
 }
 
 // loadDealerConfig reads path, else the file named by DYNAMO_DEALER_CONFIG
-// (YAML of the `dealer:` section's shape), else returns the defaults.
-func loadDealerConfig(path string) (dealer.Config, error) {
+// (YAML of the `dealer:` section's shape), else returns the `dealer:`
+// section of the main configuration.
+func loadDealerConfig(path string, main dealer.Config) (dealer.Config, error) {
 	if path == "" {
 		path = os.Getenv(envDealerConfig)
 	}
 	if path == "" {
-		cfg := dealer.DefaultConfig()
-		return cfg, cfg.Validate()
+		return main, main.Validate()
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -63,7 +64,11 @@ func newDealerCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := loadDealerConfig(cfgPath)
+			main, err := loadFileConfig(g.configPath)
+			if err != nil {
+				return usageError{err}
+			}
+			cfg, err := loadDealerConfig(cfgPath, main.Dealer)
 			if err != nil {
 				return usageError{err}
 			}

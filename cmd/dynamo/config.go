@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/internal/config"
 	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
@@ -23,13 +24,14 @@ type fileConfig struct {
 	config.Config `yaml:",inline"`
 	Scheduler     scheduler.Config `yaml:"scheduler"`
 	Registry      registry.Config  `yaml:"registry"`
+	Dealer        dealer.Config    `yaml:"dealer"`
 	// StorageElements are SRM storage elements run inside `dynamo serve`.
 	StorageElements []EmbeddedSE `yaml:"storage_elements"`
 }
 
 // loadFileConfig reads path (empty: defaults only).
 func loadFileConfig(path string) (fileConfig, error) {
-	cfg := fileConfig{Config: config.Default(), Registry: registry.DefaultConfig()}
+	cfg := fileConfig{Config: config.Default(), Registry: registry.DefaultConfig(), Dealer: dealer.DefaultConfig()}
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -43,6 +45,9 @@ func loadFileConfig(path string) (fileConfig, error) {
 	}
 	if err := cfg.Config.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Dealer.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: dealer: %w", path, err)
 	}
 	if err := cfg.Registry.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
 )
 
@@ -36,7 +39,7 @@ func setupDealer(_ context.Context, s *serveEnv) (func(context.Context) error, e
 	if path == "" {
 		path = os.Getenv(envDealerConfig)
 	}
-	cfg, err := loadDealerConfig(path)
+	cfg, err := loadDealerConfig(path, s.env.file.Dealer)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +56,7 @@ func setupDealer(_ context.Context, s *serveEnv) (func(context.Context) error, e
 	}
 	s.shared["dealer"] = dl
 	s.shared["dealer.history"] = deps.History
+	s.mount("/api/v1/dealer", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetPolicy}}, func(rg *gin.RouterGroup) { dealer.Routes(rg, deps.History) })
 	if sch, ok := s.shared["scheduler"].(*scheduler.Scheduler); ok {
 		if err := sch.Register(dealerApp(dl, s.store)); err != nil {
 			return nil, fmt.Errorf("register dealer app: %w", err)

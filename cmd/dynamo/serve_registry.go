@@ -38,6 +38,11 @@ func setupRegistry(ctx context.Context, s *serveEnv) (func(context.Context) erro
 				Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetApplication},
 			}, sch.Routes)
 		}
+		for _, m := range s.mounts {
+			if !srv.Mount(m.prefix, m.perm, m.routes) {
+				log.WithField("prefix", m.prefix).Warn("routes not mounted")
+			}
+		}
 		if interval > 0 {
 			// Stand-in writer for queued injections until the scheduler
 			// calls registry.ApplyQueuedInjections from its writer.
