@@ -129,7 +129,9 @@ func TestApplyRechecks(t *testing.T) {
 
 type failQueue struct{}
 
-func (failQueue) QueueDeletions(context.Context, []FileDeletion) error { return errors.New("fileop down") }
+func (failQueue) QueueDeletions(context.Context, []FileDeletion) error {
+	return errors.New("fileop down")
+}
 
 func TestApplyQueueFailureKeepsPending(t *testing.T) {
 	h := seedApply(t, nil)

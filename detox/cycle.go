@@ -34,6 +34,7 @@ type brec struct {
 	action     policy.Action // decided action
 	rule       int16         // index into Policy.Rules, -1 for the default
 	guard      Reason        // safety rule that overrode a Delete/Dismiss, "" if none
+	seq        int32         // deletion order, for deleted ones
 }
 
 // drec is a dataset replica: the block replicas of one dataset at one
@@ -132,6 +133,7 @@ type cycle struct {
 	localAccess  map[ReplicaKey]int64
 
 	delQueue []int32
+	delSeq   int32
 }
 
 func grow[T any](s []T, i int) []T {

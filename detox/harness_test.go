@@ -19,7 +19,7 @@ import (
 // harness seeds a real inventory Store and runs Detox cycles on it. It is
 // driven by scenario files (testdata/*.scenario) and by property tests.
 type harness struct {
-	t       testing.TB
+	t       require.TestingT
 	ctx     context.Context
 	d       *db.DB
 	store   *inventory.Store
@@ -56,7 +56,13 @@ func newHarness(t testing.TB, d *db.DB, partitions string) *harness {
 	if d == nil {
 		d = testdb.SQLite(t)
 	}
-	h := &harness{t: t, ctx: context.Background(), d: d, log: testLog(t),
+	return newHarnessOn(t, t, d, partitions)
+}
+
+// newHarnessOn separates the assertion target (a rapid.T in property tests)
+// from the test that owns the database and the logs.
+func newHarnessOn(t require.TestingT, owner testing.TB, d *db.DB, partitions string) *harness {
+	h := &harness{t: t, ctx: context.Background(), d: d, log: testLog(owner),
 		at:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		now:   time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 		flags: map[string]StaticDatasets{}}

@@ -86,6 +86,7 @@ type Deletion struct {
 	Files   int32
 	Line    int
 	Reason  Reason
+	Seq     int // order in which the cycle deleted it (1-based)
 }
 
 // SitePlan summarizes a target site.

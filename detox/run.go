@@ -251,6 +251,8 @@ func (c *cycle) deleteBR(i int32, st *siteState) bool {
 		return false
 	}
 	r.flags |= brDeleted
+	c.delSeq++
+	r.seq = c.delSeq
 	st.used -= r.size
 	st.deleted += r.size
 	st.delFiles += int64(r.files)
@@ -351,14 +353,20 @@ func (c *cycle) run(ctx context.Context) (int, error) {
 		limit := c.opts.DeletionPerIteration * float64(st.quota)
 		var deleted int64
 		for _, di := range cands {
-			deleted += c.deleteReplica(di, policy.ActionDismiss)
+			// Until is checked before every replica (including the first:
+			// a site triggered while already past Until deletes nothing),
+			// so nothing goes after the replica that made it hold.
 			if c.cp.Released(st) {
 				st.triggered, st.released = false, true
 				break
 			}
+			deleted += c.deleteReplica(di, policy.ActionDismiss)
 			if float64(deleted) > limit {
 				break
 			}
+		}
+		if c.cp.Released(st) {
+			st.triggered, st.released = false, true
 		}
 		if deleted == 0 && st.triggered {
 			// Nothing could go (every candidate hit a safety rule after
@@ -419,10 +427,11 @@ func (c *cycle) runStatic(v *view) {
 		if !st.triggered {
 			continue
 		}
-		c.deleteReplica(di, policy.ActionDismiss)
 		if c.cp.Released(st) {
 			st.triggered, st.released = false, true
+			continue
 		}
+		c.deleteReplica(di, policy.ActionDismiss)
 	}
 }
 
@@ -463,7 +472,7 @@ func (c *cycle) plan() *Plan {
 				if r.rule >= 0 {
 					line = c.pol.Rules[r.rule].Line
 				}
-				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: line, Reason: k.reason})
+				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: line, Reason: k.reason, Seq: int(r.seq)})
 			case r.guard != "":
 				k.dec, k.reason = DecisionProtect, r.guard
 			case r.action == policy.ActionProtect:
