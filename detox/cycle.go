@@ -23,18 +23,38 @@ const (
 	brStripped // decided by a block line during the current evaluation walk
 )
 
-// brec is a block replica of the partition at a target site.
+// brec is a block replica of the partition at a target site. It is kept
+// small (40 bytes): a CMS-scale cycle holds ten million of them.
 type brec struct {
+	size       int64
+	lastUpdate int64
 	block      inventory.BlockID
 	group      inventory.GroupID
 	files      int32
-	size       int64
-	lastUpdate int64
+	seq        int32 // deletion order, for deleted ones
+	rule       int16 // index into Policy.Rules, -1 for the default
 	flags      uint8
 	action     policy.Action // decided action
-	rule       int16         // index into Policy.Rules, -1 for the default
-	guard      Reason        // safety rule that overrode a Delete/Dismiss, "" if none
-	seq        int32         // deletion order, for deleted ones
+	guard      guardCode     // safety rule that overrode a Delete/Dismiss
+}
+
+// guardCode is a safety Reason in one byte.
+type guardCode uint8
+
+const (
+	guardNone guardCode = iota
+	guardLocked
+	guardLastCopy
+)
+
+func (g guardCode) reason() Reason {
+	switch g {
+	case guardLocked:
+		return ReasonLocked
+	case guardLastCopy:
+		return ReasonLastCopy
+	}
+	return ""
 }
 
 // drec is a dataset replica: the block replicas of one dataset at one
@@ -178,7 +198,11 @@ func (c *cycle) build(ctx context.Context) error {
 	}
 	c.groups[0] = "None"
 
-	// Datasets and blocks.
+	// Datasets and blocks. Ids are dense, so the counts are good first
+	// guesses for the arrays indexed by them.
+	pre := snap.Counts()
+	c.ds = make([]dsInfo, pre.Datasets+1)
+	c.blkDS, c.blkTime = make([]inventory.DatasetID, pre.Blocks+1), make([]int64, pre.Blocks+1)
 	for d := range snap.Datasets() {
 		c.ds = grow(c.ds, int(d.ID))
 		info := &c.ds[d.ID]
@@ -255,7 +279,12 @@ func (c *cycle) build(ctx context.Context) error {
 		}
 	}
 
-	// Target sites and the partition's replicas there.
+	// Target sites and the partition's replicas there. brs is sized for
+	// the worst case up front: growing a slice of ten million records
+	// by appending copies it over and over.
+	counts := snap.Counts()
+	c.brs = make([]brec, 0, counts.BlockReplicas)
+	c.drs = make([]drec, 0, counts.DatasetReplicas)
 	var tmp []brec
 	var tmpDS []inventory.DatasetID
 	for _, s := range sites {
@@ -309,7 +338,11 @@ func (c *cycle) groupBySite(si int32, tmp []brec, tmpDS []inventory.DatasetID, c
 		minDS, maxDS = min(minDS, ds), max(maxDS, ds)
 	}
 	base := int32(len(c.brs))
-	c.brs = append(c.brs, make([]brec, len(tmp))...)
+	if need := len(c.brs) + len(tmp); need <= cap(c.brs) {
+		c.brs = c.brs[:need] // every slot is written below
+	} else {
+		c.brs = append(c.brs, make([]brec, len(tmp))...)
+	}
 	// Turn counts into start offsets and create the drecs.
 	off := base
 	for ds := minDS; ds <= maxDS; ds++ {

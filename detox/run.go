@@ -142,18 +142,18 @@ func (c *cycle) decideRest(brs []brec, a policy.Action, ri int16) {
 	}
 }
 
-// guard returns the safety reason that forbids deleting r, or "".
-func (c *cycle) guard(r *brec, st *siteState, a policy.Action) Reason {
+// guard returns the safety rule that forbids deleting r, or guardNone.
+func (c *cycle) guard(r *brec, st *siteState, a policy.Action) guardCode {
 	if r.flags&brLocked != 0 {
-		return ReasonLocked
+		return guardLocked
 	}
 	if r.flags&brComplete != 0 && st.site.StorageType == inventory.StorageDisk && c.blkDisk[r.block] <= 1 {
 		if a == policy.ActionDelete && c.opts.AllowLastCopyDeletion {
-			return ""
+			return guardNone
 		}
-		return ReasonLastCopy
+		return guardLastCopy
 	}
-	return ""
+	return guardNone
 }
 
 // account folds a drec's decisions into its site's protected and
@@ -173,12 +173,12 @@ func (c *cycle) account(di int32, sign int64) {
 		if r.flags&brDeleted != 0 {
 			continue
 		}
-		r.guard = ""
+		r.guard = guardNone
 		switch r.action {
 		case policy.ActionProtect:
 			prot += r.size
 		case policy.ActionDelete, policy.ActionDismiss:
-			if g := c.guard(r, st, r.action); g != "" {
+			if g := c.guard(r, st, r.action); g != guardNone {
 				r.guard = g
 				prot += r.size
 			} else if r.action == policy.ActionDelete {
@@ -246,7 +246,7 @@ func (c *cycle) reevaluate(ctx context.Context) error {
 // cycle count) and records the deletion. It reports whether it deleted.
 func (c *cycle) deleteBR(i int32, st *siteState) bool {
 	r := &c.brs[i]
-	if g := c.guard(r, st, r.action); g != "" {
+	if g := c.guard(r, st, r.action); g != guardNone {
 		r.guard = g
 		return false
 	}
@@ -437,7 +437,13 @@ func (c *cycle) runStatic(v *view) {
 
 // plan turns the final cycle state into a Plan.
 func (c *cycle) plan() *Plan {
-	p := &Plan{Partition: c.pol.Partition, PartitionID: c.part, Policy: c.pol, At: c.at, Seq: c.snap.Seq(), snap: c.snap}
+	p := &Plan{Partition: c.pol.Partition, PartitionID: c.part, Policy: c.pol, At: c.at, Seq: c.snap.Seq(), snap: c.snap,
+		Replicas: make([]ReplicaDecision, 0, len(c.drs)+len(c.drs)/8)}
+	ndel := 0
+	for i := range c.sites {
+		ndel += c.sites[i].delReps
+	}
+	p.Deletions = make([]Deletion, 0, ndel)
 	for i := range c.sites {
 		st := &c.sites[i]
 		if !st.target {
@@ -473,8 +479,8 @@ func (c *cycle) plan() *Plan {
 					line = c.pol.Rules[r.rule].Line
 				}
 				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: line, Reason: k.reason, Seq: int(r.seq)})
-			case r.guard != "":
-				k.dec, k.reason = DecisionProtect, r.guard
+			case r.guard != guardNone:
+				k.dec, k.reason = DecisionProtect, r.guard.reason()
 			case r.action == policy.ActionProtect:
 				k.dec, k.reason = DecisionProtect, ReasonRule
 			case r.action == policy.ActionIgnore:

@@ -121,5 +121,11 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	}
 	benchInv.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load to this file")
 	cmd.AddCommand(benchInv)
+	for _, add := range benchSubcommands {
+		cmd.AddCommand(add(g))
+	}
 	return cmd
 }
+
+// benchSubcommands lets other files add `dynamo bench <what>` commands.
+var benchSubcommands []func(*globalOptions) *cobra.Command
