@@ -221,10 +221,24 @@ func (c *cycle) build(ctx context.Context) error {
 		return err
 	}
 
-	// Every replica of every site: copy counts, tape coverage and full
-	// copies. cnt/own are per dataset, reset through touched.
+	// The two passes over the replicas read the snapshot and write
+	// disjoint state (block arrays and dsInfo.full/tapeBlocks; sites, brs,
+	// drs and dsInfo.drs), so they run side by side.
 	sites := snap.Sites()
 	c.siteIdx = make(map[inventory.SiteID]int32, len(sites))
+	errc := make(chan error, 1)
+	go func() { errc <- c.countCopies(ctx, sites, nb) }()
+	err2 := c.collectTargets(ctx, sites, nb)
+	if err := errors.Join(<-errc, err2); err != nil {
+		return err
+	}
+	return c.loadProducers(ctx)
+}
+
+// countCopies reads every replica of every site: copy counts, tape
+// coverage and full copies. cnt/own are per dataset, reset through touched.
+func (c *cycle) countCopies(ctx context.Context, sites []inventory.Site, nb int) error {
+	snap := c.snap
 	cnt := make([]int32, len(c.ds))
 	own := make([]inventory.GroupID, len(c.ds))
 	mixed := map[inventory.DatasetID][]inventory.GroupID{}
@@ -279,9 +293,16 @@ func (c *cycle) build(ctx context.Context) error {
 		}
 	}
 
-	// Target sites and the partition's replicas there. brs is sized for
-	// the worst case up front: growing a slice of ten million records
-	// by appending copies it over and over.
+	return nil
+}
+
+// collectTargets finds the target sites and groups the partition's block
+// replicas there into drecs. brs is sized for the worst case up front:
+// growing a slice of ten million records by appending copies it over and
+// over.
+func (c *cycle) collectTargets(ctx context.Context, sites []inventory.Site, nb int) error {
+	snap := c.snap
+	cnt := make([]int32, len(c.ds))
 	counts := snap.Counts()
 	c.brs = make([]brec, 0, counts.BlockReplicas)
 	c.drs = make([]drec, 0, counts.DatasetReplicas)
@@ -312,8 +333,11 @@ func (c *cycle) build(ctx context.Context) error {
 			tmpDS = append(tmpDS, c.blkDS[br.Block])
 		}
 		c.groupBySite(si, tmp, tmpDS, cnt)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
-	return c.loadProducers(ctx)
+	return nil
 }
 
 func containsGroup(gs []inventory.GroupID, g inventory.GroupID) bool {
