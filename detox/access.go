@@ -1,7 +1,9 @@
 package detox
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -105,4 +107,18 @@ func (s DBAccesses) Accesses(ctx context.Context, at time.Time) ([]AccessSummary
 		out[i] = AccessSummary{Dataset: r.Dataset, Site: r.Site, NumAccess: r.N, LastAccess: r.Last}
 	}
 	return out, nil
+}
+
+// strictJSON decodes one JSON value, rejecting unknown fields and trailing
+// data.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("invalid JSON body: trailing data")
+	}
+	return nil
 }
