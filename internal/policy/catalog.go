@@ -119,7 +119,8 @@ type Variable struct {
 	Doc      string   // one-line meaning
 }
 
-// Enum value sets.
+// Enum value sets, in catalog order (Value.Enum indexes them). Callers must
+// not modify them.
 var (
 	DatasetStatuses = []string{"UNKNOWN", "DELETED", "DEPRECATED", "INVALID", "PRODUCTION", "VALID", "IGNORED"}
 	TapeCoverages   = []string{"NONE", "PARTIAL", "FULL"}
