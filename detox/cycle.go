@@ -437,6 +437,11 @@ func (c *cycle) loadProducers(ctx context.Context) error {
 		}
 		c.protectedEnf = m
 	}
+	if need[policy.ProducerEnforcer] && len(src.EnforcerRules) > 0 {
+		if err := c.enforcerProtection(src.EnforcerRules); err != nil {
+			return err
+		}
+	}
 	flag := func(producer string, s DatasetFlagSource, bit uint8) error {
 		if !need[producer] || s == nil {
 			return nil
@@ -513,4 +518,73 @@ func (c *cycle) applyLocks(locks []Lock) {
 			}
 		}
 	}
+}
+
+// enforcerProtection marks the dataset replicas that an enforcer rule with
+// protect: true covers: its replicas condition matches the dataset replica
+// (all its block replicas in the partition) and, when the rule names
+// destinations, one matches the replica's site. Only rule sets for this
+// cycle's partition apply.
+func (c *cycle) enforcerProtection(sets []*policy.EnforcerRules) error {
+	type rule struct {
+		reps  []*policy.Matcher[*view]
+		dests []*policy.Matcher[*siteState]
+	}
+	var rules []rule
+	rb, sb := c.replicaBindings(), siteBindings()
+	for _, set := range sets {
+		if set.Partition != c.pol.Partition {
+			continue
+		}
+		for _, r := range set.Rules {
+			if !r.Protect {
+				continue
+			}
+			var cr rule
+			for _, cond := range r.Replicas {
+				m, err := policy.Compile(cond, rb, c.at)
+				if err != nil {
+					return fmt.Errorf("enforcer rule %s (%s): %w", r.Name, set.File, err)
+				}
+				cr.reps = append(cr.reps, m)
+			}
+			for _, cond := range r.Destinations {
+				m, err := policy.Compile(cond, sb, c.at)
+				if err != nil {
+					return fmt.Errorf("enforcer rule %s (%s): %w", r.Name, set.File, err)
+				}
+				cr.dests = append(cr.dests, m)
+			}
+			rules = append(rules, cr)
+		}
+	}
+	if c.protectedEnf == nil {
+		c.protectedEnf = map[ReplicaKey]bool{}
+	}
+	v := &view{c: c, one: -1}
+	for di := range c.drs {
+		d := &c.drs[di]
+		st := &c.sites[d.site]
+		v.d = int32(di)
+		for _, r := range rules {
+			if anyMatch(r.dests, st, true) && anyMatch(r.reps, v, false) {
+				c.protectedEnf[ReplicaKey{d.ds, st.site.ID}] = true
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// anyMatch reports whether some matcher matches s (empty: ifEmpty).
+func anyMatch[S any](ms []*policy.Matcher[S], s S, ifEmpty bool) bool {
+	if len(ms) == 0 {
+		return ifEmpty
+	}
+	for _, m := range ms {
+		if m.Match(s) {
+			return true
+		}
+	}
+	return false
 }

@@ -119,7 +119,9 @@ func (h *harness) runPlan() *Plan {
 	opts.At = h.now
 	opts.Sources.Locks = &h.locks
 	opts.Sources.Accesses = staticAccess(h.access)
-	opts.Sources.Enforcer = h.enf
+	if h.enf != nil || opts.Sources.EnforcerRules == nil {
+		opts.Sources.Enforcer = h.enf
+	}
 	opts.Sources.TapeRequests = h.flags["tape_request"]
 	opts.Sources.UnhandledCopies = h.flags["unhandled_copy"]
 	opts.Sources.ProtectedSites = h.flags["protected_site"]

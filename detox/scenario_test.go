@@ -29,6 +29,7 @@ import (
 //	access DATASET SITE COUNT DATE
 //	flag tape_request|unhandled_copy|protected_site|catalog|release DATASET...
 //	enforcer DATASET@SITE...
+//	enforcer-rules        lines up to "end": an enforcer rules file (JSON)
 //	option allow_last_copy | step FRACTION
 //	policy                lines up to "end": the Detox policy
 //	run                   plan a cycle
@@ -128,6 +129,12 @@ func runScenario(t *testing.T, path string) {
 		case "enforcer":
 			ensure("")
 			h.enf = append(h.enf, w[1:]...)
+		case "enforcer-rules":
+			ensure("")
+			text, _ := block(&i)
+			er, err := policy.ParseEnforcerRules(where, []byte(text))
+			require.NoError(t, err, where)
+			h.opts.Sources.EnforcerRules = append(h.opts.Sources.EnforcerRules, er)
 		case "option":
 			ensure("")
 			switch w[1] {

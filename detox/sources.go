@@ -148,15 +148,16 @@ func (s StaticReplicas) ProtectedReplicas(_ context.Context, snap *inventory.Sna
 // Producers computed from the inventory alone (tape, copies, occupancy,
 // relative_age) are always available.
 type Sources struct {
-	Locks           LockSource          // blockreplica.is_locked
-	Accesses        AccessSource        // dataset.last_access, dataset.usage_rank, replica.num_access, replica.last_used
-	Enforcer        ProtectionSource    // replica.enforcer_protected
-	TapeRequests    DatasetFlagSource   // dataset.tape_copy_requested
-	UnhandledCopies DatasetFlagSource   // dataset.unhandled_copy_exists
-	ProtectedSites  DatasetFlagSource   // dataset.on_protected_site
-	Catalog         DatasetFlagSource   // dataset.unknown_in_all_dbs (the datasets unknown everywhere)
-	LatestRelease   DatasetFlagSource   // dataset.is_latest_production_release
-	Demand          DatasetNumberSource // dataset.demand_rank
+	Locks           LockSource              // blockreplica.is_locked
+	Accesses        AccessSource            // dataset.last_access, dataset.usage_rank, replica.num_access, replica.last_used
+	Enforcer        ProtectionSource        // replica.enforcer_protected
+	EnforcerRules   []*policy.EnforcerRules // or: the Dealer's rule files; rules with protect: true protect what they match
+	TapeRequests    DatasetFlagSource       // dataset.tape_copy_requested
+	UnhandledCopies DatasetFlagSource       // dataset.unhandled_copy_exists
+	ProtectedSites  DatasetFlagSource       // dataset.on_protected_site
+	Catalog         DatasetFlagSource       // dataset.unknown_in_all_dbs (the datasets unknown everywhere)
+	LatestRelease   DatasetFlagSource       // dataset.is_latest_production_release
+	Demand          DatasetNumberSource     // dataset.demand_rank
 }
 
 // available reports whether the named producer can run.
@@ -169,7 +170,7 @@ func (s *Sources) available(producer string) bool {
 	case policy.ProducerAccesses:
 		return s.Accesses != nil
 	case policy.ProducerEnforcer:
-		return s.Enforcer != nil
+		return s.Enforcer != nil || len(s.EnforcerRules) > 0
 	case policy.ProducerTapeRequest:
 		return s.TapeRequests != nil
 	case policy.ProducerUnhandledCopy:
