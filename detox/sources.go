@@ -191,14 +191,21 @@ func (s *Sources) available(producer string) bool {
 // is not available, with the line that uses it. It is the load-time check:
 // a policy that passes never meets a missing attribute while running.
 func (s *Sources) CheckProducers(p *policy.Policy) error {
-	var msgs []string
+	type problem struct {
+		line int
+		msg  string
+	}
+	var msgs []problem
 	seen := map[string]bool{}
+	add := func(line int, v *policy.Variable) {
+		if !s.available(v.Producer) && !seen[v.Name] {
+			seen[v.Name] = true
+			msgs = append(msgs, problem{line, fmt.Sprintf("%s:%d: %s needs the %q producer, which is not configured", p.File, line, v.Name, v.Producer)})
+		}
+	}
 	check := func(c *policy.Condition, line int) {
 		for _, v := range c.Variables() {
-			if !s.available(v.Producer) && !seen[v.Name] {
-				seen[v.Name] = true
-				msgs = append(msgs, fmt.Sprintf("%s:%d: %s needs the %q producer, which is not configured", p.File, line, v.Name, v.Producer))
-			}
+			add(line, v)
 		}
 	}
 	for _, l := range p.On {
@@ -214,14 +221,17 @@ func (s *Sources) CheckProducers(p *policy.Policy) error {
 		check(r.Cond, r.Line)
 	}
 	for _, k := range p.Order {
-		if k.Var != nil && !s.available(k.Var.Producer) && !seen[k.Var.Name] {
-			seen[k.Var.Name] = true
-			msgs = append(msgs, fmt.Sprintf("%s:%d: %s needs the %q producer, which is not configured", p.File, k.At.Line, k.Var.Name, k.Var.Producer))
+		if k.Var != nil {
+			add(k.At.Line, k.Var)
 		}
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
-	sort.Strings(msgs)
-	return fmt.Errorf("%w:\n%s", ErrNoProducer, strings.Join(msgs, "\n"))
+	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].line < msgs[j].line })
+	lines := make([]string, len(msgs))
+	for i, m := range msgs {
+		lines[i] = m.msg
+	}
+	return fmt.Errorf("%w:\n%s", ErrNoProducer, strings.Join(lines, "\n"))
 }
