@@ -195,6 +195,7 @@ func Apply(ctx context.Context, store *inventory.Store, plan *Plan, opts ApplyOp
 		return nil, err
 	}
 	if _, err := store.Write(ctx, opts.At, func(t *inventory.Txn) error {
+		touched := map[ReplicaKey]bool{}
 		for _, d := range res.Deleted {
 			cur, ok := t.BlockReplica(d.Block, d.Site)
 			if !ok || cur.PendingDeletion {
@@ -204,8 +205,9 @@ func Apply(ctx context.Context, store *inventory.Store, plan *Plan, opts ApplyOp
 			if err := t.Add(inventory.UpsertBlockReplica{BlockReplica: cur}); err != nil {
 				return fmt.Errorf("mark %s at site %d pending deletion: %w", snap.BlockFullName(d.Block), d.Site, err)
 			}
+			touched[ReplicaKey{d.Dataset, d.Site}] = true
 		}
-		return nil
+		return stopGrowing(t, snap, touched, res.Deleted)
 	}); err != nil {
 		return nil, fmt.Errorf("detox apply: %w", err)
 	}
@@ -319,4 +321,42 @@ func collectFiles(ctx context.Context, store *inventory.Store, snap *inventory.S
 		}
 	}
 	return out, nil
+}
+
+// stopGrowing turns off growth of the dataset replicas this apply empties
+// (every block replica now pending deletion), so that new blocks of the
+// dataset are not placed where the dataset is being deleted (Dynamo did the
+// same).
+func stopGrowing(t *inventory.Txn, snap *inventory.Snapshot, touched map[ReplicaKey]bool, dels []Deletion) error {
+	gone := make(map[[2]int64]bool, len(dels))
+	for _, d := range dels {
+		gone[[2]int64{int64(d.Block), int64(d.Site)}] = true
+	}
+	for k := range touched {
+		var dr inventory.DatasetReplica
+		found := false
+		for r := range snap.DatasetReplicas(k.Dataset) {
+			if r.Site == k.Site {
+				dr, found = r, true
+				break
+			}
+		}
+		if !found || !dr.Growing {
+			continue
+		}
+		empty := true
+		for b := range snap.Blocks(k.Dataset) {
+			if br, ok := t.BlockReplica(b.ID, k.Site); ok && !br.PendingDeletion && !gone[[2]int64{int64(b.ID), int64(k.Site)}] {
+				empty = false
+				break
+			}
+		}
+		if empty {
+			dr.Growing = false
+			if err := t.Add(inventory.UpsertDatasetReplica{DatasetReplica: dr}); err != nil {
+				return fmt.Errorf("stop growth of dataset %d at site %d: %w", k.Dataset, k.Site, err)
+			}
+		}
+	}
+	return nil
 }

@@ -34,7 +34,7 @@ func seedApply(t *testing.T, d *db.DB) *harness {
 	h.addDataset("/Keep/R-v1/AOD", inventory.DatasetValid, 1, []string{"b1"}, []int64{50}, []int{1})
 	for _, s := range []string{"T2_A", "T2_B"} {
 		for _, ds := range []string{"/Gone/R-v1/AOD", "/Keep/R-v1/AOD"} {
-			h.doc.DatasetReplicas = append(h.doc.DatasetReplicas, inventory.InjectDatasetReplica{Dataset: ds, Site: s, Group: "AnalysisOps"})
+			h.doc.DatasetReplicas = append(h.doc.DatasetReplicas, inventory.InjectDatasetReplica{Dataset: ds, Site: s, Group: "AnalysisOps", Growing: true})
 		}
 	}
 	p, err := policy.ParsePolicy("apply.txt", []byte(applyPolicy), policy.PolicyOptions{})
@@ -84,6 +84,17 @@ func TestApply(t *testing.T) {
 		br, ok := snap.BlockReplica(b.ID, site.ID)
 		require.True(t, ok)
 		require.True(t, br.PendingDeletion)
+		// The emptied dataset replica stops growing; the kept one does not.
+		growing := map[string]bool{}
+		for _, name := range []string{"/Gone/R-v1/AOD", "/Keep/R-v1/AOD"} {
+			ds, _ := snap.DatasetByName(name)
+			for r := range snap.DatasetReplicas(ds.ID) {
+				if r.Site == site.ID {
+					growing[name] = r.Growing
+				}
+			}
+		}
+		require.Equal(t, map[string]bool{"/Gone/R-v1/AOD": false, "/Keep/R-v1/AOD": true}, growing)
 
 		// The same plan again: everything is already pending, nothing new.
 		res, err = Apply(ctx, h.store, h.plan, ApplyOptions{Queue: q})
