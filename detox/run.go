@@ -197,6 +197,10 @@ func (c *cycle) account(di int32, sign int64) {
 	}
 }
 
+// parallelMin is the number of dirty dataset replicas from which they are
+// evaluated on all cores (a variable so tests can force the parallel path).
+var parallelMin = 4096
+
 // reevaluate evaluates every dirty drec (in parallel when there are many)
 // and re-accounts them.
 func (c *cycle) reevaluate(ctx context.Context) error {
@@ -211,7 +215,7 @@ func (c *cycle) reevaluate(ctx context.Context) error {
 		c.account(di, -1)
 	}
 	workers := runtime.GOMAXPROCS(0)
-	if len(dirty) < 4096 || workers < 2 {
+	if len(dirty) < parallelMin || workers < 2 {
 		var v view
 		for _, di := range dirty {
 			c.evaluate(di, &v)

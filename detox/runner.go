@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -106,6 +107,33 @@ func (r *Runner) RunCycle(ctx context.Context, partition string, opts RunOptions
 		}
 	}
 	return res, err
+}
+
+// RunAll runs one cycle of every configured partition, in name order, and
+// returns the results of those that ran; an error in one partition does not
+// stop the others (they are joined). This is the scheduler application's
+// body.
+func (r *Runner) RunAll(ctx context.Context, opts RunOptions) ([]*CycleResult, error) {
+	names := make([]string, 0, len(r.Config.Partitions))
+	for n := range r.Config.Partitions {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var out []*CycleResult
+	var errs []error
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		res, err := r.RunCycle(ctx, n, RunOptions{DryRun: opts.DryRun, At: opts.At})
+		if res != nil {
+			out = append(out, res)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("partition %s: %w", n, err))
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // FillEmpty configures the named producers, where not configured, as

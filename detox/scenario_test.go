@@ -45,6 +45,14 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// TestScenariosParallel runs the scenarios again with every evaluation on
+// the parallel path (run it with -race).
+func TestScenariosParallel(t *testing.T) {
+	defer func(n int) { parallelMin = n }(parallelMin)
+	parallelMin = 1
+	TestScenarios(t)
+}
+
 func parseDate(t *testing.T, where, s string) time.Time {
 	tm, err := time.Parse("2006-01-02", s)
 	require.NoError(t, err, where)
