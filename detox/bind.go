@@ -155,7 +155,7 @@ func (c *cycle) replicaBindings() *policy.Bindings[*view] {
 		Number("dataset.num_full_disk_copy", func(v *view) float64 {
 			return v.fullCopies(func(f *fullRep) bool { return f.disk && f.ready })
 		}).
-		Number("dataset.usage_rank", func(v *view) float64 { return usageRank(v.info(), v.c.now) }).
+		Number("dataset.usage_rank", func(v *view) float64 { return v.info().rank }).
 		Number("dataset.demand_rank", func(v *view) float64 { return v.info().demand }).
 		String("dataset.release", func(v *view) string { return v.info().release })
 	// Dataset replica.

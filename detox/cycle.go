@@ -109,6 +109,7 @@ type dsInfo struct {
 	demand        float64
 	numAccess     int64
 	lastAccess    int64
+	rank          float64 // usage rank, computed once per cycle
 	exists        bool
 	dirtyThisIter bool
 }
@@ -427,6 +428,14 @@ func (c *cycle) loadProducers(ctx context.Context) error {
 			if s, ok := c.snap.SiteByName(a.Site); ok {
 				k := ReplicaKey{d.ID, s.ID}
 				c.localAccess[k] = max(c.localAccess[k], a.LastAccess)
+			}
+		}
+	}
+	if need[policy.ProducerAccesses] {
+		// The rank depends on nothing a deletion changes: compute it once.
+		for i := range c.ds {
+			if c.ds[i].exists {
+				c.ds[i].rank = usageRank(&c.ds[i], c.now)
 			}
 		}
 	}
