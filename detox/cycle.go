@@ -402,14 +402,12 @@ func (c *cycle) loadProducers(ctx context.Context) error {
 		need[a] = true
 	}
 	src := c.opts.Sources
-	if need[policy.ProducerLocks] || src.Locks != nil {
-		if src.Locks != nil {
-			locks, err := src.Locks.ActiveLocks(ctx, c.at)
-			if err != nil {
-				return fmt.Errorf("detox locks: %w", err)
-			}
-			c.applyLocks(locks)
+	if src.Locks != nil { // always, needed or not: locks are a safety rule
+		locks, err := src.Locks.ActiveLocks(ctx, c.at)
+		if err != nil {
+			return fmt.Errorf("detox locks: %w", err)
 		}
+		c.applyLocks(locks)
 	}
 	if need[policy.ProducerAccesses] && src.Accesses != nil {
 		acc, err := src.Accesses.Accesses(ctx, c.at)

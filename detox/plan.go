@@ -163,14 +163,3 @@ func (p *Plan) Explain(ds inventory.DatasetID, site inventory.SiteID) []ReplicaD
 	}
 	return out
 }
-
-// SiteSummary is the per-site volume of each decision, for dry runs.
-func (p *Plan) SiteSummary(site inventory.SiteID) map[Decision]int64 {
-	out := map[Decision]int64{}
-	for _, r := range p.Replicas {
-		if r.Site == site {
-			out[r.Decision] += r.Size
-		}
-	}
-	return out
-}

@@ -34,6 +34,7 @@ import (
 //	policy                lines up to "end": the Detox policy
 //	run                   plan a cycle
 //	expect delete|keep|protect|ignore DATASET[#BLOCK] SITE [line N] [reason TEXT]
+//	expect none DATASET[#BLOCK] SITE                (not in the partition or not a target)
 //	expect deleted SITE BYTES
 //	expect released SITE true|false
 func TestScenarios(t *testing.T) {
@@ -264,6 +265,10 @@ func scenarioExpect(t *testing.T, h *harness, where string, w []string) {
 			}
 		}
 		t.Fatalf("%s: site %s is not a target", where, w[1])
+	}
+	if w[0] == "none" {
+		require.Empty(t, h.decisions(w[1], w[2]), "%s: %s at %s is not in the cycle", where, w[1], w[2])
+		return
 	}
 	want, err := ParseDecision(w[0])
 	require.NoError(t, err, where)
