@@ -99,19 +99,18 @@ type fullRep struct {
 
 // dsInfo is what the cycle knows of a dataset.
 type dsInfo struct {
-	d             inventory.Dataset
-	release       string
-	maxBlockTime  int64
-	tapeBlocks    int32 // blocks with a complete tape replica
-	full          []fullRep
-	drs           []int32
-	flags         uint8
-	demand        float64
-	numAccess     int64
-	lastAccess    int64
-	rank          float64 // usage rank, computed once per cycle
-	exists        bool
-	dirtyThisIter bool
+	d            inventory.Dataset
+	release      string
+	maxBlockTime int64
+	tapeBlocks   int32 // blocks with a complete tape replica
+	full         []fullRep
+	drs          []int32
+	flags        uint8
+	demand       float64
+	numAccess    int64
+	lastAccess   int64
+	rank         float64 // usage rank, computed once per cycle
+	exists       bool
 }
 
 const (
@@ -155,6 +154,7 @@ type cycle struct {
 
 	delQueue []int32
 	delSeq   int32
+	dirty    []int32 // drecs to re-evaluate (drec.dirty set), nil = all
 }
 
 func grow[T any](s []T, i int) []T {
@@ -376,7 +376,7 @@ func (c *cycle) groupBySite(si int32, tmp []brec, tmpDS []inventory.DatasetID, c
 			continue
 		}
 		di := int32(len(c.drs))
-		c.drs = append(c.drs, drec{ds: ds, site: si, first: off, dirty: true})
+		c.drs = append(c.drs, drec{ds: ds, site: si, first: off})
 		c.ds[ds].drs = append(c.ds[ds].drs, di)
 		c.sites[si].drs = append(c.sites[si].drs, di)
 		cnt[ds] = off

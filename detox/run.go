@@ -204,12 +204,17 @@ var parallelMin = 4096
 // reevaluate evaluates every dirty drec (in parallel when there are many)
 // and re-accounts them.
 func (c *cycle) reevaluate(ctx context.Context) error {
-	var dirty []int32
-	for i := range c.drs {
-		if c.drs[i].dirty {
-			dirty = append(dirty, int32(i))
-			c.drs[i].dirty = false
+	dirty := c.dirty
+	if dirty == nil { // the first evaluation: everything
+		dirty = make([]int32, len(c.drs))
+		for i := range dirty {
+			dirty[i] = int32(i)
 		}
+	}
+	c.dirty = []int32{}
+	slices.Sort(dirty) // evaluation order decides the order of Delete-line deletions
+	for _, di := range dirty {
+		c.drs[di].dirty = false
 	}
 	for _, di := range dirty {
 		c.account(di, -1)
@@ -296,7 +301,10 @@ func (c *cycle) touch(ds inventory.DatasetID, site inventory.SiteID) {
 	info := &c.ds[ds]
 	info.full = slices.DeleteFunc(info.full, func(f fullRep) bool { return f.site == site })
 	for _, di := range info.drs {
-		c.drs[di].dirty = true
+		if !c.drs[di].dirty {
+			c.drs[di].dirty = true
+			c.dirty = append(c.dirty, di)
+		}
 	}
 }
 
@@ -400,7 +408,8 @@ func (c *cycle) sortCandidates(cands []int32, keys []float64, v *view) ([]float6
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	slices.SortStableFunc(idx, func(a, b int32) int {
+	// The index is the last key, so an unstable sort is deterministic.
+	slices.SortFunc(idx, func(a, b int32) int {
 		ka, kb := keys[int(a)*nk:int(a)*nk+nk], keys[int(b)*nk:int(b)*nk+nk]
 		for i := range ka {
 			if r := cmp.Compare(ka[i], kb[i]); r != 0 {
