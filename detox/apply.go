@@ -94,6 +94,7 @@ type Skipped struct {
 type ApplyResult struct {
 	DryRun  bool
 	Deleted []Deletion
+	Reowned []Reassignment // block replicas handed to the dataset owner
 	Skipped []Skipped
 	Bytes   int64
 	Files   int64
@@ -118,8 +119,9 @@ const (
 // is re-checked against the store's current state (the replica still
 // exists unchanged, is not locked, and is not the last complete disk copy
 // unless allowed), then in one inventory write the surviving block replicas
-// become pending deletion (they leave their owner's quota at once), and
-// finally their files are queued for physical removal.
+// become pending deletion (they leave their owner's quota at once) and the
+// plan's re-owned block replicas change owner (if still owned as planned),
+// and finally the deleted replicas' files are queued for physical removal.
 //
 // If queuing fails after the write, the replicas stay pending deletion and
 // the error is returned; re-queuing them is safe (DeletionQueue is
@@ -184,10 +186,16 @@ func Apply(ctx context.Context, store *inventory.Store, plan *Plan, opts ApplyOp
 		t.Files += int64(d.Files)
 		res.PerSite[d.Site] = t
 	}
-	if opts.DryRun || len(res.Deleted) == 0 {
+	for _, ra := range plan.Reassignments {
+		// A hand-over destroys nothing; it only needs the replica as planned.
+		if cur, ok := snap.BlockReplica(ra.Block, ra.Site); ok && !cur.PendingDeletion && cur.Group == ra.From {
+			res.Reowned = append(res.Reowned, ra)
+		}
+	}
+	if opts.DryRun || len(res.Deleted)+len(res.Reowned) == 0 {
 		return res, nil
 	}
-	if opts.Queue == nil {
+	if opts.Queue == nil && len(res.Deleted) > 0 {
 		return nil, fmt.Errorf("detox apply: no deletion queue configured")
 	}
 	files, err := collectFiles(ctx, store, snap, res.Deleted, opts.CycleID)
@@ -207,9 +215,22 @@ func Apply(ctx context.Context, store *inventory.Store, plan *Plan, opts ApplyOp
 			}
 			touched[ReplicaKey{d.Dataset, d.Site}] = true
 		}
+		for _, ra := range res.Reowned {
+			cur, ok := t.BlockReplica(ra.Block, ra.Site)
+			if !ok || cur.PendingDeletion || cur.Group != ra.From {
+				continue // changed meanwhile: leave it
+			}
+			cur.Group = ra.To
+			if err := t.Add(inventory.UpsertBlockReplica{BlockReplica: cur}); err != nil {
+				return fmt.Errorf("re-own %s at site %d: %w", snap.BlockFullName(ra.Block), ra.Site, err)
+			}
+		}
 		return stopGrowing(t, snap, touched, res.Deleted)
 	}); err != nil {
 		return nil, fmt.Errorf("detox apply: %w", err)
+	}
+	if len(files) == 0 {
+		return res, nil
 	}
 	if err := opts.Queue.QueueDeletions(ctx, files); err != nil {
 		return res, fmt.Errorf("detox apply: replicas are pending deletion but queuing %d file deletions failed: %w", len(files), err)

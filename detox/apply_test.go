@@ -189,3 +189,34 @@ func TestHistoryAndAccesses(t *testing.T) {
 		require.Equal(t, []AccessSummary{{Dataset: "/Gone/R-v1/AOD", Site: "T2_A", NumAccess: 5, LastAccess: at.Add(time.Hour).Unix()}}, acc)
 	})
 }
+
+// A plan's hand-overs are applied as owner changes, not deletions.
+func TestApplyReowns(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, nil, "")
+	h.doc.Sites = append(h.doc.Sites,
+		inventory.InjectSite{Name: "T2_A", StorageType: inventory.StorageDisk, Status: inventory.SiteReady, Quotas: map[string]int64{"Default": 1000}},
+		inventory.InjectSite{Name: "T2_B", StorageType: inventory.StorageDisk, Status: inventory.SiteReady, Quotas: map[string]int64{"Default": 1000}})
+	h.doc.Groups = append(h.doc.Groups, inventory.InjectGroup{Name: "AnalysisOps"}, inventory.InjectGroup{Name: "DataOps", Level: inventory.OwnBlock})
+	h.addDataset("/Shared/R-v1/AOD", inventory.DatasetValid, 1, []string{"b1", "b2"}, []int64{100, 200}, []int{1, 1})
+	h.doc.DatasetReplicas = append(h.doc.DatasetReplicas,
+		inventory.InjectDatasetReplica{Dataset: "/Shared/R-v1/AOD", Site: "T2_A", Group: "AnalysisOps", Blocks: []string{"b1"}},
+		inventory.InjectDatasetReplica{Dataset: "/Shared/R-v1/AOD", Site: "T2_B", Group: "AnalysisOps"})
+	h.doc.BlockReplicas = append(h.doc.BlockReplicas, inventory.InjectBlockReplica{Block: "/Shared/R-v1/AOD#b2", Site: "T2_A", Group: "DataOps"})
+	p, err := policy.ParsePolicy("reown.txt", []byte("Partition Default\nOn site.name == T2_A\nWhen always\nUntil never\nDeleteBlock blockreplica.owner == DataOps\nProtect\n"), policy.PolicyOptions{})
+	require.NoError(t, err)
+	h.pol = p
+	h.runPlan()
+	require.Empty(t, h.plan.Deletions)
+	require.Len(t, h.plan.Reassignments, 1)
+	res, err := Apply(ctx, h.store, h.plan, ApplyOptions{})
+	require.NoError(t, err)
+	require.Len(t, res.Reowned, 1)
+	snap := h.store.Snapshot()
+	b2, _ := snap.BlockByName("/Shared/R-v1/AOD#b2")
+	site, _ := snap.SiteByName("T2_A")
+	br, _ := snap.BlockReplica(b2.ID, site.ID)
+	ana, _ := snap.GroupByName("AnalysisOps")
+	require.Equal(t, ana.ID, br.Group)
+	require.False(t, br.PendingDeletion)
+}

@@ -31,7 +31,7 @@ func (v *view) each(f func(*brec) bool) bool {
 	d := v.dr()
 	for i := d.first; i < d.first+d.n; i++ {
 		r := &v.c.brs[i]
-		if r.flags&(brDeleted|brStripped) != 0 {
+		if r.flags&(brGone|brStripped) != 0 {
 			continue
 		}
 		if f(r) {

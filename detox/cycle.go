@@ -1,10 +1,12 @@
 package detox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +23,9 @@ const (
 	brLocked
 	brDeleted  // deleted by this cycle
 	brStripped // decided by a block line during the current evaluation walk
+	brReowned  // handed to the dataset replica's owner instead of deleted
+
+	brGone = brDeleted | brReowned // out of the cycle
 )
 
 // brec is a block replica of the partition at a target site. It is kept
@@ -61,7 +66,8 @@ func (g guardCode) reason() Reason {
 // target site that are in the partition. Its brecs are contiguous.
 type drec struct {
 	ds          inventory.DatasetID
-	site        int32 // index into cycle.sites
+	owner       inventory.GroupID // the dataset replica's group
+	site        int32             // index into cycle.sites
 	first, n    int32
 	dirty       bool
 	queuedDel   bool
@@ -137,6 +143,7 @@ type cycle struct {
 	now     int64
 	opts    PlanOptions
 	groups  []string // group names by id; "None" for the null group
+	levels  []inventory.OwnershipLevel
 	sites   []siteState
 	siteIdx map[inventory.SiteID]int32
 	ds      []dsInfo
@@ -192,10 +199,11 @@ func (c *cycle) build(ctx context.Context) error {
 	c.part = p.ID
 	for _, g := range snap.Groups() {
 		c.groups = grow(c.groups, int(g.ID))
-		c.groups[g.ID] = g.Name
+		c.levels = grow(c.levels, int(g.ID))
+		c.groups[g.ID], c.levels[g.ID] = g.Name, g.Level
 	}
 	if len(c.groups) == 0 {
-		c.groups = make([]string, 1)
+		c.groups, c.levels = make([]string, 1), make([]inventory.OwnershipLevel, 1)
 	}
 	c.groups[0] = "None"
 
@@ -334,6 +342,14 @@ func (c *cycle) collectTargets(ctx context.Context, sites []inventory.Site, nb i
 			tmpDS = append(tmpDS, c.blkDS[br.Block])
 		}
 		c.groupBySite(si, tmp, tmpDS, cnt)
+		// The dataset replicas' owners (the site's drecs are sorted by dataset).
+		drs := c.sites[si].drs
+		for r := range snap.DatasetReplicasAtSite(s.ID) {
+			k, found := slices.BinarySearchFunc(drs, r.Dataset, func(di int32, ds inventory.DatasetID) int { return cmp.Compare(c.drs[di].ds, ds) })
+			if found {
+				c.drs[drs[k]].owner = r.Group
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -59,6 +59,7 @@ const (
 	ReasonUntilReached Reason = "dismissed, Until reached"         // candidate left once the site met Until
 	ReasonLastCopy     Reason = "last complete disk copy"          // safety: the last complete disk copy of a block
 	ReasonLocked       Reason = "locked"                           // safety: a detox lock holds it
+	ReasonReowned      Reason = "re-owned to the dataset owner"    // a block line's deletion handed over instead
 )
 
 // ReplicaDecision is the decision for the block replicas of one dataset
@@ -89,6 +90,18 @@ type Deletion struct {
 	Seq     int // order in which the cycle deleted it (1-based)
 }
 
+// Reassignment is a block replica a block line would have deleted that is
+// handed to the dataset replica's owner instead: its owner (From) owns
+// blocks, the dataset replica's owner (To) owns datasets (Dynamo's rule).
+type Reassignment struct {
+	Block   inventory.BlockID
+	Site    inventory.SiteID
+	Dataset inventory.DatasetID
+	From    inventory.GroupID
+	To      inventory.GroupID
+	Size    int64
+}
+
 // SitePlan summarizes a target site.
 type SitePlan struct {
 	Site        inventory.SiteID
@@ -109,16 +122,17 @@ type SitePlan struct {
 // block replica in the partition at the target sites, and the deletions.
 // It is pure data: Apply executes it.
 type Plan struct {
-	Partition   string
-	PartitionID inventory.PartitionID
-	Policy      *policy.Policy
-	At          time.Time
-	Seq         uint64 // inventory sequence the plan was computed on
-	Sites       []SitePlan
-	Replicas    []ReplicaDecision
-	Deletions   []Deletion
-	Iterations  int
-	Elapsed     time.Duration
+	Partition     string
+	PartitionID   inventory.PartitionID
+	Policy        *policy.Policy
+	At            time.Time
+	Seq           uint64 // inventory sequence the plan was computed on
+	Sites         []SitePlan
+	Replicas      []ReplicaDecision
+	Deletions     []Deletion
+	Reassignments []Reassignment
+	Iterations    int
+	Elapsed       time.Duration
 
 	snap *inventory.Snapshot
 }

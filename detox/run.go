@@ -93,7 +93,7 @@ func (c *cycle) evaluate(di int32, v *view) {
 	brs := c.brs[d.first : d.first+d.n]
 	active := 0
 	for i := range brs {
-		if brs[i].flags&brDeleted == 0 {
+		if brs[i].flags&brGone == 0 {
 			brs[i].flags &^= brStripped
 			active++
 		}
@@ -114,7 +114,7 @@ func (c *cycle) evaluate(di int32, v *view) {
 		matched := 0
 		for i := range brs {
 			r := &brs[i]
-			if r.flags&(brDeleted|brStripped) != 0 {
+			if r.flags&(brGone|brStripped) != 0 {
 				continue
 			}
 			v.one = d.first + int32(i)
@@ -136,7 +136,7 @@ func (c *cycle) evaluate(di int32, v *view) {
 func (c *cycle) decideRest(brs []brec, a policy.Action, ri int16) {
 	for i := range brs {
 		r := &brs[i]
-		if r.flags&(brDeleted|brStripped) == 0 {
+		if r.flags&(brGone|brStripped) == 0 {
 			r.action, r.rule = a.DatasetLevel(), ri
 		}
 	}
@@ -170,7 +170,7 @@ func (c *cycle) account(di int32, sign int64) {
 	var prot, dism, del int64
 	for i := d.first; i < d.first+d.n; i++ {
 		r := &c.brs[i]
-		if r.flags&brDeleted != 0 {
+		if r.flags&brGone != 0 {
 			continue
 		}
 		r.guard = guardNone
@@ -253,10 +253,18 @@ func (c *cycle) reevaluate(ctx context.Context) error {
 // deleteBR is the planning choke point: it re-checks the safety rules
 // against the cycle's current copy counts (earlier deletions in the same
 // cycle count) and records the deletion. It reports whether it deleted.
-func (c *cycle) deleteBR(i int32, st *siteState) bool {
+//
+// A block line's deletion of a block replica owned by a block-level group
+// inside a dataset replica owned by a dataset-level group re-owns it to
+// that group instead (Dynamo's hand-over): nothing is deleted.
+func (c *cycle) deleteBR(i int32, d *drec, st *siteState) bool {
 	r := &c.brs[i]
 	if g := c.guard(r, st, r.action); g != guardNone {
 		r.guard = g
+		return false
+	}
+	if c.reowns(r, d) {
+		r.flags |= brReowned
 		return false
 	}
 	r.flags |= brDeleted
@@ -284,22 +292,46 @@ func (c *cycle) deleteReplica(di int32, a policy.Action) int64 {
 	c.account(di, -1)
 	for i := d.first; i < d.first+d.n; i++ {
 		r := &c.brs[i]
-		if r.flags&brDeleted == 0 && r.action == a && c.deleteBR(i, st) {
+		if r.flags&brGone == 0 && r.action == a && c.deleteBR(i, d, st) {
 			n += r.size
 		}
 	}
 	if n > 0 {
-		c.touch(d.ds, st.site.ID)
+		c.touch(d.ds, st.site.ID, true)
+	} else if c.reownedAny(d) {
+		c.touch(d.ds, st.site.ID, false) // owners changed; the copy is still full
 	}
 	c.account(di, +1)
 	return n
 }
 
-// touch marks a dataset changed: its copy at site is no longer full, and
-// every replica of it is re-evaluated next iteration.
-func (c *cycle) touch(ds inventory.DatasetID, site inventory.SiteID) {
+// reowns reports whether deleting r is a hand-over instead: r was decided
+// by a block line, its owner owns blocks, and the dataset replica's owner
+// owns datasets.
+func (c *cycle) reowns(r *brec, d *drec) bool {
+	if r.rule < 0 || !c.pol.Rules[r.rule].Action.BlockLevel() || d.owner == inventory.NoGroup || r.group == d.owner {
+		return false
+	}
+	return int(r.group) < len(c.levels) && int(d.owner) < len(c.levels) &&
+		c.levels[r.group] == inventory.OwnBlock && c.levels[d.owner] == inventory.OwnDataset
+}
+
+func (c *cycle) reownedAny(d *drec) bool {
+	for i := d.first; i < d.first+d.n; i++ {
+		if c.brs[i].flags&brReowned != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// touch marks a dataset changed: every replica of it is re-evaluated next
+// iteration, and with broken its copy at site is no longer full.
+func (c *cycle) touch(ds inventory.DatasetID, site inventory.SiteID, broken bool) {
 	info := &c.ds[ds]
-	info.full = slices.DeleteFunc(info.full, func(f fullRep) bool { return f.site == site })
+	if broken {
+		info.full = slices.DeleteFunc(info.full, func(f fullRep) bool { return f.site == site })
+	}
 	for _, di := range info.drs {
 		if !c.drs[di].dirty {
 			c.drs[di].dirty = true
@@ -482,6 +514,9 @@ func (c *cycle) plan() *Plan {
 			r := &c.brs[i]
 			k := key{action: r.action, rule: r.rule}
 			switch {
+			case r.flags&brReowned != 0:
+				k.dec, k.reason = DecisionKeep, ReasonReowned
+				p.Reassignments = append(p.Reassignments, Reassignment{Block: r.block, Site: st.site.ID, Dataset: d.ds, From: r.group, To: d.owner, Size: r.size})
 			case r.flags&brDeleted != 0:
 				k.dec, k.reason = DecisionDelete, ReasonDismissed
 				if r.action == policy.ActionDelete {
