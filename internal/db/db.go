@@ -103,6 +103,9 @@ func ParseDSN(dsn string) (Dialect, string, error) {
 		cfg.ParseTime = false
 		cfg.MultiStatements = true
 		cfg.InterpolateParams = true
+		// Rows affected = rows matched, as SQLite reports it, so that
+		// compare-and-set updates read the same on both dialects.
+		cfg.ClientFoundRows = true
 		cfg.Params = map[string]string{}
 		for k, v := range u.Query() {
 			cfg.Params[k] = v[0]

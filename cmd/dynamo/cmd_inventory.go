@@ -1,0 +1,191 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dynamo-go/dynamo/internal/glob"
+	"github.com/dynamo-go/dynamo/inventory"
+)
+
+func init() { registerCommand(newInventoryCmd) }
+
+func newInventoryCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "inventory", Short: "Inspect and change the inventory"}
+	var asJSON bool
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "inject FILE.json",
+		Short: "Add or update sites, groups, datasets, blocks, files and replicas from a JSON document (all or nothing)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			defer f.Close()
+			doc, err := inventory.DecodeInjectDoc(f)
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", args[0], err)}
+			}
+			e, err := g.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer e.db.Close()
+			s, err := e.loadInventory(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := s.Inject(cmd.Context(), time.Now(), doc)
+			if err != nil {
+				return fmt.Errorf("%s: nothing injected: %w", args[0], err)
+			}
+			if asJSON {
+				return json.NewEncoder(g.stdout).Encode(res)
+			}
+			fmt.Fprintf(g.stdout, "injected %s: %d updates (change log %d..%d)\n", args[0], res.Updates, res.FirstSeq, res.LastSeq)
+			return nil
+		},
+	})
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "sites",
+		Short: "List sites with quota, used and projected bytes per partition",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer e.db.Close()
+			s, err := e.loadInventory(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printSites(g, s.Snapshot(), asJSON)
+		},
+	})
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "datasets [GLOB]",
+		Short: "List datasets whose name matches GLOB (default: all)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pattern := "*"
+			if len(args) == 1 {
+				pattern = args[0]
+			}
+			pat, err := glob.Compile(pattern)
+			if err != nil {
+				return usageError{err}
+			}
+			e, err := g.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer e.db.Close()
+			s, err := e.loadInventory(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printDatasets(g, s.Snapshot(), pat, asJSON)
+		},
+	})
+	return cmd
+}
+
+// SiteUsage is one row of `dynamo inventory sites`.
+type SiteUsage struct {
+	Site      string  `json:"site"`
+	Status    string  `json:"status"`
+	Type      string  `json:"storage_type"`
+	Partition string  `json:"partition"`
+	Quota     int64   `json:"quota"`
+	Used      int64   `json:"used"`
+	Projected int64   `json:"projected"`
+	UsedFrac  float64 `json:"used_fraction,omitempty"`
+}
+
+func siteUsages(snap *inventory.Snapshot) []SiteUsage {
+	var rows []SiteUsage
+	for _, site := range snap.Sites() {
+		for _, p := range snap.Partitions() {
+			u := snap.Usage(site.ID, p.ID)
+			if u.Quota == 0 && u.Physical == 0 && u.Projected == 0 {
+				continue
+			}
+			r := SiteUsage{Site: site.Name, Status: site.Status.String(), Type: site.StorageType.String(),
+				Partition: p.Name, Quota: u.Quota, Used: u.Physical, Projected: u.Projected}
+			if u.Quota > 0 {
+				r.UsedFrac = float64(u.Physical) / float64(u.Quota)
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+func printSites(g *globalOptions, snap *inventory.Snapshot, asJSON bool) error {
+	rows := siteUsages(snap)
+	if asJSON {
+		return json.NewEncoder(g.stdout).Encode(rows)
+	}
+	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SITE\tSTATUS\tTYPE\tPARTITION\tQUOTA\tUSED\tPROJECTED\tUSED%")
+	for _, r := range rows {
+		pct := "-"
+		if r.Quota > 0 {
+			pct = fmt.Sprintf("%.1f", 100*r.UsedFrac)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Site, r.Status, r.Type, r.Partition,
+			humanBytes(r.Quota), humanBytes(r.Used), humanBytes(r.Projected), pct)
+	}
+	return w.Flush()
+}
+
+func printDatasets(g *globalOptions, snap *inventory.Snapshot, pat *glob.Pattern, asJSON bool) error {
+	var rows []inventory.Dataset
+	for d := range snap.Datasets() {
+		if pat.Match(d.Name) {
+			rows = append(rows, d)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	if asJSON {
+		return json.NewEncoder(g.stdout).Encode(rows)
+	}
+	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "DATASET\tSTATUS\tTYPE\tBLOCKS\tFILES\tSIZE\tOPEN\tREPLICAS")
+	for _, d := range rows {
+		var sites []string
+		for r := range snap.DatasetReplicas(d.ID) {
+			if s, ok := snap.Site(r.Site); ok {
+				sites = append(sites, s.Name)
+			}
+		}
+		sort.Strings(sites)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%v\t%v\n", d.Name, d.Status, d.DataType, d.NumBlocks, d.NumFiles, humanBytes(d.Size), d.Open, sites)
+	}
+	return w.Flush()
+}
+
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit && exp < 5; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

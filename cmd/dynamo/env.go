@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dynamo-go/dynamo/internal/config"
+	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/inventory"
+)
+
+// env is what most commands need: the configuration, a logger and the
+// database, resolved from flags, environment and config file.
+type env struct {
+	cfg config.Config
+	log *logrus.Logger
+	db  *db.DB
+}
+
+func (g *globalOptions) open(ctx context.Context, migrate bool) (*env, error) {
+	cfg, err := config.Load(g.configPath)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if g.dbDSN != "" {
+		cfg.Database = g.dbDSN
+	}
+	if g.logFormat == "text" && cfg.Log.Format != "" {
+		g.logFormat = cfg.Log.Format
+	}
+	if g.logLevel == "info" && cfg.Log.Level != "" {
+		g.logLevel = cfg.Log.Level
+	}
+	log, err := g.logger()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	d, err := db.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		applied, err := d.Migrate(ctx)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.WithField("component", "db").WithField("applied", applied).Info("migrated database")
+		}
+	}
+	return &env{cfg: cfg, log: log, db: d}, nil
+}
+
+func (e *env) loadInventory(ctx context.Context) (*inventory.Store, error) {
+	start := time.Now()
+	s, err := inventory.Load(ctx, e.db, e.log.WithField("component", "inventory"), nil, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	c := s.Snapshot().Counts()
+	e.log.WithFields(logrus.Fields{"component": "inventory", "sites": c.Sites, "datasets": c.Datasets,
+		"blocks": c.Blocks, "block_replicas": c.BlockReplicas, "seq": s.Seq(),
+		"seconds": time.Since(start).Round(time.Millisecond).Seconds()}).Info("inventory loaded")
+	return s, nil
+}

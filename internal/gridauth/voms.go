@@ -1,0 +1,148 @@
+package gridauth
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// OIDs of the VOMS AC extension (in the proxy) and the FQAN attribute (in the AC).
+var (
+	OIDVOMSExtension = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 8005, 100, 100, 5}
+	oidVOMSAttribute = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 8005, 100, 100, 4}
+)
+
+// ErrNoVOMS is returned by VOMSFromCert for a certificate without a VOMS AC.
+var ErrNoVOMS = errors.New("gridauth: no VOMS attribute certificate")
+
+// VOMSFromCert extracts the VO name and FQANs of the first VOMS attribute
+// certificate in c's VOMS extension whose validity period contains now.
+//
+// The AC is parsed, and its validity period checked, but its signature is NOT
+// verified against a VOMS server certificate (no vomsdir/.lsc handling yet):
+// a client can therefore claim any FQAN. Authorization rules that rely on VO
+// membership are only as strong as this; the SE documents it.
+func VOMSFromCert(c *x509.Certificate, now time.Time) (vo string, fqans []string, err error) {
+	for _, e := range c.Extensions {
+		if !e.Id.Equal(OIDVOMSExtension) {
+			continue
+		}
+		// SEQUENCE OF SEQUENCE OF AttributeCertificate
+		var outer []asn1.RawValue
+		if _, err := asn1.Unmarshal(e.Value, &outer); err != nil {
+			return "", nil, fmt.Errorf("gridauth: malformed VOMS extension: %w", err)
+		}
+		for _, ol := range outer {
+			var acs []asn1.RawValue
+			if _, err := asn1.Unmarshal(ol.FullBytes, &acs); err != nil {
+				return "", nil, fmt.Errorf("gridauth: malformed VOMS AC list: %w", err)
+			}
+			for _, ac := range acs {
+				f, nb, na, err := parseAC(ac.FullBytes)
+				if err != nil {
+					return "", nil, err
+				}
+				if !nb.IsZero() && (now.Before(nb) || now.After(na)) {
+					continue
+				}
+				if len(f) > 0 {
+					return voOf(f[0]), f, nil
+				}
+			}
+		}
+	}
+	return "", nil, ErrNoVOMS
+}
+
+func voOf(fqan string) string {
+	s := strings.TrimPrefix(fqan, "/")
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// parseAC walks an RFC 5755 AttributeCertificate and returns the FQANs of
+// its VOMS attribute and its validity period.
+func parseAC(der []byte) (fqans []string, notBefore, notAfter time.Time, err error) {
+	var ac struct {
+		Info      asn1.RawValue
+		Algorithm asn1.RawValue
+		Signature asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &ac); err != nil {
+		return nil, notBefore, notAfter, fmt.Errorf("gridauth: malformed VOMS AC: %w", err)
+	}
+	var fields []asn1.RawValue
+	if _, err := asn1.Unmarshal(ac.Info.FullBytes, &fields); err != nil {
+		return nil, notBefore, notAfter, fmt.Errorf("gridauth: malformed VOMS AC info: %w", err)
+	}
+	for _, f := range fields {
+		if f.Class != asn1.ClassUniversal || f.Tag != asn1.TagSequence {
+			continue
+		}
+		// attrCertValidityPeriod: SEQUENCE { GeneralizedTime, GeneralizedTime }
+		var period struct{ NotBefore, NotAfter time.Time }
+		if _, err := asn1.UnmarshalWithParams(f.FullBytes, &period, ""); err == nil && !period.NotAfter.IsZero() {
+			notBefore, notAfter = period.NotBefore, period.NotAfter
+			continue
+		}
+		// attributes: SEQUENCE OF Attribute { type OID, values SET }
+		var attrs []struct {
+			Type   asn1.ObjectIdentifier
+			Values asn1.RawValue `asn1:"set"`
+		}
+		if _, err := asn1.Unmarshal(f.FullBytes, &attrs); err != nil {
+			continue
+		}
+		for _, a := range attrs {
+			if !a.Type.Equal(oidVOMSAttribute) {
+				continue
+			}
+			fqans = append(fqans, ietfAttrOctets(a.Values.Bytes)...)
+		}
+	}
+	return fqans, notBefore, notAfter, nil
+}
+
+// ietfAttrOctets returns the OCTET STRING values of the IetfAttrSyntax
+// elements in a SET: SEQUENCE { policyAuthority [0] OPTIONAL, values SEQUENCE OF CHOICE }.
+func ietfAttrOctets(set []byte) []string {
+	var out []string
+	for len(set) > 0 {
+		var syn asn1.RawValue
+		rest, err := asn1.Unmarshal(set, &syn)
+		if err != nil {
+			return out
+		}
+		set = rest
+		inner := syn.Bytes
+		for len(inner) > 0 {
+			var el asn1.RawValue
+			r, err := asn1.Unmarshal(inner, &el)
+			if err != nil {
+				break
+			}
+			inner = r
+			if el.Class != asn1.ClassUniversal || el.Tag != asn1.TagSequence {
+				continue
+			}
+			vals := el.Bytes
+			for len(vals) > 0 {
+				var v asn1.RawValue
+				r, err := asn1.Unmarshal(vals, &v)
+				if err != nil {
+					break
+				}
+				vals = r
+				if v.Class == asn1.ClassUniversal && v.Tag == asn1.TagOctetString {
+					out = append(out, string(v.Bytes))
+				}
+			}
+		}
+	}
+	return out
+}

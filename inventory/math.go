@@ -1,0 +1,5 @@
+package inventory
+
+import "math"
+
+var posInf = math.Inf(1)

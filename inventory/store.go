@@ -1,0 +1,258 @@
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/sirupsen/logrus"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+)
+
+// Store is the in-memory inventory backed by the database. One writer at a
+// time (Write serializes callers); any number of readers on snapshots.
+type Store struct {
+	db  *db.DB
+	log *logrus.Entry
+
+	writeMu sync.Mutex // held for a whole Write: one writer at a time
+
+	mu       sync.Mutex // guards w while it is applied to or frozen
+	w        *state
+	last     *Snapshot // reused while nothing was written since
+	names    *names
+	nextFile FileID
+}
+
+// PartitionDef defines a partition: a leaf partition by a condition on
+// block replicas, a super-partition by the names of its sub-partitions.
+// Conditions come from the policy language (see internal/policy); the
+// inventory only needs a predicate over ReplicaFacts.
+type PartitionDef struct {
+	Name  string
+	Match func(*ReplicaFacts) bool
+	Subs  []string
+}
+
+// DefaultPartitions is Dynamo's core default: one partition holding every
+// replica that has an owner.
+func DefaultPartitions() []PartitionDef {
+	return []PartitionDef{{Name: "Default", Match: func(f *ReplicaFacts) bool { return f.GroupName != "" }}}
+}
+
+// WriteResult says what a write changed.
+type WriteResult struct {
+	Updates  int    // number of updates applied
+	FirstSeq uint64 // change-log sequence of the first, 0 if none
+	LastSeq  uint64
+}
+
+// Snapshot returns a consistent read-only view of the current state.
+func (s *Store) Snapshot() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		s.last = &Snapshot{st: s.w.freeze(), n: s.names}
+	}
+	return s.last
+}
+
+// Seq returns the sequence number of the last applied change.
+func (s *Store) Seq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.seq
+}
+
+// DB returns the database the store persists to.
+func (s *Store) DB() *db.DB { return s.db }
+
+// Write runs fn to build a list of updates and then makes them durable and
+// visible: one database transaction writes every update and its change-log
+// row; only after it commits are the updates applied in memory. If fn or
+// the transaction fails, neither the database nor memory changes. Writes
+// are serialized; fn sees the latest state through the Txn.
+//
+// at is the time recorded with the changes (callers pass it so that the
+// store never reads the clock itself).
+func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (WriteResult, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+
+	t := newTxn(s.w, s.names, at, s.nextFile)
+	if err := fn(t); err != nil {
+		return WriteResult{}, err
+	}
+	if len(t.updates) == 0 {
+		return WriteResult{}, nil
+	}
+	first := s.w.seq + 1
+	bodies := make([][]byte, len(t.updates))
+	for i, u := range t.updates {
+		b, err := json.Marshal(u)
+		if err != nil {
+			return WriteResult{}, fmt.Errorf("encode %s: %w", u.Kind(), err)
+		}
+		bodies[i] = b
+	}
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		for i, u := range t.updates {
+			if err := u.persist(ctx, tx, s.db); err != nil {
+				return fmt.Errorf("write %s: %w", u.Kind(), err)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO inventory_changes (seq, at, kind, body) VALUES (?, ?, ?, ?)",
+				first+uint64(i), at.Unix(), u.Kind(), string(bodies[i])); err != nil {
+				if db.IsDuplicate(err) {
+					return fmt.Errorf("change log seq %d already written: another writer is active (%w)", first+uint64(i), err)
+				}
+				return fmt.Errorf("change log: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return WriteResult{}, err
+	}
+	s.apply(t.updates, first)
+	if t.nextFile > s.nextFile {
+		s.nextFile = t.nextFile
+	}
+	return WriteResult{Updates: len(t.updates), FirstSeq: first, LastSeq: first + uint64(len(t.updates)) - 1}, nil
+}
+
+func (s *Store) apply(us []Update, first uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range us {
+		u.apply(s.w, s.names)
+	}
+	s.w.seq = first + uint64(len(us)) - 1
+	s.last = nil
+}
+
+// CatchUp applies the changes another writer committed after this store's
+// sequence number, read from the change log. A server that takes over the
+// writer lease calls it before writing, so nothing is missed or applied
+// twice (updates are applied in seq order, each exactly once).
+func (s *Store) CatchUp(ctx context.Context) (int, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	rows, err := s.db.QueryxContext(ctx, "SELECT seq, kind, body FROM inventory_changes WHERE seq > ? ORDER BY seq", s.Seq())
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var seq uint64
+		var kind, body string
+		if err := rows.Scan(&seq, &kind, &body); err != nil {
+			return n, err
+		}
+		u, err := DecodeUpdate(kind, []byte(body))
+		if err != nil {
+			return n, fmt.Errorf("change %d: %w", seq, err)
+		}
+		if seq != s.Seq()+1 {
+			return n, fmt.Errorf("change log has a gap before seq %d (at %d)", seq, s.Seq())
+		}
+		s.apply([]Update{u}, seq)
+		if fu, ok := u.(UpsertFiles); ok {
+			for _, f := range fu.Files {
+				if f.ID >= s.nextFile {
+					s.nextFile = f.ID + 1
+				}
+			}
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// SetPartitions replaces the partition definitions: it creates database
+// rows for new partition names (through a Write) and recomputes every
+// replica's membership and the occupancy figures.
+func (s *Store) SetPartitions(ctx context.Context, at time.Time, defs []PartitionDef) error {
+	if len(defs) > MaxPartitions {
+		return fmt.Errorf("%d partitions defined; at most %d are supported", len(defs), MaxPartitions)
+	}
+	leaf := map[string]bool{}
+	for _, d := range defs {
+		if err := CheckPartitionName(d.Name); err != nil {
+			return err
+		}
+		if leaf[d.Name] {
+			return fmt.Errorf("partition %q defined twice", d.Name)
+		}
+		leaf[d.Name] = len(d.Subs) == 0
+		if len(d.Subs) == 0 && d.Match == nil {
+			return fmt.Errorf("partition %q has neither a condition nor sub-partitions", d.Name)
+		}
+	}
+	for _, d := range defs {
+		for _, sub := range d.Subs {
+			isLeaf, ok := leaf[sub]
+			if !ok {
+				return fmt.Errorf("partition %q: unknown sub-partition %q", d.Name, sub)
+			}
+			if !isLeaf {
+				return fmt.Errorf("partition %q: sub-partition %q is itself a super-partition", d.Name, sub)
+			}
+		}
+	}
+	_, err := s.Write(ctx, at, func(t *Txn) error {
+		for _, d := range defs {
+			if _, ok := t.PartitionID(d.Name); !ok {
+				if err := t.Add(UpsertPartition{Partition{ID: t.NewPartitionID(), Name: d.Name}}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.w
+	st.maskMemo.valid = false
+	for id := range st.parts {
+		st.parts[id].match, st.parts[id].subs = nil, nil
+	}
+	for _, d := range defs {
+		id, _ := s.names.partition(d.Name)
+		p := &st.parts[id]
+		p.match = d.Match
+		for _, sub := range d.Subs {
+			sid, _ := s.names.partition(sub)
+			p.subs = append(p.subs, sid)
+		}
+	}
+	// Recompute from scratch: zero the accounting, then remask and re-add.
+	for id := range st.sites {
+		if !st.sites[id].exists {
+			continue
+		}
+		r := st.siteAcct(SiteID(id))
+		clear(r.phys)
+		clear(r.proj)
+		r.pending = 0
+	}
+	for i := int32(1); i < st.replicas.len(); i++ {
+		if st.replicas.at(i).flags&flagExists == 0 {
+			continue
+		}
+		r := st.replicas.mut(i, st.gen)
+		r.mask = st.memberMask(r)
+		st.account(r, +1)
+	}
+	s.last = nil
+	return nil
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# mkpki.sh DIR: makes a throwaway grid test PKI in DIR (INTEROP.md section 2).
+#   DIR/ca.pem ca.key                  test CA /DC=org/DC=example/CN=Test CA
+#   DIR/certificates/<hash>.0 + <hash>.signing_policy   X509_CERT_DIR layout
+#   DIR/hostcert.pem hostkey.pem       CN=localhost, SAN DNS:localhost,IP:127.0.0.1
+#   DIR/usercert.pem userkey.pem       /DC=org/DC=example/CN=Test User
+#   DIR/proxy.pem                      RFC 3820 proxy of the user (grid-proxy-init,
+#                                      or openssl when grid-proxy-init is missing)
+#   DIR/vomsproxy.pem                  VOMS proxy, FQAN /dteam/Role=NULL/Capability=NULL
+#                                      (only when voms-proxy-fake is installed)
+# Never use these credentials for anything but tests.
+set -euo pipefail
+DIR=${1:?usage: mkpki.sh DIR}
+mkdir -p "$DIR/certificates"
+cd "$DIR"
+export OPENSSL_CONF=/dev/null
+q() { "$@" >/dev/null 2>&1 || { echo "mkpki: failed: $*" >&2; "$@"; exit 1; }; }
+
+q openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout ca.key -out ca.pem \
+  -subj "/DC=org/DC=example/CN=Test CA" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+  -addext "subjectKeyIdentifier=hash"
+
+sign() { # name subject extfile-content
+  local name=$1 subj=$2 ext=$3
+  q openssl req -newkey rsa:2048 -nodes -keyout "${name}key.pem" -out "$name.csr" -subj "$subj"
+  printf '%s\n' "$ext" > "$name.ext"
+  q openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+    -out "${name}cert.pem" -extfile "$name.ext"
+  rm -f "$name.csr" "$name.ext"
+  chmod 600 "${name}key.pem"
+}
+sign host "/DC=org/DC=example/CN=localhost" \
+"basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1"
+sign user "/DC=org/DC=example/CN=Test User" \
+"basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+
+cp ca.pem certificates/testca.pem
+H=$(openssl x509 -in ca.pem -noout -hash)
+ln -sf testca.pem "certificates/$H.0"
+cat > "certificates/$H.signing_policy" <<POL
+access_id_CA   X509   '/DC=org/DC=example/CN=Test CA'
+pos_rights     globus CA:sign
+cond_subjects  globus '"/DC=org/DC=example/*"'
+POL
+
+if command -v grid-proxy-init >/dev/null 2>&1; then
+  q grid-proxy-init -cert usercert.pem -key userkey.pem -certdir certificates -out proxy.pem -valid 12:00 -q
+else
+  # RFC 3820 proxy by hand: subject = user subject + CN=<serial>, signed by the user key.
+  serial=$RANDOM$RANDOM
+  q openssl req -newkey rsa:2048 -nodes -keyout proxykey.pem -out proxy.csr \
+    -subj "/DC=org/DC=example/CN=Test User/CN=$serial"
+  cat > proxy.ext <<X
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+proxyCertInfo=critical,language:id-ppl-inheritAll
+X
+  q openssl x509 -req -in proxy.csr -CA usercert.pem -CAkey userkey.pem -set_serial "$serial" \
+    -days 1 -out proxycert.pem -extfile proxy.ext
+  cat proxycert.pem proxykey.pem usercert.pem > proxy.pem
+  rm -f proxy.csr proxy.ext proxycert.pem proxykey.pem
+fi
+chmod 600 proxy.pem
+
+if command -v voms-proxy-fake >/dev/null 2>&1; then
+  q voms-proxy-fake -cert usercert.pem -key userkey.pem -hostcert hostcert.pem -hostkey hostkey.pem \
+    -voms dteam -fqan /dteam/Role=NULL/Capability=NULL -uri localhost:15000 -out vomsproxy.pem \
+    -rfc -certdir certificates
+fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the real servers and clients
+# the tests use (when missing; needs root), starts a throwaway MariaDB on a
+# free loopback port, runs vet and every test against SQLite and MariaDB,
+# and stops the server. With CI=true nothing that is missing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! scripts/install-test-deps.sh; then
+  if [ "${CI:-}" = true ]; then
+    echo "test.sh: could not install the test dependencies and CI=true: failing" >&2
+    exit 1
+  fi
+  echo "test.sh: some test dependencies are missing; tests that need them will skip" >&2
+fi
+
+tmp=$(mktemp -d)
+port=""
+for p in $(seq 3316 3399); do
+  if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
+done
+[ -n "$port" ] || { echo "test.sh: no free port for MariaDB" >&2; exit 1; }
+cleanup() { scripts/mariadb.sh stop "$tmp/mariadb" || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+if dsn=$(scripts/mariadb.sh start "$tmp/mariadb" "$port"); then
+  export DYNAMO_TEST_MYSQL_DSN="$dsn"
+  echo "test.sh: MariaDB for tests at $dsn"
+elif [ "${CI:-}" = true ]; then
+  echo "test.sh: MariaDB did not start and CI=true: failing" >&2
+  exit 1
+else
+  echo "test.sh: MariaDB unavailable: its test variants will skip" >&2
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "test.sh: gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
+fi
+go vet ./...
+go test -count=1 -timeout 30m "$@" ./...
