@@ -1,0 +1,5 @@
+package fileop_test
+
+import "github.com/jmoiron/sqlx"
+
+type sqlxTx = sqlx.Tx
