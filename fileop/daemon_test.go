@@ -30,7 +30,10 @@ func testLog(t *testing.T) *logrus.Entry {
 
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(bytes.TrimSpace(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
 
 func testConfig() fileop.Config {
 	c := fileop.DefaultConfig()
@@ -148,7 +151,9 @@ func TestTransferCompletesReplicaInTheSameWrite(t *testing.T) {
 			sameFile(t, filepath.Join(e.fed.SrcDir, f.LFN), filepath.Join(e.fed.DstDir, f.LFN))
 		}
 		for _, r := range []func() (inventory.BlockReplica, bool){
-			func() (inventory.BlockReplica, bool) { return e.store.Snapshot().BlockReplica(e.fed.Block, e.fed.Dst.ID) },
+			func() (inventory.BlockReplica, bool) {
+				return e.store.Snapshot().BlockReplica(e.fed.Block, e.fed.Dst.ID)
+			},
 			func() (inventory.BlockReplica, bool) { return e.reloadedReplica(t, e.fed.Dst.ID) },
 		} {
 			rep, ok := r()
