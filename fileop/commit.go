@@ -42,6 +42,10 @@ func (d *Daemon) commit(ctx context.Context, rs []Result) error {
 		return nil
 	}
 	now := d.now()
+	t0 := time.Now()
+	defer func() {
+		d.log.WithField("results", len(fs)).WithField("seconds", time.Since(t0).Seconds()).Debug("recorded results")
+	}()
 	var notes []string
 	_, err := d.store.Write(ctx, now, func(t *inventory.Txn) error {
 		var err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -74,16 +75,19 @@ type batchKey struct {
 // number of operations dispatched.
 func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 	d.mu.Lock()
-	free := d.cfg.MaxPending - len(d.active)
+	free, busy := d.cfg.MaxPending-len(d.active), len(d.active) > 0
 	d.mu.Unlock()
-	if free <= 0 {
+	// While work is in flight, wait until a worthwhile amount of capacity
+	// is free: a pass reads and sorts pending rows, and running one per
+	// finished file would cost more than the files.
+	if free <= 0 || busy && free < min(d.cfg.BatchSize, d.cfg.MaxPending/4) {
 		return 0, nil
 	}
 	now := d.now()
 	var subs []Subscription
 	if err := d.db.SelectContext(ctx, &subs, "SELECT "+subCols+" FROM "+TableSubscriptions+
 		" WHERE state IN (?, ?) AND next_try <= ? ORDER BY priority DESC, created, id LIMIT ?",
-		StateNew, StateRetry, now.Unix(), min(4*free, 20000)); err != nil {
+		StateNew, StateRetry, now.Unix(), min(2*free, 20000)); err != nil {
 		return 0, err
 	}
 	if len(subs) == 0 {
@@ -217,6 +221,7 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	d.log.WithField("claimed", len(claimed)).WithField("batches", len(batches)).WithField("seconds", time.Since(now).Seconds()).Debug("dispatched")
 	if len(holds) > 0 {
 		d.log.WithField("held", len(holds)).Info("subscriptions held")
 	}

@@ -71,9 +71,13 @@ func (m *metrics) observe(f finished) {
 	}
 }
 
-// metricsLoop refreshes the gauges every Interval.
+// metricsInterval is how often the gauges are refreshed: counting the
+// queue is a scan, not something to do on every dispatch pass.
+const metricsInterval = 15 * time.Second
+
+// metricsLoop refreshes the gauges every metricsInterval.
 func (d *Daemon) metricsLoop(ctx context.Context) {
-	tick := time.NewTicker(d.cfg.Interval)
+	tick := time.NewTicker(metricsInterval)
 	defer tick.Stop()
 	for {
 		select {
