@@ -6,7 +6,6 @@
 package testservers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -156,9 +155,4 @@ func logTail(path string) string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
-}
-
-// ctxTimeout is a helper for short setup commands.
-func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
 }

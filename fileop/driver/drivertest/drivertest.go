@@ -63,6 +63,7 @@ func Run(t *testing.T, newDriver NewFunc, caps Caps) {
 		{"RemoveFile", s.remove},
 		{"Rmdir", s.rmdir},
 		{"Overwrite", s.overwrite},
+		{"PutOverDir", s.putOverDir},
 		{"ZeroByte", s.zeroByte},
 		{"Spaces", s.spaces},
 		{"PutCreatesParents", s.putParents},
@@ -286,6 +287,19 @@ func (s *suite) overwrite(t *testing.T, dir string) {
 	must(t, err, "stat")
 	if e.Size != int64(len(short)) {
 		t.Fatalf("size after overwrite = %d, want %d", e.Size, len(short))
+	}
+}
+
+func (s *suite) putOverDir(t *testing.T, dir string) {
+	ctx := ctxT(t)
+	s.put(t, dir+"/sub/f", []byte("x"))
+	err := s.d.Put(ctx, dir+"/sub", bytes.NewReader([]byte("data")), 4)
+	wantKind(t, err, driver.ErrIsDir, "put over a directory")
+	if got := s.get(t, dir+"/sub/f", driver.Range{}); string(got) != "x" {
+		t.Fatalf("directory content damaged by a put over it: %q", got)
+	}
+	if got := s.names(t, dir+"/sub"); strings.Join(got, ",") != "f" {
+		t.Fatalf("put over a directory left %v behind", got)
 	}
 }
 

@@ -18,7 +18,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return d
-	}, drivertest.Caps{Checksum: true, Space: true, Rename: true, AtomicPut: true, ListEntries: 2000})
+	}, drivertest.Caps{Checksum: true, Space: true, Rename: true, AtomicPut: true, ListEntries: 1000})
 }
 
 func TestPutHidesTempFiles(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/dynamo-go/dynamo/fileop/driver"
 )
@@ -220,7 +221,12 @@ func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) e
 		if size != 0 {
 			hdr["Expect"] = "100-continue"
 		}
-		resp, err := w.do(ctx, http.MethodPut, t, body, size, hdr)
+		gate := &gatedReader{r: body}
+		resp, err := w.do(ctx, http.MethodPut, t, gate, size, hdr)
+		// net/http may still be reading the body after Do returns (it
+		// drains what the server did not take); stop it before we look at
+		// body's counters or rewind src.
+		gate.Close()
 		if body.Mismatch != nil {
 			if resp != nil {
 				resp.Body.Close()
@@ -259,11 +265,41 @@ func (w *WebDAV) Put(ctx context.Context, p string, src io.Reader, size int64) e
 			if e, err := w.Stat(ctx, p); err == nil && e.IsDir {
 				return driver.NewError(ctx, "put", t.String(), driver.ErrIsDir, "", nil)
 			}
+			if resp.StatusCode == http.StatusConflict {
+				// RFC 4918: 409 on PUT means a missing parent collection.
+				return driver.NewError(ctx, "put", t.String(), driver.ErrNotFound, "http 409", ferr)
+			}
 			return ferr
 		default:
 			return w.fail(ctx, "put", t, resp, nil)
 		}
 	}
+}
+
+// gatedReader lets the owner cut off a reader that another goroutine (the
+// HTTP transport) may still be reading: after Close returns, no Read is in
+// progress and every later Read fails.
+type gatedReader struct {
+	mu     sync.Mutex
+	r      io.Reader
+	closed bool
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, errors.New("request body read after the request ended")
+	}
+	return g.r.Read(p)
+}
+
+// Close implements io.Closer (the transport calls it too).
+func (g *gatedReader) Close() error {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	return nil
 }
 
 // rewind puts a partly read seekable source back at start.

@@ -82,6 +82,11 @@ func TestThirdPartyCopyPull(t *testing.T) {
 	if !errors.As(err, &de) || !strings.Contains(err.Error(), "tpc") {
 		t.Fatalf("TPC failure not a driver error: %v", err)
 	}
+	// XrdHttpTPC reports the source's 404 only as text in "failure: ...";
+	// the message fallback must still classify it as irrecoverable.
+	if !errors.Is(err, driver.ErrNotFound) || driver.Recoverable(err) {
+		t.Fatalf("TPC of a missing source: %v, want irrecoverable ErrNotFound", err)
+	}
 	t.Logf("missing-source TPC error: %v", err)
 }
 

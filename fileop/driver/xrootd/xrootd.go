@@ -99,6 +99,11 @@ func (x *XRootD) resolve(p string) (rel, abs string, err error) {
 	if err != nil {
 		return "", "", &driver.Error{Op: "path", URL: x.shown + "/" + p, Kind: driver.ErrInvalidPath, Err: err}
 	}
+	// '?' starts the opaque (CGI) part of an XRootD URL and a newline
+	// would split an ls line: such names cannot round-trip through the tools.
+	if strings.ContainsAny(rel, "?\n") {
+		return "", "", &driver.Error{Op: "path", URL: x.shown + "/" + p, Kind: driver.ErrInvalidPath, Err: errors.New("'?' and newlines are not supported in root:// names")}
+	}
 	if rel == "" {
 		return "", x.root, nil
 	}
