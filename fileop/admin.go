@@ -45,7 +45,7 @@ func Release(ctx context.Context, d *db.DB, now time.Time, ids []int64, reason H
 			return err
 		}
 		for _, id := range targets {
-			k, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, hold_reason = '', tries = 0, next_try = 0, message = 'released', updated = ? WHERE id = ? AND state = ?",
+			k, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, hold_reason = '', tries = 0, next_try_ns = 0, message = 'released', updated = ? WHERE id = ? AND state = ?",
 				StateNew, now.Unix(), id, StateHeld)
 			if err != nil {
 				return err

@@ -261,11 +261,11 @@ func (d *Daemon) recordResults(ctx context.Context, tx *sqlx.Tx, now time.Time, 
 			case s.Op == OpDeletion && !r.Recoverable:
 				err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, hold_reason = ?, tries = ?, message = ?", StateHeld, HoldIrrecoverable, tries, clip(msg))
 			default:
-				next := ts + int64(d.backoff(tries)/time.Second)
+				next := now.Add(d.backoff(tries)).UnixNano()
 				if !r.Recoverable {
-					next = ts // another source may work now; selection holds the row if none
+					next = now.UnixNano() // another source may work now; selection holds the row if none
 				}
-				err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, tries = ?, next_try = ?, message = ?", StateRetry, tries, next, clip(msg))
+				err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, tries = ?, next_try_ns = ?, message = ?", StateRetry, tries, next, clip(msg))
 			}
 			if err == nil && s.Op == OpTransfer {
 				err = d.noteSourceFailure(ctx, tx, s.ID, f.a.src, r)

@@ -86,8 +86,8 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 	now := d.now()
 	var subs []Subscription
 	if err := d.db.SelectContext(ctx, &subs, "SELECT "+subCols+" FROM "+TableSubscriptions+
-		" WHERE state IN (?, ?) AND next_try <= ? ORDER BY priority DESC, created, id LIMIT ?",
-		StateNew, StateRetry, now.Unix(), min(2*free, 20000)); err != nil {
+		" WHERE state IN (?, ?) AND next_try_ns <= ? ORDER BY priority DESC, created, id LIMIT ?",
+		StateNew, StateRetry, now.UnixNano(), min(2*free, 20000)); err != nil {
 		return 0, err
 	}
 	if len(subs) == 0 {

@@ -102,10 +102,10 @@ type Subscription struct {
 	Created    int64      `db:"created" json:"created"`
 	Updated    int64      `db:"updated" json:"updated"`
 	Tries      int        `db:"tries" json:"tries"`
-	NextTry    int64      `db:"next_try" json:"next_try"`
+	NextTry    int64      `db:"next_try_ns" json:"next_try_ns"`
 	BatchID    int64      `db:"batch_id" json:"batch_id,omitempty"`
 	SourceSite int32      `db:"source_site_id" json:"source_site_id,omitempty"`
 	Message    string     `db:"message" json:"message,omitempty"`
 }
 
-const subCols = "id, op, file_id, block_id, site_id, lfn, size, adler32, state, hold_reason, priority, created, updated, tries, next_try, batch_id, source_site_id, message"
+const subCols = "id, op, file_id, block_id, site_id, lfn, size, adler32, state, hold_reason, priority, created, updated, tries, next_try_ns, batch_id, source_site_id, message"

@@ -22,12 +22,12 @@ CREATE TABLE IF NOT EXISTS fileop_subscriptions (
   created BIGINT NOT NULL,
   updated BIGINT NOT NULL,
   tries INT NOT NULL DEFAULT 0,
-  next_try BIGINT NOT NULL DEFAULT 0,
+  next_try_ns BIGINT NOT NULL DEFAULT 0,
   batch_id BIGINT NOT NULL DEFAULT 0,
   source_site_id INT NOT NULL DEFAULT 0,
   message VARCHAR(1024) NOT NULL DEFAULT '',
   UNIQUE (op, file_id, site_id, live),
-  INDEX fileop_subs_state (state, next_try),
+  INDEX fileop_subs_state (state, next_try_ns),
   INDEX fileop_subs_batch (batch_id)
 ) ENGINE=InnoDB;
 

@@ -22,14 +22,14 @@ CREATE TABLE IF NOT EXISTS fileop_subscriptions (
   created BIGINT NOT NULL,
   updated BIGINT NOT NULL,
   tries INT NOT NULL DEFAULT 0,
-  next_try BIGINT NOT NULL DEFAULT 0,
+  next_try_ns BIGINT NOT NULL DEFAULT 0,
   batch_id BIGINT NOT NULL DEFAULT 0,
   source_site_id INT NOT NULL DEFAULT 0,
   message VARCHAR(1024) NOT NULL DEFAULT '',
   UNIQUE (op, file_id, site_id, live)
 );
 -- used by the dispatcher: pending rows in priority order
-CREATE INDEX IF NOT EXISTS fileop_subs_state ON fileop_subscriptions (state, next_try);
+CREATE INDEX IF NOT EXISTS fileop_subs_state ON fileop_subscriptions (state, next_try_ns);
 -- used by completion and restart: the rows of one batch
 CREATE INDEX IF NOT EXISTS fileop_subs_batch ON fileop_subscriptions (batch_id);
 
