@@ -28,12 +28,19 @@ type replicaKey struct {
 // (files added to or removed from block replicas) all commit together.
 // Results for subscriptions not in flight (duplicates reported again
 // after a restart) are dropped.
+//
+// One bad result must not block the others (or the daemon, at every
+// restart): when the write fails validation or a compare-and-set, the
+// results are recorded one by one; a result the inventory still rejects is
+// recorded without the inventory change (the history says why), and one
+// whose row moved under us is dropped from the in-flight view.
 func (d *Daemon) commit(ctx context.Context, rs []Result) error {
 	var fs []finished
+	seen := map[int64]bool{}
 	d.mu.Lock()
 	for _, r := range rs {
-		if a, ok := d.active[r.SubID]; ok && a.batch == r.BatchID && !a.finished {
-			a.finished = true
+		if a, ok := d.active[r.SubID]; ok && a.batch == r.BatchID && !seen[r.SubID] {
+			seen[r.SubID] = true
 			fs = append(fs, finished{r, a})
 		}
 	}
@@ -41,39 +48,60 @@ func (d *Daemon) commit(ctx context.Context, rs []Result) error {
 	if len(fs) == 0 {
 		return nil
 	}
-	now := d.now()
 	t0 := time.Now()
-	defer func() {
-		d.log.WithField("results", len(fs)).WithField("seconds", time.Since(t0).Seconds()).Debug("recorded results")
-	}()
-	var notes []string
+	err := d.record(ctx, fs, "")
+	if err != nil && len(fs) > 1 && (errors.Is(err, inventory.ErrInvalid) || errors.Is(err, ErrConflict)) {
+		d.log.WithError(err).Warn("recording results together failed; recording them one by one")
+		for _, f := range fs {
+			if err := d.recordOne(ctx, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(fs) == 1 && err != nil && (errors.Is(err, inventory.ErrInvalid) || errors.Is(err, ErrConflict)) {
+		return d.recordOne(ctx, fs[0])
+	}
+	d.log.WithField("results", len(fs)).WithField("seconds", time.Since(t0).Seconds()).Debug("recorded results")
+	return err
+}
+
+func (d *Daemon) recordOne(ctx context.Context, f finished) error {
+	err := d.record(ctx, []finished{f}, "")
+	if errors.Is(err, inventory.ErrInvalid) {
+		d.log.WithError(err).WithField("lfn", f.a.sub.LFN).Error("inventory rejected a finished operation; recording it without the inventory change")
+		err = d.record(ctx, []finished{f}, "inventory rejected the update: "+err.Error())
+	}
+	if errors.Is(err, ErrConflict) {
+		d.log.WithError(err).WithField("subscription", f.a.sub.ID).Error("result lost a compare-and-set; dropped")
+		d.mu.Lock()
+		d.dropActive(f.a)
+		d.mu.Unlock()
+		return nil
+	}
+	return err
+}
+
+// record writes fs in one transaction. A non-empty skipInventory records
+// them without inventory updates, with that note.
+func (d *Daemon) record(ctx context.Context, fs []finished, skipInventory string) error {
+	now := d.now()
 	_, err := d.store.Write(ctx, now, func(t *inventory.Txn) error {
-		var err error
-		notes, err = d.inventoryUpdates(ctx, t, fs)
-		if err != nil {
-			return err
+		notes := make([]string, len(fs))
+		if skipInventory == "" {
+			var err error
+			if notes, err = d.inventoryUpdates(ctx, t, fs); err != nil {
+				return err
+			}
+		} else {
+			for i := range notes {
+				notes[i] = skipInventory
+			}
 		}
 		t.Exec(func(ctx context.Context, tx *sqlx.Tx) error { return d.recordResults(ctx, tx, now, fs, notes) })
 		return nil
 	})
 	if err != nil {
-		d.mu.Lock()
-		for _, f := range fs {
-			f.a.finished = false
-		}
-		d.mu.Unlock()
-		if errors.Is(err, ErrConflict) {
-			// Someone else moved a row we thought was ours: drop our view
-			// of those rows; the operations stay recorded in no state we
-			// own, and the next pass sees the truth.
-			d.log.WithError(err).Error("result lost a compare-and-set; dropping this commit's in-flight view")
-			d.mu.Lock()
-			for _, f := range fs {
-				d.dropActive(f.a)
-			}
-			d.mu.Unlock()
-			return nil
-		}
 		return err
 	}
 	d.mu.Lock()

@@ -61,15 +61,14 @@ type opKey struct {
 }
 
 type activeSub struct {
-	sub      Subscription
-	batch    int64
-	src      int32 // source site (transfers)
-	srcName  string
-	dstName  string
-	srcURL   string
-	dstURL   string
-	backend  string
-	finished bool
+	sub     Subscription
+	batch   int64
+	src     int32 // source site (transfers)
+	srcName string
+	dstName string
+	srcURL  string
+	dstURL  string
+	backend string
 }
 
 // Options are New's optional collaborators.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/dynamo-go/dynamo/fileop"
@@ -143,7 +144,11 @@ func TestTransferCompletesReplicaInTheSameWrite(t *testing.T) {
 		if n, err := e.fed.QueueCopy(context.Background(), t0, 1); err != nil || e.count(t, "live = 1") != 20 {
 			t.Fatalf("requeue: %d %v, live %d", n, err, e.count(t, "live = 1"))
 		}
-		e.runUntil(t, testConfig(), fileop.Options{}, 30*time.Second)
+		reg := prometheus.NewRegistry()
+		e.runUntil(t, testConfig(), fileop.Options{Registerer: reg}, 30*time.Second)
+		if got := metricValue(t, reg, "dynamo_fileop_transferred_bytes_total"); got != 20*3000 {
+			t.Fatalf("bytes metric %v, want %d", got, 20*3000)
+		}
 		if got := e.count(t, "state = 'done'"); got != 20 {
 			t.Fatalf("%d done, want 20", got)
 		}
@@ -169,6 +174,30 @@ func TestTransferCompletesReplicaInTheSameWrite(t *testing.T) {
 			t.Fatalf("%d batches still open (%v)", open, err)
 		}
 	})
+}
+
+// metricValue returns the value of a metric family's single series.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			v := mf.GetMetric()[0]
+			var val float64
+			switch {
+			case v.Counter != nil:
+				val = v.Counter.GetValue()
+			case v.Gauge != nil:
+				val = v.Gauge.GetValue()
+			}
+			return val
+		}
+	}
+	t.Fatalf("no single-series metric %s", name)
+	return 0
 }
 
 func TestDeletionEmptiesThenRemovesReplica(t *testing.T) {
