@@ -270,44 +270,79 @@ func (d *Daemon) applyDeletions(ctx context.Context, t *inventory.Txn, r invento
 
 // recordResults moves each subscription and writes history; it runs
 // inside the inventory write's transaction and is re-runnable.
+// Successes move in one statement per note (chunked), failures one by one
+// (they need per-row retry arithmetic), history rows in multi-row inserts.
 func (d *Daemon) recordResults(ctx context.Context, tx *sqlx.Tx, now time.Time, fs []finished, notes []string) error {
 	ts := now.Unix()
 	batches := map[int64]bool{}
+	done := map[string][]int64{}
 	for i, f := range fs {
 		s, r := f.a.sub, f.r
 		batches[f.a.batch] = true
-		outcome, msg := "done", notes[i]
-		var err error
 		if r.Err == nil {
-			err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, live = NULL, hold_reason = '', message = ?", StateDone, clip(msg))
-		} else {
-			outcome, msg = "failed", r.Err.Error()
-			tries := s.Tries + 1
-			switch {
-			case tries >= d.cfg.MaxTries:
-				err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, hold_reason = ?, tries = ?, message = ?", StateHeld, HoldAllFailed, tries, clip(msg))
-			case s.Op == OpDeletion && !r.Recoverable:
-				err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, hold_reason = ?, tries = ?, message = ?", StateHeld, HoldIrrecoverable, tries, clip(msg))
-			default:
-				next := now.Add(d.backoff(tries)).UnixNano()
-				if !r.Recoverable {
-					next = now.UnixNano() // another source may work now; selection holds the row if none
-				}
-				err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, tries = ?, next_try_ns = ?, message = ?", StateRetry, tries, next, clip(msg))
+			done[notes[i]] = append(done[notes[i]], s.ID)
+			continue
+		}
+		msg := clip(r.Err.Error())
+		tries := s.Tries + 1
+		var err error
+		switch {
+		case tries >= d.cfg.MaxTries:
+			err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, hold_reason = ?, tries = ?, message = ?", StateHeld, HoldAllFailed, tries, msg)
+		case s.Op == OpDeletion && !r.Recoverable:
+			err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, hold_reason = ?, tries = ?, message = ?", StateHeld, HoldIrrecoverable, tries, msg)
+		default:
+			next := now.Add(d.backoff(tries)).UnixNano()
+			if !r.Recoverable {
+				next = now.UnixNano() // another source may work now; selection holds the row if none
 			}
-			if err == nil && s.Op == OpTransfer {
-				err = d.noteSourceFailure(ctx, tx, s.ID, f.a.src, r)
-			}
+			err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, tries = ?, next_try_ns = ?, message = ?", StateRetry, tries, next, msg)
+		}
+		if err == nil && s.Op == OpTransfer {
+			err = d.noteSourceFailure(ctx, tx, s.ID, f.a.src, r)
 		}
 		if err != nil {
 			return fmt.Errorf("subscription %d: %w", s.ID, err)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+TableHistory+
-			" (subscription_id, op, file_id, lfn, source_site_id, site_id, source, destination, backend, outcome, bytes, duration_ns, checksum, exit_code, code, message, finished)"+
-			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			s.ID, s.Op, s.FileID, s.LFN, f.a.src, s.SiteID, f.a.srcURL, f.a.dstURL, f.a.backend, outcome, r.Bytes,
-			r.Duration.Nanoseconds(), string(r.Checksum), r.ExitCode, r.Code, clip(msg), ts); err != nil {
-			return fmt.Errorf("history of subscription %d: %w", s.ID, err)
+	}
+	for note, ids := range done {
+		for start := 0; start < len(ids); start += 500 {
+			chunk := ids[start:min(start+500, len(ids))]
+			args := []any{StateDone, clip(note), ts, StateInBatch}
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			n, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, live = NULL, hold_reason = '', message = ?, updated = ? "+
+				"WHERE state = ? AND id IN (?"+repeatQ(len(chunk)-1)+")", args...)
+			if err != nil {
+				return err
+			}
+			if int(n) != len(chunk) {
+				return fmt.Errorf("%w: %d of %d finished subscriptions were not inbatch", ErrConflict, len(chunk)-int(n), len(chunk))
+			}
+		}
+	}
+	const histCols = 17
+	for start := 0; start < len(fs); start += 200 {
+		chunk := fs[start:min(start+200, len(fs))]
+		q := "INSERT INTO " + TableHistory +
+			" (subscription_id, op, file_id, lfn, source_site_id, site_id, source, destination, backend, outcome, bytes, duration_ns, checksum, exit_code, code, message, finished) VALUES "
+		args := make([]any, 0, histCols*len(chunk))
+		for i, f := range chunk {
+			if i > 0 {
+				q += ", "
+			}
+			q += "(?" + repeatQ(histCols-1) + ")"
+			s, r := f.a.sub, f.r
+			outcome, msg := "done", notes[start+i]
+			if r.Err != nil {
+				outcome, msg = "failed", r.Err.Error()
+			}
+			args = append(args, s.ID, s.Op, s.FileID, s.LFN, f.a.src, s.SiteID, f.a.srcURL, f.a.dstURL, f.a.backend, outcome, r.Bytes,
+				r.Duration.Nanoseconds(), string(r.Checksum), r.ExitCode, r.Code, clip(msg), ts)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("history: %w", err)
 		}
 	}
 	for id := range batches {

@@ -193,13 +193,29 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 					return err
 				}
 				b := Batch{ID: id, Op: k.op, SourceSite: chunk[0].srcName, Site: chunk[0].dstName}
+				// One statement per chunk: a row cancelled or moved since we
+				// read it is not new/retry any more and is not matched.
+				args := []any{StateInBatch, id, k.src, ts, StateNew, StateRetry}
 				for _, a := range chunk {
-					n, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, batch_id = ?, source_site_id = ?, hold_reason = '', updated = ? WHERE id = ? AND state = ?",
-						StateInBatch, id, a.src, ts, a.sub.ID, a.sub.State)
-					if err != nil {
+					args = append(args, a.sub.ID)
+				}
+				n, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, batch_id = ?, source_site_id = ?, hold_reason = '', updated = ? "+
+					"WHERE state IN (?, ?) AND id IN (?"+repeatQ(len(chunk)-1)+")", args...)
+				if err != nil {
+					return err
+				}
+				got := map[int64]bool{}
+				if int(n) != len(chunk) {
+					var ids []int64
+					if err := tx.SelectContext(ctx, &ids, "SELECT id FROM "+TableSubscriptions+" WHERE batch_id = ? AND state = ?", id, StateInBatch); err != nil {
 						return err
 					}
-					if n == 0 {
+					for _, i := range ids {
+						got[i] = true
+					}
+				}
+				for _, a := range chunk {
+					if int(n) != len(chunk) && !got[a.sub.ID] {
 						continue
 					}
 					c := *a

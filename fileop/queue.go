@@ -41,7 +41,12 @@ type EnqueueResult struct {
 // idempotent and re-runnable in a retried transaction.
 func Enqueue(ctx context.Context, d *db.DB, tx *sqlx.Tx, at time.Time, reqs []Request) (EnqueueResult, error) {
 	var res EnqueueResult
-	now := at.Unix()
+	type key struct {
+		op   Op
+		site inventory.SiteID
+	}
+	groups := map[key][]Request{}
+	var order []key
 	for _, r := range reqs {
 		if r.Op != OpTransfer && r.Op != OpDeletion {
 			return res, fmt.Errorf("%w: op %q for %s (want transfer or deletion)", ErrInvalid, r.Op, r.File.LFN)
@@ -49,41 +54,97 @@ func Enqueue(ctx context.Context, d *db.DB, tx *sqlx.Tx, at time.Time, reqs []Re
 		if r.File.ID <= 0 || r.File.Block <= 0 || r.Site <= 0 || r.File.LFN == "" {
 			return res, fmt.Errorf("%w: %s of %q: file id %d, block %d, site %d must be set", ErrInvalid, r.Op, r.File.LFN, r.File.ID, r.File.Block, r.Site)
 		}
-		opp := OpDeletion
-		if r.Op == OpDeletion {
-			opp = OpTransfer
+		k := key{r.Op, r.Site}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
 		}
-		n, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, live = NULL, updated = ?, message = ? "+
-			"WHERE op = ? AND file_id = ? AND site_id = ? AND live = 1 AND state IN (?, ?, ?)",
-			StateCancelled, now, "cancelled by a "+string(r.Op), opp, r.File.ID, r.Site, StateNew, StateRetry, StateHeld)
-		if err != nil {
-			return res, fmt.Errorf("cancel opposite of %s %s: %w", r.Op, r.File.LFN, err)
-		}
-		res.Cancelled += int(n)
-		n, err = execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET priority = ?, updated = ? WHERE op = ? AND file_id = ? AND site_id = ? AND live = 1 AND priority < ?",
-			r.Priority, now, r.Op, r.File.ID, r.Site, r.Priority)
-		if err != nil {
-			return res, fmt.Errorf("%s %s: %w", r.Op, r.File.LFN, err)
-		}
-		var live int
-		if n == 0 {
-			if err := tx.GetContext(ctx, &live, "SELECT COUNT(*) FROM "+TableSubscriptions+" WHERE op = ? AND file_id = ? AND site_id = ? AND live = 1",
-				r.Op, r.File.ID, r.Site); err != nil {
-				return res, fmt.Errorf("%s %s: %w", r.Op, r.File.LFN, err)
+		groups[k] = append(groups[k], r)
+	}
+	// Statements work on chunks of files (one round trip per chunk, not
+	// per file): enqueueing a whole block must be cheap on MySQL too.
+	for _, k := range order {
+		rs := groups[k]
+		for start := 0; start < len(rs); start += enqueueChunk {
+			r, err := enqueueChunkTx(ctx, tx, at, k.op, k.site, rs[start:min(start+enqueueChunk, len(rs))])
+			res.Added += r.Added
+			res.Existing += r.Existing
+			res.Cancelled += r.Cancelled
+			if err != nil {
+				return res, err
 			}
 		}
-		if n > 0 || live > 0 {
-			res.Existing++
+	}
+	return res, nil
+}
+
+const enqueueChunk = 400
+
+func enqueueChunkTx(ctx context.Context, tx *sqlx.Tx, at time.Time, op Op, site inventory.SiteID, rs []Request) (EnqueueResult, error) {
+	var res EnqueueResult
+	now := at.Unix()
+	opp := OpDeletion
+	if op == OpDeletion {
+		opp = OpTransfer
+	}
+	ids := make([]any, 0, len(rs))
+	want := map[int64]Request{}
+	for _, r := range rs {
+		if old, dup := want[int64(r.File.ID)]; !dup || r.Priority > old.Priority {
+			if !dup {
+				ids = append(ids, int64(r.File.ID))
+			}
+			want[int64(r.File.ID)] = r
+		}
+	}
+	in := " AND file_id IN (?" + repeatQ(len(ids)-1) + ")"
+	n, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, live = NULL, updated = ?, message = ? "+
+		"WHERE op = ? AND site_id = ? AND live = 1 AND state IN (?, ?, ?)"+in,
+		append([]any{StateCancelled, now, "cancelled by a " + string(op), opp, site, StateNew, StateRetry, StateHeld}, ids...)...)
+	if err != nil {
+		return res, fmt.Errorf("cancel opposite of %s at site %d: %w", op, site, err)
+	}
+	res.Cancelled = int(n)
+	var live []struct {
+		File     int64 `db:"file_id"`
+		Priority int   `db:"priority"`
+	}
+	if err := tx.SelectContext(ctx, &live, "SELECT file_id, priority FROM "+TableSubscriptions+" WHERE op = ? AND site_id = ? AND live = 1"+in,
+		append([]any{op, site}, ids...)...); err != nil {
+		return res, fmt.Errorf("%s at site %d: %w", op, site, err)
+	}
+	for _, l := range live {
+		r := want[l.File]
+		delete(want, l.File)
+		res.Existing++
+		if r.Priority > l.Priority {
+			if _, err := tx.ExecContext(ctx, "UPDATE "+TableSubscriptions+" SET priority = ?, updated = ? WHERE op = ? AND file_id = ? AND site_id = ? AND live = 1",
+				r.Priority, now, op, l.File, site); err != nil {
+				return res, fmt.Errorf("%s %s: %w", op, r.File.LFN, err)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return res, nil
+	}
+	q := "INSERT INTO " + TableSubscriptions + " (op, file_id, block_id, site_id, lfn, size, adler32, state, live, priority, created, updated) VALUES "
+	args := make([]any, 0, 11*len(want))
+	first := true
+	for _, id := range ids {
+		r, ok := want[id.(int64)]
+		if !ok {
 			continue
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO "+TableSubscriptions+
-			" (op, file_id, block_id, site_id, lfn, size, adler32, state, live, priority, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-			r.Op, r.File.ID, r.File.Block, r.Site, r.File.LFN, r.File.Size, r.File.Adler32, StateNew, r.Priority, now, now)
-		if err != nil {
-			return res, fmt.Errorf("queue %s of %s: %w", r.Op, r.File.LFN, err)
+		if !first {
+			q += ", "
 		}
-		res.Added++
+		first = false
+		q += "(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
+		args = append(args, op, r.File.ID, r.File.Block, site, r.File.LFN, r.File.Size, r.File.Adler32, StateNew, r.Priority, now, now)
 	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return res, fmt.Errorf("queue %d %ss at site %d: %w", len(want), op, site, err)
+	}
+	res.Added = len(want)
 	return res, nil
 }
 
