@@ -122,6 +122,7 @@ type HistoryEntry struct {
 	Destination  string `db:"destination" json:"destination"`
 	Backend      string `db:"backend" json:"backend"`
 	Outcome      string `db:"outcome" json:"outcome"`
+	Mode         string `db:"mode" json:"mode,omitempty"`
 	Bytes        int64  `db:"bytes" json:"bytes"`
 	DurationNS   int64  `db:"duration_ns" json:"duration_ns"`
 	Checksum     string `db:"checksum" json:"checksum,omitempty"`
@@ -137,7 +138,7 @@ func History(ctx context.Context, d *db.DB, sub int64, limit int) ([]HistoryEntr
 	if limit <= 0 {
 		limit = 100
 	}
-	q := "SELECT id, subscription_id, op, file_id, lfn, source_site_id, site_id, source, destination, backend, outcome, bytes, duration_ns, checksum, exit_code, code, message, finished FROM " + TableHistory
+	q := "SELECT id, subscription_id, op, file_id, lfn, source_site_id, site_id, source, destination, backend, outcome, mode, bytes, duration_ns, checksum, exit_code, code, message, finished FROM " + TableHistory
 	args := []any{}
 	if sub > 0 {
 		q += " WHERE subscription_id = ?"

@@ -40,6 +40,13 @@ const (
 	VerdictUnchecked Verdict = "unchecked"
 )
 
+// Transfer modes recorded in the history.
+const (
+	ModeStream  = "stream"
+	ModeTPC     = "tpc"
+	ModePresent = "present"
+)
+
 // Result reports the end of one task. Err nil means success.
 type Result struct {
 	SubID   int64
@@ -54,6 +61,9 @@ type Result struct {
 	// ExitCode is a tool's exit status (gfal2) or the errno-like code a
 	// backend reported; 0 on success.
 	ExitCode int
+	// Mode says how a transfer moved the data: ModeStream, ModeTPC,
+	// ModePresent (destination already had it), or "" (backend's own).
+	Mode string
 	// Code is the structured error origin ("http 404", "errno ENOENT",
 	// "fts DESTINATION 17"), "" if none.
 	Code string

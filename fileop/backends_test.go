@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +119,47 @@ func TestGfal2Backend(t *testing.T) {
 			t.Fatalf("file not removed by gfal-rm: %v", err)
 		}
 	})
+}
+
+// TestNativeThirdPartyCopy: with native.tpc on and both ends speaking
+// HTTP, the destination (XrdHttp) pulls each file from the source
+// (Apache) itself (WLCG COPY with a Source header); the engine then checks
+// the destination's adler32 (XrdHttp answers Want-Digest).
+func TestNativeThirdPartyCopy(t *testing.T) {
+	src := testservers.Apache(t, testservers.ApacheOptions{})
+	dst := testservers.XRootD(t, testservers.XRootDOptions{HTTP: true})
+	d := testdb.SQLite(t)
+	e := setup(t, d, 4, 20000)
+	ctx := context.Background()
+	sd, err := driver.Open(ctx, src.URL, driver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range e.fed.Files {
+		fh, err := os.Open(filepath.Join(e.fed.SrcDir, f.LFN))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = sd.Put(ctx, f.LFN, fh, f.Size)
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.moveSite(t, e.fed.Src, strings.TrimSuffix(src.URL, "/"))
+	e.moveSite(t, e.fed.Dst, strings.TrimSuffix(dst.HTTPURL, "/"))
+	if _, err := e.fed.QueueCopy(ctx, t0, 0); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Native.TPC = true
+	cfg.Driver.CACertDir = dst.PKI.CertDir
+	e.runUntil(t, cfg, fileop.Options{}, 60*time.Second)
+	if n := e.historyCount(t, "outcome = 'done' AND mode = 'tpc' AND checksum = 'ok'"); n != 4 {
+		h, _ := fileop.History(ctx, d, 0, 10)
+		t.Fatalf("%d third-party copies done with a verified checksum, want 4: %+v", n, h)
+	}
+	for _, f := range e.fed.Files {
+		sameFile(t, filepath.Join(e.fed.SrcDir, f.LFN), filepath.Join(dst.DataDir, f.LFN))
+	}
 }

@@ -322,11 +322,11 @@ func (d *Daemon) recordResults(ctx context.Context, tx *sqlx.Tx, now time.Time, 
 			}
 		}
 	}
-	const histCols = 17
+	const histCols = 18
 	for start := 0; start < len(fs); start += 200 {
 		chunk := fs[start:min(start+200, len(fs))]
 		q := "INSERT INTO " + TableHistory +
-			" (subscription_id, op, file_id, lfn, source_site_id, site_id, source, destination, backend, outcome, bytes, duration_ns, checksum, exit_code, code, message, finished) VALUES "
+			" (subscription_id, op, file_id, lfn, source_site_id, site_id, source, destination, backend, outcome, mode, bytes, duration_ns, checksum, exit_code, code, message, finished) VALUES "
 		args := make([]any, 0, histCols*len(chunk))
 		for i, f := range chunk {
 			if i > 0 {
@@ -338,7 +338,7 @@ func (d *Daemon) recordResults(ctx context.Context, tx *sqlx.Tx, now time.Time, 
 			if r.Err != nil {
 				outcome, msg = "failed", r.Err.Error()
 			}
-			args = append(args, s.ID, s.Op, s.FileID, s.LFN, f.a.src, s.SiteID, f.a.srcURL, f.a.dstURL, f.a.backend, outcome, r.Bytes,
+			args = append(args, s.ID, s.Op, s.FileID, s.LFN, f.a.src, s.SiteID, f.a.srcURL, f.a.dstURL, f.a.backend, outcome, r.Mode, r.Bytes,
 				r.Duration.Nanoseconds(), string(r.Checksum), r.ExitCode, r.Code, clip(msg), ts)
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {

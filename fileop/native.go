@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -208,14 +209,21 @@ func (n *Native) transfer(ctx context.Context, t Task) (Result, error) {
 	if done, err := n.alreadyThere(ctx, dst, dp, t); err != nil {
 		return r, err
 	} else if done {
-		r.Checksum = VerdictOK
+		r.Checksum, r.Mode = VerdictOK, ModePresent
 		return r, nil
 	}
 	if n.cfg.TPC && n.tpcCandidate(t, dst) {
+		// The pulling server writes the file but, unlike Put, does not
+		// create its parent (XrdHttp answers 400 "no such file").
+		if dir := path.Dir(dp); dir != "." && dir != "/" {
+			if err := dst.Mkdir(ctx, dir); err != nil {
+				return r, err
+			}
+		}
 		err := dst.(driver.ThirdPartyCopier).CopyFrom(ctx, dp, t.Source, driver.TPCOptions{OnProgress: func(b int64) { r.Bytes = b }})
 		switch {
 		case err == nil:
-			r.Bytes = t.Size
+			r.Bytes, r.Mode = t.Size, ModeTPC
 			return n.verifyDest(ctx, dst, dp, t, r)
 		case errors.Is(err, driver.ErrUnsupported) || errors.Is(err, driver.ErrInvalid):
 			n.mu.Lock()
@@ -227,7 +235,7 @@ func (n *Native) transfer(ctx context.Context, t Task) (Result, error) {
 		}
 	}
 	cr, err := driver.Copy(ctx, dst, dp, src, sp, t.Size, t.Adler32)
-	r.Bytes = cr.Bytes
+	r.Bytes, r.Mode = cr.Bytes, ModeStream
 	if err != nil {
 		return r, err
 	}

@@ -3,6 +3,8 @@ package fileop_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/inventory"
 )
 
 // flaky wraps a backend and turns the first result of every task into a
@@ -62,5 +65,48 @@ func TestRecoverableFailureRetriesAfterBackoff(t *testing.T) {
 		if rep, _ := e.store.Snapshot().BlockReplica(e.fed.Block, e.fed.Dst.ID); !rep.Complete {
 			t.Fatal("replica not complete")
 		}
+	})
+}
+
+// TestDestinationAlreadyPresentIsNotCopiedAgain: a destination file with
+// the right size and adler32 (a copy finished just before a crash) is
+// taken as done without rewriting it; one with other content is replaced
+// when overwrite is on.
+func TestDestinationAlreadyPresentIsNotCopiedAgain(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		e := setup(t, d, 2, 100)
+		ctx := context.Background()
+		good, bad := e.fed.Files[0], e.fed.Files[1]
+		for _, f := range []inventory.File{good, bad} {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(e.fed.DstDir, f.LFN)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		data, _ := os.ReadFile(filepath.Join(e.fed.SrcDir, good.LFN))
+		if err := os.WriteFile(filepath.Join(e.fed.DstDir, good.LFN), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Unix(1_600_000_000, 0)
+		if err := os.Chtimes(filepath.Join(e.fed.DstDir, good.LFN), old, old); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.fed.DstDir, bad.LFN), make([]byte, 100), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.fed.QueueCopy(ctx, t0, 0); err != nil {
+			t.Fatal(err)
+		}
+		cfg := testConfig()
+		cfg.Native.Overwrite = true
+		e.runUntil(t, cfg, fileop.Options{}, 20*time.Second)
+		if e.historyCount(t, "mode = 'present' AND outcome = 'done'") != 1 || e.historyCount(t, "mode = 'stream' AND outcome = 'done'") != 1 {
+			h, _ := fileop.History(ctx, d, 0, 10)
+			t.Fatalf("want one present and one streamed: %+v", h)
+		}
+		st, err := os.Stat(filepath.Join(e.fed.DstDir, good.LFN))
+		if err != nil || !st.ModTime().Equal(old) {
+			t.Fatalf("present file rewritten (%v, %v)", st.ModTime(), err)
+		}
+		sameFile(t, filepath.Join(e.fed.SrcDir, bad.LFN), filepath.Join(e.fed.DstDir, bad.LFN))
 	})
 }
