@@ -84,10 +84,14 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	now := d.now()
+	// The window read per pass: enough to fill the free slots past rows
+	// that are throttled or held, and wide enough for a Prioritizer to
+	// reorder (it only sees this window).
+	window := min(max(2*free, 500), 20000)
 	var subs []Subscription
 	if err := d.db.SelectContext(ctx, &subs, "SELECT "+subCols+" FROM "+TableSubscriptions+
 		" WHERE state IN (?, ?) AND next_try_ns <= ? ORDER BY priority DESC, created, id LIMIT ?",
-		StateNew, StateRetry, now.UnixNano(), min(2*free, 20000)); err != nil {
+		StateNew, StateRetry, now.UnixNano(), window); err != nil {
 		return 0, err
 	}
 	if len(subs) == 0 {

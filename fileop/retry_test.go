@@ -110,3 +110,52 @@ func TestDestinationAlreadyPresentIsNotCopiedAgain(t *testing.T) {
 		sameFile(t, filepath.Join(e.fed.SrcDir, bad.LFN), filepath.Join(e.fed.DstDir, bad.LFN))
 	})
 }
+
+func TestNoSourceIsHeld(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		e := setup(t, d, 2, 10)
+		ctx := context.Background()
+		if _, err := e.fed.QueueCopy(ctx, t0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Write(ctx, t0, func(tx *inventory.Txn) error {
+			return tx.Add(inventory.DeleteBlockReplica{Block: e.fed.Block, Site: e.fed.Src.ID})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.runUntil(t, testConfig(), fileop.Options{}, 10*time.Second)
+		if got := e.count(t, "state = 'held' AND hold_reason = 'no_source'"); got != 2 {
+			t.Fatalf("%d held no_source, want 2", got)
+		}
+	})
+}
+
+// lastFirst prefers the highest file id.
+type lastFirst struct{}
+
+func (lastFirst) Priority(s *fileop.Subscription) float64 { return float64(s.FileID) }
+
+// TestPrioritizerOrdersDispatch: with one operation in flight at a time,
+// files complete in the prioritizer's order, not the queue's.
+func TestPrioritizerOrdersDispatch(t *testing.T) {
+	d := testdb.SQLite(t)
+	e := setup(t, d, 5, 10)
+	if _, err := e.fed.QueueCopy(context.Background(), t0, 0); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.MaxPending, cfg.BatchSize = 1, 1
+	e.runUntil(t, cfg, fileop.Options{Prioritizer: lastFirst{}}, 20*time.Second)
+	var order []int64
+	if err := d.Select(&order, "SELECT file_id FROM "+fileop.TableHistory+" ORDER BY id"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] > order[i-1] {
+			t.Fatalf("completion order %v, want descending file ids", order)
+		}
+	}
+	if len(order) != 5 {
+		t.Fatalf("%d completions", len(order))
+	}
+}
