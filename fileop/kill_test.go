@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -128,6 +129,14 @@ func TestKill9MidBatchResumes(t *testing.T) {
 		if got := fmt.Sprintf("%08x", adler32.Checksum(b)); got != f.Adler32 || int64(len(b)) != f.Size {
 			t.Fatalf("%s: adler32 %s size %d, want %s %d", f.LFN, got, len(b), f.Adler32, f.Size)
 		}
+	}
+	// The CLI reads the same database.
+	out, err := exec.Command(bin, "fileop", "status", "--db", dsn, "--log-level", "warn").Output()
+	if err != nil || !strings.Contains(string(out), "transfer  done") || !strings.Contains(string(out), " 240 ") {
+		t.Fatalf("dynamo fileop status: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "fileop", "release", "--all", "--db", dsn, "--log-level", "warn").Output(); err != nil || strings.TrimSpace(string(out)) != "released 0" {
+		t.Fatalf("dynamo fileop release --all: %v %q", err, out)
 	}
 	fresh, err := inventory.Load(ctx, d, testLog(t), nil, t0)
 	if err != nil {
