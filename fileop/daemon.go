@@ -2,7 +2,6 @@ package fileop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -209,11 +208,20 @@ func (d *Daemon) commitLoop(ctx context.Context) error {
 				break drain
 			}
 		}
-		if err := d.commit(ctx, batch); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		// A failed commit changed nothing (one transaction): keep the
+		// results and try again, so a database outage delays recording
+		// but neither loses results nor stops the daemon.
+		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+			err := d.commit(ctx, batch)
+			if err == nil {
+				break
 			}
-			return fmt.Errorf("recording %d results: %w", len(batch), err)
+			d.log.WithError(err).WithField("results", len(batch)).Warn("recording results failed; retrying")
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
 		}
 		d.Wake()
 	}
@@ -376,4 +384,3 @@ func (d *Daemon) orderPending(subs []Subscription) {
 	sort.SliceStable(subs, func(i, j int) bool { return p[subs[i].ID] > p[subs[j].ID] })
 }
 
-var errStop = errors.New("stop")
