@@ -383,4 +383,3 @@ func (d *Daemon) orderPending(subs []Subscription) {
 	}
 	sort.SliceStable(subs, func(i, j int) bool { return p[subs[i].ID] > p[subs[j].ID] })
 }
-
