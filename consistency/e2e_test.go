@@ -1,0 +1,350 @@
+package consistency_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dynamo-go/dynamo/consistency"
+	"github.com/dynamo-go/dynamo/fileop/driver"
+	_ "github.com/dynamo-go/dynamo/fileop/driver/all"
+	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testservers"
+	"github.com/dynamo-go/dynamo/inventory"
+)
+
+// site is a storage site under test: its URL and the local directory the
+// server serves, where the test plants files with chosen times.
+type site struct {
+	url  string
+	data string
+}
+
+func testLog(t *testing.T) *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(tWriter{t})
+	l.SetLevel(logrus.WarnLevel)
+	return l.WithField("component", "consistency")
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+var now = time.Now()
+
+// plant writes a file of size bytes below s.data with mtime age ago, with
+// its parents, owned like the data directory (servers run unprivileged).
+func (s site) plant(t *testing.T, lfn string, size int, age time.Duration) {
+	t.Helper()
+	p := filepath.Join(s.data, lfn)
+	s.mkdir(t, filepath.Dir(lfn))
+	if err := os.WriteFile(p, []byte(strings.Repeat("x", size)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.own(t, p)
+	if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s site) mkdir(t *testing.T, dir string) {
+	t.Helper()
+	rel := strings.Split(strings.Trim(dir, "/"), "/")
+	p := s.data
+	for _, e := range rel {
+		p = filepath.Join(p, e)
+		if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+		s.own(t, p)
+	}
+}
+
+func (s site) own(t *testing.T, p string) {
+	st, err := os.Stat(s.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	os.Lchown(p, int(sys.Uid), int(sys.Gid))
+}
+
+func (s site) exists(lfn string) bool {
+	_, err := os.Stat(filepath.Join(s.data, lfn))
+	return err == nil
+}
+
+const day = 24 * time.Hour
+
+// setup injects a dataset of two blocks at T2_A (whose backend is s.url)
+// into a fresh inventory, replicas dated 30 days ago.
+func setup(t *testing.T, d *db.DB, s site) *inventory.Store {
+	t.Helper()
+	st, err := inventory.Load(context.Background(), d, testLog(t), nil, now.Add(-30*day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := fmt.Sprintf(`{
+ "sites": [{"name": "T2_A", "storage_type": "disk", "status": "ready", "backend": %q, "quotas": {"Default": 100000}}],
+ "groups": [{"name": "AnalysisOps", "olevel": "dataset"}],
+ "datasets": [{"name": "/P/R-v1/AOD", "status": "valid", "data_type": "mc", "is_open": false,
+   "blocks": [
+     {"name": "b1", "files": [
+       {"lfn": "/store/mc/a/f1.root", "size": 10}, {"lfn": "/store/mc/a/f2.root", "size": 10},
+       {"lfn": "/store/mc/a/f3.root", "size": 10}, {"lfn": "/store/mc/a/f4.root", "size": 10},
+       {"lfn": "/store/mc/a/f5.root", "size": 10}]},
+     {"name": "b2", "files": [{"lfn": "/store/mc/b/g1.root", "size": 20}, {"lfn": "/store/mc/b/g2.root", "size": 20}]},
+     {"name": "b3", "files": [{"lfn": "/store/data/elsewhere.root", "size": 20}]}]}],
+ "dataset_replicas": [{"dataset": "/P/R-v1/AOD", "site": "T2_A", "group": "AnalysisOps", "growing": false}]
+}`, s.url)
+	idoc, err := inventory.DecodeInjectDoc(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Inject(context.Background(), now.Add(-30*day), idoc); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// plantSite lays out the site: f4 missing, f5 the wrong size, an old
+// orphan, an orphan within grace, a young file, an ignored file, an old
+// empty directory.
+func plantSite(t *testing.T, s site) {
+	for _, f := range []string{"f1", "f2", "f3"} {
+		s.plant(t, "/store/mc/a/"+f+".root", 10, 30*day)
+	}
+	s.plant(t, "/store/mc/a/f5.root", 11, 30*day)
+	s.plant(t, "/store/mc/b/g1.root", 20, 30*day)
+	s.plant(t, "/store/mc/b/g2.root", 20, 30*day)
+	s.plant(t, "/store/mc/old/orphan.root", 7, 30*day)
+	s.plant(t, "/store/mc/a/graceful.root", 7, 3*day)
+	s.plant(t, "/store/mc/a/young.root", 7, 10*time.Minute)
+	s.plant(t, "/store/mc/a/job.tmp", 7, 30*day)
+	s.mkdir(t, "/store/mc/empty/sub")
+	for _, d := range []string{"/store/mc/empty/sub", "/store/mc/empty"} {
+		os.Chtimes(filepath.Join(s.data, d), now.Add(-30*day), now.Add(-30*day))
+	}
+}
+
+func testConfig(t *testing.T) consistency.Config {
+	c := consistency.DefaultConfig()
+	c.WorkDir = t.TempDir()
+	c.MinAge = time.Hour
+	c.OrphanGrace = 7 * day
+	c.Ignore = []string{"*.tmp"}
+	c.MaxMissingFraction, c.MaxOrphanFraction = 1, 1
+	c.MaxMissing, c.MaxOrphans = 10, 10
+	c.RetryWait = 10 * time.Millisecond
+	c.Sites = map[string]consistency.SiteConfig{"T2_A": {Paths: []string{"/store/mc"}}}
+	return c
+}
+
+func readList[T any](t *testing.T, rec *consistency.RunRecord, cfg consistency.Config, list string) []T {
+	t.Helper()
+	f, err := os.Open(filepath.Join(cfg.WorkDir, rec.Site, fmt.Sprint(rec.ID), "report", list+".ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func lfns(ds []consistency.Difference) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.LFN)
+	}
+	return out
+}
+
+func checkEqual[T comparable](t *testing.T, what string, got, want []T) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: got %v, want %v", what, got, want)
+	}
+}
+
+// scenario runs the checker three times against a planted site and checks
+// classification, the two-run confirmation, the actions and the inventory.
+func scenario(t *testing.T, d *db.DB, s site) {
+	ctx := context.Background()
+	st := setup(t, d, s)
+	plantSite(t, s)
+	cfg := testConfig(t)
+	acts := consistency.NewMemActions()
+	c, err := consistency.New(cfg, d, st, acts, driver.Options{Insecure: true}, nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Run 1: everything classified; only the old orphan and the empty
+	// directories are acted on (missing files wait for confirmation).
+	r1, err := c.Run(ctx, "T2_A", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Status != consistency.StatusDone || r1.Missing != 1 || r1.SizeMismatch != 1 || r1.Orphans != 2 || r1.Matched != 5 || r1.Skipped != 2 {
+		t.Fatalf("run 1: %+v", r1)
+	}
+	checkEqual(t, "missing", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListMissing)), []string{"/store/mc/a/f4.root"})
+	checkEqual(t, "size mismatch", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListSizeMismatch)), []string{"/store/mc/a/f5.root"})
+	checkEqual(t, "orphans", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListOrphans)), []string{"/store/mc/a/graceful.root", "/store/mc/old/orphan.root"})
+	if len(acts.Transfers("T2_A")) != 0 {
+		t.Errorf("run 1 queued transfers before confirmation: %v", acts.Transfers("T2_A"))
+	}
+	checkEqual(t, "deletions", acts.Deletions("T2_A"), []consistency.Deletion{{LFN: "/store/mc/old/orphan.root", Size: 7}})
+	if s.exists("/store/mc/empty/sub") || r1.DirsRemoved != 1 {
+		t.Errorf("empty directory not removed (removed %d)", r1.DirsRemoved)
+	}
+	if !s.exists("/store/mc/empty") {
+		t.Errorf("parent of the empty directory removed in the same run")
+	}
+
+	// Run 2: the missing and the corrupt file are confirmed: the replica
+	// loses them and transfers are queued. The orphan whose deletion is
+	// queued is in flight and not reported again.
+	r2, err := c.Run(ctx, "T2_A", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Orphans != 1 || r2.TransfersQueued != 2 || r2.ReplicasUpdated != 1 {
+		t.Fatalf("run 2: %+v", r2)
+	}
+	tr := acts.Transfers("T2_A")
+	if len(tr) != 2 || tr[0].LFN != "/store/mc/a/f4.root" || tr[0].Overwrite || tr[1].LFN != "/store/mc/a/f5.root" || !tr[1].Overwrite {
+		t.Errorf("transfers: %+v", tr)
+	}
+	snap := st.Snapshot()
+	b1, _ := snap.BlockByName("/P/R-v1/AOD#b1")
+	br, _ := snap.BlockReplica(b1.ID, 1)
+	if br.Complete || br.Size != 30 || br.NumFiles != 3 {
+		t.Errorf("replica of b1 after run 2: %+v, want incomplete 30 bytes 3 files", br)
+	}
+	ids, err := st.ReplicaFileIDs(ctx, b1.ID, 1)
+	if err != nil || len(ids) != 3 {
+		t.Errorf("replica files of b1: %v %v", ids, err)
+	}
+
+	// Run 3: the daemon has done its work (the orphan is gone, the
+	// transfers are still to come): nothing is missing any more because the
+	// replica is incomplete, and nothing is queued again.
+	acts.Complete("T2_A")
+	os.Remove(filepath.Join(s.data, "store/mc/old/orphan.root"))
+	r3, err := c.Run(ctx, "T2_A", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r3.Missing != 0 || r3.SizeMismatch != 0 || r3.TransfersQueued != 0 || r3.Orphans != 1 {
+		t.Errorf("run 3: %+v", r3)
+	}
+}
+
+func TestEndToEndFile(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		dir := t.TempDir()
+		scenario(t, d, site{url: "file://" + dir, data: dir})
+	})
+}
+
+func TestEndToEndWebDAVApache(t *testing.T) {
+	s := testservers.Apache(t, testservers.ApacheOptions{})
+	scenario(t, testdb.SQLite(t), site{url: "dav" + strings.TrimSuffix(s.URL[len("http"):], "/"), data: s.DataDir})
+}
+
+func TestEndToEndXRootD(t *testing.T) {
+	testservers.Need(t, "xrdfs")
+	s := testservers.XRootD(t, testservers.XRootDOptions{})
+	scenario(t, testdb.SQLite(t), site{url: s.URL, data: s.DataDir})
+}
+
+// TestSafetyValve: a run whose orphans exceed the limit deletes nothing
+// and raises an alert; so does one whose missing fraction is too high.
+func TestSafetyValve(t *testing.T) {
+	ctx := context.Background()
+	d := testdb.SQLite(t)
+	dir := t.TempDir()
+	s := site{url: "file://" + dir, data: dir}
+	st := setup(t, d, s)
+	plantSite(t, s)
+	for _, tc := range []struct {
+		name string
+		mod  func(*consistency.Config)
+		want string
+	}{
+		{"orphans", func(c *consistency.Config) { c.MaxOrphans = 1 }, "2 orphans exceed max_orphans 1"},
+		{"orphan fraction", func(c *consistency.Config) { c.MaxOrphanFraction = 0.1 }, "max_orphan_fraction"},
+		{"missing fraction", func(c *consistency.Config) { c.MaxMissingFraction = 0.2 }, "2 missing or corrupt of 7 expected files exceed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			tc.mod(&cfg)
+			acts := consistency.NewMemActions()
+			c, err := consistency.New(cfg, d, st, acts, driver.Options{}, nil, testLog(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := c.Run(ctx, "T2_A", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != consistency.StatusAlert || !strings.Contains(r.Message, tc.want) {
+				t.Errorf("status %s message %q, want alert with %q", r.Status, r.Message, tc.want)
+			}
+			if len(acts.Deletions("T2_A")) != 0 || r.DeletionsQueued != 0 || !s.exists("/store/mc/empty/sub") {
+				t.Errorf("a stopped run acted: %v", acts.Deletions("T2_A"))
+			}
+		})
+	}
+}
+
+// TestDryRun: a dry run lists what it would do and does nothing.
+func TestDryRun(t *testing.T) {
+	ctx := context.Background()
+	d := testdb.SQLite(t)
+	dir := t.TempDir()
+	s := site{url: "file://" + dir, data: dir}
+	st := setup(t, d, s)
+	plantSite(t, s)
+	cfg := testConfig(t)
+	acts := consistency.NewMemActions()
+	c, err := consistency.New(cfg, d, st, acts, driver.Options{}, nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Run(ctx, "T2_A", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acts.Deletions("T2_A")) != 0 || !s.exists("/store/mc/empty/sub") || r.DirsRemoved != 0 {
+		t.Errorf("dry run acted")
+	}
+	var acted []string
+	for _, it := range readList[consistency.PlanItem](t, r, cfg, consistency.ListActions) {
+		if it.Action != consistency.ActNone {
+			acted = append(acted, it.Action+" "+it.Path)
+		}
+	}
+	checkEqual(t, "planned", acted, []string{"delete /store/mc/old/orphan.root", "rmdir /store/mc/empty/sub"})
+}
