@@ -29,8 +29,14 @@ func (s *sliceInv) Close() error { return nil }
 
 type recSink struct{ got []string }
 
-func (r *recSink) Missing(e *ExpRec) error { r.got = append(r.got, "missing "+string(e.LFN)); return nil }
-func (r *recSink) Orphan(s *SiteRec) error { r.got = append(r.got, "orphan "+string(s.LFN)); return nil }
+func (r *recSink) Missing(e *ExpRec) error {
+	r.got = append(r.got, "missing "+string(e.LFN))
+	return nil
+}
+func (r *recSink) Orphan(s *SiteRec) error {
+	r.got = append(r.got, "orphan "+string(s.LFN))
+	return nil
+}
 func (r *recSink) SizeMismatch(e *ExpRec, s *SiteRec) error {
 	r.got = append(r.got, "size "+string(e.LFN))
 	return nil

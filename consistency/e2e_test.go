@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/dynamo-go/dynamo/consistency"
@@ -350,4 +353,49 @@ func TestDryRun(t *testing.T) {
 		}
 	}
 	checkEqual(t, "planned", acted, []string{"delete /store/mc/old/orphan.root", "rmdir /store/mc/empty/sub"})
+}
+
+// TestRoutes: the REST surface serves runs and their lists.
+func TestRoutes(t *testing.T) {
+	ctx := context.Background()
+	d := testdb.SQLite(t)
+	dir := t.TempDir()
+	s := site{url: "file://" + dir, data: dir}
+	st := setup(t, d, s)
+	plantSite(t, s)
+	cfg := testConfig(t)
+	c, err := consistency.New(cfg, d, st, consistency.NewMemActions(), driver.Options{}, prometheus.NewRegistry(), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Run(ctx, "T2_A", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.TestMode)
+	eng := gin.New()
+	consistency.Routes(eng.Group("/api/v1/consistency"), c)
+	get := func(path string) (int, string) {
+		w := httptest.NewRecorder()
+		eng.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		return w.Code, w.Body.String()
+	}
+	code, body := get(fmt.Sprintf("/api/v1/consistency/runs/%d", r.ID))
+	if code != 200 || !strings.Contains(body, `"missing":1`) || !strings.Contains(body, `"orphans"`) {
+		t.Errorf("run: %d %s", code, body)
+	}
+	code, body = get(fmt.Sprintf("/api/v1/consistency/runs/%d/lists/orphans", r.ID))
+	if code != 200 || strings.Count(body, "\n") != 2 || !strings.Contains(body, `"lfn":"/store/mc/old/orphan.root"`) {
+		t.Errorf("orphans list: %d %s", code, body)
+	}
+	if code, _ = get("/api/v1/consistency/runs/999/lists/orphans"); code != 404 {
+		t.Errorf("unknown run: %d", code)
+	}
+	if code, _ = get(fmt.Sprintf("/api/v1/consistency/runs/%d/lists/passwd", r.ID)); code != 400 {
+		t.Errorf("bad list name: %d", code)
+	}
+	code, body = get("/api/v1/consistency/sites")
+	if code != 200 || !strings.Contains(body, `"site":"T2_A"`) || !strings.Contains(body, `"status":"done"`) {
+		t.Errorf("sites: %d %s", code, body)
+	}
 }
