@@ -121,5 +121,6 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	}
 	benchInv.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load to this file")
 	cmd.AddCommand(benchInv)
+	cmd.AddCommand(newBenchConsistencyCmd(g))
 	return cmd
 }
