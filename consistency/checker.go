@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/dynamo-go/dynamo/fileop/driver"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/scheduler"
 )
 
 // Errors of Checker.Run.
@@ -239,4 +241,45 @@ func (c *Checker) prune(log *logrus.Entry, site string) {
 			}
 		}
 	}
+}
+
+// AppTimeout bounds one scheduled run: listings of large sites take hours
+// (and resume from their checkpoint if cut off).
+const AppTimeout = 24 * time.Hour
+
+// Apps returns one scheduler application per configured site, named
+// consistency:<site>, for the lead to Register. Arguments: --dry-run. They
+// are read-only applications as far as the scheduler is concerned: a
+// listing takes hours and must not hold the writer slot; the few inventory
+// updates a run makes go through Store.Write, which serialises writers.
+func (c *Checker) Apps() []scheduler.App {
+	names := make([]string, 0, len(c.cfg.Sites))
+	for n := range c.cfg.Sites {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	apps := make([]scheduler.App, 0, len(names))
+	for _, n := range names {
+		apps = append(apps, scheduler.App{
+			Name:        "consistency:" + n,
+			Description: "list " + n + ", diff against the inventory and act behind safety valves; args: --dry-run",
+			Timeout:     AppTimeout,
+			Run: func(ctx context.Context, e *scheduler.Env) error {
+				dry := false
+				for _, a := range e.Args {
+					if a != "--dry-run" {
+						return fmt.Errorf("consistency:%s: unknown argument %q (want --dry-run)", n, a)
+					}
+					dry = true
+				}
+				rec, err := c.Run(ctx, n, dry)
+				if err == nil && rec.Status == StatusAlert {
+					// A tripped valve is a failed run for the operator's eyes.
+					return fmt.Errorf("consistency:%s: run %d: safety valve: %s", n, rec.ID, rec.Message)
+				}
+				return err
+			},
+		})
+	}
+	return apps
 }
