@@ -25,6 +25,8 @@ import (
 	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/scheduler"
+	srmse "github.com/dynamo-go/dynamo/srm"
 )
 
 // site is a storage site under test: its URL and the local directory the
@@ -32,6 +34,7 @@ import (
 type site struct {
 	url  string
 	data string
+	opts driver.Options
 }
 
 func testLog(t *testing.T) *logrus.Entry {
@@ -200,7 +203,7 @@ func scenario(t *testing.T, d *db.DB, s site) {
 	plantSite(t, s)
 	cfg := testConfig(t)
 	acts := consistency.NewMemActions()
-	c, err := consistency.New(cfg, d, st, acts, driver.Options{Insecure: true}, nil, testLog(t))
+	c, err := consistency.New(cfg, d, st, acts, s.opts, nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +280,36 @@ func TestEndToEndFile(t *testing.T) {
 func TestEndToEndWebDAVApache(t *testing.T) {
 	s := testservers.Apache(t, testservers.ApacheOptions{})
 	scenario(t, testdb.SQLite(t), site{url: "dav" + strings.TrimSuffix(s.URL[len("http"):], "/"), data: s.DataDir})
+}
+
+// TestEndToEndSRM runs the scenario against the embedded SRM SE, started
+// in this process, through the srm:// driver.
+func TestEndToEndSRM(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	root := filepath.Join(t.TempDir(), "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := srmse.QuickStart(root, "127.0.0.1:0", "127.0.0.1:0", pki.HostCert, pki.HostKey, pki.CertDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err := srmse.New(cfg, testdb.SQLite(t), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- se.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-se.Ready():
+	case err := <-done:
+		t.Fatalf("SE did not start: %v", err)
+	}
+	a := se.SRMAddr().String()
+	url := "srm://localhost:" + a[strings.LastIndexByte(a, ':')+1:] + "/"
+	scenario(t, testdb.SQLite(t), site{url: url, data: root, opts: driver.Options{Proxy: pki.UserCred, CACertDir: pki.CertDir}})
 }
 
 func TestEndToEndXRootD(t *testing.T) {
@@ -397,5 +430,39 @@ func TestRoutes(t *testing.T) {
 	code, body = get("/api/v1/consistency/sites")
 	if code != 200 || !strings.Contains(body, `"site":"T2_A"`) || !strings.Contains(body, `"status":"done"`) {
 		t.Errorf("sites: %d %s", code, body)
+	}
+}
+
+// TestSchedulerApps: one application per configured site; --dry-run is
+// passed through, other arguments are refused, a tripped valve fails the run.
+func TestSchedulerApps(t *testing.T) {
+	d := testdb.SQLite(t)
+	dir := t.TempDir()
+	s := site{url: "file://" + dir, data: dir}
+	st := setup(t, d, s)
+	plantSite(t, s)
+	cfg := testConfig(t)
+	acts := consistency.NewMemActions()
+	c, err := consistency.New(cfg, d, st, acts, driver.Options{}, nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := c.Apps()
+	if len(apps) != 1 || apps[0].Name != "consistency:T2_A" || apps[0].Writer {
+		t.Fatalf("apps: %+v", apps)
+	}
+	ctx := context.Background()
+	if err := apps[0].Run(ctx, &scheduler.Env{Args: []string{"--force"}}); err == nil {
+		t.Error("unknown argument accepted")
+	}
+	if err := apps[0].Run(ctx, &scheduler.Env{Args: []string{"--dry-run"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(acts.Deletions("T2_A")) != 0 {
+		t.Error("--dry-run acted")
+	}
+	runs, _ := consistency.ListRuns(ctx, d, "T2_A", 10)
+	if len(runs) != 1 || !runs[0].DryRun {
+		t.Errorf("runs: %+v", runs)
 	}
 }
