@@ -9,7 +9,9 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -38,6 +40,10 @@ type ListOptions struct {
 	// SpoolBudget is the memory for buffered records before a sorted run is
 	// written (default 64 MiB).
 	SpoolBudget int
+	// DirSpill is the number of entries of one directory held in memory
+	// before they are written to a sorted run of their own (default
+	// 200,000): memory stays bounded however large a directory is.
+	DirSpill int
 	// CheckpointEvery is how often progress is saved (default 30s).
 	CheckpointEvery time.Duration
 	// Progress, if set, is called with the progress at every checkpoint and
@@ -58,6 +64,9 @@ func (o *ListOptions) defaults() {
 	}
 	if o.RetryWait <= 0 {
 		o.RetryWait = 2 * time.Second
+	}
+	if o.DirSpill <= 0 {
+		o.DirSpill = 200_000
 	}
 	if o.CheckpointEvery <= 0 {
 		o.CheckpointEvery = 30 * time.Second
@@ -160,6 +169,9 @@ func List(ctx context.Context, d driver.Driver, workDir string, opts ListOptions
 	for i, r := range l.cp.Runs {
 		runs[i] = filepath.Join(workDir, r)
 	}
+	if err := removeStrays(workDir, l.cp.Runs); err != nil {
+		return nil, err
+	}
 	if l.spool, err = NewSpool(workDir, opts.SpoolBudget, runs); err != nil {
 		return nil, err
 	}
@@ -190,6 +202,7 @@ type lister struct {
 	active   int
 	err      error
 	startN   int64 // files already listed when this process started
+	spillSeq atomic.Int64
 }
 
 func (l *lister) run(ctx context.Context) error {
@@ -302,6 +315,26 @@ func (l *lister) saveLocked(done bool) error {
 	return nil
 }
 
+// removeStrays deletes what an interrupted listing wrote after its last
+// checkpoint (runs the checkpoint does not name, temp files): their
+// directories are pending again and will be listed anew.
+func removeStrays(dir string, keep []string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		stray := strings.HasSuffix(n, ".tmp") || (strings.HasPrefix(n, "run-") && strings.HasSuffix(n, ".bin") && !slices.Contains(keep, n))
+		if stray {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				return fmt.Errorf("list: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 func readCheckpoint(dir string) (*checkpoint, error) {
 	b, err := os.ReadFile(filepath.Join(dir, checkpointName))
 	if errors.Is(err, os.ErrNotExist) {
@@ -337,7 +370,7 @@ func (l *lister) worker(ctx context.Context) {
 		l.active++
 		l.mu.Unlock()
 
-		files, subdirs, retries, err := l.listDir(ctx, it)
+		res, retries, err := l.listDir(ctx, it)
 
 		l.mu.Lock()
 		l.active--
@@ -351,33 +384,68 @@ func (l *lister) worker(ctx context.Context) {
 				l.err = fmt.Errorf("list %s: %w", it.Path, err)
 			}
 		default:
-			if aerr := l.spool.Add(files...); aerr != nil && l.err == nil {
+			for _, r := range res.spilled {
+				if aerr := l.spool.Adopt(r); aerr != nil && l.err == nil {
+					l.err = aerr
+				}
+			}
+			if aerr := l.spool.Add(res.files...); aerr != nil && l.err == nil {
 				l.err = aerr
 			}
 			delete(l.inflight, it.Path)
-			for i := len(subdirs) - 1; i >= 0; i-- {
-				l.stack = append(l.stack, subdirs[i])
+			for i := len(res.subdirs) - 1; i >= 0; i-- {
+				l.stack = append(l.stack, res.subdirs[i])
 			}
-			if len(files) == 0 && len(subdirs) == 0 && !it.Top {
+			if res.n == 0 && len(res.subdirs) == 0 && !it.Top {
 				l.cp.EmptyDirs = append(l.cp.EmptyDirs, EmptyDir{Path: it.Path, ModTime: it.ModTime})
 			}
 			l.cp.Dirs++
-			l.cp.Files += int64(len(files))
-			for _, f := range files {
-				l.cp.Bytes += f.Size
-			}
+			l.cp.Files += res.n
+			l.cp.Bytes += res.bytes
 		}
 		l.cond.Broadcast()
 		l.mu.Unlock()
 	}
 }
 
+// dirResult is one directory's listing: the files still in memory, the
+// sorted runs its overflow was spilled to, and its subdirectories.
+type dirResult struct {
+	files    []SiteFile
+	spilled  []string
+	subdirs  []dirItem
+	n, bytes int64
+}
+
+// discard removes spilled runs of a failed attempt.
+func (r *dirResult) discard() {
+	for _, p := range r.spilled {
+		os.Remove(p)
+	}
+	*r = dirResult{files: r.files[:0], subdirs: r.subdirs[:0]}
+}
+
 // listDir lists one directory completely, retrying recoverable failures
 // from scratch (a partial listing is discarded, never half-kept).
-func (l *lister) listDir(ctx context.Context, it dirItem) (files []SiteFile, subdirs []dirItem, retries int, err error) {
+func (l *lister) listDir(ctx context.Context, it dirItem) (res dirResult, retries int, err error) {
 	wait := l.opts.RetryWait
 	for attempt := 0; ; attempt++ {
-		files, subdirs = files[:0], subdirs[:0]
+		res.discard()
+		spill := func() error {
+			if l.opts.Checksums {
+				if err := l.checksums(ctx, res.files); err != nil {
+					return err
+				}
+			}
+			p := filepath.Join(l.dir, fmt.Sprintf("dir-%d.tmp", l.spillSeq.Add(1)))
+			res.spilled = append(res.spilled, p)
+			if err := writeSortedRun(p, res.files); err != nil {
+				return err
+			}
+			clear(res.files)
+			res.files = res.files[:0]
+			return nil
+		}
 		err = l.d.List(ctx, it.Path, func(e driver.Entry) error {
 			p := path.Join(it.Path, e.Name)
 			var mt int64
@@ -385,22 +453,31 @@ func (l *lister) listDir(ctx context.Context, it dirItem) (files []SiteFile, sub
 				mt = e.ModTime.Unix()
 			}
 			if e.IsDir {
-				subdirs = append(subdirs, dirItem{Path: p, ModTime: mt})
-			} else {
-				files = append(files, SiteFile{LFN: p, Size: e.Size, ModTime: mt})
+				res.subdirs = append(res.subdirs, dirItem{Path: p, ModTime: mt})
+				return nil
+			}
+			res.files = append(res.files, SiteFile{LFN: p, Size: e.Size, ModTime: mt})
+			res.n++
+			res.bytes += e.Size
+			if len(res.files) >= l.opts.DirSpill {
+				return spill()
 			}
 			return nil
 		})
 		if err == nil && l.opts.Checksums {
-			err = l.checksums(ctx, files)
+			err = l.checksums(ctx, res.files)
 		}
-		if err == nil || !driver.Recoverable(err) || attempt >= l.opts.Retries || ctx.Err() != nil {
-			return files, subdirs, attempt, err
+		if err == nil {
+			return res, attempt, nil
+		}
+		res.discard()
+		if !driver.Recoverable(err) || attempt >= l.opts.Retries || ctx.Err() != nil {
+			return res, attempt, err
 		}
 		l.opts.Log.WithError(err).WithField("dir", it.Path).WithField("attempt", attempt+1).Warn("listing failed, retrying")
 		select {
 		case <-ctx.Done():
-			return nil, nil, attempt, ctx.Err()
+			return res, attempt, ctx.Err()
 		case <-time.After(wait):
 		}
 		wait *= 2

@@ -87,7 +87,9 @@ func TestListResumeSameResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Tiny spool budget: many runs, so resumption must merge old and new.
-	opts := ListOptions{Paths: []string{"/store"}, Concurrency: 3, SpoolBudget: 500, RetryWait: 1}
+	// Tiny directory spill: directories of 5 files go to runs of their own
+	// in part, including those whose listing fails half way.
+	opts := ListOptions{Paths: []string{"/store"}, Concurrency: 3, SpoolBudget: 500, RetryWait: 1, DirSpill: 2}
 	full, err := List(ctx, d, t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +112,8 @@ func TestListResumeSameResult(t *testing.T) {
 	if err != nil || cp == nil || cp.Done || len(cp.Pending) == 0 || cp.Files == 0 {
 		t.Fatalf("checkpoint after interruption: %+v %v", cp, err)
 	}
+	stray := filepath.Join(work, "run-999999.bin")
+	os.WriteFile(stray, []byte("garbage from after the last checkpoint"), 0o644)
 	fl2 := &flaky{Driver: d, failOnce: map[string]*atomic.Bool{"/store/d10/s2": {}}}
 	res, err := List(ctx, fl2, work, opts)
 	if err != nil {
@@ -123,6 +127,14 @@ func TestListResumeSameResult(t *testing.T) {
 	}
 	if res.Progress.Files != int64(len(want)) || res.Progress.Retries == 0 {
 		t.Errorf("progress %+v", res.Progress)
+	}
+	if strays, _ := filepath.Glob(filepath.Join(work, "*.tmp")); len(strays) > 0 {
+		t.Errorf("temp files left: %v", strays)
+	}
+	// A run written after the last checkpoint is not the checkpoint's: it
+	// was removed, not merged (it would not even decode).
+	if _, err := os.Stat(stray); err == nil {
+		t.Error("stray run kept")
 	}
 	// A finished listing is returned as is.
 	again, err := List(ctx, d, work, opts)

@@ -73,17 +73,9 @@ func (s *Spool) Flush() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	slices.SortFunc(s.buf, func(a, b SiteFile) int { return strings.Compare(a.LFN, b.LFN) })
-	path := filepath.Join(s.dir, fmt.Sprintf("run-%06d.bin", s.seq))
-	w, err := createRecordFile(path + ".tmp")
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	for i := range s.buf {
-		w.WriteSite(&s.buf[i])
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("spool: write %s: %w", path, err)
+	path := s.nextRun()
+	if err := writeSortedRun(path+".tmp", s.buf); err != nil {
+		return err
 	}
 	// The rename makes a run appear only when complete, so a checkpoint
 	// never names a half-written run.
@@ -94,6 +86,36 @@ func (s *Spool) Flush() error {
 	s.runs = append(s.runs, path)
 	clear(s.buf)
 	s.buf, s.bufSize = s.buf[:0], 0
+	return nil
+}
+
+func (s *Spool) nextRun() string { return filepath.Join(s.dir, fmt.Sprintf("run-%06d.bin", s.seq)) }
+
+// Adopt makes a sorted run file written elsewhere (by writeSortedRun, on
+// the same file system) one of the spool's runs, renaming it.
+func (s *Spool) Adopt(sortedRun string) error {
+	path := s.nextRun()
+	if err := os.Rename(sortedRun, path); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.seq++
+	s.runs = append(s.runs, path)
+	return nil
+}
+
+// writeSortedRun sorts files in place and writes them to path.
+func writeSortedRun(path string, files []SiteFile) error {
+	slices.SortFunc(files, func(a, b SiteFile) int { return strings.Compare(a.LFN, b.LFN) })
+	w, err := createRecordFile(path)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	for i := range files {
+		w.WriteSite(&files[i])
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("spool: write %s: %w", path, err)
+	}
 	return nil
 }
 
