@@ -26,6 +26,8 @@ var (
 	ErrUnknownSite = errors.New("site not configured for consistency checks")
 	// ErrBusy: a run of the site is already in progress in this process.
 	ErrBusy = errors.New("consistency run already in progress")
+	// errResumable marks a listing failure the next run should resume from.
+	errResumable = errors.New("listing interrupted (resumable)")
 )
 
 // Checker runs consistency checks. It is safe for concurrent use; runs of
@@ -41,6 +43,8 @@ type Checker struct {
 	metrics *metrics
 	// Now is the clock (tests move it); default time.Now.
 	Now func() time.Time
+	// open opens a site's driver (tests wrap it).
+	open func(ctx context.Context, url string, opts driver.Options) (driver.Driver, error)
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -59,7 +63,7 @@ func New(cfg Config, d *db.DB, store *inventory.Store, actions Actions, opts dri
 	if err != nil {
 		return nil, err
 	}
-	return &Checker{cfg: cfg, db: d, store: store, actions: actions, opts: opts, log: log, metrics: m, Now: time.Now, running: map[string]bool{}}, nil
+	return &Checker{cfg: cfg, db: d, store: store, actions: actions, opts: opts, log: log, metrics: m, Now: time.Now, open: driver.Open, running: map[string]bool{}}, nil
 }
 
 // Config returns the checker's configuration.
@@ -117,8 +121,10 @@ func (c *Checker) Run(ctx context.Context, site string, dryRun bool) (*RunRecord
 	err = c.run(ctx, log, rec, si, sc, url)
 	rec.EndedAt = c.Now().Unix()
 	switch {
-	case err != nil && ctx.Err() != nil:
-		// Interrupted: stays "running" so the next run resumes the listing.
+	case err != nil && (ctx.Err() != nil || errors.Is(err, errResumable)):
+		// Interrupted, or the site failed in a way that may pass (retries
+		// exhausted on an unavailable server): stays "running" so that the
+		// next run resumes the listing instead of starting over.
 		rec.Message = err.Error()
 	case err != nil:
 		rec.Status, rec.Message = StatusFailed, err.Error()
@@ -142,7 +148,7 @@ func (c *Checker) Run(ctx context.Context, site string, dryRun bool) (*RunRecord
 }
 
 func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, si inventory.Site, sc SiteConfig, url string) error {
-	drv, err := driver.Open(ctx, url, c.opts)
+	drv, err := c.open(ctx, url, c.opts)
 	if err != nil {
 		return err
 	}
@@ -156,6 +162,9 @@ func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, si
 		Progress: func(p ListProgress) { c.metrics.progress(si.Name, p) }, Log: log,
 	})
 	if err != nil {
+		if driver.Recoverable(err) {
+			return fmt.Errorf("%w: %w", errResumable, err)
+		}
 		return err
 	}
 	rec.Dirs = lres.Progress.Dirs

@@ -169,6 +169,13 @@ func (c Config) Validate() error {
 				bad("sites.%s.paths: %q must be absolute and clean (no trailing /, no ..)", name, p)
 			}
 		}
+		for i, p := range s.Paths {
+			for _, q := range s.Paths[i+1:] {
+				if p == q || strings.HasPrefix(q, p+"/") || strings.HasPrefix(p, q+"/") || p == "/" || q == "/" {
+					bad("sites.%s.paths: %q and %q overlap (a file would be listed twice)", name, p, q)
+				}
+			}
+		}
 		if s.Concurrency < 0 {
 			bad("sites.%s.concurrency: %d is negative", name, s.Concurrency)
 		}

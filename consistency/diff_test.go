@@ -135,6 +135,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ignore: ['[a']", "ignore"},
 		{"sites: {T2_A: {paths: [store]}}", "must be absolute"},
 		{"sites: {T2_A: {}}", "sites.T2_A.paths: empty"},
+		{"sites: {T2_A: {paths: [/store, /store/mc]}}", "overlap"},
 		{"bogus: 1", "field bogus not found"},
 	} {
 		_, err := DecodeConfig(strings.NewReader(tc.yaml))

@@ -466,3 +466,52 @@ func TestSchedulerApps(t *testing.T) {
 		t.Errorf("runs: %+v", runs)
 	}
 }
+
+// unavailable fails every listing with a recoverable error.
+type unavailable struct{ driver.Driver }
+
+func (unavailable) List(ctx context.Context, dir string, fn driver.ListFunc) error {
+	return &driver.Error{Op: "list", URL: dir, Kind: driver.ErrUnavailable}
+}
+
+// TestInterruptedRunResumes: a run whose listing fails recoverably (the
+// site unavailable past the retries) stays "running", and the next run of
+// the site continues it (same id) to the result of an uninterrupted run.
+func TestInterruptedRunResumes(t *testing.T) {
+	d := testdb.SQLite(t)
+	dir := t.TempDir()
+	s := site{url: "file://" + dir, data: dir}
+	st := setup(t, d, s)
+	plantSite(t, s)
+	cfg := testConfig(t)
+	cfg.Retries = 1
+	c, err := consistency.New(cfg, d, st, consistency.NewMemActions(), driver.Options{}, nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	consistency.WrapDriver(c, func(d driver.Driver) driver.Driver { return unavailable{d} })
+	r1, err := c.Run(context.Background(), "T2_A", true)
+	if err == nil || r1 == nil || r1.Status != consistency.StatusRunning || !strings.Contains(r1.Message, "unavailable") {
+		t.Fatalf("failed run: %+v %v", r1, err)
+	}
+	consistency.WrapDriver(c, func(d driver.Driver) driver.Driver { return d })
+	r2, err := c.Run(context.Background(), "T2_A", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.ID != r1.ID || r2.Status != consistency.StatusDone || r2.Missing != 1 || r2.Orphans != 2 {
+		t.Errorf("resumed run: %+v", r2)
+	}
+	// An irrecoverable failure ends the run: the next one starts afresh.
+	consistency.WrapDriver(c, func(d driver.Driver) driver.Driver { return denied{d} })
+	r3, err := c.Run(context.Background(), "T2_A", true)
+	if err == nil || r3.Status != consistency.StatusFailed {
+		t.Fatalf("denied run: %+v %v", r3, err)
+	}
+}
+
+type denied struct{ driver.Driver }
+
+func (denied) List(ctx context.Context, dir string, fn driver.ListFunc) error {
+	return &driver.Error{Op: "list", URL: dir, Kind: driver.ErrPermission}
+}

@@ -21,7 +21,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynamo_consistency_runs_total",
-			Help: "Consistency runs by site and final status (done, alert, failed, running=interrupted)."}, []string{"site", "status"}),
+			Help: "Consistency runs by site and final status (done, alert, failed, interrupted)."}, []string{"site", "status"}),
 		files: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_consistency_files",
 			Help: "Files per kind found by the site's last run (listed, expected, missing, orphan, size_mismatch, checksum_mismatch)."}, []string{"site", "kind"}),
 		bytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_consistency_bytes",
@@ -63,7 +63,11 @@ func (m *metrics) alert(site string, on bool) {
 }
 
 func (m *metrics) observe(r *RunRecord, d time.Duration) {
-	m.runs.WithLabelValues(r.Site, r.Status).Inc()
+	status := r.Status
+	if status == StatusRunning {
+		status = "interrupted" // the run ended without finishing; the next one resumes it
+	}
+	m.runs.WithLabelValues(r.Site, status).Inc()
 	m.duration.WithLabelValues(r.Site).Set(d.Seconds())
 	m.lastRun.WithLabelValues(r.Site).Set(float64(r.EndedAt))
 	if r.Status != StatusDone && r.Status != StatusAlert {
