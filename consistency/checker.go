@@ -148,6 +148,7 @@ func (c *Checker) Run(ctx context.Context, site string, dryRun bool) (*RunRecord
 }
 
 func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, si inventory.Site, sc SiteConfig, url string) error {
+	rec.Message = "" // a resumed run's earlier interruption is history
 	drv, err := c.open(ctx, url, c.opts)
 	if err != nil {
 		return err

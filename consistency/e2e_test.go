@@ -115,8 +115,11 @@ func setup(t *testing.T, d *db.DB, s site) *inventory.Store {
        {"lfn": "/store/mc/a/f3.root", "size": 10}, {"lfn": "/store/mc/a/f4.root", "size": 10},
        {"lfn": "/store/mc/a/f5.root", "size": 10}]},
      {"name": "b2", "files": [{"lfn": "/store/mc/b/g1.root", "size": 20}, {"lfn": "/store/mc/b/g2.root", "size": 20}]},
-     {"name": "b3", "files": [{"lfn": "/store/data/elsewhere.root", "size": 20}]}]}],
- "dataset_replicas": [{"dataset": "/P/R-v1/AOD", "site": "T2_A", "group": "AnalysisOps", "growing": false}]
+     {"name": "b3", "files": [{"lfn": "/store/data/elsewhere.root", "size": 20}]},
+     {"name": "c1", "files": [{"lfn": "/store/mc/c/h1.root", "size": 30}, {"lfn": "/store/mc/c/h2.root", "size": 30},
+       {"lfn": "/store/mc/c/h3.root", "size": 30}]}]}],
+ "dataset_replicas": [{"dataset": "/P/R-v1/AOD", "site": "T2_A", "group": "AnalysisOps", "growing": false, "blocks": ["b1", "b2", "b3"]}],
+ "block_replicas": [{"block": "/P/R-v1/AOD#c1", "site": "T2_A", "group": "AnalysisOps", "files": ["/store/mc/c/h1.root", "/store/mc/c/h2.root"]}]
 }`, s.url)
 	idoc, err := inventory.DecodeInjectDoc(strings.NewReader(doc))
 	if err != nil {
@@ -130,7 +133,8 @@ func setup(t *testing.T, d *db.DB, s site) *inventory.Store {
 
 // plantSite lays out the site: f4 missing, f5 the wrong size, an old
 // orphan, an orphan within grace, a young file, an ignored file, an old
-// empty directory.
+// empty directory; of the incomplete replica of c1 (h1 and h2 present,
+// h3 still to come), h2 is missing.
 func plantSite(t *testing.T, s site) {
 	for _, f := range []string{"f1", "f2", "f3"} {
 		s.plant(t, "/store/mc/a/"+f+".root", 10, 30*day)
@@ -138,6 +142,7 @@ func plantSite(t *testing.T, s site) {
 	s.plant(t, "/store/mc/a/f5.root", 11, 30*day)
 	s.plant(t, "/store/mc/b/g1.root", 20, 30*day)
 	s.plant(t, "/store/mc/b/g2.root", 20, 30*day)
+	s.plant(t, "/store/mc/c/h1.root", 30, 30*day)
 	s.plant(t, "/store/mc/old/orphan.root", 7, 30*day)
 	s.plant(t, "/store/mc/a/graceful.root", 7, 3*day)
 	s.plant(t, "/store/mc/a/young.root", 7, 10*time.Minute)
@@ -147,6 +152,8 @@ func plantSite(t *testing.T, s site) {
 		os.Chtimes(filepath.Join(s.data, d), now.Add(-30*day), now.Add(-30*day))
 	}
 }
+
+func snap0(st *inventory.Store) *inventory.Snapshot { return st.Snapshot() }
 
 func testConfig(t *testing.T) consistency.Config {
 	c := consistency.DefaultConfig()
@@ -214,10 +221,10 @@ func scenario(t *testing.T, d *db.DB, s site) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r1.Status != consistency.StatusDone || r1.Missing != 1 || r1.SizeMismatch != 1 || r1.Orphans != 2 || r1.Matched != 5 || r1.Skipped != 2 {
+	if r1.Status != consistency.StatusDone || r1.Missing != 2 || r1.SizeMismatch != 1 || r1.Orphans != 2 || r1.Matched != 6 || r1.Skipped != 3 || r1.ExpectedFiles != 10 {
 		t.Fatalf("run 1: %+v", r1)
 	}
-	checkEqual(t, "missing", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListMissing)), []string{"/store/mc/a/f4.root"})
+	checkEqual(t, "missing", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListMissing)), []string{"/store/mc/a/f4.root", "/store/mc/c/h2.root"})
 	checkEqual(t, "size mismatch", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListSizeMismatch)), []string{"/store/mc/a/f5.root"})
 	checkEqual(t, "orphans", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListOrphans)), []string{"/store/mc/a/graceful.root", "/store/mc/old/orphan.root"})
 	if len(acts.Transfers("T2_A")) != 0 {
@@ -238,12 +245,21 @@ func scenario(t *testing.T, d *db.DB, s site) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r2.Orphans != 1 || r2.TransfersQueued != 2 || r2.ReplicasUpdated != 1 {
+	if r2.Orphans != 1 || r2.TransfersQueued != 3 || r2.ReplicasUpdated != 2 {
 		t.Fatalf("run 2: %+v", r2)
 	}
 	tr := acts.Transfers("T2_A")
-	if len(tr) != 2 || tr[0].LFN != "/store/mc/a/f4.root" || tr[0].Overwrite || tr[1].LFN != "/store/mc/a/f5.root" || !tr[1].Overwrite {
+	if len(tr) != 3 || tr[0].LFN != "/store/mc/a/f4.root" || tr[0].Overwrite || tr[1].LFN != "/store/mc/c/h2.root" || tr[2].LFN != "/store/mc/a/f5.root" || !tr[2].Overwrite {
 		t.Errorf("transfers: %+v", tr)
+	}
+	// The incomplete replica loses h2 and keeps h1 (h3 was never there).
+	c1, _ := snap0(st).BlockByName("/P/R-v1/AOD#c1")
+	cr, _ := st.Snapshot().BlockReplica(c1.ID, 1)
+	if cr.Complete || cr.Size != 30 || cr.NumFiles != 1 {
+		t.Errorf("replica of c1 after run 2: %+v, want incomplete 30 bytes 1 file", cr)
+	}
+	if ids, err := st.ReplicaFileIDs(ctx, c1.ID, 1); err != nil || len(ids) != 1 {
+		t.Errorf("replica files of c1: %v %v", ids, err)
 	}
 	snap := st.Snapshot()
 	b1, _ := snap.BlockByName("/P/R-v1/AOD#b1")
@@ -334,7 +350,7 @@ func TestSafetyValve(t *testing.T) {
 	}{
 		{"orphans", func(c *consistency.Config) { c.MaxOrphans = 1 }, "2 orphans exceed max_orphans 1"},
 		{"orphan fraction", func(c *consistency.Config) { c.MaxOrphanFraction = 0.1 }, "max_orphan_fraction"},
-		{"missing fraction", func(c *consistency.Config) { c.MaxMissingFraction = 0.2 }, "2 missing or corrupt of 7 expected files exceed"},
+		{"missing fraction", func(c *consistency.Config) { c.MaxMissingFraction = 0.2 }, "3 missing or corrupt of 10 expected files exceed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
@@ -414,7 +430,7 @@ func TestRoutes(t *testing.T) {
 		return w.Code, w.Body.String()
 	}
 	code, body := get(fmt.Sprintf("/api/v1/consistency/runs/%d", r.ID))
-	if code != 200 || !strings.Contains(body, `"missing":1`) || !strings.Contains(body, `"orphans"`) {
+	if code != 200 || !strings.Contains(body, `"missing":2`) || !strings.Contains(body, `"orphans"`) {
 		t.Errorf("run: %d %s", code, body)
 	}
 	code, body = get(fmt.Sprintf("/api/v1/consistency/runs/%d/lists/orphans", r.ID))
@@ -499,7 +515,7 @@ func TestInterruptedRunResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r2.ID != r1.ID || r2.Status != consistency.StatusDone || r2.Missing != 1 || r2.Orphans != 2 {
+	if r2.ID != r1.ID || r2.Status != consistency.StatusDone || r2.Missing != 2 || r2.Orphans != 2 || r2.Message != "" {
 		t.Errorf("resumed run: %+v", r2)
 	}
 	// An irrecoverable failure ends the run: the next one starts afresh.
