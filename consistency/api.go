@@ -20,7 +20,7 @@ import (
 //	GET /runs?site=NAME&limit=N    runs, newest first
 //	GET /runs/:id                  one run: counts, volumes, actions taken, and the list names
 //	GET /runs/:id/lists/:list      a list as NDJSON (missing, orphans, size_mismatch,
-//	                               checksum_mismatch, empty_dirs, actions)
+//	                               checksum_mismatch, stalled, empty_dirs, actions)
 //
 // Runs are started by the scheduler (application consistency:<site>) or
 // `dynamo consistency run`, not here. Success bodies are {"status":

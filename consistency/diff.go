@@ -86,6 +86,8 @@ type Sink interface {
 	Missing(e *ExpRec) error
 	Orphan(s *SiteRec) error
 	SizeMismatch(e *ExpRec, s *SiteRec) error
+	// Stalled: s is the site's copy when there is one (of the wrong size).
+	Stalled(e *ExpRec, s *SiteRec) error
 	ChecksumMismatch(e *ExpRec, s *SiteRec) error
 }
 
@@ -103,6 +105,9 @@ type Counts struct {
 	OrphanBytes      int64 `json:"orphan_bytes" db:"orphan_bytes"`
 	SizeMismatch     int64 `json:"size_mismatch" db:"size_mismatch"`
 	ChecksumMismatch int64 `json:"checksum_mismatch" db:"checksum_mismatch"`
+	// Stalled counts files an incomplete replica still expects, absent from
+	// the site, with no transfer in flight (see Diff).
+	Stalled int64 `json:"stalled" db:"stalled"`
 	// Skipped counts files not judged: young, ignored, in flight, or in a
 	// replica being transferred or deleted.
 	Skipped int64 `json:"skipped" db:"skipped"`
@@ -112,13 +117,16 @@ type Counts struct {
 // not grow with the listing) and reports each difference to sink.
 //
 // Classification, for a name on:
-//   - both sides: skipped if the replica is incoming/deleting, the site
-//     file is young, or the name is ignored/in flight; else a size
-//     mismatch, else a checksum mismatch when both sides have a checksum,
+//   - both sides: stalled if the replica is incoming, the site's copy has
+//     the wrong size, and no transfer is in flight; else skipped if the
+//     replica is incoming/deleting, the site file is young, or the name is
+//     ignored/in flight; else a size mismatch, else a checksum mismatch when both sides have a checksum,
 //     else matched;
-//   - the inventory only: missing, unless the replica is not StatePresent,
-//     was updated less than MinAge ago, lies outside Paths, or is
-//     ignored/in flight;
+//   - the inventory only: missing, unless the replica was updated less
+//     than MinAge ago, lies outside Paths, is being deleted, or the name is
+//     ignored/in flight; a file an incomplete replica still expects
+//     (StateIncoming) is stalled rather than missing: no transfer in
+//     flight is bringing it;
 //   - the site only: orphan, unless young or ignored/in flight.
 //
 // A stream out of order is an error (a merge over unsorted input would
@@ -174,9 +182,15 @@ func Diff(site SiteStream, inv InventoryStream, f Filter, sink Sink) (Counts, er
 			if f.inPaths(e.LFN) {
 				c.ExpectedFiles++
 				c.ExpectedBytes += e.Size
-				if e.State != StatePresent || f.young(e.ReplicaUpdate) || f.ignored(e.LFN) {
+				switch {
+				case e.State == StateDeleting || f.young(e.ReplicaUpdate) || f.ignored(e.LFN):
 					c.Skipped++
-				} else {
+				case e.State == StateIncoming:
+					// Expected by an incomplete replica, absent, and nothing
+					// in flight brings it: the transfer was lost.
+					c.Stalled++
+					err = sink.Stalled(e, nil)
+				default:
 					c.Missing++
 					c.MissingBytes += e.Size
 					err = sink.Missing(e)
@@ -187,6 +201,11 @@ func Diff(site SiteStream, inv InventoryStream, f Filter, sink Sink) (Counts, er
 			c.ExpectedFiles++
 			c.ExpectedBytes += e.Size
 			switch {
+			case e.State == StateIncoming && s.Size != e.Size && !f.young(s.ModTime) && !f.young(e.ReplicaUpdate) && !f.ignored(s.LFN):
+				// A wrong copy where a transfer should land, and none in
+				// flight: the transfer (overwriting) was lost.
+				c.Stalled++
+				err = sink.Stalled(e, s)
 			case e.State != StatePresent || f.young(s.ModTime) || f.ignored(s.LFN):
 				c.Skipped++
 			case s.Size != e.Size:

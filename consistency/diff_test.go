@@ -41,6 +41,10 @@ func (r *recSink) SizeMismatch(e *ExpRec, s *SiteRec) error {
 	r.got = append(r.got, "size "+string(e.LFN))
 	return nil
 }
+func (r *recSink) Stalled(e *ExpRec, s *SiteRec) error {
+	r.got = append(r.got, "stalled "+string(e.LFN))
+	return nil
+}
 func (r *recSink) ChecksumMismatch(e *ExpRec, s *SiteRec) error {
 	r.got = append(r.got, "checksum "+string(e.LFN))
 	return nil
@@ -57,7 +61,7 @@ func exp(name string, size int64, ck string, state uint8) ExpRec {
 func TestDiffClassification(t *testing.T) {
 	tmp, _ := glob.Compile("*.tmp")
 	f := Filter{Now: 1000, MinAge: 100, Paths: []string{"/s"}, Ignore: []*glob.Pattern{tmp},
-		InFlight: map[string]struct{}{"/s/inflight": {}}}
+		InFlight: map[string]struct{}{"/s/inflight": {}, "/s/incoming-inflight": {}}}
 	// "/s/b-c" sorts before "/s/b/x" ('-' < '/'): byte order, not path order.
 	s := &sliceSite{recs: []SiteRec{
 		site("/s/a", 1, 10, ""),
@@ -65,6 +69,8 @@ func TestDiffClassification(t *testing.T) {
 		site("/s/b/x", 2, 10, "0000000a"),
 		site("/s/ck", 3, 10, "0000000b"),
 		site("/s/deleting", 1, 10, ""),
+		site("/s/incoming-landed", 1, 10, ""),
+		site("/s/incoming-wrong", 1, 10, ""),
 		site("/s/inflight", 1, 10, ""),
 		site("/s/j.tmp", 1, 10, ""),
 		site("/s/size", 5, 10, ""),
@@ -78,6 +84,9 @@ func TestDiffClassification(t *testing.T) {
 		exp("/s/deleting", 1, "", StateDeleting),
 		exp("/s/gone", 4, "", StatePresent),
 		exp("/s/incoming", 1, "", StateIncoming),
+		exp("/s/incoming-inflight", 1, "", StateIncoming),
+		exp("/s/incoming-landed", 1, "", StateIncoming),
+		exp("/s/incoming-wrong", 2, "", StateIncoming),
 		exp("/s/size", 4, "", StatePresent),
 	}}
 	sink := &recSink{}
@@ -85,11 +94,11 @@ func TestDiffClassification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "orphan /s/b-c|checksum /s/ck|missing /s/gone|size /s/size"
+	want := "orphan /s/b-c|checksum /s/ck|missing /s/gone|stalled /s/incoming|stalled /s/incoming-wrong|size /s/size"
 	if got := strings.Join(sink.got, "|"); got != want {
 		t.Errorf("got %s\nwant %s", got, want)
 	}
-	if c.Matched != 2 || c.Skipped != 5 || c.SiteFiles != 9 || c.ExpectedFiles != 7 || c.MissingBytes != 4 || c.OrphanBytes != 1 {
+	if c.Matched != 2 || c.Skipped != 6 || c.Stalled != 2 || c.SiteFiles != 11 || c.ExpectedFiles != 10 || c.MissingBytes != 4 || c.OrphanBytes != 1 {
 		t.Errorf("counts %+v", c)
 	}
 }

@@ -153,6 +153,17 @@ func plantSite(t *testing.T, s site) {
 	}
 }
 
+// dealerActs is the file-operation queue as the scenario starts: the
+// transfer of h3 to the incomplete replica of c1 is in flight (queued by
+// whoever made the replica).
+func dealerActs(t *testing.T) *consistency.MemActions {
+	a := consistency.NewMemActions()
+	if err := a.QueueTransfers(context.Background(), "T2_A", []consistency.Transfer{{LFN: "/store/mc/c/h3.root", Size: 30}}); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func snap0(st *inventory.Store) *inventory.Snapshot { return st.Snapshot() }
 
 func testConfig(t *testing.T) consistency.Config {
@@ -209,7 +220,7 @@ func scenario(t *testing.T, d *db.DB, s site) {
 	st := setup(t, d, s)
 	plantSite(t, s)
 	cfg := testConfig(t)
-	acts := consistency.NewMemActions()
+	acts := dealerActs(t)
 	c, err := consistency.New(cfg, d, st, acts, s.opts, nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +238,7 @@ func scenario(t *testing.T, d *db.DB, s site) {
 	checkEqual(t, "missing", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListMissing)), []string{"/store/mc/a/f4.root", "/store/mc/c/h2.root"})
 	checkEqual(t, "size mismatch", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListSizeMismatch)), []string{"/store/mc/a/f5.root"})
 	checkEqual(t, "orphans", lfns(readList[consistency.Difference](t, r1, cfg, consistency.ListOrphans)), []string{"/store/mc/a/graceful.root", "/store/mc/old/orphan.root"})
-	if len(acts.Transfers("T2_A")) != 0 {
+	if r1.TransfersQueued != 0 || len(acts.Transfers("T2_A")) != 1 {
 		t.Errorf("run 1 queued transfers before confirmation: %v", acts.Transfers("T2_A"))
 	}
 	checkEqual(t, "deletions", acts.Deletions("T2_A"), []consistency.Deletion{{LFN: "/store/mc/old/orphan.root", Size: 7}})
@@ -248,7 +259,7 @@ func scenario(t *testing.T, d *db.DB, s site) {
 	if r2.Orphans != 1 || r2.TransfersQueued != 3 || r2.ReplicasUpdated != 2 {
 		t.Fatalf("run 2: %+v", r2)
 	}
-	tr := acts.Transfers("T2_A")
+	tr := acts.Transfers("T2_A")[1:] // after h3's, queued by the dealer
 	if len(tr) != 3 || tr[0].LFN != "/store/mc/a/f4.root" || tr[0].Overwrite || tr[1].LFN != "/store/mc/c/h2.root" || tr[2].LFN != "/store/mc/a/f5.root" || !tr[2].Overwrite {
 		t.Errorf("transfers: %+v", tr)
 	}
@@ -272,17 +283,32 @@ func scenario(t *testing.T, d *db.DB, s site) {
 		t.Errorf("replica files of b1: %v %v", ids, err)
 	}
 
-	// Run 3: the daemon has done its work (the orphan is gone, the
-	// transfers are still to come): nothing is missing any more because the
-	// replica is incomplete, and nothing is queued again.
+	// Run 3, two hours later: the daemon lost the queued transfers (and
+	// removed the orphan). The files the replicas now lack are stalled
+	// (f5 too: its corrupt copy is still there): their transfers are
+	// queued again, the inventory is left alone.
 	acts.Complete("T2_A")
 	os.Remove(filepath.Join(s.data, "store/mc/old/orphan.root"))
+	c.Now = func() time.Time { return now.Add(2 * time.Hour) }
 	r3, err := c.Run(ctx, "T2_A", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r3.Missing != 0 || r3.SizeMismatch != 0 || r3.TransfersQueued != 0 || r3.Orphans != 1 {
+	if r3.Missing != 0 || r3.SizeMismatch != 0 || r3.Stalled != 4 || r3.TransfersQueued != 4 || r3.ReplicasUpdated != 0 {
 		t.Errorf("run 3: %+v", r3)
+	}
+	checkEqual(t, "stalled", lfns(readList[consistency.Difference](t, r3, cfg, consistency.ListStalled)),
+		[]string{"/store/mc/a/f4.root", "/store/mc/a/f5.root", "/store/mc/c/h2.root", "/store/mc/c/h3.root"})
+	if tr := acts.Transfers("T2_A"); len(tr) != 4 || !tr[1].Overwrite || tr[0].Overwrite {
+		t.Errorf("run 3 transfers (f5's corrupt copy must be overwritten): %+v", tr)
+	}
+	// Run 4: the transfers are in flight: nothing is stalled, nothing queued.
+	r4, err := c.Run(ctx, "T2_A", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r4.Stalled != 0 || r4.Missing != 0 || r4.TransfersQueued != 0 {
+		t.Errorf("run 4: %+v", r4)
 	}
 }
 
@@ -350,12 +376,12 @@ func TestSafetyValve(t *testing.T) {
 	}{
 		{"orphans", func(c *consistency.Config) { c.MaxOrphans = 1 }, "2 orphans exceed max_orphans 1"},
 		{"orphan fraction", func(c *consistency.Config) { c.MaxOrphanFraction = 0.1 }, "max_orphan_fraction"},
-		{"missing fraction", func(c *consistency.Config) { c.MaxMissingFraction = 0.2 }, "3 missing or corrupt of 10 expected files exceed"},
+		{"missing fraction", func(c *consistency.Config) { c.MaxMissingFraction = 0.2 }, "3 missing, corrupt or stalled of 10 expected files exceed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
 			tc.mod(&cfg)
-			acts := consistency.NewMemActions()
+			acts := dealerActs(t)
 			c, err := consistency.New(cfg, d, st, acts, driver.Options{}, nil, testLog(t))
 			if err != nil {
 				t.Fatal(err)
@@ -383,7 +409,7 @@ func TestDryRun(t *testing.T) {
 	st := setup(t, d, s)
 	plantSite(t, s)
 	cfg := testConfig(t)
-	acts := consistency.NewMemActions()
+	acts := dealerActs(t)
 	c, err := consistency.New(cfg, d, st, acts, driver.Options{}, nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +439,7 @@ func TestRoutes(t *testing.T) {
 	st := setup(t, d, s)
 	plantSite(t, s)
 	cfg := testConfig(t)
-	c, err := consistency.New(cfg, d, st, consistency.NewMemActions(), driver.Options{}, prometheus.NewRegistry(), testLog(t))
+	c, err := consistency.New(cfg, d, st, dealerActs(t), driver.Options{}, prometheus.NewRegistry(), testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +484,7 @@ func TestSchedulerApps(t *testing.T) {
 	st := setup(t, d, s)
 	plantSite(t, s)
 	cfg := testConfig(t)
-	acts := consistency.NewMemActions()
+	acts := dealerActs(t)
 	c, err := consistency.New(cfg, d, st, acts, driver.Options{}, nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -501,7 +527,7 @@ func TestInterruptedRunResumes(t *testing.T) {
 	plantSite(t, s)
 	cfg := testConfig(t)
 	cfg.Retries = 1
-	c, err := consistency.New(cfg, d, st, consistency.NewMemActions(), driver.Options{}, nil, testLog(t))
+	c, err := consistency.New(cfg, d, st, dealerActs(t), driver.Options{}, nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

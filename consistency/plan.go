@@ -29,6 +29,7 @@ const (
 	ReasonMissingFirst     = "missing for the first time: waits for confirmation by the next run"
 	ReasonCorruptConfirmed = "wrong size or checksum in two consecutive runs"
 	ReasonCorruptFirst     = "wrong size or checksum for the first time: waits for confirmation"
+	ReasonStalled          = "expected by an incomplete replica, absent, and no transfer in flight"
 	ReasonOrphanOld        = "orphan older than the grace period"
 	ReasonOrphanGrace      = "orphan within the grace period"
 	ReasonOrphanNoTime     = "orphan without a modification time: never deleted automatically"
@@ -64,11 +65,11 @@ type Plan struct {
 
 // CheckValves returns why a run with these counts must not act, or "".
 // A zero limit disables that check. Missing counts include size and
-// checksum mismatches (they lead to re-transfers too); the missing
-// fraction is of the files the inventory expects, the orphan fraction of
-// the files listed.
+// checksum mismatches and stalled files (they lead to transfers too); the
+// missing fraction is of the files the inventory expects, the orphan
+// fraction of the files listed.
 func CheckValves(cfg Config, c Counts) string {
-	missing := c.Missing + c.SizeMismatch + c.ChecksumMismatch
+	missing := c.Missing + c.SizeMismatch + c.ChecksumMismatch + c.Stalled
 	frac := func(n, of int64) float64 {
 		if of == 0 {
 			return 1
@@ -77,9 +78,9 @@ func CheckValves(cfg Config, c Counts) string {
 	}
 	switch {
 	case cfg.MaxMissing > 0 && missing > cfg.MaxMissing:
-		return fmt.Sprintf("%d missing or corrupt files exceed max_missing %d", missing, cfg.MaxMissing)
+		return fmt.Sprintf("%d missing, corrupt or stalled files exceed max_missing %d", missing, cfg.MaxMissing)
 	case cfg.MaxMissingFraction > 0 && missing > 0 && frac(missing, c.ExpectedFiles) > cfg.MaxMissingFraction:
-		return fmt.Sprintf("%d missing or corrupt of %d expected files exceed max_missing_fraction %g", missing, c.ExpectedFiles, cfg.MaxMissingFraction)
+		return fmt.Sprintf("%d missing, corrupt or stalled of %d expected files exceed max_missing_fraction %g", missing, c.ExpectedFiles, cfg.MaxMissingFraction)
 	case cfg.MaxOrphans > 0 && c.Orphans > cfg.MaxOrphans:
 		return fmt.Sprintf("%d orphans exceed max_orphans %d", c.Orphans, cfg.MaxOrphans)
 	case cfg.MaxOrphanFraction > 0 && c.Orphans > 0 && frac(c.Orphans, c.SiteFiles) > cfg.MaxOrphanFraction:
@@ -134,6 +135,16 @@ func (c *Checker) plan(ctx context.Context, rec *RunRecord, si inventory.Site, s
 		p.Items = append(p.Items,
 			PlanItem{Action: ActMarkIncomplete, Path: d.LFN, Size: d.Size, BlockID: d.BlockID, Reason: reason},
 			PlanItem{Action: ActTransfer, Path: d.LFN, Size: d.Size, BlockID: d.BlockID, Reason: reason})
+	}
+	// Stalled files: the replica already lacks them, only the transfer is
+	// missing. Queueing is idempotent, so no confirmation is needed.
+	err = readNDJSON(filepath.Join(reportDir, ListStalled+".ndjson"), func(d Difference) error {
+		p.Transfers = append(p.Transfers, Transfer{LFN: d.LFN, FileID: d.FileID, BlockID: d.BlockID, Size: d.Size, Adler32: d.Adler32, Overwrite: d.SiteSize != nil})
+		p.Items = append(p.Items, PlanItem{Action: ActTransfer, Path: d.LFN, Size: d.Size, BlockID: d.BlockID, Reason: ReasonStalled})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	grace := now - int64(c.cfg.OrphanGrace/time.Second)
 	err = readNDJSON(filepath.Join(reportDir, ListOrphans+".ndjson"), func(d Difference) error {

@@ -16,12 +16,13 @@ const (
 	ListOrphans          = "orphans"
 	ListSizeMismatch     = "size_mismatch"
 	ListChecksumMismatch = "checksum_mismatch"
+	ListStalled          = "stalled"
 	ListEmptyDirs        = "empty_dirs"
 	ListActions          = "actions"
 )
 
 // Lists are the report lists every run has.
-var Lists = []string{ListMissing, ListOrphans, ListSizeMismatch, ListChecksumMismatch, ListEmptyDirs, ListActions}
+var Lists = []string{ListMissing, ListOrphans, ListSizeMismatch, ListChecksumMismatch, ListStalled, ListEmptyDirs, ListActions}
 
 // Difference is one line of a report list.
 type Difference struct {
@@ -74,6 +75,15 @@ func (w *reportWriter) put(list string, d *Difference) error {
 
 func (w *reportWriter) Missing(e *ExpRec) error {
 	return w.put(ListMissing, &Difference{LFN: string(e.LFN), Size: e.Size, Adler32: string(e.Adler32), FileID: e.FileID, BlockID: e.BlockID})
+}
+
+func (w *reportWriter) Stalled(e *ExpRec, s *SiteRec) error {
+	d := &Difference{LFN: string(e.LFN), Size: e.Size, Adler32: string(e.Adler32), FileID: e.FileID, BlockID: e.BlockID}
+	if s != nil {
+		sz := s.Size
+		d.SiteSize, d.ModTime = &sz, s.ModTime
+	}
+	return w.put(ListStalled, d)
 }
 
 func (w *reportWriter) Orphan(s *SiteRec) error {

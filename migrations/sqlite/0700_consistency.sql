@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS consistency_runs (
   orphan_bytes BIGINT NOT NULL DEFAULT 0,
   size_mismatch BIGINT NOT NULL DEFAULT 0,
   checksum_mismatch BIGINT NOT NULL DEFAULT 0,
+  stalled BIGINT NOT NULL DEFAULT 0,
   skipped BIGINT NOT NULL DEFAULT 0,
   empty_dirs BIGINT NOT NULL DEFAULT 0,
   transfers_queued BIGINT NOT NULL DEFAULT 0,
