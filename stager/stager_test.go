@@ -20,7 +20,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
-	"github.com/dynamo-go/dynamo/stager/internal/setest"
+	"github.com/dynamo-go/dynamo/internal/setest"
 )
 
 func TestMain(m *testing.M) {

@@ -54,7 +54,7 @@ func PKI(t testing.TB) string {
 	}
 	pkiOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
-		script := filepath.Join(filepath.Dir(file), "..", "..", "..", "scripts", "mkpki.sh")
+		script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "mkpki.sh")
 		if pkiDir, pkiErr = os.MkdirTemp("", "stager-pki-"); pkiErr != nil {
 			return
 		}

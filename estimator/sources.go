@@ -1,0 +1,184 @@
+package estimator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/dynamo-go/dynamo/srm/client"
+)
+
+// Statter is the SRM call the SRM source needs; *client.Client has it.
+type Statter interface {
+	Stat(ctx context.Context, surl string) (client.Entry, error)
+}
+
+// SRMSource learns localities with srmLs (one call per SURL; the SE
+// answers fileLocality). A missing file is LOST; any other failure leaves
+// the SURL unknown.
+type SRMSource struct {
+	Resolve func(surl string) (Statter, error)
+}
+
+// Localities implements Source.
+func (s SRMSource) Localities(ctx context.Context, surls []string) (map[string]Locality, error) {
+	out := map[string]Locality{}
+	var firstErr error
+	for _, u := range surls {
+		c, err := s.Resolve(u)
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			continue
+		}
+		e, err := c.Stat(ctx, u)
+		switch {
+		case errors.Is(err, client.ErrNotFound):
+			out[u] = Lost
+		case err != nil:
+			firstErr = cmpErr(firstErr, err)
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+		default:
+			out[u] = Locality(e.Locality)
+		}
+	}
+	if len(out) == 0 && firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// TapeREST learns localities from a WLCG Tape REST API endpoint's
+// archiveinfo call (POST <Endpoint>/archiveinfo {"paths": [...]}). Use it
+// for sites that publish one; it answers many files in one call.
+type TapeREST struct {
+	// Endpoint is the API base, e.g. https://tape.example.org:8443/api/v1.
+	Endpoint string
+	// HTTP carries the credential; nil means http.DefaultClient.
+	HTTP *http.Client
+	// Path maps a SURL to the path the API knows; nil uses the SURL's
+	// path (or its SFN query parameter).
+	Path func(surl string) string
+}
+
+var tapeLocality = map[string]Locality{
+	"DISK": Online, "TAPE": Nearline, "DISK_AND_TAPE": OnlineAndNearline,
+	"LOST": Lost, "NONE": None, "UNAVAILABLE": Unavailable,
+}
+
+// Localities implements Source. Files the API answers with an error are
+// unknown.
+func (t TapeREST) Localities(ctx context.Context, surls []string) (map[string]Locality, error) {
+	path := t.Path
+	if path == nil {
+		path = surlPath
+	}
+	byPath := map[string][]string{}
+	var paths []string
+	for _, u := range surls {
+		p := path(u)
+		if _, ok := byPath[p]; !ok {
+			paths = append(paths, p)
+		}
+		byPath[p] = append(byPath[p], u)
+	}
+	body, _ := json.Marshal(map[string][]string{"paths": paths})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(t.Endpoint, "/")+"/archiveinfo", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("tape rest archiveinfo: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	hc := t.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("tape rest archiveinfo: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("tape rest archiveinfo: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("tape rest archiveinfo: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var items []struct {
+		Path     string `json:"path"`
+		Locality string `json:"locality"`
+		Error    string `json:"error"`
+	}
+	if err := json.Unmarshal(b, &items); err != nil {
+		return nil, fmt.Errorf("tape rest archiveinfo: answer: %w", err)
+	}
+	out := map[string]Locality{}
+	for _, it := range items {
+		l, ok := tapeLocality[it.Locality]
+		if it.Error != "" || !ok {
+			continue
+		}
+		for _, u := range byPath[it.Path] {
+			out[u] = l
+		}
+	}
+	return out, nil
+}
+
+func surlPath(surl string) string {
+	u, err := url.Parse(surl)
+	if err != nil {
+		return surl
+	}
+	if sfn := u.Query().Get("SFN"); sfn != "" {
+		return sfn
+	}
+	return u.Path
+}
+
+// Chain asks each source in turn for the SURLs the previous ones left
+// unknown.
+type Chain []Source
+
+// Localities implements Source.
+func (c Chain) Localities(ctx context.Context, surls []string) (map[string]Locality, error) {
+	out := map[string]Locality{}
+	left := surls
+	var lastErr error
+	for _, s := range c {
+		if len(left) == 0 {
+			break
+		}
+		got, err := s.Localities(ctx, left)
+		if err != nil {
+			lastErr = err
+		}
+		var next []string
+		for _, u := range left {
+			if l := got[u]; l != Unknown {
+				out[u] = l
+			} else {
+				next = append(next, u)
+			}
+		}
+		left = next
+	}
+	if len(out) == 0 && lastErr != nil {
+		return nil, lastErr
+	}
+	return out, nil
+}
