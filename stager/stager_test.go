@@ -19,8 +19,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dynamo-go/dynamo/internal/db"
-	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/internal/setest"
+	"github.com/dynamo-go/dynamo/internal/testdb"
 )
 
 func TestMain(m *testing.M) {
