@@ -1,11 +1,15 @@
 package projects
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/dynamo-go/dynamo/srm/client"
 )
 
 // CachedFile is a file in a durable site's cache area.
@@ -134,4 +138,91 @@ func replicaPath(r string) string {
 		return ""
 	}
 	return path.Clean(u.Path)
+}
+
+// maxCacheDepth bounds the directory levels EnforceQuota descends.
+const maxCacheDepth = 32
+
+// EnforceQuota keeps a durable site's cache area under its quota: it lists
+// CacheRoot (srmLs), plans with PlanEviction (files a running project
+// stages, holds or has delivered are in use) and erases the chosen files
+// (srmRm), unregistering each (by its path under the SE). dryRun only
+// plans. It returns ErrBadRequest for a site that is not durable.
+func (m *Manager) EnforceQuota(ctx context.Context, site string, dryRun bool) (EvictionPlan, error) {
+	sc := m.cfg.Sites[site]
+	if sc == nil || sc.Kind != Durable {
+		return EvictionPlan{}, fmt.Errorf("%w: site %s is not durable", ErrBadRequest, site)
+	}
+	if m.opt.Resolver == nil {
+		return EvictionPlan{}, errors.New("projects: EnforceQuota needs Options.Resolver")
+	}
+	c, err := m.opt.Resolver(sc.CacheRoot)
+	if err != nil {
+		return EvictionPlan{}, err
+	}
+	ents, err := c.List(ctx, sc.CacheRoot, 0)
+	if err != nil {
+		return EvictionPlan{}, fmt.Errorf("projects: listing the cache of %s: %w", site, err)
+	}
+	inUse := map[string]bool{}
+	m.mu.Lock()
+	for _, p := range m.projects {
+		if p.State != ProjectRunning || p.Site != site {
+			continue
+		}
+		for _, f := range p.files {
+			if f.State == FileStaging || f.State == FileReady || f.State == FileDelivered {
+				inUse[replicaPath(f.SURL)] = true
+			}
+		}
+	}
+	m.mu.Unlock()
+	root, _ := url.Parse(sc.CacheRoot)
+	var files []CachedFile
+	surlOf := func(p string) string {
+		u := *root
+		u.Path, u.RawQuery = p, ""
+		return u.String()
+	}
+	var walk func(es []client.Entry, depth int) error
+	walk = func(es []client.Entry, depth int) error {
+		for _, e := range es {
+			if !e.IsDir {
+				files = append(files, CachedFile{SURL: surlOf(e.Path), Size: e.Size, LastUsed: e.ModTime.Unix(), InUse: inUse[path.Clean(e.Path)]})
+				continue
+			}
+			if depth >= maxCacheDepth {
+				return fmt.Errorf("projects: cache of %s deeper than %d levels at %s", site, maxCacheDepth, e.Path)
+			}
+			sub := e.Children
+			if len(sub) == 0 { // the SE lists one level: descend ourselves
+				if sub, err = c.List(ctx, surlOf(e.Path), 0); err != nil {
+					return fmt.Errorf("projects: listing %s: %w", e.Path, err)
+				}
+			}
+			if err := walk(sub, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(ents, 0); err != nil {
+		return EvictionPlan{}, err
+	}
+	plan := PlanEviction(files, sc.QuotaBytes)
+	if dryRun {
+		return plan, nil
+	}
+	for _, f := range plan.Erase {
+		if _, err := c.Rm(ctx, f.SURL); err != nil && !errors.Is(err, client.ErrNotFound) {
+			return plan, fmt.Errorf("projects: erasing %s: %w", f.SURL, err)
+		}
+		m.log.WithField("site", site).WithField("surl", f.SURL).WithField("reason", ReasonOverQuota).Info("erased from durable cache")
+		if m.opt.Unregister != nil {
+			if err := m.opt.Unregister.Unregister(ctx, site, replicaPath(f.SURL)); err != nil {
+				m.log.WithError(err).WithField("surl", f.SURL).Warn("unregistering an erased file failed")
+			}
+		}
+	}
+	return plan, nil
 }
