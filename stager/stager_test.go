@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
 
 	"github.com/dynamo-go/dynamo/internal/db"
@@ -451,5 +452,69 @@ func TestSubmitValidates(t *testing.T) {
 	}
 	if _, err := s.Submit(context.Background(), Request{Kind: KindCopy, SURL: "srm://h/x", Dest: "srm://h/y"}, nil); !errors.Is(err, ErrNoMover) {
 		t.Errorf("copy without mover: %v", err)
+	}
+}
+
+// TestRoutes: an external caller submits over HTTP with a webhook, gets
+// called back with the TURL, and releases over HTTP.
+func TestRoutes(t *testing.T) {
+	se := setest.Start(t, setest.Options{})
+	f := se.Put(t, "/r1", []byte("r"), false)
+	s := newStager(t, testdb.SQLite(t), se, fastConfig())
+	run(t, s)
+	got := make(chan Result, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var res Result
+		_ = json.NewDecoder(r.Body).Decode(&res)
+		got <- res
+	}))
+	defer hook.Close()
+	gin.SetMode(gin.TestMode)
+	g := gin.New()
+	Routes(g.Group("/api/v1/stager"), s)
+	api := httptest.NewServer(g)
+	defer api.Close()
+	do := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, api.URL+"/api/v1/stager"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := do("POST", "/requests", `{"kind":"get","surl":"`+f+`","webhook":"`+hook.URL+`"}`)
+	if code != http.StatusAccepted || !strings.Contains(body, `"id":1`) {
+		t.Fatalf("submit: %d %s", code, body)
+	}
+	select {
+	case r := <-got:
+		if r.State != StateReady || r.TURL == "" {
+			t.Errorf("webhook: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no webhook call")
+	}
+	if code, body := do("GET", "/requests/1", ""); code != http.StatusOK || !strings.Contains(body, `"state":"ready"`) {
+		t.Errorf("lookup: %d %s", code, body)
+	}
+	if code, _ := do("POST", "/requests/1/release", ""); code != http.StatusOK {
+		t.Errorf("release: %d", code)
+	}
+	noLeaks(t, se)
+	for _, tc := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", "/requests", `{"kind":"get","surl":"http://x"}`, http.StatusBadRequest},
+		{"POST", "/requests", `{"kind":"get",`, http.StatusBadRequest},
+		{"GET", "/requests/99", "", http.StatusNotFound},
+		{"GET", "/requests/x", "", http.StatusBadRequest},
+	} {
+		if code, body := do(tc.method, tc.path, tc.body); code != tc.want || !strings.Contains(body, "error") {
+			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, body, tc.want)
+		}
 	}
 }
