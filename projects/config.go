@@ -87,6 +87,8 @@ type Config struct {
 	Tick time.Duration `yaml:"tick"`
 	// Sites are the consumption sites by name.
 	Sites map[string]*SiteConfig `yaml:"sites"`
+	// Credential is what the stager and estimator present at the SEs.
+	Credential CredentialConfig `yaml:"credential"`
 	// Stager and Estimator configure the two services the manager runs.
 	Stager    stager.Config    `yaml:"stager"`
 	Estimator estimator.Config `yaml:"estimator"`
