@@ -214,11 +214,11 @@ func TestProjectDelivery(t *testing.T) {
 		}
 		establish := func(name string) int64 {
 			code, _, b := e.post(t, "/p1/processes", map[string]string{"name": name}, "")
-			var r struct{ CPID int64 }
-			if code != http.StatusCreated || json.Unmarshal(b, &r) != nil {
+			var r struct{ Data struct{ CPID int64 } }
+			if code != http.StatusCreated || json.Unmarshal(b, &r) != nil || r.Data.CPID == 0 {
 				t.Fatalf("establish: %d %s", code, b)
 			}
-			return r.CPID
+			return r.Data.CPID
 		}
 		var mu sync.Mutex
 		var order []string // delivery order over all consumers
@@ -316,10 +316,11 @@ func TestProjectDelivery(t *testing.T) {
 			t.Errorf("reporting a file delivered to another process: %d", c)
 		}
 		code, _, b = e.post(t, "/p1/end", nil, "")
-		var s Summary
-		if code != http.StatusOK || json.Unmarshal(b, &s) != nil {
+		var env struct{ Data Summary }
+		if code != http.StatusOK || json.Unmarshal(b, &env) != nil {
 			t.Fatalf("end: %d %s", code, b)
 		}
+		s := env.Data
 		if s.Counts[FileConsumed] != len(all)-1 || s.Counts[FileLost] != 1 || !slices.Equal(s.Recovery, []string{lostLFN}) {
 			t.Errorf("summary: %+v", s)
 		}

@@ -25,10 +25,11 @@ import (
 //	POST   /:name/processes/:cpid/files       updateFileStatus: {"filename", "status": consumed|skipped}
 //	POST   /:name/processes/:cpid/end         endProcess: {"status": completed|bad}
 //
-// Bodies may also be HTML forms (samweb clients send forms). Errors are
-// JSON {"status", "errorType", "error"}.
+// Bodies may also be HTML forms (samweb clients send forms). JSON answers
+// are {"status": "success", "data": ...} (as the other dynamo APIs); errors
+// are {"status": "error", "errorType", "error"}.
 func Routes(rg *gin.RouterGroup, m *Manager) {
-	rg.GET("", func(c *gin.Context) { c.JSON(http.StatusOK, m.List(c.Request.Context())) })
+	rg.GET("", func(c *gin.Context) { okJSON(c, http.StatusOK, m.List(c.Request.Context())) })
 	rg.POST("", func(c *gin.Context) {
 		var r StartRequest
 		if !bind(c, &r) {
@@ -45,7 +46,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 			return
 		}
 		c.Header("Location", strings.TrimRight(c.Request.URL.Path, "/")+"/"+s.Name)
-		c.JSON(http.StatusCreated, s)
+		okJSON(c, http.StatusCreated, s)
 	})
 	summary := func(c *gin.Context) {
 		s, err := m.Summary(c.Request.Context(), c.Param("name"))
@@ -53,7 +54,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, s)
+		okJSON(c, http.StatusOK, s)
 	}
 	rg.GET("/:name", summary)
 	rg.GET("/:name/summary", summary)
@@ -63,7 +64,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"project": s.Name, "files": s.Recovery})
+		okJSON(c, http.StatusOK, gin.H{"project": s.Name, "files": s.Recovery})
 	})
 	rg.POST("/:name/end", func(c *gin.Context) {
 		s, err := m.End(c.Request.Context(), c.Param("name"))
@@ -71,7 +72,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, s)
+		okJSON(c, http.StatusOK, s)
 	})
 	rg.POST("/:name/processes", func(c *gin.Context) {
 		var r struct {
@@ -85,11 +86,11 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusCreated, gin.H{"cpid": id})
+		okJSON(c, http.StatusCreated, gin.H{"cpid": id})
 	})
 	rg.POST("/:name/processes/:cpid/next", func(c *gin.Context) {
-		cpid, ok := cpidParam(c)
-		if !ok {
+		cpid, valid := cpidParam(c)
+		if !valid {
 			return
 		}
 		d, err := m.NextFile(c.Request.Context(), c.Param("name"), cpid)
@@ -100,7 +101,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 		switch d.Status {
 		case Delivered:
 			if strings.Contains(c.GetHeader("Accept"), "application/json") {
-				c.JSON(http.StatusOK, d)
+				okJSON(c, http.StatusOK, d)
 				return
 			}
 			c.String(http.StatusOK, "%s\n%s\n", d.URL, d.LFN)
@@ -113,8 +114,8 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 		}
 	})
 	rg.POST("/:name/processes/:cpid/files", func(c *gin.Context) {
-		cpid, ok := cpidParam(c)
-		if !ok {
+		cpid, valid := cpidParam(c)
+		if !valid {
 			return
 		}
 		var r struct {
@@ -128,11 +129,11 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"filename": r.Filename, "status": r.Status})
+		okJSON(c, http.StatusOK, gin.H{"filename": r.Filename, "status": r.Status})
 	})
 	rg.POST("/:name/processes/:cpid/end", func(c *gin.Context) {
-		cpid, ok := cpidParam(c)
-		if !ok {
+		cpid, valid := cpidParam(c)
+		if !valid {
 			return
 		}
 		var r struct {
@@ -145,8 +146,12 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"cpid": cpid, "status": r.Status})
+		okJSON(c, http.StatusOK, gin.H{"cpid": cpid, "status": r.Status})
 	})
+}
+
+func okJSON(c *gin.Context, code int, data any) {
+	c.JSON(code, gin.H{"status": "success", "data": data})
 }
 
 // bind decodes a JSON or form body (an empty body leaves v zero).

@@ -16,7 +16,8 @@ import (
 //	POST   /requests/:id/release   release a get's pin (or abort a request in progress)
 //	DELETE /requests/:id           abort
 //
-// Errors are JSON {"status", "errorType", "error"}.
+// Answers are {"status": "success", "data": ...}; errors are
+// {"status": "error", "errorType", "error"}.
 func Routes(rg *gin.RouterGroup, s *Stager) {
 	rg.POST("/requests", func(c *gin.Context) {
 		var r Request
@@ -33,7 +34,7 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 			fail(c, code, "bad_data", err)
 			return
 		}
-		c.JSON(http.StatusAccepted, gin.H{"id": id})
+		ok(c, http.StatusAccepted, gin.H{"id": id})
 	})
 	withID := func(fn func(c *gin.Context, id int64)) gin.HandlerFunc {
 		return func(c *gin.Context) {
@@ -51,7 +52,7 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 			notFoundOr500(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, r)
+		ok(c, http.StatusOK, r)
 	}))
 	end := func(release bool) gin.HandlerFunc {
 		return withID(func(c *gin.Context, id int64) {
@@ -65,11 +66,15 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 				notFoundOr500(c, err)
 				return
 			}
-			c.JSON(http.StatusOK, gin.H{"id": id})
+			ok(c, http.StatusOK, gin.H{"id": id})
 		})
 	}
 	rg.POST("/requests/:id/release", end(true))
 	rg.DELETE("/requests/:id", end(false))
+}
+
+func ok(c *gin.Context, code int, data any) {
+	c.JSON(code, gin.H{"status": "success", "data": data})
 }
 
 func notFoundOr500(c *gin.Context, err error) {

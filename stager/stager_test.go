@@ -486,7 +486,7 @@ func TestRoutes(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	code, body := do("POST", "/requests", `{"kind":"get","surl":"`+f+`","webhook":"`+hook.URL+`"}`)
-	if code != http.StatusAccepted || !strings.Contains(body, `"id":1`) {
+	if code != http.StatusAccepted || !strings.Contains(body, `"data":{"id":1}`) {
 		t.Fatalf("submit: %d %s", code, body)
 	}
 	select {
