@@ -49,6 +49,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 // env is a running SE, stager, estimator and manager on one database.
 type env struct {
+	stop func()
 	se  *setest.SE
 	d   *db.DB
 	st  *stager.Stager
@@ -109,8 +110,10 @@ func newEnv(t *testing.T, se *setest.SE, d *db.DB, files FileSource, mutate func
 	r := gin.New()
 	Routes(r.Group("/api/v1/projects"), m)
 	srv := httptest.NewServer(r)
-	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait() })
-	return &env{se: se, d: d, st: st, m: m, srv: srv, api: srv.URL + "/api/v1/projects"}
+	var once sync.Once
+	stop := func() { once.Do(func() { srv.Close(); cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return &env{stop: stop, se: se, d: d, st: st, m: m, srv: srv, api: srv.URL + "/api/v1/projects"}
 }
 
 func (e *env) post(t *testing.T, path string, body any, accept string) (int, http.Header, []byte) {
@@ -435,4 +438,88 @@ func TestVolatileVanished(t *testing.T) {
 		t.Fatal(err)
 	}
 	noLeaks(t, se)
+}
+
+// TestManagerRestart: the station process dies with a file delivered, one
+// ready and others pending; the next process resumes the project from the
+// database: the consumer reports its file, gets each remaining file once,
+// and no pin leaks.
+func TestManagerRestart(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		se := setest.Start(t, setest.Options{})
+		_, on, _ := injectDataset(t, se, d, 4, 0)
+		e1 := newEnv(t, se, d, nil, func(c *Config) { c.LookAhead = 2 }, nil)
+		ctx := context.Background()
+		if _, err := e1.m.Start(ctx, StartRequest{Name: "r", Files: on, Site: "T1_SE"}); err != nil {
+			t.Fatal(err)
+		}
+		cpid, err := e1.m.EstablishProcess(ctx, "r", "job")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := waitDelivery(t, e1.m, "r", cpid)
+		deadline := time.Now().Add(10 * time.Second)
+		for s, _ := e1.m.Summary(ctx, "r"); s.Counts[FileReady] != 2; s, _ = e1.m.Summary(ctx, "r") {
+			if time.Now().After(deadline) {
+				t.Fatalf("look-ahead not refilled: %+v", s)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		e1.stop()
+
+		e2 := newEnv(t, se, d, nil, func(c *Config) { c.LookAhead = 2 }, nil)
+		deadline = time.Now().Add(10 * time.Second)
+		for {
+			if s, err := e2.m.Summary(ctx, "r"); err == nil && s.Counts[FileDelivered] == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("project not resumed")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := e2.m.UpdateFileStatus(ctx, "r", cpid, first.LFN, StatusConsumed); err != nil {
+			t.Fatalf("report after restart: %v", err)
+		}
+		got := map[string]int{first.LFN: 1}
+		for {
+			dl := waitDelivery(t, e2.m, "r", cpid)
+			if dl.Status == NoMore {
+				break
+			}
+			got[dl.LFN]++
+			if err := e2.m.UpdateFileStatus(ctx, "r", cpid, dl.LFN, StatusConsumed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, l := range on {
+			if got[l] != 1 {
+				t.Errorf("%s delivered %d times", l, got[l])
+			}
+		}
+		s, err := e2.m.End(ctx, "r")
+		if err != nil || len(s.Recovery) != 0 || s.Counts[FileConsumed] != len(on) {
+			t.Errorf("end: %+v %v", s, err)
+		}
+		noLeaks(t, se)
+	})
+}
+
+// waitDelivery asks until a file is delivered or none is left.
+func waitDelivery(t *testing.T, m *Manager, project string, cpid int64) Delivery {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dl, err := m.NextFile(context.Background(), project, cpid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dl.Status != Wait {
+			return dl
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing delivered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
