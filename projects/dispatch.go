@@ -56,7 +56,7 @@ func (m *Manager) EstablishProcess(ctx context.Context, project, name string) (i
 // running returns the running project (m.mu held).
 func (m *Manager) running(name string) (*project, error) {
 	p := m.projects[name]
-	if p == nil || p.ID == 0 {
+	if p == nil {
 		return nil, fmt.Errorf("%w: project %s", ErrNotFound, name)
 	}
 	if p.State != ProjectRunning {
@@ -173,7 +173,7 @@ func (m *Manager) UpdateFileStatus(ctx context.Context, project string, cpid int
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.projects[project]
-	if p == nil || p.ID == 0 {
+	if p == nil {
 		return fmt.Errorf("%w: project %s", ErrNotFound, project)
 	}
 	c, err := m.activeConsumer(p, cpid)
@@ -210,7 +210,7 @@ func (m *Manager) EndProcess(ctx context.Context, project string, cpid int64, st
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.projects[project]
-	if p == nil || p.ID == 0 {
+	if p == nil {
 		return fmt.Errorf("%w: project %s", ErrNotFound, project)
 	}
 	c, err := m.activeConsumer(p, cpid)
@@ -228,7 +228,7 @@ func (m *Manager) End(ctx context.Context, project string) (Summary, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.projects[project]
-	if p == nil || p.ID == 0 {
+	if p == nil {
 		return Summary{}, fmt.Errorf("%w: project %s", ErrNotFound, project)
 	}
 	if p.State == ProjectEnded {
@@ -290,7 +290,7 @@ func (m *Manager) Summary(_ context.Context, project string) (Summary, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.projects[project]
-	if p == nil || p.ID == 0 {
+	if p == nil {
 		return Summary{}, fmt.Errorf("%w: project %s", ErrNotFound, project)
 	}
 	return m.summary(p), nil
@@ -303,9 +303,7 @@ func (m *Manager) List(_ context.Context) []Summary {
 	defer m.mu.Unlock()
 	out := make([]Summary, 0, len(m.projects))
 	for _, p := range m.projects {
-		if p.ID != 0 {
-			out = append(out, m.summary(p))
-		}
+		out = append(out, m.summary(p))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

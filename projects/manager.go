@@ -127,6 +127,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	projects map[string]*project
+	reserved map[string]bool // names of projects being stored by Start
 	byReq    map[int64]*pfile
 }
 
@@ -191,7 +192,7 @@ func New(cfg Config, d *db.DB, log *logrus.Entry, opt Options) (*Manager, error)
 		opt.Now = time.Now
 	}
 	m := &Manager{cfg: cfg, d: d, log: log, opt: opt, now: opt.Now, wake: make(chan struct{}, 1),
-		projects: map[string]*project{}, byReq: map[int64]*pfile{}}
+		projects: map[string]*project{}, reserved: map[string]bool{}, byReq: map[int64]*pfile{}}
 	var err error
 	if m.met, err = newMetrics(opt.Metrics); err != nil {
 		return nil, err
@@ -269,16 +270,20 @@ func (m *Manager) Start(ctx context.Context, r StartRequest) (Summary, error) {
 		p.files = append(p.files, pf)
 	}
 	m.mu.Lock()
-	if _, ok := m.projects[r.Name]; ok {
+	if _, ok := m.projects[r.Name]; ok || m.reserved[r.Name] {
 		m.mu.Unlock()
 		return Summary{}, fmt.Errorf("%w: %s", ErrExists, r.Name)
 	}
-	m.projects[r.Name] = p // reserve the name while storing
+	m.reserved[r.Name] = true // while storing, without holding the lock
 	m.mu.Unlock()
-	if err := m.insertProject(ctx, p); err != nil {
-		m.mu.Lock()
-		delete(m.projects, r.Name)
-		m.mu.Unlock()
+	err := m.insertProject(ctx, p)
+	m.mu.Lock()
+	delete(m.reserved, r.Name)
+	if err == nil {
+		m.projects[r.Name] = p
+	}
+	m.mu.Unlock()
+	if err != nil {
 		if db.IsDuplicate(err) {
 			return Summary{}, fmt.Errorf("%w: %s", ErrExists, r.Name)
 		}

@@ -50,12 +50,12 @@ func (w logWriter) Write(p []byte) (int, error) {
 // env is a running SE, stager, estimator and manager on one database.
 type env struct {
 	stop func()
-	se  *setest.SE
-	d   *db.DB
-	st  *stager.Stager
-	m   *Manager
-	srv *httptest.Server
-	api string
+	se   *setest.SE
+	d    *db.DB
+	st   *stager.Stager
+	m    *Manager
+	srv  *httptest.Server
+	api  string
 }
 
 type recordUnreg struct {

@@ -111,14 +111,9 @@ func (m *Manager) load(ctx context.Context) error {
 			p.consumers[c.CPID] = &c
 			p.nextCPID = max(p.nextCPID, c.CPID)
 		}
-		m.mu.Lock()
-		m.projects[p.Name] = p
-		for _, f := range p.files {
-			if f.State == FileStaging || f.State == FileReady {
-				m.byReq[f.RequestID] = f
-			}
-		}
-		m.mu.Unlock()
+		// Ask the stager first (no lock held: Lookup may read the
+		// database), then publish the project with its files reconciled.
+		results := map[int64]stager.Result{}
 		for _, f := range p.files {
 			if f.State != FileStaging && f.State != FileReady {
 				continue
@@ -128,15 +123,24 @@ func (m *Manager) load(ctx context.Context) error {
 				m.log.WithError(err).WithField("request", f.RequestID).Warn("stager request of a staged file is gone; restaging")
 				res = stager.Result{ID: f.RequestID, State: stager.StateExpired}
 			}
-			m.mu.Lock()
+			results[f.RequestID] = res
+		}
+		m.mu.Lock()
+		m.projects[p.Name] = p
+		for _, f := range p.files {
+			if f.State != FileStaging && f.State != FileReady {
+				continue
+			}
+			m.byReq[f.RequestID] = f
+			res := results[f.RequestID]
 			if f.State == FileReady && (res.State == stager.StateReleased || res.State == stager.StateAborted) {
 				res.State = stager.StateExpired // the pin is gone: stage again
 			}
 			if res.State != stager.StateReady || f.State == FileStaging {
 				m.apply(ctx, f, res)
 			}
-			m.mu.Unlock()
 		}
+		m.mu.Unlock()
 		m.log.WithField("project", p.Name).WithField("files", len(p.files)).Info("project resumed")
 	}
 	return nil

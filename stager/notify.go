@@ -17,8 +17,7 @@ import (
 
 // notify calls the in-process callback and the owner's subscriber, then
 // starts the webhook delivery.
-func (s *Stager) notify(ctx context.Context, q *req) {
-	res := q.result()
+func (s *Stager) notify(ctx context.Context, q *req, res Result) {
 	s.mu.Lock()
 	cb := s.cbs[q.ID]
 	if res.State.Final() {
@@ -35,7 +34,7 @@ func (s *Stager) notify(ctx context.Context, q *req) {
 	if sub != nil {
 		sub(res)
 	}
-	if q.Webhook != "" {
+	if q.Webhook != "" { // immutable after Submit
 		s.deliverAsync(ctx, q, res)
 	}
 }

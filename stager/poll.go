@@ -34,7 +34,11 @@ func (s *Stager) Run(ctx context.Context) error {
 		return errors.New("stager: Run called twice")
 	}
 	s.running = true
-	var owed []*req
+	type owedHook struct {
+		q   *req
+		res Result
+	}
+	var owed []owedHook
 	resumed := 0
 	for _, q := range active {
 		if _, ok := s.reqs[q.ID]; ok {
@@ -43,13 +47,13 @@ func (s *Stager) Run(ctx context.Context) error {
 		resumed++
 		s.reqs[q.ID] = q
 		if q.Notified == 0 && q.Webhook != "" {
-			owed = append(owed, q)
+			owed = append(owed, owedHook{q, q.result()})
 		}
 	}
 	s.mu.Unlock()
 	s.log.WithField("requests", resumed).Info("stager resumed persisted requests")
-	for _, q := range owed {
-		s.deliverAsync(ctx, q, q.result())
+	for _, o := range owed {
+		s.deliverAsync(ctx, o.q, o.res)
 	}
 
 	sem := make(chan struct{}, s.cfg.Workers)
@@ -117,14 +121,17 @@ func (s *Stager) prune(q *req) {
 	}
 }
 
-// step advances one request; the caller marked it busy, so this goroutine
-// is its only writer.
-func (s *Stager) step(ctx context.Context, q *req) {
-	defer s.unbusy(q)
+// step advances one request. The caller marked it busy, so no other worker
+// touches it; step works on a private copy and publishes it under s.mu,
+// so that Lookup and Release never see a half-made change.
+func (s *Stager) step(ctx context.Context, shared *req) {
+	defer s.unbusy(shared)
 	s.mu.Lock()
-	want := q.want
-	q.want = ""
+	want := shared.want
+	shared.want = ""
+	cp := *shared
 	s.mu.Unlock()
+	q := &cp
 	before := q.State
 	now := s.now()
 	switch {
@@ -160,12 +167,16 @@ func (s *Stager) step(ctx context.Context, q *req) {
 		}
 	}
 	notify := q.State != before && (q.State == StateReady || (q.State.Final() && q.State != StateReleased))
+	q.Updated = s.now().UnixNano()
 	s.mu.Lock()
 	if notify && q.Webhook != "" {
-		q.Notified = 0
+		shared.Notified = 0
 	}
+	q.Notified = shared.Notified // owned by the webhook delivery
+	w, b := shared.want, shared.busy
+	*shared = *q
+	shared.want, shared.busy = w, b
 	s.mu.Unlock()
-	q.Updated = s.now().UnixNano()
 	if err := s.save(context.WithoutCancel(ctx), q); err != nil {
 		s.log.WithError(err).WithField("request", q.ID).Error("persisting request state")
 	}
@@ -176,7 +187,7 @@ func (s *Stager) step(ctx context.Context, q *req) {
 		}
 	}
 	if notify {
-		s.notify(ctx, q)
+		s.notify(ctx, shared, q.result())
 	}
 }
 

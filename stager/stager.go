@@ -316,15 +316,16 @@ func (s *Stager) Submit(ctx context.Context, r Request, cb Callback) (int64, err
 	if err := s.insert(ctx, q); err != nil {
 		return 0, err
 	}
+	id := q.ID // q belongs to the poller once published
 	s.mu.Lock()
-	s.reqs[q.ID] = q
+	s.reqs[id] = q
 	if cb != nil {
-		s.cbs[q.ID] = cb
+		s.cbs[id] = cb
 	}
 	s.mu.Unlock()
 	s.opt.Metrics.submitted(r.Kind)
 	s.kick()
-	return q.ID, nil
+	return id, nil
 }
 
 // Lookup returns the current result of request id, or ErrNotFound.
@@ -368,8 +369,7 @@ func (s *Stager) end(ctx context.Context, id int64, to State) error {
 		s.mu.Unlock()
 		return nil
 	}
-	q.want = to
-	q.NextPoll = 0
+	q.want = to // due() picks it up at once
 	s.mu.Unlock()
 	// Persist the intent: a ready get's pin_until in the past makes the
 	// poller release it even if this process dies now.

@@ -429,9 +429,7 @@ func TestSyncOpsAndWebhook(t *testing.T) {
 		t.Errorf("delete of a missing file: %+v", r)
 	}
 	noLeaks(t, se)
-	if n := s.Active(); n != 0 {
-		t.Errorf("%d requests still tracked", n)
-	}
+	waitFor(t, "the stager to forget delivered requests", 5*time.Second, func() bool { return s.Active() == 0 })
 }
 
 func TestSubmitValidates(t *testing.T) {
