@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -73,6 +74,11 @@ type Config struct {
 	MaxEntries int `yaml:"max_entries"`
 	// Timeout bounds one lookup at the source; default 30s.
 	Timeout time.Duration `yaml:"timeout"`
+	// TapeREST maps an SE's "host:port" (as in its SURLs) to its WLCG Tape
+	// REST API base URL ("https://tape.example.org:8443/api/v1"); those
+	// SEs are asked with archiveinfo first, srmLs for what it leaves
+	// unknown. Used by the wiring that builds the sources (projects).
+	TapeREST map[string]string `yaml:"tape_rest"`
 }
 
 // ApplyDefaults fills zero values.
@@ -105,6 +111,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: max_entries %d must be positive", ErrBadConfig, c.MaxEntries)
 	case c.Timeout <= 0:
 		return fmt.Errorf("%w: timeout %v must be positive", ErrBadConfig, c.Timeout)
+	}
+	for h, ep := range c.TapeREST {
+		if u, err := url.Parse(ep); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("%w: tape_rest[%s] %q is not an http(s) URL", ErrBadConfig, h, ep)
+		}
 	}
 	return nil
 }

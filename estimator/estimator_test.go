@@ -132,7 +132,7 @@ func TestCacheFreshness(t *testing.T) {
 }
 
 // TestTapeREST: archiveinfo answers map to localities; a chain falls back
-// to the next source for what the API could not answer. The Tape REST
+// to the next source for what the API could not answer and for other hosts. The Tape REST
 // server is a fake: our SE does not serve the Tape REST API.
 func TestTapeREST(t *testing.T) {
 	var asked []string
@@ -153,17 +153,19 @@ func TestTapeREST(t *testing.T) {
 	}))
 	defer hs.Close()
 	tr := TapeREST{Endpoint: hs.URL + "/api/v1"}
-	fallback := &countingSource{m: map[string]Locality{"srm://h/d/err": Online}}
-	e, _ := New(Config{}, Chain{tr, fallback}, quiet(), nil)
-	in := []string{"srm://h/d/tape", "srm://h/srm/managerv2?SFN=/d/disk", "srm://h/d/both", "srm://h/d/err"}
+	fallback := &countingSource{m: map[string]Locality{"srm://h/d/err": Online, "srm://other/d/tape": Online}}
+	e, _ := New(Config{}, Chain{ByHost{"h": tr}, fallback}, quiet(), nil)
+	in := []string{"srm://h/d/tape", "srm://h/srm/managerv2?SFN=/d/disk", "srm://h/d/both", "srm://h/d/err", "srm://other/d/tape"}
 	locs := e.Localities(context.Background(), in)
-	want := map[string]Locality{in[0]: Nearline, in[1]: Online, in[2]: OnlineAndNearline, in[3]: Online}
+	want := map[string]Locality{in[0]: Nearline, in[1]: Online, in[2]: OnlineAndNearline, in[3]: Online, in[4]: Online}
 	for k, v := range want {
 		if locs[k] != v {
 			t.Errorf("%s: %q, want %q", k, locs[k], v)
 		}
 	}
-	if len(asked) != 4 || fallback.asked != 1 {
+	// Only host h goes to archiveinfo; the rest, and what it left
+	// unknown, to the fallback.
+	if len(asked) != 4 || fallback.asked != 2 {
 		t.Errorf("archiveinfo asked %v, fallback asked %d", asked, fallback.asked)
 	}
 }

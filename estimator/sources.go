@@ -182,3 +182,34 @@ func (c Chain) Localities(ctx context.Context, surls []string) (map[string]Local
 	}
 	return out, nil
 }
+
+// ByHost routes each SURL to the source of its host ("host:port" as in
+// the SURL); SURLs of other hosts are left unknown. Use it in a Chain to
+// ask a site's Tape REST API where there is one and srmLs elsewhere.
+type ByHost map[string]Source
+
+// Localities implements Source.
+func (b ByHost) Localities(ctx context.Context, surls []string) (map[string]Locality, error) {
+	groups := map[string][]string{}
+	for _, s := range surls {
+		if u, err := url.Parse(s); err == nil && b[u.Host] != nil {
+			groups[u.Host] = append(groups[u.Host], s)
+		}
+	}
+	out := map[string]Locality{}
+	var firstErr error
+	for h, ss := range groups {
+		got, err := b[h].Localities(ctx, ss)
+		if err != nil {
+			firstErr = cmpErr(firstErr, fmt.Errorf("%s: %w", h, err))
+			continue
+		}
+		for k, v := range got {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 && firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}

@@ -89,8 +89,15 @@ func NewServices(cfg Config, d *db.DB, store *inventory.Store, log *logrus.Entry
 	if err != nil {
 		return nil, err
 	}
-	est, err := estimator.New(cfg.Estimator, estimator.SRMSource{Resolve: func(s string) (estimator.Statter, error) { return pool.Resolve(s) }},
-		log.WithField("component", "estimator"), reg)
+	var src estimator.Source = estimator.SRMSource{Resolve: func(s string) (estimator.Statter, error) { return pool.Resolve(s) }}
+	if len(cfg.Estimator.TapeREST) > 0 {
+		byHost := estimator.ByHost{}
+		for h, ep := range cfg.Estimator.TapeREST {
+			byHost[h] = estimator.TapeREST{Endpoint: ep, HTTP: hc}
+		}
+		src = estimator.Chain{byHost, src}
+	}
+	est, err := estimator.New(cfg.Estimator, src, log.WithField("component", "estimator"), reg)
 	if err != nil {
 		return nil, err
 	}
