@@ -204,12 +204,12 @@ func New(cfg Config, d *db.DB, log *logrus.Entry, opt Options) (*Manager, error)
 // StartRequest starts a project: on Dataset (its files now, from the
 // FileSource: the snapshot) or on an explicit Files snapshot.
 type StartRequest struct {
-	Name    string   `json:"name"`
-	Site    string   `json:"site"`
-	Dataset string   `json:"dataset,omitempty"`
-	Files   []string `json:"files,omitempty"` // LFNs; instead of Dataset
+	Name    string   `json:"name" form:"name"`
+	Site    string   `json:"site" form:"site"`
+	Dataset string   `json:"dataset,omitempty" form:"dataset"`
+	Files   []string `json:"files,omitempty" form:"files"` // LFNs; instead of Dataset
 	// LookAhead overrides Config.LookAhead when positive.
-	LookAhead int `json:"lookahead,omitempty"`
+	LookAhead int `json:"lookahead,omitempty" form:"lookahead"`
 }
 
 // Start snapshots the files and starts the project. It returns ErrExists

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -377,6 +378,27 @@ func TestEndReleasesAndRecovery(t *testing.T) {
 	}
 	if s.Counts[FileConsumed] != 1 || len(s.Recovery) != 3 || slices.Contains(s.Recovery, got.LFN) {
 		t.Errorf("summary after end: %+v", s)
+	}
+	// samweb clients send forms.
+	resp, err := http.PostForm(e.api, url.Values{"name": {"p4"}, "site": {"T1_SE"}, "files": {on[0], on[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(fb), `"files":2`) {
+		t.Errorf("start with a form: %d %s", resp.StatusCode, fb)
+	}
+	resp, err = http.PostForm(e.api+"/p4/processes", url.Values{"name": {"formjob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("establish with a form: %d", resp.StatusCode)
+	}
+	if _, err := e.m.End(ctx, "p4"); err != nil {
+		t.Fatal(err)
 	}
 	time.Sleep(2500 * time.Millisecond) // the recalls finish: nothing may stay pinned
 	noLeaks(t, se)

@@ -35,11 +35,6 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 		if !bind(c, &r) {
 			return
 		}
-		if len(r.Files) == 0 {
-			if fs := c.PostFormArray("files"); len(fs) > 0 {
-				r.Files = fs
-			}
-		}
 		s, err := m.Start(c.Request.Context(), r)
 		if err != nil {
 			fail(c, err)
