@@ -81,8 +81,6 @@ var (
 	ErrNotFound = errors.New("stager: no such request")
 	// ErrNoMover: a copy was asked but the stager has no Mover.
 	ErrNoMover = errors.New("stager: copy needs a mover")
-	// ErrClosed: the stager is not running.
-	ErrClosed = errors.New("stager: not running")
 )
 
 // Request is what a caller asks for.

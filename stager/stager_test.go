@@ -516,3 +516,27 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestHonoursEstimatedWait: the SE answers a queued get with an
+// estimatedWaitTime of about a second; with a 20 ms backoff start the
+// stager must still wait for it instead of polling ~6 times in a second.
+func TestHonoursEstimatedWait(t *testing.T) {
+	se := setest.Start(t, setest.Options{RecallDelay: 800 * time.Millisecond})
+	f := se.Put(t, "/tape/w", []byte("w"), true)
+	cfg := fastConfig()
+	cfg.BackoffCap = 5 * time.Second
+	s := newStager(t, testdb.SQLite(t), se, cfg)
+	run(t, s)
+	var rs results
+	id, _ := s.Submit(context.Background(), Request{Kind: KindGet, SURL: f}, rs.add)
+	rs.wait(t, id, StateReady, 10*time.Second)
+	var polls int
+	if err := s.d.GetContext(context.Background(), &polls, "SELECT polls FROM stager_requests WHERE id = ?", id); err != nil {
+		t.Fatal(err)
+	}
+	if polls > 3 {
+		t.Errorf("%d status polls for an 800 ms recall: the server's estimated wait was not honoured", polls)
+	}
+	_ = s.Release(context.Background(), id)
+	noLeaks(t, se)
+}
