@@ -172,6 +172,16 @@ func (e *Estimator) Priority(ctx context.Context, sourceSURL string) int {
 	return PriorityOf(e.Localities(ctx, []string{sourceSURL})[sourceSURL])
 }
 
+// Priorities returns the priority of each source SURL, asking the source
+// once for all those not fresh in the cache.
+func (e *Estimator) Priorities(ctx context.Context, sourceSURLs []string) map[string]int {
+	out := make(map[string]int, len(sourceSURLs))
+	for s, l := range e.Localities(ctx, sourceSURLs) {
+		out[s] = PriorityOf(l)
+	}
+	return out
+}
+
 // Locality returns the (cached) locality of surl.
 func (e *Estimator) Locality(ctx context.Context, surl string) Locality {
 	return e.Localities(ctx, []string{surl})[surl]
@@ -201,8 +211,8 @@ func (e *Estimator) Localities(ctx context.Context, surls []string) map[string]L
 	defer cancel()
 	got, err := e.src.Localities(ctx, stale)
 	if err != nil {
-		e.log.WithError(err).WithField("surls", len(stale)).Warn("locality lookup failed; priorities neutral")
-		got = nil
+		// got may still hold what was learned before the failure.
+		e.log.WithError(err).WithField("surls", len(stale)).WithField("learned", len(got)).Warn("locality lookup failed; the rest is neutral")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

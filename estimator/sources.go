@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/dynamo-go/dynamo/srm/client"
 )
@@ -19,38 +20,62 @@ type Statter interface {
 	Stat(ctx context.Context, surl string) (client.Entry, error)
 }
 
-// SRMSource learns localities with srmLs (one call per SURL; the SE
-// answers fileLocality). A missing file is LOST; any other failure leaves
-// the SURL unknown.
+// SRMSource learns localities with srmLs (one call per SURL, Parallel at
+// a time; the SE answers fileLocality). A missing file is LOST; any other
+// failure leaves the SURL unknown.
 type SRMSource struct {
 	Resolve func(surl string) (Statter, error)
+	// Parallel bounds the calls in flight; default 8.
+	Parallel int
 }
 
 // Localities implements Source.
 func (s SRMSource) Localities(ctx context.Context, surls []string) (map[string]Locality, error) {
+	par := s.Parallel
+	if par <= 0 {
+		par = 8
+	}
+	var mu sync.Mutex
 	out := map[string]Locality{}
 	var firstErr error
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
 	for _, u := range surls {
-		c, err := s.Resolve(u)
-		if err != nil {
-			firstErr = cmpErr(firstErr, err)
-			continue
+		if ctx.Err() != nil {
+			break
 		}
-		e, err := c.Stat(ctx, u)
-		switch {
-		case errors.Is(err, client.ErrNotFound):
-			out[u] = Lost
-		case err != nil:
-			firstErr = cmpErr(firstErr, err)
-			if ctx.Err() != nil {
-				return out, ctx.Err()
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var l Locality
+			c, err := s.Resolve(u)
+			if err == nil {
+				var e client.Entry
+				e, err = c.Stat(ctx, u)
+				switch {
+				case errors.Is(err, client.ErrNotFound):
+					l, err = Lost, nil
+				case err == nil:
+					l = Locality(e.Locality)
+				}
 			}
-		default:
-			out[u] = Locality(e.Locality)
-		}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				firstErr = cmpErr(firstErr, err)
+				return
+			}
+			out[u] = l
+		}()
 	}
+	wg.Wait()
 	if len(out) == 0 && firstErr != nil {
 		return nil, firstErr
+	}
+	if ctx.Err() != nil {
+		return out, ctx.Err()
 	}
 	return out, nil
 }

@@ -85,6 +85,9 @@ type Config struct {
 	ConsumerTimeout time.Duration `yaml:"consumer_timeout"`
 	// Tick is the period of the look-ahead and liveness loop; default 5s.
 	Tick time.Duration `yaml:"tick"`
+	// RateBatch is how many files of a project get their priority asked
+	// per loop (one estimator lookup); default 200.
+	RateBatch int `yaml:"rate_batch"`
 	// Sites are the consumption sites by name.
 	Sites map[string]*SiteConfig `yaml:"sites"`
 	// Credential is what the stager and estimator present at the SEs.
@@ -110,6 +113,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Tick == 0 {
 		c.Tick = 5 * time.Second
+	}
+	if c.RateBatch == 0 {
+		c.RateBatch = 200
 	}
 	for _, s := range c.Sites {
 		if s != nil && s.Kind == "" {
@@ -141,6 +147,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Tick <= 0 {
 		bad("tick %v must be positive", c.Tick)
+	}
+	if c.RateBatch < 1 {
+		bad("rate_batch %d must be at least 1", c.RateBatch)
 	}
 	names := make([]string, 0, len(c.Sites))
 	for n := range c.Sites {

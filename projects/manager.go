@@ -86,9 +86,16 @@ func (f InventoryFiles) DatasetFiles(ctx context.Context, dataset string) ([]inv
 }
 
 // Prioritizer gives a transfer's priority from its source (higher first);
-// *estimator.Estimator implements it.
+// *estimator.Estimator implements it. It must not fail: what it cannot
+// learn gets a neutral priority.
 type Prioritizer interface {
 	Priority(ctx context.Context, sourceSURL string) int
+}
+
+// BatchPrioritizer is the optional capability of rating many sources in one
+// go (one lookup at the SE for all of them); *estimator.Estimator has it.
+type BatchPrioritizer interface {
+	Priorities(ctx context.Context, sourceSURLs []string) map[string]int
 }
 
 // Unregisterer removes a site's replica of a file from the catalogue
@@ -152,6 +159,7 @@ type pfile struct {
 	Size      int64
 	State     FileState
 	Priority  int
+	Rated     bool // Priority was asked of the Prioritizer
 	Consumer  int64
 	RequestID int64
 	SURL      string
@@ -259,13 +267,12 @@ func (m *Manager) Start(ctx context.Context, r StartRequest) (Summary, error) {
 	if p.Dataset == "" {
 		p.Dataset = "(snapshot)"
 	}
-	// Priorities for the whole snapshot, one estimator pass: the passive
-	// half of the seed's prioritisation (cached files are dispatched first).
+	// Priorities are asked later, in batches, by Run (rate): a large
+	// snapshot must not hold up Start with one locality lookup per file.
 	for i, f := range files {
 		pf := &pfile{p: p, Idx: i, LFN: f.LFN, Size: f.Size, State: FilePending}
 		if s, err := m.surl(r.Site, f.LFN); err == nil {
 			pf.SURL = s
-			pf.Priority = m.opt.Prioritizer.Priority(ctx, s)
 		}
 		p.files = append(p.files, pf)
 	}
@@ -351,6 +358,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		m.reapConsumers(ctx)
+		m.rate(ctx)
 		m.fill(ctx)
 		select {
 		case <-ctx.Done():
@@ -361,8 +369,62 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// fill submits gets for the best pending files of each running project
-// until its look-ahead window (staging + ready) is full.
+// rate asks the prioritizer for the priorities of the next RateBatch
+// unrated files of each running project (snapshot order), without holding
+// the lock during the lookups. This is the seed's "active" prioritisation:
+// the cost of access is learned for a window of files ahead of delivery.
+func (m *Manager) rate(ctx context.Context) {
+	m.mu.Lock()
+	var todo []*pfile
+	var surls []string
+	for _, p := range m.projects {
+		if p.State != ProjectRunning {
+			continue
+		}
+		n := 0
+		for _, f := range p.files {
+			if n == m.cfg.RateBatch {
+				break
+			}
+			if !f.Rated && f.State == FilePending {
+				todo = append(todo, f)
+				if f.SURL != "" {
+					surls = append(surls, f.SURL)
+				}
+				n++
+			}
+		}
+	}
+	m.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	var prio map[string]int
+	if b, ok := m.opt.Prioritizer.(BatchPrioritizer); ok {
+		prio = b.Priorities(ctx, surls)
+	} else {
+		prio = map[string]int{}
+		for _, s := range surls {
+			prio[s] = m.opt.Prioritizer.Priority(ctx, s)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, f := range todo {
+		if f.Rated || f.State != FilePending {
+			continue
+		}
+		f.Priority, f.Rated = prio[f.SURL], true
+		if err := m.saveFile(ctx, f); err != nil {
+			m.log.WithError(err).WithField("lfn", f.LFN).Error("persisting a file priority")
+		}
+	}
+}
+
+// fill submits gets for the best rated pending files of each running
+// project until its look-ahead window (staging + ready) is full. Unrated
+// files wait for rate, which runs before fill in the same loop, so that a
+// tape file is never staged ahead of a cached one for lack of a rating.
 func (m *Manager) fill(ctx context.Context) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -377,7 +439,9 @@ func (m *Manager) fill(ctx context.Context) {
 			case FileStaging, FileReady:
 				window++
 			case FilePending:
-				pending = append(pending, f)
+				if f.Rated {
+					pending = append(pending, f)
+				}
 			}
 		}
 		if window >= p.LookAhead || len(pending) == 0 {

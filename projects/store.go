@@ -22,13 +22,13 @@ func (m *Manager) insertProject(ctx context.Context, p *project) error {
 		// Batched inserts: datasets have tens of thousands of files.
 		const batch = 200
 		for i := 0; i < len(p.files); i += batch {
-			q := "INSERT INTO project_files (project_id, idx, lfn, size, state, priority, consumer, request_id, surl, turl, error, updated) VALUES "
+			q := "INSERT INTO project_files (project_id, idx, lfn, size, state, priority, rated, consumer, request_id, surl, turl, error, updated) VALUES "
 			var args []any
 			for j, f := range p.files[i:min(i+batch, len(p.files))] {
 				if j > 0 {
 					q += ", "
 				}
-				q += "(?, ?, ?, ?, ?, ?, 0, 0, ?, '', '', ?)"
+				q += "(?, ?, ?, ?, ?, ?, 0, 0, 0, ?, '', '', ?)"
 				args = append(args, p.ID, f.Idx, f.LFN, f.Size, f.State, f.Priority, f.SURL, p.Created)
 			}
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
@@ -47,8 +47,8 @@ func (m *Manager) saveProject(ctx context.Context, p *project) error {
 }
 
 func (m *Manager) saveFile(ctx context.Context, f *pfile) error {
-	_, err := m.d.ExecContext(ctx, `UPDATE project_files SET state = ?, priority = ?, consumer = ?, request_id = ?, surl = ?, turl = ?, error = ?, updated = ?
-		WHERE project_id = ? AND idx = ?`, f.State, f.Priority, f.Consumer, f.RequestID, f.SURL, f.TURL, truncate(f.Error, 2000),
+	_, err := m.d.ExecContext(ctx, `UPDATE project_files SET state = ?, priority = ?, rated = ?, consumer = ?, request_id = ?, surl = ?, turl = ?, error = ?, updated = ?
+		WHERE project_id = ? AND idx = ?`, f.State, f.Priority, f.Rated, f.Consumer, f.RequestID, f.SURL, f.TURL, truncate(f.Error, 2000),
 		m.now().UnixNano(), f.p.ID, f.Idx)
 	return err
 }
@@ -88,18 +88,19 @@ func (m *Manager) load(ctx context.Context) error {
 			Size      int64     `db:"size"`
 			State     FileState `db:"state"`
 			Priority  int       `db:"priority"`
+			Rated     bool      `db:"rated"`
 			Consumer  int64     `db:"consumer"`
 			RequestID int64     `db:"request_id"`
 			SURL      string    `db:"surl"`
 			TURL      string    `db:"turl"`
 			Error     string    `db:"error"`
 		}
-		if err := m.d.SelectContext(ctx, &files, `SELECT idx, lfn, size, state, priority, consumer, request_id, surl, turl, error
+		if err := m.d.SelectContext(ctx, &files, `SELECT idx, lfn, size, state, priority, rated, consumer, request_id, surl, turl, error
 			FROM project_files WHERE project_id = ? ORDER BY idx`, p.ID); err != nil {
 			return fmt.Errorf("projects: loading files of %s: %w", p.Name, err)
 		}
 		for _, f := range files {
-			p.files = append(p.files, &pfile{p: p, Idx: f.Idx, LFN: f.LFN, Size: f.Size, State: f.State, Priority: f.Priority,
+			p.files = append(p.files, &pfile{p: p, Idx: f.Idx, LFN: f.LFN, Size: f.Size, State: f.State, Priority: f.Priority, Rated: f.Rated,
 				Consumer: f.Consumer, RequestID: f.RequestID, SURL: f.SURL, TURL: f.TURL, Error: f.Error})
 		}
 		var cons []consumer

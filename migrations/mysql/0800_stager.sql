@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS project_files (
   size BIGINT NOT NULL,
   state VARCHAR(16) NOT NULL,              -- pending, staging, ready, delivered, consumed, skipped, failed, lost, vanished
   priority INT NOT NULL,
+  rated TINYINT NOT NULL,                  -- 1: priority was asked of the estimator
   consumer BIGINT NOT NULL,                -- cpid it was delivered to, 0 if none
   request_id BIGINT NOT NULL,              -- stager request holding the pin, 0 if none
   surl VARCHAR(2048) NOT NULL,

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS project_files (
   size BIGINT NOT NULL,
   state VARCHAR(16) NOT NULL,
   priority INT NOT NULL,
+  rated TINYINT NOT NULL,
   consumer BIGINT NOT NULL,
   request_id BIGINT NOT NULL,
   surl VARCHAR(2048) NOT NULL,
