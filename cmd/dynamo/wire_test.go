@@ -8,10 +8,10 @@ import (
 
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/detox"
-	"github.com/dynamo-go/dynamo/internal/logging"
-	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/logging"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
 )
 
