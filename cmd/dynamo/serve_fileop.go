@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamo-go/dynamo/fileop"
 	_ "github.com/dynamo-go/dynamo/fileop/driver/all"
+	"github.com/dynamo-go/dynamo/registry"
 )
 
 // The file-operation daemon. Its settings come from --fileop-config (a
@@ -27,7 +27,7 @@ func init() {
 }
 
 func setupFileop(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
-	cfg := fileop.DefaultConfig()
+	cfg := s.env.file.Fileop
 	if p := *s.flags["fileop-config"]; p != "" {
 		f, err := os.Open(p)
 		if err != nil {
@@ -39,14 +39,16 @@ func setupFileop(_ context.Context, s *serveEnv) (func(context.Context) error, e
 			return nil, fmt.Errorf("--fileop-config %s: %w", p, err)
 		}
 	}
-	reg, _ := s.shared["prometheus"].(prometheus.Registerer)
+	var reg prometheus.Registerer
+	if r, ok := s.shared["metrics"].(*prometheus.Registry); ok {
+		reg = r
+	}
 	d, err := fileop.New(cfg, s.store, s.env.log.WithField("component", "fileop"), fileop.Options{Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
 	s.shared["fileop"] = d
-	if rg, ok := s.shared["api"].(*gin.RouterGroup); ok {
-		(&fileop.API{DB: s.env.db, Wake: d.Wake}).Routes(rg.Group("/fileop"))
-	}
+	api := &fileop.API{DB: s.env.db, Wake: d.Wake}
+	s.mount("/api/v1/fileop", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}}, api.Routes)
 	return d.Run, nil
 }
