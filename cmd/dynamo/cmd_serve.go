@@ -49,6 +49,9 @@ type serveEnv struct {
 	flags  map[string]*string // string flags components declared (see serveFlag)
 	shared map[string]any     // values components publish for later ones
 	mounts []routeMount       // REST routes for the registry to serve
+	// ready, when set, is called once every component is set up and
+	// running (the demo drives the system from there).
+	ready func()
 }
 
 // routeMount is a component's group of REST routes: the registry mounts
@@ -139,6 +142,9 @@ func runComponents(ctx context.Context, s *serveEnv, log *logrus.Entry, start ti
 	}
 	log.WithFields(logrus.Fields{"db": s.db.Name, "seq": s.store.Seq(), "components": names,
 		"startup_seconds": time.Since(start).Seconds()}).Info("ready; stop with Ctrl-C or SIGTERM")
+	if s.ready != nil {
+		s.ready()
+	}
 	select {
 	case <-ctx.Done():
 		log.WithField("grace", grace.String()).Info("shutting down")

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/logging"
+	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/srm"
+)
+
+func init() { registerCommand(newDemoCmd) }
+
+// demoOptions adjust one demo run.
+type demoOptions struct {
+	Dir  string // "" = a fresh temporary directory, removed at the end
+	Keep bool   // keep serving after the report until ctx ends
+	Out  io.Writer
+	Seed uint64 // 0 = random
+}
+
+func newDemoCmd(g *globalOptions) *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo [--dir DIR] [--keep]",
+		Short: "Run the whole system on a throwaway federation: placement, verified transfers, cleaning to watermarks, delivery to a consumer",
+		Long: `demo builds a temporary federation under DIR (default: a temporary directory,
+removed at the end): two embedded SRM storage elements (one disk, one
+tape-emulating), a file:// site, a grid PKI, a SQLite database and one
+configuration file. It injects a small experiment with real files and
+checksums, then shows the Dealer placing a copy request, the file-operation
+daemon transferring and verifying it, Detox cleaning a site over its high
+watermark down to its low one, and a project delivering a dataset to a
+consumer. It ends with a report checked against the inventory and the disks.
+With --keep the server stays up (REST API, SEs) until Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			o.Out = g.stdout
+			_, err := runDemo(ctx, o)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&o.Dir, "dir", "", "directory for everything the demo creates (must be empty or new; kept afterwards)")
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the server running after the report, until Ctrl-C")
+	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "seed for the synthetic experiment (0: random)")
+	return cmd
+}
+
+// demoRun is the state shared by the demo's steps.
+type demoRun struct {
+	out    io.Writer
+	start  time.Time
+	l      *demoLayout
+	e      *env
+	s      *serveEnv
+	store  *inventory.Store
+	report *demoReport
+}
+
+func (r *demoRun) say(format string, args ...any) {
+	fmt.Fprintf(r.out, "[%5.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// runDemo runs the demo and returns its report. The report is computed
+// from the inventory and from the sites' disks after the steps; a
+// disagreement between the two is an error.
+func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
+	r := &demoRun{out: o.Out, start: time.Now()}
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	dir := o.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "dynamo-demo-"); err != nil {
+			return nil, fmt.Errorf("demo: temporary directory: %w", err)
+		}
+		if !o.Keep {
+			defer os.RemoveAll(dir)
+		}
+	}
+	seed := o.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	if r.l, err = prepareDemo(dir, rand.New(rand.NewPCG(seed, seed^0x5eed))); err != nil {
+		return nil, usageError{err}
+	}
+	r.say("federation in %s (seed %d): PKI, 2 embedded SRM storage elements, 1 file:// site, SQLite", r.l.Dir, seed)
+
+	logf, err := os.Create(r.l.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	file, err := loadFileConfig(r.l.Config)
+	if err != nil {
+		return nil, fmt.Errorf("demo: generated configuration: %w", err)
+	}
+	log, err := logging.New(logf, "text", "info")
+	if err != nil {
+		return nil, err
+	}
+	d, err := db.Open(ctx, r.l.DSN)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	if _, err := d.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	r.e = &env{cfg: file.Config, file: file, log: log, db: d}
+	if r.store, err = r.e.loadInventory(ctx); err != nil {
+		return nil, err
+	}
+	doc, err := r.l.injectDoc()
+	if err != nil {
+		return nil, fmt.Errorf("demo: experiment: %w", err)
+	}
+	if _, err := r.store.Inject(ctx, time.Now(), doc); err != nil {
+		return nil, fmt.Errorf("demo: inject: %w", err)
+	}
+	c := r.store.Snapshot().Counts()
+	var bytes, files int64
+	for _, ds := range r.l.Datasets {
+		bytes += ds.size()
+		for _, b := range ds.Blocks {
+			files += int64(len(b.Files))
+		}
+	}
+	r.say("injected the experiment: %d datasets, %d blocks, %d files, %s with adler32 checksums, at %s and (custodial) %s",
+		c.Datasets, c.Blocks, files, humanBytes(bytes), demoDiskSite, demoTapeSite)
+
+	// The serve components, as `dynamo serve` runs them.
+	flags := map[string]*string{}
+	for name := range serveFlags {
+		v := ""
+		flags[name] = &v
+	}
+	ready := make(chan struct{})
+	r.s = &serveEnv{env: r.e, store: r.store, flags: flags, shared: map[string]any{}, ready: func() { close(ready) }}
+	runCtx, stopServe := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- runComponents(runCtx, r.s, log.WithField("component", "serve"), r.start, 10*time.Second) }()
+	defer func() {
+		stopServe()
+		if serr := <-served; serr != nil && err == nil {
+			err = fmt.Errorf("demo: shutdown: %w", serr)
+		}
+	}()
+	if err := r.waitServing(ctx, ready, served); err != nil {
+		return nil, err
+	}
+	r.say("serving: REST API http://%s, SRM httpg://localhost:%d and :%d, file-operation daemon, Dealer, projects (log: %s)",
+		r.l.API, r.l.SRMPorts[demoDiskSite], r.l.SRMPorts[demoTapeSite], r.l.LogFile)
+
+	r.report = &demoReport{}
+	if r.report.Before, err = demoOccupancy(r.store.Snapshot()); err != nil {
+		return nil, err
+	}
+	for _, step := range []func(context.Context) error{r.stepPlace, r.stepTransfer, r.stepClean, r.stepProject} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.finishReport(ctx); err != nil {
+		return r.report, err
+	}
+	r.report.Seconds = time.Since(r.start).Seconds()
+	r.report.print(r.out)
+	if o.Keep {
+		r.printExplore()
+		<-ctx.Done()
+		r.say("stopping")
+	}
+	return r.report, nil
+}
+
+// waitServing waits until the components are set up, both SEs answer and
+// the REST API accepts requests.
+func (r *demoRun) waitServing(ctx context.Context, ready <-chan struct{}, served <-chan error) error {
+	deadline := time.After(demoDeadline)
+	select {
+	case <-ready:
+	case err := <-served:
+		return fmt.Errorf("demo: starting the server: %w", err)
+	case <-deadline:
+		return errors.New("demo: the server did not start in time")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	ses, _ := r.s.shared["storage-elements"].([]*srm.Server)
+	for _, se := range ses {
+		select {
+		case <-se.Ready():
+		case err := <-served:
+			return fmt.Errorf("demo: storage element: %w", err)
+		case <-deadline:
+			return errors.New("demo: a storage element did not start in time")
+		}
+	}
+	for {
+		resp, err := http.Get("http://" + r.l.API + "/api/v1/sites")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-served:
+			return fmt.Errorf("demo: REST API: %w", err)
+		case <-deadline:
+			return fmt.Errorf("demo: REST API on %s not answering: %v", r.l.API, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// printExplore tells a --keep user where to look.
+func (r *demoRun) printExplore() {
+	api := "http://" + r.l.API
+	fmt.Fprintf(r.out, `
+The federation keeps running (Ctrl-C stops it; its files stay in %[1]s).
+  curl %[2]s/api/v1/sites
+  curl %[2]s/api/v1/copy-requests
+  curl %[2]s/api/v1/fileop/status
+  curl %[2]s/api/v1/projects
+  bin/dynamo --db %[3]s inventory sites
+  bin/dynamo --db %[3]s inventory datasets '/Demo*'
+  bin/dynamo --db %[3]s fileop history
+  bin/dynamo --db %[3]s detox explain --partition Default --site %[4]s --dataset %[5]s
+  DYNAMO_SERVER=%[2]s bin/dynamo project status demo-reco
+  bin/dynamo serve --config %[6]s      # the same system later, from its configuration
+`, r.l.Dir, api, r.l.DSN, demoFileSite, r.l.Datasets[0].Name, r.l.Config)
+}

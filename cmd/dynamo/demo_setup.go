@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/adler32"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dynamo-go/dynamo/internal/pki"
+	"github.com/dynamo-go/dynamo/inventory"
+)
+
+// The demo federation: three sites with real storage under one directory.
+const (
+	demoDiskSite = "T1_DEMO_Disk" // embedded SE, disk area: where the experiment writes
+	demoTapeSite = "T1_DEMO_MSS"  // embedded SE, nearline (tape-emulating) area: custodial copies
+	demoFileSite = "T2_DEMO_File" // plain file:// storage: the Dealer's destination, Detox's victim
+	demoGroup    = "AnalysisOps"
+	// demoInitialQuota is the file site's quota before step 3 shrinks it:
+	// roomy enough for the Dealer to place everything there.
+	demoInitialQuota = 100_000_000
+)
+
+// demoHigh and demoLow are the watermarks of the demo's Detox policy.
+const (
+	demoHigh = 0.9
+	demoLow  = 0.7
+)
+
+// demoPolicy is the Detox policy of step 3 (Dynamo's policy language,
+// docs/policy-language.md). The first dataset is protected: the project of
+// step 4 reads it.
+func demoPolicy(protected string) string {
+	return fmt.Sprintf(`# The demo's deletion policy for the file:// site.
+Partition Default
+On site.name == %s
+When site.occupancy > %g
+Until site.occupancy < %g
+Protect dataset.name == %s
+Dismiss
+Order decreasing replica.size
+`, demoFileSite, demoHigh, demoLow, protected)
+}
+
+// demoLayout is everything the demo generates under its directory.
+type demoLayout struct {
+	Dir      string
+	PKI      *pki.PKI
+	Config   string // the one YAML configuration
+	DSN      string
+	LogFile  string
+	Policy   string
+	Roots    map[string]string // site -> directory holding the site's files (LFN paths below it)
+	API      string            // registry listen address
+	SRMPorts map[string]int    // site -> SRM port of its embedded SE
+	Datasets []demoDataset
+}
+
+type demoDataset struct {
+	Name   string
+	Blocks []demoBlock
+}
+
+type demoBlock struct {
+	Name  string
+	Files []inventory.File // LFN, Size, Adler32
+}
+
+func (d demoDataset) size() int64 {
+	var n int64
+	for _, b := range d.Blocks {
+		for _, f := range b.Files {
+			n += f.Size
+		}
+	}
+	return n
+}
+
+// freePorts reserves n distinct loopback ports by listening on them at
+// once, then frees them for the servers to take.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("no free loopback port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// prepareDemo creates the PKI, the site roots, the experiment's files and
+// the configuration under dir, which must be empty or absent.
+func prepareDemo(dir string, rng *rand.Rand) (*demoLayout, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("demo directory: %w", err)
+	}
+	if ents, err := os.ReadDir(dir); err != nil {
+		return nil, fmt.Errorf("demo directory: %w", err)
+	} else if len(ents) > 0 {
+		return nil, fmt.Errorf("demo directory %s is not empty: give an empty or new one", dir)
+	}
+	probe := filepath.Join(dir, ".write-test")
+	if err := os.WriteFile(probe, nil, 0o644); err != nil {
+		return nil, fmt.Errorf("demo directory %s is not writable: %w", dir, err)
+	}
+	os.Remove(probe)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &demoLayout{Dir: abs, DSN: "sqlite:" + filepath.Join(abs, "dynamo.db"), LogFile: filepath.Join(abs, "dynamo.log"),
+		Config: filepath.Join(abs, "dynamo.yaml"), Policy: filepath.Join(abs, "detox-policy.txt"),
+		Roots: map[string]string{}, SRMPorts: map[string]int{}}
+	if err := os.MkdirAll(filepath.Join(abs, "pki"), 0o755); err != nil {
+		return nil, err
+	}
+	if l.PKI, err = pki.Generate(filepath.Join(abs, "pki")); err != nil {
+		return nil, fmt.Errorf("demo PKI: %w", err)
+	}
+	for _, s := range []string{demoDiskSite, demoTapeSite, demoFileSite} {
+		l.Roots[s] = filepath.Join(abs, "sites", s)
+		if err := os.MkdirAll(l.Roots[s], 0o755); err != nil {
+			return nil, err
+		}
+	}
+	ports, err := freePorts(5)
+	if err != nil {
+		return nil, err
+	}
+	l.API = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	l.SRMPorts[demoDiskSite], l.SRMPorts[demoTapeSite] = ports[1], ports[3]
+
+	l.Datasets = demoExperiment(rng)
+	if err := os.WriteFile(l.Policy, []byte(demoPolicy(l.Datasets[0].Name)), 0o644); err != nil {
+		return nil, err
+	}
+	// The experiment wrote its files at the disk SE and archived them on tape.
+	for _, ds := range l.Datasets {
+		for _, b := range ds.Blocks {
+			for _, f := range b.Files {
+				data := demoContent(f)
+				for _, s := range []string{demoDiskSite, demoTapeSite} {
+					p := filepath.Join(l.Roots[s], filepath.FromSlash(f.LFN))
+					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+						return nil, err
+					}
+					if err := os.WriteFile(p, data, 0o644); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+	cfg := fmt.Sprintf(`# Generated by dynamo demo: the whole system in one file (docs/configuration.md).
+database: %[1]s
+log: {level: info, format: text}
+serve: {shutdown_grace: 10s}
+registry:
+  listen: %[2]s
+  inject_interval: "0"
+storage_elements:
+  - name: %[3]s
+    listen: 127.0.0.1:%[4]d
+    data_listen: 127.0.0.1:%[5]d
+    cert: %[6]s
+    key: %[7]s
+    ca_dir: %[8]s
+    engine: {pick_interval: 20ms}
+    storage_areas:
+      - name: disk
+        prefix: /
+        root: %[9]s
+        allow: [{dn: "*"}]
+  - name: %[10]s
+    listen: 127.0.0.1:%[11]d
+    data_listen: 127.0.0.1:%[12]d
+    cert: %[6]s
+    key: %[7]s
+    ca_dir: %[8]s
+    engine: {pick_interval: 20ms}
+    storage_areas:
+      - name: tape
+        prefix: /
+        root: %[13]s
+        retention_policy: CUSTODIAL
+        access_latency: NEARLINE
+        driver: nearline
+        nearline: {tape_dir: %[13]s.tape, recall_delay: 1s}
+        allow: [{dn: "*"}]
+fileop:
+  interval: 200ms
+  driver: {proxy: %[14]s, ca_cert_dir: %[8]s}
+  native: {workers: 4}
+dealer:
+  plugins:
+    enforcer: {enabled: false}
+    popularity: {enabled: false}
+    balancer: {enabled: false}
+    undertaker: {enabled: false}
+detox:
+  partitions:
+    Default: {policy: %[15]s}
+projects:
+  lookahead: 4
+  retry_after: 1s
+  tick: 100ms
+  credential: {cert: %[14]s, ca_dir: %[8]s}
+  stager: {backoff_start: 50ms, backoff_cap: 500ms, tick: 50ms}
+`, l.DSN, l.API, demoDiskSite, ports[1], ports[2], l.PKI.HostCert, l.PKI.HostKey, l.PKI.CertDir, l.Roots[demoDiskSite],
+		demoTapeSite, ports[3], ports[4], l.Roots[demoTapeSite], l.PKI.UserCred, l.Policy)
+	if err := os.WriteFile(l.Config, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// demoExperiment draws the experiment: 3 datasets x 2 blocks x 4 files of
+// 64-256 KiB. Sizes are drawn until the largest dataset Detox may delete
+// holds enough of the file site's bytes for one deletion to bring the site
+// from 95% to under the low watermark, so every run tells the same story.
+func demoExperiment(rng *rand.Rand) []demoDataset {
+	names := []string{"/DemoPhysics/Run2026A-v1/AOD", "/DemoPhysics/Run2026B-v1/AOD", "/DemoCosmics/Run2026A-v1/RAW"}
+	for {
+		var out []demoDataset
+		var total int64
+		for di, name := range names {
+			ds := demoDataset{Name: name}
+			parts := strings.Split(strings.Trim(name, "/"), "/")
+			for bi := range 2 {
+				b := demoBlock{Name: fmt.Sprintf("%08x-%04x-4000-8000-%012x", rng.Uint32(), di*16+bi, rng.Uint64()&0xffffffffffff)}
+				for fi := range 4 {
+					lfn := fmt.Sprintf("/store/demo/%s/%s/%s/%d/file%d.root", parts[0], parts[2], parts[1], bi, fi)
+					size := int64(64<<10 + rng.IntN(192<<10+1))
+					seed := rng.Uint64()
+					b.Files = append(b.Files, inventory.File{LFN: lfn, Size: size, ID: inventory.FileID(seed)})
+				}
+				ds.Blocks = append(ds.Blocks, b)
+			}
+			total += ds.size()
+			out = append(out, ds)
+		}
+		maxDeletable := max(out[1].size(), out[2].size())
+		if 0.95*float64(total-maxDeletable)/float64(total) < demoLow-0.02 {
+			for i := range out {
+				for j := range out[i].Blocks {
+					for k := range out[i].Blocks[j].Files {
+						f := &out[i].Blocks[j].Files[k]
+						f.Adler32 = fmt.Sprintf("%08x", adler32.Checksum(demoContent(*f)))
+					}
+				}
+			}
+			return out
+		}
+	}
+}
+
+// demoContent is a file's bytes: pseudo-random from the seed kept in the
+// File's ID field until injection (the inventory assigns real ids).
+func demoContent(f inventory.File) []byte {
+	r := rand.New(rand.NewPCG(uint64(f.ID), uint64(f.Size)))
+	b := make([]byte, f.Size)
+	for i := 0; i+8 <= len(b); i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+// injectDoc is the experiment as an injection document
+// (docs/inventory.md#injection): the three sites with their storage URLs
+// and quotas, the datasets with every file and checksum, the disk copies
+// and the custodial tape copies.
+func (l *demoLayout) injectDoc() (*inventory.InjectDoc, error) {
+	type file struct {
+		LFN     string `json:"lfn"`
+		Size    int64  `json:"size"`
+		Adler32 string `json:"adler32"`
+	}
+	type block struct {
+		Name  string `json:"name"`
+		Files []file `json:"files"`
+	}
+	type dataset struct {
+		Name     string  `json:"name"`
+		Status   string  `json:"status"`
+		DataType string  `json:"data_type"`
+		Blocks   []block `json:"blocks"`
+	}
+	doc := map[string]any{
+		"sites": []map[string]any{
+			{"name": demoDiskSite, "host": "localhost", "storage_type": "disk", "status": "ready",
+				"backend": fmt.Sprintf("srm://localhost:%d", l.SRMPorts[demoDiskSite]), "quotas": map[string]int64{"Default": 1_000_000_000}},
+			{"name": demoTapeSite, "host": "localhost", "storage_type": "mss", "status": "ready",
+				"backend": fmt.Sprintf("srm://localhost:%d", l.SRMPorts[demoTapeSite])},
+			{"name": demoFileSite, "host": "localhost", "storage_type": "disk", "status": "ready",
+				"backend": "file://" + l.Roots[demoFileSite], "quotas": map[string]int64{"Default": demoInitialQuota}},
+		},
+		"groups": []map[string]any{{"name": demoGroup, "olevel": "dataset"}, {"name": "DataOps", "olevel": "block"}},
+	}
+	var dss []dataset
+	var reps []map[string]any
+	for _, ds := range l.Datasets {
+		d := dataset{Name: ds.Name, Status: "valid", DataType: "data"}
+		for _, b := range ds.Blocks {
+			bb := block{Name: b.Name}
+			for _, f := range b.Files {
+				bb.Files = append(bb.Files, file{f.LFN, f.Size, f.Adler32})
+			}
+			d.Blocks = append(d.Blocks, bb)
+		}
+		dss = append(dss, d)
+		reps = append(reps, map[string]any{"dataset": ds.Name, "site": demoDiskSite, "group": "DataOps"},
+			map[string]any{"dataset": ds.Name, "site": demoTapeSite, "group": "DataOps", "custodial": true})
+	}
+	doc["datasets"], doc["dataset_replicas"] = dss, reps
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return inventory.DecodeInjectDoc(bytes.NewReader(b))
+}
+
+// demoDeadline bounds each wait of the demo: the whole run is meant to
+// take well under a minute, so a step that takes this long is stuck.
+const demoDeadline = 40 * time.Second
