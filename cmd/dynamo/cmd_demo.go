@@ -109,7 +109,7 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: generated configuration: %w", err)
 	}
-	log, err := logging.New(logf, "text", "info")
+	log, err := logging.New(logf, "text", "debug")
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,9 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 	r.s = &serveEnv{env: r.e, store: r.store, flags: flags, shared: map[string]any{}, ready: func() { close(ready) }}
 	runCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- runComponents(runCtx, r.s, log.WithField("component", "serve"), r.start, 10*time.Second) }()
+	go func() {
+		served <- runComponents(runCtx, r.s, log.WithField("component", "serve"), r.start, 10*time.Second)
+	}()
 	defer func() {
 		stopServe()
 		if serr := <-served; serr != nil && err == nil {

@@ -133,7 +133,9 @@ func runComponents(ctx context.Context, s *serveEnv, log *logrus.Entry, start ti
 		if run != nil {
 			c := c
 			grp.Go(func() error {
-				if err := run(gctx); err != nil {
+				err := run(gctx)
+				log.WithField("name", c.name).Debug("component stopped")
+				if err != nil {
 					return fmt.Errorf("%s: %w", c.name, err)
 				}
 				return nil

@@ -207,6 +207,7 @@ fileop:
   driver: {proxy: %[14]s, ca_cert_dir: %[8]s}
   native: {workers: 4}
 dealer:
+  max_pending_fraction: 0.5  # let one cycle place the whole (tiny) request
   plugins:
     enforcer: {enabled: false}
     popularity: {enabled: false}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/inventory"
+)
+
+// The demo runs end to end and its report is true: the test reloads the
+// inventory from the demo's database and walks the sites' directories
+// itself, and every figure of the report must match what is there.
+func TestDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := runDemo(ctx, demoOptions{Dir: dir, Out: &out, Seed: 7})
+	require.NoError(t, err, out.String())
+	text := out.String()
+	for _, want := range []string{
+		"== 1. placement", "dealer: copy /DemoPhysics/Run2026A-v1/AOD -> T2_DEMO_File",
+		"== 2. transfers", "transfers: 24/24 files", "checksums ok 24",
+		"== 3. cleaning", `line 6 "Protect dataset.name == /DemoPhysics/Run2026A-v1/AOD"`, "dismissed, site over its trigger",
+		"== 4. delivery", "project demo-reco ended", "recovery list 0 files",
+		"== report", "every file on every site's disk matches the inventory",
+	} {
+		require.Contains(t, text, want)
+	}
+
+	// Transfers: all 24 files moved, every checksum verified.
+	require.EqualValues(t, 24, rep.Moved.Files)
+	require.EqualValues(t, 24, rep.Moved.Verified)
+	require.Contains(t, text, fmt.Sprintf("moved      24 files, %s; checksums verified 24/24", humanBytes(rep.Moved.Bytes)))
+	require.Positive(t, rep.Deleted.Files)
+	require.Equal(t, 8, rep.Consumed.Files)
+
+	// The inventory, loaded afresh from the demo's database.
+	d, err := db.Open(ctx, "sqlite:"+filepath.Join(dir, "dynamo.db"))
+	require.NoError(t, err)
+	defer d.Close()
+	log := logrus.New()
+	log.SetOutput(&bytes.Buffer{})
+	store, err := inventory.Load(ctx, d, logrus.NewEntry(log), nil, time.Now())
+	require.NoError(t, err)
+	snap := store.Snapshot()
+	part, ok := snap.PartitionByName("Default")
+	require.True(t, ok)
+
+	var fileSiteBytes int64
+	for _, u := range rep.After {
+		site, ok := snap.SiteByName(u.Site)
+		require.True(t, ok, u.Site)
+		usage := snap.Usage(site.ID, part.ID)
+		require.Equal(t, usage.Physical, u.Bytes, "%s: report vs inventory", u.Site)
+		require.Equal(t, usage.Quota, u.Quota, u.Site)
+
+		// What the inventory says the site holds, file by file.
+		want := map[string]inventory.File{}
+		var invBytes int64
+		for br := range snap.BlockReplicasAtSite(site.ID) {
+			require.True(t, br.Complete && !br.PendingDeletion, "%s: replica of block %d not settled", u.Site, br.Block)
+			files, err := store.Files(ctx, br.Block)
+			require.NoError(t, err)
+			for _, f := range files {
+				want[f.LFN] = f
+				invBytes += f.Size
+			}
+		}
+		require.Equal(t, usage.Physical, invBytes, u.Site)
+
+		// What the disk holds.
+		root := filepath.Join(dir, "sites", u.Site)
+		var diskBytes, diskFiles int64
+		require.NoError(t, filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			lfn := "/" + filepath.ToSlash(rel)
+			f, ok := want[lfn]
+			require.True(t, ok, "%s: %s on disk, not in the inventory", u.Site, lfn)
+			size, sum, err := fileAdler32(p)
+			require.NoError(t, err)
+			require.Equal(t, f.Size, size, lfn)
+			require.Equal(t, f.Adler32, sum, lfn)
+			delete(want, lfn)
+			diskBytes += size
+			diskFiles++
+			return nil
+		}))
+		require.Empty(t, want, "%s: files in the inventory missing on disk", u.Site)
+		require.Equal(t, invBytes, diskBytes, u.Site)
+		var disk demoDisk
+		for _, x := range rep.Disk {
+			if x.Site == u.Site {
+				disk = x
+			}
+		}
+		require.Equal(t, diskBytes, disk.Bytes, u.Site)
+		require.Equal(t, diskFiles, disk.Files, u.Site)
+		require.Empty(t, disk.Problems, u.Site)
+		// The printed row carries the same figures.
+		require.Regexp(t, fmt.Sprintf(`(?m)^%s\s.*\s%s\s+%d\s+%d/%d$`, u.Site, strings.ReplaceAll(humanBytes(diskBytes), ".", `\.`), diskFiles, diskFiles, diskFiles), text)
+		if u.Site == demoFileSite {
+			fileSiteBytes = diskBytes
+			require.Equal(t, 24-rep.Deleted.Files, diskFiles, "the file site holds what was moved minus what Detox deleted")
+			require.Equal(t, rep.Moved.Bytes-rep.Deleted.Bytes, diskBytes)
+			// Cleaned from over the high watermark to under the low one.
+			require.Less(t, float64(diskBytes)/float64(usage.Quota), demoLow)
+		}
+	}
+	require.Positive(t, fileSiteBytes)
+}
+
+// A directory that cannot be used gives a clear error before anything
+// starts.
+func TestDemoBadDirectory(t *testing.T) {
+	busy := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(busy, "x"), nil, 0o644))
+	_, err := runDemo(context.Background(), demoOptions{Dir: busy})
+	require.ErrorContains(t, err, "is not empty")
+	require.Equal(t, 2, exitCode(err))
+
+	file := filepath.Join(t.TempDir(), "f")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	_, err = runDemo(context.Background(), demoOptions{Dir: filepath.Join(file, "sub")})
+	require.ErrorContains(t, err, "demo directory")
+	require.Equal(t, 2, exitCode(err))
+}
