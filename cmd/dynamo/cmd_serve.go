@@ -124,14 +124,19 @@ func runComponents(ctx context.Context, s *serveEnv, log *logrus.Entry, start ti
 	defer cancel()
 	grp, gctx := errgroup.WithContext(runCtx)
 	var names []string
-	for _, c := range comps {
+	runs := make([]func(context.Context) error, len(comps))
+	for i, c := range comps {
 		run, err := c.setup(ctx, s)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 		names = append(names, c.name)
-		if run != nil {
-			c := c
+		runs[i] = run
+	}
+	// Every setup is done before any run starts: a run may read what later
+	// setups published (the registry mounts every component's routes).
+	for i, c := range comps {
+		if run := runs[i]; run != nil {
 			grp.Go(func() error {
 				err := run(gctx)
 				log.WithField("name", c.name).Debug("component stopped")
