@@ -6,10 +6,12 @@ GO ?= go
 build:
 	$(GO) build -o bin/dynamo ./cmd/dynamo
 
-# The main job on the embedded default (SQLite under ./var), with a small
-# sample inventory injected on first start. Stop with Ctrl-C.
+# The main job, end to end, on a throwaway federation (two embedded SRM
+# storage elements, a file:// site, SQLite) in a temporary directory: placement,
+# verified transfers, Detox to watermarks, a project; a report; exit 0.
+# `./bin/dynamo demo --keep` leaves it running to explore.
 demo: build
-	./bin/dynamo serve --sample
+	./bin/dynamo demo
 
 serve: build
 	./bin/dynamo serve
