@@ -247,7 +247,10 @@ func (d *Daemon) applyDeletions(ctx context.Context, t *inventory.Txn, r invento
 		return nil
 	}
 	if len(present) == 0 {
-		return t.Add(inventory.DeleteBlockReplica{Block: r.Block, Site: r.Site})
+		if err := t.Add(inventory.DeleteBlockReplica{Block: r.Block, Site: r.Site}); err != nil {
+			return err
+		}
+		return dropEmptyDatasetReplica(d.store, t, b.Dataset, r.Site)
 	}
 	u := r
 	u.LastUpdate = t.At().Unix()
@@ -363,4 +366,31 @@ func (d *Daemon) noteSourceFailure(ctx context.Context, tx *sqlx.Tx, sub int64, 
 	_, err = tx.ExecContext(ctx, "INSERT INTO "+TableSourceFailures+" (subscription_id, source_site_id, failures, recoverable, code) VALUES (?, ?, 1, ?, ?)",
 		sub, src, r.Recoverable, r.Code)
 	return err
+}
+
+// dropEmptyDatasetReplica deletes the replica of dataset ds at site once
+// its last block replica is gone, unless it is growing (it then stands for
+// blocks still to come). A non-growing dataset replica without blocks
+// holds nothing, yet would still be listed as a copy at the site. It is
+// called in the write that deletes a block replica, after that deletion.
+func dropEmptyDatasetReplica(s *inventory.Store, t *inventory.Txn, ds inventory.DatasetID, site inventory.SiteID) error {
+	snap := s.Snapshot()
+	found := false
+	for dr := range snap.DatasetReplicas(ds) {
+		if dr.Site == site {
+			if dr.Growing {
+				return nil
+			}
+			found = true
+		}
+	}
+	if !found {
+		return nil
+	}
+	for b := range snap.Blocks(ds) {
+		if t.HasBlockReplica(b.ID, site) {
+			return nil
+		}
+	}
+	return t.Add(inventory.DeleteDatasetReplica{Dataset: ds, Site: site})
 }

@@ -234,6 +234,18 @@ func TestDeletionEmptiesThenRemovesReplica(t *testing.T) {
 		if err := d.Get(&rows, "SELECT COUNT(*) FROM block_replica_files WHERE site_id = ?", e.fed.Dst.ID); err != nil || rows != 0 {
 			t.Fatalf("%d replica file rows left (%v)", rows, err)
 		}
+		// The (non-growing) dataset replica went with its last block
+		// replica: nothing is left to list the dataset at the site.
+		snap := e.store.Snapshot()
+		b, _ := snap.Block(e.fed.Block)
+		for dr := range snap.DatasetReplicas(b.Dataset) {
+			if dr.Site == e.fed.Dst.ID {
+				t.Fatal("empty dataset replica left at the destination")
+			}
+		}
+		if err := d.Get(&rows, "SELECT COUNT(*) FROM dataset_replicas WHERE site_id = ?", e.fed.Dst.ID); err != nil || rows != 0 {
+			t.Fatalf("%d dataset replica rows left at the destination (%v)", rows, err)
+		}
 	})
 }
 

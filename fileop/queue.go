@@ -223,6 +223,11 @@ func QueueDeletions(ctx context.Context, s *inventory.Store, t *inventory.Txn, r
 			if err := t.Add(inventory.DeleteBlockReplica{Block: rr.Block, Site: rr.Site}); err != nil {
 				return 0, err
 			}
+			if b, ok := t.Block(rr.Block); ok {
+				if err := dropEmptyDatasetReplica(s, t, b.Dataset, rr.Site); err != nil {
+					return 0, err
+				}
+			}
 		}
 	}
 	at := t.At()

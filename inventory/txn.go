@@ -221,6 +221,10 @@ func (t *Txn) BlockReplica(b BlockID, site SiteID) (BlockReplica, bool) {
 	return replicaView(t.st, i), true
 }
 
+// HasBlockReplica reports whether block b has a replica at site as this
+// Txn sees it: replicas it added or deleted count.
+func (t *Txn) HasBlockReplica(b BlockID, site SiteID) bool { return t.replicaExists(b, site) }
+
 // NewSiteID and its siblings allocate ids for objects this Txn creates.
 func (t *Txn) NewSiteID() SiteID           { t.nextSite++; return t.nextSite - 1 }
 func (t *Txn) NewGroupID() GroupID         { t.nextGroup++; return t.nextGroup - 1 }
