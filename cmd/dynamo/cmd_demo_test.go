@@ -79,6 +79,17 @@ func TestDemo(t *testing.T) {
 			}
 		}
 		require.Equal(t, usage.Physical, invBytes, u.Site)
+		// Every dataset listed at the site holds blocks there: the replica
+		// Detox emptied is gone, not left as an empty copy.
+		for dr := range snap.DatasetReplicasAtSite(site.ID) {
+			held := false
+			for b := range snap.Blocks(dr.Dataset) {
+				_, ok := snap.BlockReplica(b.ID, site.ID)
+				held = held || ok
+			}
+			ds, _ := snap.Dataset(dr.Dataset)
+			require.True(t, held, "%s: empty replica of %s", u.Site, ds.Name)
+		}
 
 		// What the disk holds.
 		root := filepath.Join(dir, "sites", u.Site)

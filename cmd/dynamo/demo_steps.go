@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,7 +112,10 @@ func (r *demoRun) stepClean(ctx context.Context) error {
 	for _, d := range p.Replicas {
 		ds, _ := psnap.Dataset(d.Dataset)
 		s, _ := psnap.Site(d.Site)
-		line := "the default line"
+		line := "default decision"
+		if n := p.Policy.DefaultLine; d.Line == 0 && n > 0 {
+			line = fmt.Sprintf("default decision, line %d %q", n, fmt.Sprint(p.Policy.Default))
+		}
 		if d.Line > 0 {
 			line = fmt.Sprintf("line %d %q", d.Line, p.LineText(d.Line))
 		}
@@ -129,7 +133,29 @@ func (r *demoRun) stepClean(ctx context.Context) error {
 		res.CycleID, len(res.Applied.Deleted), humanBytes(res.Applied.Bytes))
 	r.report.DetoxCycle = res.CycleID
 	r.wake()
-	return r.waitOps(ctx, fileop.OpDeletion, "deletions")
+	if err := r.waitOps(ctx, fileop.OpDeletion, "deletions"); err != nil {
+		return err
+	}
+	now := r.store.Snapshot()
+	u = now.Usage(site.ID, part.ID)
+	var gone []string
+	for _, d := range p.Deletions {
+		ds, _ := psnap.Dataset(d.Dataset)
+		if _, ok := now.DatasetByName(ds.Name); ok && !hasDatasetReplica(now, d.Dataset, site.ID) && !slices.Contains(gone, ds.Name) {
+			gone = append(gone, ds.Name)
+		}
+	}
+	r.say("%s now at %.0f%% of its quota; replicas gone from it: %s", demoFileSite, 100*float64(u.Physical)/float64(u.Quota), strings.Join(gone, ", "))
+	return nil
+}
+
+func hasDatasetReplica(snap *inventory.Snapshot, ds inventory.DatasetID, site inventory.SiteID) bool {
+	for dr := range snap.DatasetReplicas(ds) {
+		if dr.Site == site {
+			return true
+		}
+	}
+	return false
 }
 
 // stepProject: a project delivers the protected dataset at the disk SE to
