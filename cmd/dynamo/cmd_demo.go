@@ -140,8 +140,8 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 			files += int64(len(b.Files))
 		}
 	}
-	r.say("injected the experiment: %d datasets, %d blocks, %d files, %s with adler32 checksums, at %s and (custodial) %s",
-		c.Datasets, c.Blocks, files, humanBytes(bytes), demoDiskSite, demoTapeSite)
+	r.say("injected the experiment: %d datasets, %d blocks, %d files, %s with adler32 checksums, written at %s",
+		c.Datasets, c.Blocks, files, humanBytes(bytes), demoDiskSite)
 
 	// The serve components, as `dynamo serve` runs them.
 	flags := map[string]*string{}

@@ -31,18 +31,21 @@ func TestDemo(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"== 1. placement", "dealer: copy /DemoPhysics/Run2026A-v1/AOD -> T2_DEMO_File",
-		"== 2. transfers", "transfers: 24/24 files", "checksums ok 24",
+		"== 2. transfers", "transfers: 48/48 files", "checksums ok 48",
 		"== 3. cleaning", `line 6 "Protect dataset.name == /DemoPhysics/Run2026A-v1/AOD"`, "dismissed, site over its trigger",
 		"== 4. delivery", "project demo-reco ended", "recovery list 0 files",
-		"== report", "every file on every site's disk matches the inventory",
+		"== report", "every file on every site's disk and tape matches the inventory",
 	} {
 		require.Contains(t, text, want)
 	}
 
-	// Transfers: all 24 files moved, every checksum verified.
-	require.EqualValues(t, 24, rep.Moved.Files)
-	require.EqualValues(t, 24, rep.Moved.Verified)
-	require.Contains(t, text, fmt.Sprintf("moved      24 files, %s; checksums verified 24/24", humanBytes(rep.Moved.Bytes)))
+	// Transfers: 24 files to the file:// site, 24 to tape, every checksum verified.
+	require.EqualValues(t, 48, rep.Moved.Files)
+	require.EqualValues(t, 48, rep.Moved.Verified)
+	require.Contains(t, text, fmt.Sprintf("moved      48 files, %s; checksums verified 48/48", humanBytes(rep.Moved.Bytes)))
+	require.EqualValues(t, 24, rep.Tape.Files)
+	require.EqualValues(t, 24, rep.Tape.Checked)
+	require.Empty(t, rep.Tape.Problems)
 	require.Positive(t, rep.Deleted.Files)
 	require.Equal(t, 8, rep.Consumed.Files)
 
@@ -58,7 +61,7 @@ func TestDemo(t *testing.T) {
 	part, ok := snap.PartitionByName("Default")
 	require.True(t, ok)
 
-	var fileSiteBytes int64
+	var fileSiteBytes, tapeSiteBytes int64
 	for _, u := range rep.After {
 		site, ok := snap.SiteByName(u.Site)
 		require.True(t, ok, u.Site)
@@ -127,12 +130,30 @@ func TestDemo(t *testing.T) {
 		if u.Site == demoFileSite {
 			fileSiteBytes = diskBytes
 			require.Equal(t, 24-rep.Deleted.Files, diskFiles, "the file site holds what was moved minus what Detox deleted")
-			require.Equal(t, rep.Moved.Bytes-rep.Deleted.Bytes, diskBytes)
+			require.Equal(t, rep.Moved.Bytes/2-rep.Deleted.Bytes, diskBytes)
 			// Cleaned from over the high watermark to under the low one.
 			require.Less(t, float64(diskBytes)/float64(usage.Quota), demoLow)
 		}
+		if u.Site == demoTapeSite {
+			tapeSiteBytes = diskBytes
+			require.EqualValues(t, 24, diskFiles)
+		}
 	}
 	require.Positive(t, fileSiteBytes)
+	require.Equal(t, rep.Moved.Bytes/2, tapeSiteBytes, "half the bytes moved went to tape")
+	// The nearline area's tape directory holds the same 24 files.
+	var tapeFiles, tapeBytes int64
+	require.NoError(t, filepath.WalkDir(filepath.Join(dir, "sites", demoTapeSite+".tape"), func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		size, _, err := fileAdler32(p)
+		tapeFiles, tapeBytes = tapeFiles+1, tapeBytes+size
+		return err
+	}))
+	require.EqualValues(t, 24, tapeFiles)
+	require.Equal(t, tapeSiteBytes, tapeBytes)
+	require.Equal(t, rep.Tape.Bytes, tapeBytes)
 }
 
 // A directory that cannot be used gives a clear error before anything

@@ -43,6 +43,8 @@ type demoReport struct {
 	// at the end.
 	Before, After []demoUsage
 	Disk          []demoDisk
+	// Tape is the nearline area's tape directory, checked like a disk.
+	Tape demoDisk
 }
 
 // demoUsage is one site's occupancy in the inventory.
@@ -116,6 +118,16 @@ func (r *demoRun) finishReport(ctx context.Context) error {
 		for _, p := range d.Problems {
 			problems = append(problems, site+": "+p)
 		}
+	}
+	// The nearline area migrated every file written to it to its tape
+	// directory at srmPutDone: those copies must be whole too.
+	tape, err := auditSite(ctx, r.store, snap, demoTapeSite, r.l.Roots[demoTapeSite]+".tape")
+	if err != nil {
+		return err
+	}
+	rep.Tape = tape
+	for _, p := range tape.Problems {
+		problems = append(problems, demoTapeSite+" tape: "+p)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("demo: the disks and the inventory disagree:\n  %s", strings.Join(problems, "\n  "))
@@ -227,7 +239,9 @@ func (rep *demoReport) print(w io.Writer) {
 			quotaText(a.Quota), humanBytes(a.Bytes), pct(a.Bytes, a.Quota), humanBytes(d.Bytes), d.Files, d.Checked, d.InventoryFile)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "every file on every site's disk matches the inventory (LFN, size, adler32)")
+	fmt.Fprintf(w, "%s tape copies (migrated by its nearline area): %d files, %s, checked %d/%d\n",
+		rep.Tape.Site, rep.Tape.Files, humanBytes(rep.Tape.Bytes), rep.Tape.Checked, rep.Tape.InventoryFile)
+	fmt.Fprintln(w, "every file on every site's disk and tape matches the inventory (LFN, size, adler32)")
 }
 
 func quotaText(q int64) string {

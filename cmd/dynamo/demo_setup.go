@@ -19,7 +19,7 @@ import (
 // The demo federation: three sites with real storage under one directory.
 const (
 	demoDiskSite = "T1_DEMO_Disk" // embedded SE, disk area: where the experiment writes
-	demoTapeSite = "T1_DEMO_MSS"  // embedded SE, nearline (tape-emulating) area: custodial copies
+	demoTapeSite = "T1_DEMO_MSS"  // embedded SE, nearline (tape-emulating) area: the archive copies
 	demoFileSite = "T2_DEMO_File" // plain file:// storage: the Dealer's destination, Detox's victim
 	demoGroup    = "AnalysisOps"
 	// demoInitialQuota is the file site's quota before step 3 shrinks it:
@@ -149,19 +149,19 @@ func prepareDemo(dir string, rng *rand.Rand) (*demoLayout, error) {
 	if err := os.WriteFile(l.Policy, []byte(demoPolicy(l.Datasets[0].Name)), 0o644); err != nil {
 		return nil, err
 	}
-	// The experiment wrote its files at the disk SE and archived them on tape.
+	if err := os.MkdirAll(l.Roots[demoTapeSite]+".tape", 0o755); err != nil {
+		return nil, err
+	}
+	// The experiment wrote its files at the disk SE.
 	for _, ds := range l.Datasets {
 		for _, b := range ds.Blocks {
 			for _, f := range b.Files {
-				data := demoContent(f)
-				for _, s := range []string{demoDiskSite, demoTapeSite} {
-					p := filepath.Join(l.Roots[s], filepath.FromSlash(f.LFN))
-					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-						return nil, err
-					}
-					if err := os.WriteFile(p, data, 0o644); err != nil {
-						return nil, err
-					}
+				p := filepath.Join(l.Roots[demoDiskSite], filepath.FromSlash(f.LFN))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					return nil, err
+				}
+				if err := os.WriteFile(p, demoContent(f), 0o644); err != nil {
+					return nil, err
 				}
 			}
 		}
@@ -286,8 +286,8 @@ func demoContent(f inventory.File) []byte {
 
 // injectDoc is the experiment as an injection document
 // (docs/inventory.md#injection): the three sites with their storage URLs
-// and quotas, the datasets with every file and checksum, the disk copies
-// and the custodial tape copies.
+// and quotas, the datasets with every file and checksum, and their copies
+// at the disk SE where the experiment wrote them.
 func (l *demoLayout) injectDoc() (*inventory.InjectDoc, error) {
 	type file struct {
 		LFN     string `json:"lfn"`
@@ -309,7 +309,7 @@ func (l *demoLayout) injectDoc() (*inventory.InjectDoc, error) {
 			{"name": demoDiskSite, "host": "localhost", "storage_type": "disk", "status": "ready",
 				"backend": fmt.Sprintf("srm://localhost:%d", l.SRMPorts[demoDiskSite]), "quotas": map[string]int64{"Default": 1_000_000_000}},
 			{"name": demoTapeSite, "host": "localhost", "storage_type": "mss", "status": "ready",
-				"backend": fmt.Sprintf("srm://localhost:%d", l.SRMPorts[demoTapeSite])},
+				"backend": fmt.Sprintf("srm://localhost:%d", l.SRMPorts[demoTapeSite]), "quotas": map[string]int64{"Default": 1_000_000_000}},
 			{"name": demoFileSite, "host": "localhost", "storage_type": "disk", "status": "ready",
 				"backend": "file://" + l.Roots[demoFileSite], "quotas": map[string]int64{"Default": demoInitialQuota}},
 		},
@@ -327,8 +327,7 @@ func (l *demoLayout) injectDoc() (*inventory.InjectDoc, error) {
 			d.Blocks = append(d.Blocks, bb)
 		}
 		dss = append(dss, d)
-		reps = append(reps, map[string]any{"dataset": ds.Name, "site": demoDiskSite, "group": "DataOps"},
-			map[string]any{"dataset": ds.Name, "site": demoTapeSite, "group": "DataOps", "custodial": true})
+		reps = append(reps, map[string]any{"dataset": ds.Name, "site": demoDiskSite, "group": "DataOps"})
 	}
 	doc["datasets"], doc["dataset_replicas"] = dss, reps
 	b, err := json.Marshal(doc)

@@ -32,12 +32,16 @@ func (r *demoRun) stepPlace(ctx context.Context) error {
 	for _, ds := range r.l.Datasets {
 		items = append(items, ds.Name)
 	}
-	req, _, err := registry.NewStore(r.e.db).CreateRequest(ctx, registry.NewRequest{Kind: registry.KindCopy, Items: items,
-		Sites: []string{demoFileSite}, Group: demoGroup, N: 1, User: "demo"}, time.Now())
-	if err != nil {
-		return fmt.Errorf("demo: copy request: %w", err)
+	// An analysis copy at the file:// site, and the archive copy on tape.
+	rs := registry.NewStore(r.e.db)
+	for _, site := range []string{demoFileSite, demoTapeSite} {
+		req, _, err := rs.CreateRequest(ctx, registry.NewRequest{Kind: registry.KindCopy, Items: items,
+			Sites: []string{site}, Group: demoGroup, N: 1, User: "demo"}, time.Now())
+		if err != nil {
+			return fmt.Errorf("demo: copy request: %w", err)
+		}
+		r.say("copy request %d by user demo: %d datasets to %s for %s", req.ID, len(items), site, demoGroup)
 	}
-	r.say("copy request %d by user demo: %d datasets to %s for %s", req.ID, len(items), demoFileSite, demoGroup)
 	dl, ok := r.s.shared["dealer"].(*dealer.Dealer)
 	if !ok {
 		return errors.New("demo: the dealer component is not running")
@@ -58,8 +62,8 @@ func (r *demoRun) stepPlace(ctx context.Context) error {
 	}
 	r.say("dealer cycle %d: %d copies, %d block replicas created, %d transfers queued, %d request updates",
 		res.CycleID, res.Copies, res.Replicas, res.Transfers, res.Requests)
-	if res.Copies != len(items) {
-		return fmt.Errorf("demo: the Dealer made %d copies of %d requested (skipped: %v)", res.Copies, len(items), res.Skipped)
+	if res.Copies != 2*len(items) {
+		return fmt.Errorf("demo: the Dealer made %d copies of %d requested (skipped: %v)", res.Copies, 2*len(items), res.Skipped)
 	}
 	return nil
 }
@@ -67,7 +71,7 @@ func (r *demoRun) stepPlace(ctx context.Context) error {
 // stepTransfer waits for the file-operation daemon to move every file,
 // printing progress, and checks every transfer's checksum was verified.
 func (r *demoRun) stepTransfer(ctx context.Context) error {
-	fmt.Fprintln(r.out, "\n== 2. transfers: the file-operation daemon copies and verifies (srm:// -> file://)")
+	fmt.Fprintln(r.out, "\n== 2. transfers: the file-operation daemon copies and verifies (srm:// -> file://, srm:// -> srm:// tape area)")
 	r.wake()
 	return r.waitOps(ctx, fileop.OpTransfer, "transfers")
 }
