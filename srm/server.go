@@ -126,9 +126,11 @@ func (s *Server) Run(ctx context.Context) error {
 	tcfg := serverTLS(s.cert)
 	errLog := s.log.WriterLevel(logrus.DebugLevel)
 	defer errLog.Close()
+	var fresh preRequestConns
 	srmSrv := &http.Server{
 		Handler:           http.HandlerFunc(s.serveSRM),
 		ConnContext:       connContext,
+		ConnState:         fresh.track,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          logger(errLog),
@@ -136,6 +138,7 @@ func (s *Server) Run(ctx context.Context) error {
 	dataSrv := &http.Server{
 		Handler:           http.HandlerFunc(s.serveData),
 		ConnContext:       connContext,
+		ConnState:         fresh.track,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          logger(errLog),
@@ -178,8 +181,12 @@ func (s *Server) Run(ctx context.Context) error {
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
+	shut, reaped := make(chan struct{}), make(chan struct{})
+	go func() { defer close(reaped); fresh.reapWhile(shut) }()
 	_ = srmSrv.Shutdown(sctx)
 	_ = dataSrv.Shutdown(sctx)
+	close(shut)
+	<-reaped
 	bg.Wait()
 	s.engine.wait()
 	if errors.Is(first, http.ErrServerClosed) || errors.Is(first, context.Canceled) {
