@@ -26,14 +26,16 @@ func init() { registerCommand(newDemoCmd) }
 type demoOptions struct {
 	Dir  string // "" = a fresh temporary directory, removed at the end
 	Keep bool   // keep serving after the report until ctx ends
-	Out  io.Writer
-	Seed uint64 // 0 = random
+	// Listen is the REST API's address; "" = a free loopback port.
+	Listen string
+	Out    io.Writer
+	Seed   uint64 // 0 = random
 }
 
 func newDemoCmd(g *globalOptions) *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
-		Use:   "demo [--dir DIR] [--keep]",
+		Use:   "demo [--dir DIR] [--keep] [--listen ADDR]",
 		Short: "Run the whole system on a throwaway federation: placement, verified transfers, cleaning to watermarks, delivery to a consumer",
 		Long: `demo builds a temporary federation under DIR (default: a temporary directory,
 removed at the end): two embedded SRM storage elements (one disk, one
@@ -56,6 +58,7 @@ With --keep the server stays up (REST API, SEs) until Ctrl-C.`,
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "directory for everything the demo creates (must be empty or new; kept afterwards)")
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the server running after the report, until Ctrl-C")
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "seed for the synthetic experiment (0: random)")
+	cmd.Flags().StringVar(&o.Listen, "listen", "", "REST API address (default: a free loopback port)")
 	return cmd
 }
 
@@ -88,14 +91,21 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 			return nil, fmt.Errorf("demo: temporary directory: %w", err)
 		}
 		if !o.Keep {
-			defer os.RemoveAll(dir)
+			// A failed run keeps its directory: the log is the way in.
+			defer func() {
+				if err == nil || r.l == nil {
+					os.RemoveAll(dir)
+				} else {
+					fmt.Fprintf(r.out, "demo failed; its files and log are kept in %s\n", dir)
+				}
+			}()
 		}
 	}
 	seed := o.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	if r.l, err = prepareDemo(dir, rand.New(rand.NewPCG(seed, seed^0x5eed))); err != nil {
+	if r.l, err = prepareDemo(dir, o.Listen, rand.New(rand.NewPCG(seed, seed^0x5eed))); err != nil {
 		return nil, usageError{err}
 	}
 	r.say("federation in %s (seed %d): PKI, 2 embedded SRM storage elements, 1 file:// site, SQLite", r.l.Dir, seed)

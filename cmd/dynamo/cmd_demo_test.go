@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,13 @@ func TestDemoBadDirectory(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(busy, "x"), nil, 0o644))
 	_, err := runDemo(context.Background(), demoOptions{Dir: busy})
 	require.ErrorContains(t, err, "is not empty")
+	require.Equal(t, 2, exitCode(err))
+
+	busyPort, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busyPort.Close()
+	_, err = runDemo(context.Background(), demoOptions{Dir: t.TempDir(), Listen: busyPort.Addr().String()})
+	require.ErrorContains(t, err, "--listen "+busyPort.Addr().String()+": cannot serve the REST API there")
 	require.Equal(t, 2, exitCode(err))
 
 	file := filepath.Join(t.TempDir(), "f")

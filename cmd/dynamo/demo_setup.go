@@ -105,7 +105,15 @@ func freePorts(n int) ([]int, error) {
 
 // prepareDemo creates the PKI, the site roots, the experiment's files and
 // the configuration under dir, which must be empty or absent.
-func prepareDemo(dir string, rng *rand.Rand) (*demoLayout, error) {
+func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
+	if listen != "" {
+		// Checked first: a busy port should not cost a PKI and a federation.
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %s: cannot serve the REST API there: %w", listen, err)
+		}
+		ln.Close()
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("demo directory: %w", err)
 	}
@@ -143,6 +151,9 @@ func prepareDemo(dir string, rng *rand.Rand) (*demoLayout, error) {
 		return nil, err
 	}
 	l.API = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	if listen != "" {
+		l.API = listen
+	}
 	l.SRMPorts[demoDiskSite], l.SRMPorts[demoTapeSite] = ports[1], ports[3]
 
 	l.Datasets = demoExperiment(rng)
