@@ -62,6 +62,10 @@ With --keep the server stays up (REST API, SEs) until Ctrl-C.`,
 	return cmd
 }
 
+// errServerStopped: the serve components stopped before they were
+// ready; runDemo replaces it with the components' own error.
+var errServerStopped = errors.New("demo: the server stopped while starting")
+
 // demoRun is the state shared by the demo's steps.
 type demoRun struct {
 	out    io.Writer
@@ -162,14 +166,17 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 	ready := make(chan struct{})
 	r.s = &serveEnv{env: r.e, store: r.store, flags: flags, shared: map[string]any{}, ready: func() { close(ready) }}
 	runCtx, stopServe := context.WithCancel(ctx)
-	served := make(chan error, 1)
+	var serveErr error
+	served := make(chan struct{}) // closed once runComponents returned serveErr
 	go func() {
-		served <- runComponents(runCtx, r.s, log.WithField("component", "serve"), r.start, 10*time.Second)
+		defer close(served)
+		serveErr = runComponents(runCtx, r.s, log.WithField("component", "serve"), r.start, 10*time.Second)
 	}()
 	defer func() {
 		stopServe()
-		if serr := <-served; serr != nil && err == nil {
-			err = fmt.Errorf("demo: shutdown: %w", serr)
+		<-served
+		if serveErr != nil && (err == nil || errors.Is(err, errServerStopped)) {
+			err = fmt.Errorf("demo: server: %w", serveErr)
 		}
 	}()
 	if err := r.waitServing(ctx, ready, served); err != nil {
@@ -202,12 +209,14 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 
 // waitServing waits until the components are set up, both SEs answer and
 // the REST API accepts requests.
-func (r *demoRun) waitServing(ctx context.Context, ready <-chan struct{}, served <-chan error) error {
+func (r *demoRun) waitServing(ctx context.Context, ready, served <-chan struct{}) error {
 	deadline := time.After(demoDeadline)
+	// A server that stopped reports its error when runDemo returns.
+	stopped := errServerStopped
 	select {
 	case <-ready:
-	case err := <-served:
-		return fmt.Errorf("demo: starting the server: %w", err)
+	case <-served:
+		return stopped
 	case <-deadline:
 		return errors.New("demo: the server did not start in time")
 	case <-ctx.Done():
@@ -217,8 +226,8 @@ func (r *demoRun) waitServing(ctx context.Context, ready <-chan struct{}, served
 	for _, se := range ses {
 		select {
 		case <-se.Ready():
-		case err := <-served:
-			return fmt.Errorf("demo: storage element: %w", err)
+		case <-served:
+			return stopped
 		case <-deadline:
 			return errors.New("demo: a storage element did not start in time")
 		}
@@ -232,8 +241,8 @@ func (r *demoRun) waitServing(ctx context.Context, ready <-chan struct{}, served
 			}
 		}
 		select {
-		case err := <-served:
-			return fmt.Errorf("demo: REST API: %w", err)
+		case <-served:
+			return stopped
 		case <-deadline:
 			return fmt.Errorf("demo: REST API on %s not answering: %v", r.l.API, err)
 		case <-time.After(50 * time.Millisecond):

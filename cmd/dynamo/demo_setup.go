@@ -107,6 +107,9 @@ func freePorts(n int) ([]int, error) {
 // the configuration under dir, which must be empty or absent.
 func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
 	if listen != "" {
+		if _, port, err := net.SplitHostPort(listen); err != nil || port == "0" || port == "" {
+			return nil, fmt.Errorf("--listen %q: want HOST:PORT with a fixed port", listen)
+		}
 		// Checked first: a busy port should not cost a PKI and a federation.
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {

@@ -58,6 +58,10 @@ func setupEmbeddedSEs(ctx context.Context, s *serveEnv) (func(context.Context) e
 	}
 	s.shared["storage-elements"] = servers
 	return func(ctx context.Context) error {
+		// One SE failing (a busy port) stops the others, so that serve
+		// stops with its error instead of running on without that SE.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		errc := make(chan error, len(servers))
 		for _, srv := range servers {
 			go func() { errc <- srv.Run(ctx) }()
@@ -66,6 +70,7 @@ func setupEmbeddedSEs(ctx context.Context, s *serveEnv) (func(context.Context) e
 		for range servers {
 			if err := <-errc; err != nil && first == nil {
 				first = err
+				cancel()
 			}
 		}
 		return first

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +80,60 @@ func TestServeRunsEmbeddedStorageElements(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("SE shutdown: %v", err)
+	}
+}
+
+// One SE that cannot listen stops the component with its error at once,
+// instead of serve running on without it until shutdown.
+func TestServeStorageElementFailureStopsTheOthers(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var yaml strings.Builder
+	yaml.WriteString("storage_elements:\n")
+	for i, srmAddr := range []string{fmt.Sprintf("127.0.0.1:%d", testservers.FreePort(t)), busy.Addr().String()} {
+		root := filepath.Join(dir, fmt.Sprintf("se%d", i))
+		if err := os.Mkdir(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&yaml, `  - name: SE%d
+    listen: %s
+    data_listen: 127.0.0.1:%d
+    cert: %s
+    key: %s
+    ca_dir: %s
+    storage_areas:
+      - {name: data, prefix: /, root: %s}
+`, i, srmAddr, testservers.FreePort(t), pki.HostCert, pki.HostKey, pki.CertDir, root)
+	}
+	cfgPath := filepath.Join(dir, "dynamo.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := loadFileConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := logging.New(os.Stderr, "text", "warn")
+	s := &serveEnv{env: &env{file: file, log: l}, shared: map[string]any{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	run, err := setupEmbeddedSEs(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
+			t.Fatalf("want the busy address in the error, got %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the component kept running after one SE failed")
 	}
 }
