@@ -175,7 +175,7 @@ func (r *demoRun) stepProject(ctx context.Context) error {
 	want := map[string]inventory.File{}
 	for _, b := range ds.Blocks {
 		for _, f := range b.Files {
-			want[f.LFN] = f
+			want[f.LFN] = f.File
 		}
 	}
 	const name = "demo-reco"
