@@ -162,8 +162,8 @@ func TestDemo(t *testing.T) {
 func TestDemoBadDirectory(t *testing.T) {
 	busy := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(busy, "x"), nil, 0o644))
-	_, err := runDemo(context.Background(), demoOptions{Dir: busy})
-	require.ErrorContains(t, err, "is not empty")
+	_, stderr, err := runDynamo(t, "demo", "--dir", busy)
+	require.ErrorContains(t, err, "is not empty", stderr)
 	require.Equal(t, 2, exitCode(err))
 
 	busyPort, err := net.Listen("tcp", "127.0.0.1:0")
