@@ -229,6 +229,16 @@ func TestGet(t *testing.T) {
 		t.Errorf("SE status after release = %v", got)
 	}
 	waitFor(t, "the stager to forget finished requests", 5*time.Second, func() bool { return s.Active() == 0 })
+	// Past the retention, finished rows are deleted; recent ones stay.
+	if n, err := s.gc(ctx, time.Now()); err != nil || n != 0 {
+		t.Errorf("gc of recent requests: %d %v", n, err)
+	}
+	if n, err := s.gc(ctx, time.Now().Add(8*24*time.Hour)); err != nil || n != 2 {
+		t.Errorf("gc past retention: %d %v", n, err)
+	}
+	if _, err := s.Lookup(ctx, id1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Lookup after gc: %v", err)
+	}
 
 	// A missing file fails, and nothing is left at the SE.
 	id3, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: se.Base + "/nope"}, rs.add)
