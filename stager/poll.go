@@ -257,7 +257,10 @@ func (s *Stager) submitGet(ctx context.Context, q *req) {
 		q.State, q.Error = StateFailed, err.Error()
 		return
 	}
-	cctx, cancel := s.callCtx(ctx, q)
+	// Not cut short by the request's deadline: an SE that stored the
+	// request must get the chance to hand us its token, or we could not
+	// abort it.
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	r, err := c.PrepareToGet(cctx, []string{q.SURL}, q.protocols(), time.Duration(q.PinLifetime))
 	s.opt.Metrics.poll()

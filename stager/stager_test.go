@@ -252,7 +252,7 @@ func TestGet(t *testing.T) {
 // the SE (the recall finishing later pins nothing), a ready get nobody
 // releases expires and is released by the stager.
 func TestAbortTimeoutExpiry(t *testing.T) {
-	se := setest.Start(t, setest.Options{RecallDelay: 800 * time.Millisecond})
+	se := setest.Start(t, setest.Options{RecallDelay: 2 * time.Second})
 	a := se.Put(t, "/tape/a", []byte("a"), true)
 	b := se.Put(t, "/tape/b", []byte("b"), true)
 	c := se.Put(t, "/disk-c", []byte("c"), false)
@@ -263,7 +263,7 @@ func TestAbortTimeoutExpiry(t *testing.T) {
 	var rs results
 	ctx := context.Background()
 	idA, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: a}, rs.add)
-	idB, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: b, Timeout: 300 * time.Millisecond}, rs.add)
+	idB, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: b, Timeout: time.Second}, rs.add)
 	idC, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: c}, rs.add)
 	waitFor(t, "the get of a to be polling", 5*time.Second, func() bool { return lookup(t, s, idA).State == StatePolling })
 	if err := s.Abort(ctx, idA); err != nil {
@@ -282,7 +282,7 @@ func TestAbortTimeoutExpiry(t *testing.T) {
 	if !strings.Contains(rc.Error, "pin lifetime") {
 		t.Errorf("expired: %+v", rc)
 	}
-	time.Sleep(time.Second) // let the recalls finish: they must not pin
+	time.Sleep(2 * time.Second) // let the recalls finish: they must not pin
 	noLeaks(t, se)
 	if got := se.FileStatuses(t, rc.Token); got[0] != "SRM_RELEASED" {
 		t.Errorf("expired pin at the SE: %v", got)
