@@ -257,10 +257,11 @@ func (s *Stager) submitGet(ctx context.Context, q *req) {
 		q.State, q.Error = StateFailed, err.Error()
 		return
 	}
-	// Not cut short by the request's deadline: an SE that stored the
-	// request must get the chance to hand us its token, or we could not
-	// abort it.
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	// Neither the request's deadline nor a shutdown (Run's ctx) cuts the
+	// submission short: an SE that stored the request must get the chance
+	// to hand us its token, or nobody could ever release it. Run waits for
+	// this worker before returning.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CallTimeout)
 	defer cancel()
 	r, err := c.PrepareToGet(cctx, []string{q.SURL}, q.protocols(), time.Duration(q.PinLifetime))
 	s.opt.Metrics.poll()
