@@ -206,9 +206,12 @@ func noLeaks(t *testing.T, se *setest.SE) {
 // file is in the recovery list; no pin is left at the SE.
 func TestProjectDelivery(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {
-		se := setest.Start(t, setest.Options{RecallDelay: 600 * time.Millisecond})
+		// The recall (1.5 s) is much longer than an online get (tens of
+		// ms), so that "cached first" holds even on a loaded machine; the
+		// consumer timeout (2 s) is far above a live consumer's period.
+		se := setest.Start(t, setest.Options{RecallDelay: 1500 * time.Millisecond})
 		store, on, tape := injectDataset(t, se, d, 4, 4)
-		e := newEnv(t, se, d, InventoryFiles{Store: store}, func(c *Config) { c.ConsumerTimeout = 700 * time.Millisecond }, nil)
+		e := newEnv(t, se, d, InventoryFiles{Store: store}, func(c *Config) { c.ConsumerTimeout = 2 * time.Second }, nil)
 
 		code, _, b := e.post(t, "", StartRequest{Name: "p1", Dataset: "/P/R-v1/AOD", Site: "T1_SE"}, "")
 		if code != http.StatusCreated {
