@@ -316,7 +316,11 @@ func (s *Stager) Submit(ctx context.Context, r Request, cb Callback) (int64, err
 	}
 	id := q.ID // q belongs to the poller once published
 	s.mu.Lock()
-	s.reqs[id] = q
+	// Run's start-up load may have read the new row already (and the
+	// poller may be working on that copy): there must be one copy only.
+	if _, loaded := s.reqs[id]; !loaded {
+		s.reqs[id] = q
+	}
 	if cb != nil {
 		s.cbs[id] = cb
 	}
