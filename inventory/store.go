@@ -79,7 +79,8 @@ func (s *Store) DB() *db.DB { return s.db }
 // Write runs fn to build a list of updates and then makes them durable and
 // visible: one database transaction writes every update and its change-log
 // row; only after it commits are the updates applied in memory. If fn or
-// the transaction fails, neither the database nor memory changes. Writes
+// the transaction fails, neither the database nor memory changes.
+// Functions registered with Txn.Exec run in the same transaction. Writes
 // are serialized; fn sees the latest state through the Txn.
 //
 // at is the time recorded with the changes (callers pass it so that the
@@ -92,7 +93,7 @@ func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (W
 	if err := fn(t); err != nil {
 		return WriteResult{}, err
 	}
-	if len(t.updates) == 0 {
+	if len(t.updates) == 0 && len(t.execs) == 0 {
 		return WriteResult{}, nil
 	}
 	first := s.w.seq + 1
@@ -117,10 +118,18 @@ func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (W
 				return fmt.Errorf("change log: %w", err)
 			}
 		}
+		for _, fn := range t.execs {
+			if err := fn(ctx, tx); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return WriteResult{}, err
+	}
+	if len(t.updates) == 0 {
+		return WriteResult{}, nil
 	}
 	s.apply(t.updates, first)
 	if t.nextFile > s.nextFile {

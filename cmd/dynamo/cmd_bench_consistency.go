@@ -12,6 +12,8 @@ import (
 func init() { benchSubcommands = append(benchSubcommands, newBenchConsistencyCmd) }
 
 // newBenchConsistencyCmd is `dynamo bench consistency`: the diff at scale.
+func init() { benchSubcommands = append(benchSubcommands, newBenchConsistencyCmd) }
+
 func newBenchConsistencyCmd(g *globalOptions) *cobra.Command {
 	var files, budgetMiB int
 	var dir string

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/gin-gonic/gin"
 	"os"
 
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamo-go/dynamo/consistency"
@@ -20,15 +20,15 @@ const envConsistencyConfig = "DYNAMO_CONSISTENCY_CONFIG"
 
 func init() {
 	serveFlag("consistency-config", "", "site consistency configuration (YAML: the consistency section on its own); env "+envConsistencyConfig+"; empty: no consistency checks")
-	registerServeComponent(serveComponent{name: "consistency", order: 65, setup: setupConsistency})
+	registerServeComponent(serveComponent{name: "consistency", order: 60, setup: setupConsistency})
 }
 
 // setupConsistency builds the consistency checker when configured: it
 // registers one scheduler application consistency:<site> per configured
-// site on s.shared["scheduler"], mounts consistency.Routes at
-// /api/v1/consistency and publishes the checker as s.shared["consistency"]
-// (*consistency.Checker). Runs happen only when the scheduler starts them,
-// so there is no loop of its own.
+// site on s.shared["scheduler"] and publishes the checker as
+// s.shared["consistency"] (*consistency.Checker) for the REST server to
+// mount consistency.Routes at /api/v1/consistency. Runs happen only when
+// the scheduler starts them, so there is no loop of its own.
 //
 // Until the main configuration has a consistency: section, the section is
 // read from its own file (--consistency-config or DYNAMO_CONSISTENCY_CONFIG).
@@ -40,12 +40,18 @@ func setupConsistency(_ context.Context, s *serveEnv) (func(context.Context) err
 	if path == "" {
 		path = os.Getenv(envConsistencyConfig)
 	}
-	if path == "" {
+	var cfg consistency.Config
+	switch {
+	case path != "":
+		c, err := loadConsistencyConfig(path)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+	case s.env.file.Consistency != nil:
+		cfg = *s.env.file.Consistency
+	default:
 		return nil, nil
-	}
-	cfg, err := loadConsistencyConfig(path)
-	if err != nil {
-		return nil, err
 	}
 	if consistencyActions == nil {
 		return nil, errors.New("configured, but no file-operation queue is wired into this build")
@@ -72,9 +78,7 @@ func setupConsistency(_ context.Context, s *serveEnv) (func(context.Context) err
 		}
 	}
 	s.shared["consistency"] = c
-	// Read-only routes: lists of a site's files are inventory data.
-	s.mount("/api/v1/consistency", registry.Permission{
-		Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetApplication},
-	}, func(rg *gin.RouterGroup) { consistency.Routes(rg, c) })
+	s.mount("/api/v1/consistency", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}},
+		func(rg *gin.RouterGroup) { consistency.Routes(rg, c) })
 	return nil, nil
 }

@@ -136,6 +136,9 @@ func (c *Client) Mv(ctx context.Context, from, to string) error {
 type FileStatus struct {
 	SURL, Code, Explanation, TURL string
 	Size                          int64
+	// EstimatedWait is the server's estimatedWaitTime for a file still
+	// queued or in progress (0 when the server gave none): poll no sooner.
+	EstimatedWait time.Duration
 }
 
 // Err returns the file's status as an error (nil on success codes).
@@ -154,6 +157,9 @@ func fileStatuses(n *soapxml.Node, surlElem string) []FileStatus {
 		fs := FileStatus{SURL: s.Str(surlElem), Code: s.Child("status").Str("statusCode"),
 			Explanation: s.Child("status").Str("explanation"), TURL: s.Str("transferURL")}
 		fs.Size, _ = s.Int("fileSize", -1)
+		if w, err := s.Int("estimatedWaitTime", -1); err == nil && w > 0 {
+			fs.EstimatedWait = time.Duration(w) * time.Second
+		}
 		out = append(out, fs)
 	}
 	return out
