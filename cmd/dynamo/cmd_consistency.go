@@ -20,12 +20,9 @@ func init() { registerCommand(newConsistencyCmd) }
 // runs are possible from the command line.
 var consistencyActions func(e *env) (consistency.Actions, error)
 
-// loadConsistencyConfig reads the `consistency:` section. Until the main
-// configuration carries it, it comes from its own YAML file.
+// loadConsistencyConfig reads the `consistency:` section from its own YAML
+// file (the --consistency-config override of the main configuration's section).
 func loadConsistencyConfig(path string) (consistency.Config, error) {
-	if path == "" {
-		return consistency.Config{}, usageError{errors.New("--consistency-config FILE is required (the YAML of the consistency: section)")}
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return consistency.Config{}, usageError{err}
@@ -59,19 +56,26 @@ X509_USER_PROXY / X509_CERT_DIR.`,
 			if site == "" {
 				return usageError{errors.New("--site is required")}
 			}
-			ccfg, err := loadConsistencyConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			if workDir != "" {
-				ccfg.WorkDir = workDir
-			}
 			ctx := cmd.Context()
 			e, err := g.open(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer e.db.Close()
+			var ccfg consistency.Config
+			switch {
+			case cfgPath != "":
+				if ccfg, err = loadConsistencyConfig(cfgPath); err != nil {
+					return err
+				}
+			case e.file.Consistency != nil:
+				ccfg = *e.file.Consistency
+			default:
+				return usageError{errors.New("no consistency: section in the configuration (or --consistency-config FILE)")}
+			}
+			if workDir != "" {
+				ccfg.WorkDir = workDir
+			}
 			var acts consistency.Actions
 			switch {
 			case consistencyActions != nil:
@@ -113,7 +117,7 @@ X509_USER_PROXY / X509_CERT_DIR.`,
 	f := run.Flags()
 	f.StringVar(&site, "site", "", "site to check (must be under consistency.sites)")
 	f.BoolVar(&dryRun, "dry-run", false, "list what would be done, do nothing")
-	f.StringVar(&cfgPath, "consistency-config", os.Getenv("DYNAMO_CONSISTENCY_CONFIG"), "YAML file of the consistency section; env DYNAMO_CONSISTENCY_CONFIG")
+	f.StringVar(&cfgPath, "consistency-config", os.Getenv("DYNAMO_CONSISTENCY_CONFIG"), "YAML file of the consistency section, overriding the configuration's consistency: section; env DYNAMO_CONSISTENCY_CONFIG")
 	f.StringVar(&workDir, "work-dir", "", "override consistency.work_dir")
 	cmd.AddCommand(run)
 	return cmd

@@ -58,6 +58,17 @@ func TestConsistencyRunDryRun(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), `"action":"delete","path":"/store/mc/a/orphan.root"`) {
 		t.Errorf("actions: %s %v", b, err)
 	}
+	// The same section inside the main configuration file.
+	section, _ := os.ReadFile(cfg)
+	mainCfg := filepath.Join(dir, "dynamo.yaml")
+	os.WriteFile(mainCfg, []byte("consistency:\n  "+strings.ReplaceAll(strings.TrimSpace(string(section)), "\n", "\n  ")+"\n"), 0o644)
+	out, err = runCLI(t, dbArg, "--config", mainCfg, "consistency", "run", "--site", "T2_A", "--dry-run")
+	if err != nil || !strings.Contains(out, `"orphans": 1`) {
+		t.Errorf("run from the main configuration: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, dbArg, "consistency", "run", "--site", "T2_A", "--dry-run"); err == nil || !strings.Contains(err.Error(), "no consistency: section") {
+		t.Errorf("run without any section: %v", err)
+	}
 	if _, err := runCLI(t, dbArg, "consistency", "run", "--site", "T2_A", "--consistency-config", cfg); err == nil || !strings.Contains(err.Error(), "--dry-run") {
 		t.Errorf("run without a queue: %v", err)
 	}
