@@ -25,17 +25,23 @@ type Deletion struct {
 }
 
 // Actions is what the checker needs from the file-operation daemon: queue
-// work, and say what is already queued or running so that files in flight
-// are not judged. Implementations must be safe for concurrent use and make
-// queueing idempotent (a file already queued is not queued twice).
+// transfers, and say what is already queued or running so that files in
+// flight are not judged. Implementations must be safe for concurrent use
+// and make queueing idempotent (a file already queued is not queued twice).
 type Actions interface {
-	// QueueTransfers queues transfers of files to site.
+	// QueueTransfers queues transfers of inventory files to site.
 	QueueTransfers(ctx context.Context, site string, files []Transfer) error
-	// QueueDeletions queues deletions of files at site.
-	QueueDeletions(ctx context.Context, site string, files []Deletion) error
 	// InFlight returns the LFNs with a transfer to, or a deletion at, site
 	// queued or running.
 	InFlight(ctx context.Context, site string) (map[string]struct{}, error)
+}
+
+// DeletionQueuer is implemented by Actions that can queue deletions of
+// orphans, files the inventory does not know. Without it the checker
+// removes orphans past the grace period itself, through the site's driver
+// (as Dynamo's consistency did), after the same safety valves.
+type DeletionQueuer interface {
+	QueueDeletions(ctx context.Context, site string, files []Deletion) error
 }
 
 // MemActions is an in-memory Actions for tests and for running the checker
@@ -111,4 +117,7 @@ func (m *MemActions) Complete(site string) {
 	delete(m.deletions, site)
 }
 
-var _ Actions = (*MemActions)(nil)
+var (
+	_ Actions        = (*MemActions)(nil)
+	_ DeletionQueuer = (*MemActions)(nil)
+)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -203,10 +205,14 @@ func (c *Checker) apply(ctx context.Context, log *logrus.Entry, rec *RunRecord, 
 		rec.TransfersQueued = int64(len(p.Transfers))
 	}
 	if len(p.Deletions) > 0 {
-		if err := c.actions.QueueDeletions(ctx, si.Name, p.Deletions); err != nil {
-			return fmt.Errorf("queue deletions: %w", err)
+		if q, ok := c.actions.(DeletionQueuer); ok {
+			if err := q.QueueDeletions(ctx, si.Name, p.Deletions); err != nil {
+				return fmt.Errorf("queue deletions: %w", err)
+			}
+			rec.DeletionsQueued = int64(len(p.Deletions))
+		} else {
+			rec.DeletionsQueued = c.removeOrphans(ctx, log, drv, p.Deletions)
 		}
-		rec.DeletionsQueued = int64(len(p.Deletions))
 	}
 	for _, d := range p.Rmdirs {
 		// Rmdir refuses a directory that is not empty, so a file written
@@ -221,6 +227,34 @@ func (c *Checker) apply(ctx context.Context, log *logrus.Entry, rec *RunRecord, 
 		}
 	}
 	return recordMissing(ctx, c.db, si.ID, rec.ID, p.Seen)
+}
+
+// removeOrphans deletes orphans through the site's driver, a few at a
+// time, and returns how many are gone. A file already gone counts; other
+// failures are logged and left for the next run.
+func (c *Checker) removeOrphans(ctx context.Context, log *logrus.Entry, drv driver.Driver, dels []Deletion) int64 {
+	var done atomic.Int64
+	sem := make(chan struct{}, c.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, d := range dels {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := drv.Remove(ctx, d.LFN)
+			switch {
+			case err == nil || errors.Is(err, driver.ErrNotFound):
+				done.Add(1)
+			default:
+				log.WithError(err).WithField("lfn", d.LFN).Warn("cannot delete orphan")
+			}
+		}()
+	}
+	wg.Wait()
+	return done.Load()
 }
 
 // markIncomplete takes lost files out of the site's block replicas in one
