@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"sync"
+
+	"github.com/dynamo-go/dynamo/inventory"
 )
 
 // Transfer asks for a file to be copied to the site again (it is missing
@@ -42,6 +44,15 @@ type Actions interface {
 // (as Dynamo's consistency did), after the same safety valves.
 type DeletionQueuer interface {
 	QueueDeletions(ctx context.Context, site string, files []Deletion) error
+}
+
+// TxnQueuer is implemented by Actions that can queue transfers as part of
+// the inventory write that takes the lost files out of their replicas, so
+// that both commit or neither does. Without it the transfers are queued
+// right after that write (and a failure in between is caught by the next
+// run as stalled files).
+type TxnQueuer interface {
+	QueueTransfersTxn(t *inventory.Txn, site inventory.SiteID, files []Transfer) error
 }
 
 // MemActions is an in-memory Actions for tests and for running the checker

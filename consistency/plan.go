@@ -191,18 +191,33 @@ func (c *Checker) apply(ctx context.Context, log *logrus.Entry, rec *RunRecord, 
 			WithField("rmdirs", len(p.Rmdirs)).WithField("replicas", len(p.Lost)).Info("dry run: nothing done")
 		return nil
 	}
+	transfers := p.Transfers
 	if len(p.Lost) > 0 {
-		n, err := c.markIncomplete(ctx, si, p.Lost)
+		// With a TxnQueuer the transfers of the lost files commit with the
+		// inventory change; the rest (stalled files) are queued after.
+		var withTxn []Transfer
+		if _, ok := c.actions.(TxnQueuer); ok {
+			transfers = nil
+			for _, tr := range p.Transfers {
+				if slices.Contains(p.Lost[inventory.BlockID(tr.BlockID)], tr.FileID) {
+					withTxn = append(withTxn, tr)
+				} else {
+					transfers = append(transfers, tr)
+				}
+			}
+		}
+		n, queued, err := c.markIncomplete(ctx, si, p.Lost, withTxn)
 		if err != nil {
 			return fmt.Errorf("mark replicas incomplete: %w", err)
 		}
 		rec.ReplicasUpdated = int64(n)
+		rec.TransfersQueued += int64(queued)
 	}
-	if len(p.Transfers) > 0 {
-		if err := c.actions.QueueTransfers(ctx, si.Name, p.Transfers); err != nil {
+	if len(transfers) > 0 {
+		if err := c.actions.QueueTransfers(ctx, si.Name, transfers); err != nil {
 			return fmt.Errorf("queue transfers: %w", err)
 		}
-		rec.TransfersQueued = int64(len(p.Transfers))
+		rec.TransfersQueued += int64(len(transfers))
 	}
 	if len(p.Deletions) > 0 {
 		if q, ok := c.actions.(DeletionQueuer); ok {
@@ -259,8 +274,11 @@ func (c *Checker) removeOrphans(ctx context.Context, log *logrus.Entry, drv driv
 
 // markIncomplete takes lost files out of the site's block replicas in one
 // inventory write: each replica becomes incomplete with the files still
-// present listed, and its size and count reduced accordingly.
-func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost map[inventory.BlockID][]int64) (int, error) {
+// present listed, and its size and count reduced accordingly. withTxn are
+// transfers to queue in the same write (c.actions is then a TxnQueuer);
+// those of replicas that went away meanwhile are dropped. It returns the
+// replicas changed and the transfers queued.
+func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost map[inventory.BlockID][]int64, withTxn []Transfer) (int, int, error) {
 	snap := c.store.Snapshot()
 	type change struct {
 		up  inventory.UpsertBlockReplica
@@ -279,7 +297,7 @@ func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost ma
 		}
 		files, err := c.store.Files(ctx, b)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		present := map[inventory.FileID]bool{}
 		if r.Complete {
@@ -289,7 +307,7 @@ func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost ma
 		} else {
 			ids, err := c.store.ReplicaFileIDs(ctx, b, si.ID)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			for _, id := range ids {
 				present[id] = true
@@ -319,7 +337,13 @@ func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost ma
 		changes = append(changes, ch)
 	}
 	if len(changes) == 0 {
-		return 0, nil
+		return 0, 0, nil
+	}
+	kept := withTxn[:0:0]
+	for _, tr := range withTxn {
+		if slices.ContainsFunc(changes, func(ch change) bool { return ch.up.Block == inventory.BlockID(tr.BlockID) }) {
+			kept = append(kept, tr)
+		}
 	}
 	_, err := c.store.Write(ctx, c.Now(), func(t *inventory.Txn) error {
 		for _, ch := range changes {
@@ -327,7 +351,13 @@ func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost ma
 				return err
 			}
 		}
+		if len(kept) > 0 {
+			return c.actions.(TxnQueuer).QueueTransfersTxn(t, si.ID, kept)
+		}
 		return nil
 	})
-	return len(changes), err
+	if err != nil {
+		return 0, 0, err
+	}
+	return len(changes), len(kept), nil
 }
