@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/fileop/driver"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/inventory"
@@ -158,4 +159,45 @@ func TestPrioritizerOrdersDispatch(t *testing.T) {
 	if len(order) != 5 {
 		t.Fatalf("%d completions", len(order))
 	}
+}
+
+// refuse fails every task irrecoverably (permission denied).
+type refuse struct{ q chan fileop.Batch }
+
+func (refuse) Name() string { return "refuse" }
+func (r refuse) Submit(_ context.Context, b fileop.Batch) (string, error) {
+	r.q <- b
+	return "", nil
+}
+func (r refuse) Run(ctx context.Context, report func(fileop.Result)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case b := <-r.q:
+			for _, t := range b.Tasks {
+				report(fileop.Result{SubID: t.SubID, BatchID: b.ID, Err: &driver.Error{Op: "remove", URL: t.Target, Kind: driver.ErrPermission, Code: "http 403"},
+					Recoverable: false, Code: "http 403"})
+			}
+		}
+	}
+}
+
+// TestIrrecoverableDeletionIsHeld: inbatch -> held(irrecoverable) at the
+// first irrecoverable deletion failure; the replica keeps its files.
+func TestIrrecoverableDeletionIsHeld(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		e := setup(t, d, 3, 10)
+		ctx := context.Background()
+		if _, err := e.fed.QueueDelete(ctx, t0, e.fed.Src.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.runUntil(t, testConfig(), fileop.Options{Backend: refuse{q: make(chan fileop.Batch, 16)}}, 10*time.Second)
+		if got := e.count(t, "op = 'deletion' AND state = 'held' AND hold_reason = 'irrecoverable' AND tries = 1"); got != 3 {
+			t.Fatalf("%d deletions held irrecoverable, want 3", got)
+		}
+		if rep, ok := e.store.Snapshot().BlockReplica(e.fed.Block, e.fed.Src.ID); !ok || !rep.Complete {
+			t.Fatalf("source replica changed by failed deletions: %+v %v", rep, ok)
+		}
+	})
 }
