@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -43,6 +44,10 @@ type PartitionDef struct {
 func DefaultPartitions() []PartitionDef {
 	return []PartitionDef{{Name: "Default", Match: func(f *ReplicaFacts) bool { return f.GroupName != "" }}}
 }
+
+// ErrStale means another writer has committed changes this store has not
+// applied: call CatchUp before writing again.
+var ErrStale = errors.New("another writer is active: this inventory is behind the change log")
 
 // WriteResult says what a write changed.
 type WriteResult struct {
@@ -108,7 +113,7 @@ func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (W
 			if _, err := tx.ExecContext(ctx, "INSERT INTO inventory_changes (seq, at, kind, body) VALUES (?, ?, ?, ?)",
 				first+uint64(i), at.Unix(), u.Kind(), string(bodies[i])); err != nil {
 				if db.IsDuplicate(err) {
-					return fmt.Errorf("change log seq %d already written: another writer is active (%w)", first+uint64(i), err)
+					return fmt.Errorf("change log seq %d already written: %w (%v)", first+uint64(i), ErrStale, err)
 				}
 				return fmt.Errorf("change log: %w", err)
 			}
@@ -213,7 +218,7 @@ func (s *Store) SetPartitions(ctx context.Context, at time.Time, defs []Partitio
 			}
 		}
 	}
-	_, err := s.Write(ctx, at, func(t *Txn) error {
+	addMissing := func(t *Txn) error {
 		for _, d := range defs {
 			if _, ok := t.PartitionID(d.Name); !ok {
 				if err := t.Add(UpsertPartition{Partition{ID: t.NewPartitionID(), Name: d.Name}}); err != nil {
@@ -222,7 +227,16 @@ func (s *Store) SetPartitions(ctx context.Context, at time.Time, defs []Partitio
 			}
 		}
 		return nil
-	})
+	}
+	_, err := s.Write(ctx, at, addMissing)
+	if errors.Is(err, ErrStale) {
+		// Another server created partitions (or anything else) at the same
+		// time, typically two servers starting on an empty database:
+		// replay its changes and look again.
+		if _, err = s.CatchUp(ctx); err == nil {
+			_, err = s.Write(ctx, at, addMissing)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,147 @@
+package policy
+
+import (
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// opsFor lists the operators each type accepts.
+var opsFor = map[Type][]Op{
+	TypeString: {OpEq, OpNe, OpMatch, OpNotMatch, OpIn, OpNotIn},
+	TypeNumber: {OpEq, OpNe, OpLt, OpGt, OpLe, OpGe, OpIn, OpNotIn},
+	TypeBytes:  {OpEq, OpNe, OpLt, OpGt, OpLe, OpGe, OpIn, OpNotIn},
+	TypeTime:   {OpLt, OpGt, OpLe, OpGe, OpOlder, OpNewer},
+	TypeBool:   {OpTruth},
+	TypeEnum:   {OpEq, OpNe, OpIn, OpNotIn},
+}
+
+func opList(t Type) string {
+	var s []string
+	for _, op := range opsFor[t] {
+		s = append(s, op.String())
+	}
+	return strings.Join(s, " ")
+}
+
+// check type-checks pr and fills in the typed values. Problems are recorded
+// on the parser; they do not stop parsing.
+func (p *parser) check(pr *Predicate) {
+	v := pr.Var
+	if v == nil {
+		return
+	}
+	off := pr.At.Col - p.s.at.Col
+	if !containsOp(opsFor[v.Type], pr.Op) {
+		if pr.Op == OpTruth {
+			p.add(ErrType, off, pr.Name, v.Name+" is a "+v.Type.String()+", not a boolean; compare it with an operator",
+				"operators for "+v.Type.String()+": "+opList(v.Type))
+			return
+		}
+		hint := "operators for " + v.Type.String() + ": " + opList(v.Type)
+		if v.Type == TypeBool {
+			hint = "use the variable alone, or not " + v.Name
+		}
+		p.add(ErrType, off, pr.Name+" "+pr.Op.String(), "operator "+pr.Op.String()+" does not apply to "+v.Name+" ("+v.Type.String()+")", hint)
+		return
+	}
+	if pr.Value != nil {
+		p.checkValue(pr, pr.Value)
+	}
+	for _, val := range pr.List {
+		p.checkValue(pr, val)
+	}
+}
+
+func containsOp(ops []Op, op Op) bool {
+	for _, o := range ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *parser) checkValue(pr *Predicate, val *Value) {
+	v := pr.Var
+	off := val.At.Col - p.s.at.Col
+	switch v.Type {
+	case TypeString:
+		if pr.Op == OpMatch || pr.Op == OpNotMatch {
+			// Python re.match anchors at the start only; so do we.
+			re, err := regexp.Compile("^(?:" + val.Text + ")")
+			if err != nil {
+				p.add(ErrRegex, off, val.Text, "invalid regular expression", strings.TrimPrefix(err.Error(), "error parsing regexp: ")+" (RE2 syntax; no lookaround or backreferences)")
+				return
+			}
+			val.Regex = re
+			return
+		}
+		val.Glob = strings.ContainsAny(val.Text, "*?[")
+	case TypeNumber:
+		f, err := strconv.ParseFloat(val.Text, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			p.add(ErrType, off, val.Text, "not a number for "+v.Name, "write a decimal number such as 0.9 or 100")
+			return
+		}
+		val.Num = f
+	case TypeBytes:
+		n, err := parseBytes(val.Text)
+		if err != nil {
+			p.add(ErrType, off, val.Text, "not a size for "+v.Name, "write bytes or a number with a unit: 500 GB, 1.5 TB, 2 TiB")
+			return
+		}
+		val.Bytes = n
+	case TypeTime:
+		te, err := ParseTime(val.Text)
+		if err != nil {
+			p.add(ErrTime, off, val.Text, "invalid time expression for "+v.Name,
+				err.Error()+"; forms: now, 1 week ago, 90 days ago, 3 months ago, 2016-08-17, January 1, @1500000000")
+			return
+		}
+		val.Time = te
+	case TypeEnum:
+		i := v.enumIndex(val.Text)
+		if i < 0 {
+			hint := "one of: " + strings.Join(v.Enum, ", ")
+			if h := didYouMean(val.Text, v.Enum); h != "" {
+				hint = "did you mean " + h + "? " + hint
+			}
+			p.add(ErrUnknownValue, off, val.Text, "unknown value for "+v.Name, hint)
+			return
+		}
+		val.Enum = i
+	}
+}
+
+// byteUnits are the size suffixes accepted for TypeBytes values. CMS quotas
+// are decimal (1 TB = 1e12 bytes); binary units are there for completeness.
+var byteUnits = map[string]float64{
+	"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "pb": 1e15,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "pib": 1 << 50,
+}
+
+// parseBytes parses "123", "1.5 TB", "2TiB" into bytes, rounded to a whole
+// byte.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := len(s)
+	for i > 0 && (s[i-1] >= 'a' && s[i-1] <= 'z' || s[i-1] >= 'A' && s[i-1] <= 'Z') {
+		i--
+	}
+	num, unit := strings.TrimSpace(s[:i]), strings.ToLower(s[i:])
+	mult := 1.0
+	if unit != "" {
+		m, ok := byteUnits[unit]
+		if !ok {
+			return 0, strconv.ErrSyntax
+		}
+		mult = m
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f*mult > math.MaxInt64/2 {
+		return 0, strconv.ErrSyntax
+	}
+	return int64(math.Round(f * mult)), nil
+}
