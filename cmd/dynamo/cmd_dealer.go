@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,17 +87,15 @@ func newDealerCmd(g *globalOptions) *cobra.Command {
 				}
 				deps.Requests = dealer.NewMemRequests(reqs...)
 			}
-			if !dryRun && deps.Transfers == nil {
-				return usageError{errors.New("no transfer queue is wired into this binary: use --dry-run")}
+			store, err := e.loadInventory(ctx)
+			if err != nil {
+				return err
 			}
+			deps.Transfers = fileopQueue{store}
 			log := e.log.WithField("component", "dealer")
 			dl, err := dealer.New(cfg, deps, log)
 			if err != nil {
 				return usageError{err}
-			}
-			store, err := e.loadInventory(ctx)
-			if err != nil {
-				return err
 			}
 			start := time.Now()
 			plan, err := dl.Plan(ctx, store.Snapshot(), dealer.PlanOptions{Seed: seed})

@@ -47,6 +47,7 @@ func setupDealer(_ context.Context, s *serveEnv) (func(context.Context) error, e
 	if err != nil {
 		return nil, err
 	}
+	deps.Transfers = fileopQueue{s.store}
 	dl, err := dealer.New(cfg, deps, s.env.log.WithField("component", "dealer"))
 	if err != nil {
 		return nil, err

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dynamo-go/dynamo/dealer"
+	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/glob"
+	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
 )
 
@@ -54,4 +59,127 @@ func (r registryRequests) UpdateCopyRequests(ctx context.Context, us []dealer.Re
 		}
 	}
 	return nil
+}
+
+// fileopQueue hands the Dealer's transfers and Detox's deletions to the
+// file-operation daemon. Each call is one inventory write in which fileop
+// records its subscriptions; fileop's queueing is idempotent per (file,
+// site), as both callers require.
+type fileopQueue struct{ store *inventory.Store }
+
+var (
+	_ dealer.TransferQueue = fileopQueue{}
+	_ detox.DeletionQueue  = fileopQueue{}
+)
+
+func (q fileopQueue) QueueTransfers(ctx context.Context, ts []dealer.BlockTransfer) error {
+	snap := q.store.Snapshot()
+	var refs []fileop.ReplicaRef
+	seen := map[fileop.ReplicaRef]bool{}
+	for _, t := range ts {
+		site, ok := snap.SiteByName(t.Destination)
+		if !ok {
+			return fmt.Errorf("transfer of %s: unknown destination %s", t.BlockName, t.Destination)
+		}
+		ref := fileop.ReplicaRef{Block: t.Block, Site: site.ID}
+		if !seen[ref] {
+			seen[ref] = true
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	_, err := q.store.Write(ctx, time.Now(), func(t *inventory.Txn) error {
+		_, err := fileop.QueueTransfers(ctx, q.store, t, refs, 0)
+		return err
+	})
+	return err
+}
+
+// QueueDeletions queues the removal of whole block replicas: Detox deletes
+// replicas, never single files, so the files of each (block, site) named
+// are exactly the files that replica holds.
+func (q fileopQueue) QueueDeletions(ctx context.Context, dels []detox.FileDeletion) error {
+	snap := q.store.Snapshot()
+	var refs []fileop.ReplicaRef
+	seen := map[fileop.ReplicaRef]bool{}
+	for _, d := range dels {
+		site, ok := snap.SiteByName(d.Site)
+		if !ok {
+			return fmt.Errorf("deletion of %s: unknown site %s", d.LFN, d.Site)
+		}
+		b, ok := snap.BlockByName(d.Block)
+		if !ok {
+			continue // the block is gone already: nothing left to delete
+		}
+		ref := fileop.ReplicaRef{Block: b.ID, Site: site.ID}
+		if !seen[ref] {
+			seen[ref] = true
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	_, err := q.store.Write(ctx, time.Now(), func(t *inventory.Txn) error {
+		_, err := fileop.QueueDeletions(ctx, q.store, t, refs, 0)
+		return err
+	})
+	return err
+}
+
+// registryLocks gives Detox the registry's detox locks. A registry lock
+// names a dataset glob or one block, a list of sites (all when empty) and
+// of groups; Detox's locks name one dataset (and block) at one site, so
+// globs are expanded against the inventory and sites listed one by one.
+// The group restriction is dropped: the lock then protects more, never
+// less, which is the safe direction for a deletion guard.
+type registryLocks struct {
+	rs    *registry.Store
+	store *inventory.Store
+}
+
+var _ detox.LockSource = registryLocks{}
+
+func (l registryLocks) ActiveLocks(ctx context.Context, at time.Time) ([]detox.Lock, error) {
+	locks, err := l.rs.ActiveLocks(ctx, at)
+	if err != nil {
+		return nil, err
+	}
+	snap := l.store.Snapshot()
+	var out []detox.Lock
+	for _, rl := range locks {
+		expires := time.Unix(rl.Expires, 0)
+		if rl.Expires == 0 {
+			expires = time.Time{}
+		}
+		sites := rl.Sites
+		if len(sites) == 0 {
+			sites = []string{""}
+		}
+		add := func(ds, block string) {
+			for _, s := range sites {
+				out = append(out, detox.Lock{Dataset: ds, Block: block, Site: s, Expires: expires})
+			}
+		}
+		if ds, block, err := inventory.SplitBlockName(rl.Item); err == nil {
+			add(ds, block)
+			continue
+		}
+		if !strings.ContainsAny(rl.Item, "*?[") {
+			add(rl.Item, "")
+			continue
+		}
+		pat, err := glob.Compile(rl.Item)
+		if err != nil {
+			return nil, fmt.Errorf("lock %d: %w", rl.ID, err)
+		}
+		for d := range snap.Datasets() {
+			if pat.Match(d.Name) {
+				add(d.Name, "")
+			}
+		}
+	}
+	return out, nil
 }
