@@ -191,15 +191,15 @@ func QueueTransfers(ctx context.Context, s *inventory.Store, t *inventory.Txn, r
 // Detox calls it inside the store.Write that marks the replicas pending
 // deletion. The daemon removes each file from its replica as it is deleted
 // and the replica when its last file is gone. A replica that holds no file
-// at all is deleted from the inventory here, in t. It returns the number of
-// deletions requested.
+// at all is deleted from the inventory here, in t; a replica that does not
+// exist is skipped. It returns the number of deletions requested.
 func QueueDeletions(ctx context.Context, s *inventory.Store, t *inventory.Txn, reps []ReplicaRef, priority int) (int, error) {
 	var reqs []Request
 	var cancel []ReplicaRef
 	for _, rr := range reps {
 		r, ok := t.BlockReplica(rr.Block, rr.Site)
 		if !ok {
-			return 0, fmt.Errorf("%w: block %d has no replica at site %d", ErrInvalid, rr.Block, rr.Site)
+			continue // no replica: nothing to delete (queueing twice is fine)
 		}
 		files, err := s.Files(ctx, rr.Block)
 		if err != nil {

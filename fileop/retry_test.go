@@ -3,12 +3,15 @@ package fileop_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dynamo-go/dynamo/estimator"
 	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/fileop/driver"
 	"github.com/dynamo-go/dynamo/internal/db"
@@ -131,10 +134,19 @@ func TestNoSourceIsHeld(t *testing.T) {
 	})
 }
 
-// lastFirst prefers the highest file id.
+// lastFirst ranks sources by the file number in their URL, highest first
+// (like the estimator ranks sources on disk before those on tape).
 type lastFirst struct{}
 
-func (lastFirst) Priority(s *fileop.Subscription) float64 { return float64(s.FileID) }
+func (lastFirst) Priorities(_ context.Context, urls []string) map[string]int {
+	out := map[string]int{}
+	for _, u := range urls {
+		var n int
+		fmt.Sscanf(u[strings.LastIndex(u, "/f")+2:], "%d", &n)
+		out[u] = n
+	}
+	return out
+}
 
 // TestPrioritizerOrdersDispatch: with one operation in flight at a time,
 // files complete in the prioritizer's order, not the queue's.
@@ -152,7 +164,7 @@ func TestPrioritizerOrdersDispatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 1; i < len(order); i++ {
-		if order[i] > order[i-1] {
+		if order[i] > order[i-1] { // file ids follow the file numbers
 			t.Fatalf("completion order %v, want descending file ids", order)
 		}
 	}
@@ -201,3 +213,6 @@ func TestIrrecoverableDeletionIsHeld(t *testing.T) {
 		}
 	})
 }
+
+// The estimator is the production Prioritizer.
+var _ fileop.Prioritizer = (*estimator.Estimator)(nil)

@@ -10,17 +10,20 @@ import (
 
 	"github.com/dynamo-go/dynamo/fileop"
 	_ "github.com/dynamo-go/dynamo/fileop/driver/all"
+	"github.com/dynamo-go/dynamo/registry"
 )
 
 // The file-operation daemon. Its settings come from --fileop-config (a
 // YAML file holding what the main configuration's `fileop:` section will
-// hold once the lead adds it); without one the defaults apply (native
-// backend, sites' inventory backend URLs as PFN prefixes).
+// hold once it has one); without one the defaults apply (native backend,
+// sites' inventory backend URLs as PFN prefixes).
 //
-// It publishes the daemon as s.shared["fileop"] (*fileop.Daemon). If an
-// earlier component published s.shared["api"] (*gin.RouterGroup for
-// /api/v1) the REST routes are mounted under /fileop, and metrics go to
-// s.shared["prometheus"] (prometheus.Registerer) when present.
+// It publishes the daemon as s.shared["fileop"] (*fileop.Daemon), mounts
+// fileop's REST routes at /api/v1/fileop (writes: release and cancel, for
+// operators of the registry), registers its metrics on s.shared["metrics"]
+// and, when the projects component published s.shared["estimator"], uses
+// it as the daemon's Prioritizer (looked up when the daemon starts, after
+// every component is set up: projects is set up after fileop).
 func init() {
 	serveFlag("fileop-config", "", "YAML file with the file-operation daemon's settings (the fileop: section)")
 	registerServeComponent(serveComponent{name: "fileop", order: 40, setup: setupFileop})
@@ -28,25 +31,33 @@ func init() {
 
 func setupFileop(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
 	cfg := fileop.DefaultConfig()
-	if p := *s.flags["fileop-config"]; p != "" {
-		f, err := os.Open(p)
+	if p := s.flags["fileop-config"]; p != nil && *p != "" {
+		f, err := os.Open(*p)
 		if err != nil {
 			return nil, fmt.Errorf("--fileop-config: %w", err)
 		}
 		cfg, err = fileop.LoadConfig(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("--fileop-config %s: %w", p, err)
+			return nil, fmt.Errorf("--fileop-config %s: %w", *p, err)
 		}
 	}
-	reg, _ := s.shared["prometheus"].(prometheus.Registerer)
+	var reg prometheus.Registerer
+	if r, ok := s.shared["metrics"].(*prometheus.Registry); ok {
+		reg = r
+	}
 	d, err := fileop.New(cfg, s.store, s.env.log.WithField("component", "fileop"), fileop.Options{Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
 	s.shared["fileop"] = d
-	if rg, ok := s.shared["api"].(*gin.RouterGroup); ok {
-		(&fileop.API{DB: s.env.db, Wake: d.Wake}).Routes(rg.Group("/fileop"))
-	}
-	return d.Run, nil
+	api := &fileop.API{DB: s.env.db, Wake: d.Wake}
+	s.mount("/api/v1/fileop", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}},
+		func(rg *gin.RouterGroup) { api.Routes(rg) })
+	return func(ctx context.Context) error {
+		if p, ok := s.shared["estimator"].(fileop.Prioritizer); ok {
+			d.SetPrioritizer(p)
+		}
+		return d.Run(ctx)
+	}, nil
 }
