@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/dynamo-go/dynamo/internal/db"
 )
 
 // runDynamo runs the CLI in-process and returns stdout, stderr and the error.
@@ -70,10 +72,6 @@ func TestDetoxRunExplainAccess(t *testing.T) {
 	_, _, err = runDynamo(t, "--db", dsn, "access", "record", "--dataset", "nope", "--site", "T2_A")
 	require.Equal(t, 2, exitCode(err))
 
-	// Not a dry run, and no file-operation queue wired: refused.
-	_, _, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt")
-	require.Error(t, err)
-
 	out, stderr, err := runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt", "--dry-run", "--list")
 	require.NoError(t, err, stderr)
 	require.Contains(t, out, "dry run")
@@ -93,4 +91,17 @@ func TestDetoxRunExplainAccess(t *testing.T) {
 	out, stderr, err = runDynamo(t, "--db", dsn, "detox", "explain", "--dataset", "/Big/R-v1/AOD", "--site", "T2_A", "--policy", "testdata/detox_policy.txt", "--partition", "Default")
 	require.NoError(t, err, stderr)
 	require.True(t, strings.Contains(out, "delete") && strings.Contains(out, "Dismiss (default)"), out)
+
+	// A real run hands the deletions to the file-operation queue: the
+	// replica leaves its owner's quota at once and its files are queued.
+	_, stderr, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt")
+	require.NoError(t, err, stderr)
+	d, err := db.Open(context.Background(), dsn)
+	require.NoError(t, err)
+	defer d.Close()
+	var queued, pending int
+	require.NoError(t, d.Get(&queued, "SELECT COUNT(*) FROM fileop_subscriptions WHERE op = 'deletion'"))
+	require.NoError(t, d.Get(&pending, "SELECT COUNT(*) FROM block_replicas WHERE flags & 2 = 2"))
+	require.Positive(t, queued, "no file deletions queued")
+	require.Positive(t, pending, "no replica marked pending deletion")
 }

@@ -39,3 +39,30 @@ func TestFileConfigIsStrictInEverySection(t *testing.T) {
 		}
 	}
 }
+
+func TestComponentSectionsDecodeWithTheirOwnRules(t *testing.T) {
+	cfg, err := loadFileConfig("")
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if cfg.Fileop.Backend != "native" || cfg.Consistency != nil || cfg.Projects != nil {
+		t.Errorf("defaults: fileop backend %q, consistency %v, projects %v", cfg.Fileop.Backend, cfg.Consistency, cfg.Projects)
+	}
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(p, []byte("fileop:\n  backend: gfal2\n  batch_size: 7\n"), 0o644)
+	cfg, err = loadFileConfig(p)
+	if err != nil || cfg.Fileop.Backend != "gfal2" || cfg.Fileop.BatchSize != 7 || cfg.Fileop.PerLink == 0 {
+		t.Fatalf("fileop section: %+v %v (defaults must fill what is not given)", cfg.Fileop, err)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"fileop:\n  backend: carrier-pigeon\n", "fileop"},
+		{"fileop:\n  batchsize: 7\n", "batchsize"},
+		{"detox:\n  deletion_per_iteration: 7\n", "detox"},
+		{"detox:\n  nonsense: 1\n", "nonsense"},
+	} {
+		os.WriteFile(p, []byte(bad.yaml), 0o644)
+		if _, err := loadFileConfig(p); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: error %v, want it to mention %q", bad.yaml, err, bad.want)
+		}
+	}
+}

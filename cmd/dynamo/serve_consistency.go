@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/gin-gonic/gin"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamo-go/dynamo/consistency"
 	"github.com/dynamo-go/dynamo/fileop/driver"
+	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
 )
 
@@ -38,17 +40,23 @@ func setupConsistency(_ context.Context, s *serveEnv) (func(context.Context) err
 	if path == "" {
 		path = os.Getenv(envConsistencyConfig)
 	}
-	if path == "" {
+	var cfg consistency.Config
+	switch {
+	case path != "":
+		c, err := loadConsistencyConfig(path)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+	case s.env.file.Consistency != nil:
+		cfg = *s.env.file.Consistency
+	default:
 		return nil, nil
-	}
-	cfg, err := loadConsistencyConfig(path)
-	if err != nil {
-		return nil, err
 	}
 	if consistencyActions == nil {
 		return nil, errors.New("configured, but no file-operation queue is wired into this build")
 	}
-	acts, err := consistencyActions(s.env)
+	acts, err := consistencyActions(s.env, s.store)
 	if err != nil {
 		return nil, err
 	}
@@ -70,5 +78,7 @@ func setupConsistency(_ context.Context, s *serveEnv) (func(context.Context) err
 		}
 	}
 	s.shared["consistency"] = c
+	s.mount("/api/v1/consistency", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}},
+		func(rg *gin.RouterGroup) { consistency.Routes(rg, c) })
 	return nil, nil
 }
