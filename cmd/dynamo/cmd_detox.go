@@ -24,6 +24,12 @@ func init() { registerCommand(newDetoxCmd) }
 // are not dry runs are refused.
 var detoxDeletionQueue func(e *env) (detox.DeletionQueue, error)
 
+// detoxLockSource builds the source of detox locks (the registry's
+// detox_locks table is wired here). Until it is, runs see no locks, and
+// cycles that are not dry runs are refused: deleting without honouring
+// locks is not an option.
+var detoxLockSource func(e *env) (detox.LockSource, error)
+
 // detoxFlags are the options shared by run and explain.
 type detoxFlags struct {
 	policyFile  string
@@ -75,6 +81,11 @@ func (f *detoxFlags) runner(ctx context.Context, g *globalOptions, e *env) (*det
 	log.WithField("seconds", time.Since(start).Seconds()).Info("inventory loaded")
 	r := &detox.Runner{Store: store, History: detox.NewHistory(e.db), Config: cfg, Log: log,
 		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: e.db}}}
+	if detoxLockSource != nil {
+		if r.Sources.Locks, err = detoxLockSource(e); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.Sources.FillEmpty(f.assumeEmpty...); err != nil {
 		return nil, usageError{err}
 	}
@@ -138,6 +149,9 @@ func newDetoxRunCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if !dryRun && !r.Config.DryRun {
+				if detoxLockSource == nil {
+					return usageError{errors.New("no detox lock source is wired into this binary: use --dry-run")}
+				}
 				if detoxDeletionQueue == nil {
 					return usageError{errors.New("no file-operation queue is wired into this binary: use --dry-run")}
 				}
