@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -395,6 +396,11 @@ func (c *cycle) run(ctx context.Context) (int, error) {
 		}
 		keys, cands = c.sortCandidates(cands, keys, &v)
 		limit := c.opts.DeletionPerIteration * float64(st.quota)
+		if st.quota <= 0 {
+			// No quota: a step of a fraction of nothing would re-sort the
+			// site's candidates after every replica; Until still stops it.
+			limit = math.Inf(1)
+		}
 		var deleted int64
 		for _, di := range cands {
 			// Until is checked before every replica (including the first:
