@@ -16,8 +16,6 @@ import (
 // refuses the whole plan; nothing is written.
 var ErrCapExceeded = errors.New("detox deletion cap exceeded")
 
-// ErrStalePlan: the plan was computed on another inventory's snapshot.
-var ErrStalePlan = errors.New("plan does not belong to this inventory")
 
 // FileDeletion is one file to remove physically from a site.
 type FileDeletion struct {
