@@ -127,5 +127,6 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// benchSubcommands lets other files add `dynamo bench <what>` commands.
+// benchSubcommands lets components add `dynamo bench <name>` from their own
+// cmd_bench_<name>.go files (init functions append to it).
 var benchSubcommands []func(*globalOptions) *cobra.Command

@@ -15,20 +15,10 @@ import (
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/internal/policy"
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/registry"
 )
 
 func init() { registerCommand(newDetoxCmd) }
-
-// detoxDeletionQueue builds the queue `detox run` hands file deletions to.
-// The file-operation daemon's queue is wired here; until it is, cycles that
-// are not dry runs are refused.
-var detoxDeletionQueue func(e *env) (detox.DeletionQueue, error)
-
-// detoxLockSource builds the source of detox locks (the registry's
-// detox_locks table is wired here). Until it is, runs see no locks, and
-// cycles that are not dry runs are refused: deleting without honouring
-// locks is not an option.
-var detoxLockSource func(e *env) (detox.LockSource, error)
 
 // detoxFlags are the options shared by run and explain.
 type detoxFlags struct {
@@ -80,12 +70,7 @@ func (f *detoxFlags) runner(ctx context.Context, g *globalOptions, e *env) (*det
 	}
 	log.WithField("seconds", time.Since(start).Seconds()).Info("inventory loaded")
 	r := &detox.Runner{Store: store, History: detox.NewHistory(e.db), Config: cfg, Log: log,
-		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: e.db}}}
-	if detoxLockSource != nil {
-		if r.Sources.Locks, err = detoxLockSource(e); err != nil {
-			return nil, err
-		}
-	}
+		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: e.db}, Locks: registryLocks{registry.NewStore(e.db), store}}}
 	if err := r.Sources.FillEmpty(f.assumeEmpty...); err != nil {
 		return nil, usageError{err}
 	}
@@ -149,15 +134,7 @@ func newDetoxRunCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if !dryRun && !r.Config.DryRun {
-				if detoxLockSource == nil {
-					return usageError{errors.New("no detox lock source is wired into this binary: use --dry-run")}
-				}
-				if detoxDeletionQueue == nil {
-					return usageError{errors.New("no file-operation queue is wired into this binary: use --dry-run")}
-				}
-				if r.Queue, err = detoxDeletionQueue(e); err != nil {
-					return err
-				}
+				r.Queue = fileopQueue{r.Store}
 			}
 			res, err := r.RunCycle(ctx, f.partition, detox.RunOptions{PolicyFile: f.policyFile, DryRun: dryRun})
 			if res == nil {

@@ -70,10 +70,6 @@ func TestDetoxRunExplainAccess(t *testing.T) {
 	_, _, err = runDynamo(t, "--db", dsn, "access", "record", "--dataset", "nope", "--site", "T2_A")
 	require.Equal(t, 2, exitCode(err))
 
-	// Not a dry run, and no file-operation queue wired: refused.
-	_, _, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt")
-	require.Error(t, err)
-
 	out, stderr, err := runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt", "--dry-run", "--list")
 	require.NoError(t, err, stderr)
 	require.Contains(t, out, "dry run")
@@ -93,4 +89,14 @@ func TestDetoxRunExplainAccess(t *testing.T) {
 	out, stderr, err = runDynamo(t, "--db", dsn, "detox", "explain", "--dataset", "/Big/R-v1/AOD", "--site", "T2_A", "--policy", "testdata/detox_policy.txt", "--partition", "Default")
 	require.NoError(t, err, stderr)
 	require.True(t, strings.Contains(out, "delete") && strings.Contains(out, "Dismiss (default)"), out)
+
+	// A real cycle: the replica goes pending deletion and its files are
+	// queued with the file-operation daemon (wired in wire.go).
+	out, stderr, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt")
+	require.NoError(t, err, stderr)
+	require.Contains(t, out, "applied: 1 block replicas (700 B) pending deletion")
+	out, stderr, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt", "--dry-run", "--json")
+	require.NoError(t, err, stderr)
+	require.NoError(t, json.Unmarshal([]byte(out), &js))
+	require.Equal(t, float64(0), js["deleted_bytes"]) // T2_A is at 30 % now
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -9,21 +10,25 @@ import (
 	"github.com/dynamo-go/dynamo/internal/config"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/inventory/partitions"
 )
 
 // env is what most commands need: the configuration, a logger and the
 // database, resolved from flags, environment and config file.
 type env struct {
-	cfg config.Config
+	cfg  config.Config
+	file fileConfig // every section, including the components'
+
 	log *logrus.Logger
 	db  *db.DB
 }
 
 func (g *globalOptions) open(ctx context.Context, migrate bool) (*env, error) {
-	cfg, err := config.Load(g.configPath)
+	file, err := loadFileConfig(g.configPath)
 	if err != nil {
 		return nil, usageError{err}
 	}
+	cfg := file.Config
 	if g.dbDSN != "" {
 		cfg.Database = g.dbDSN
 	}
@@ -51,12 +56,20 @@ func (g *globalOptions) open(ctx context.Context, migrate bool) (*env, error) {
 			log.WithField("component", "db").WithField("applied", applied).Info("migrated database")
 		}
 	}
-	return &env{cfg: cfg, log: log, db: d}, nil
+	file.Config = cfg
+	return &env{cfg: cfg, file: file, log: log, db: d}, nil
 }
 
 func (e *env) loadInventory(ctx context.Context) (*inventory.Store, error) {
 	start := time.Now()
-	s, err := inventory.Load(ctx, e.db, e.log.WithField("component", "inventory"), nil, time.Now())
+	var defs []inventory.PartitionDef
+	if f := e.cfg.Inventory.PartitionsFile; f != "" {
+		var err error
+		if defs, err = partitions.Load(f, start); err != nil {
+			return nil, usageError{fmt.Errorf("inventory.partitions_file: %w", err)}
+		}
+	}
+	s, err := inventory.Load(ctx, e.db, e.log.WithField("component", "inventory"), defs, start)
 	if err != nil {
 		return nil, err
 	}

@@ -20,9 +20,18 @@ import (
 type Config struct {
 	// Database is the DSN: sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB.
 	// The --db flag and DYNAMO_DB override it.
-	Database string `yaml:"database"`
-	Log      Log    `yaml:"log"`
-	Serve    Serve  `yaml:"serve"`
+	Database  string    `yaml:"database"`
+	Log       Log       `yaml:"log"`
+	Serve     Serve     `yaml:"serve"`
+	Inventory Inventory `yaml:"inventory"`
+}
+
+// Inventory configures the in-memory inventory.
+type Inventory struct {
+	// PartitionsFile is a Dynamo partitions file ("Name: condition" and
+	// "Name: [Sub1, Sub2]" lines). Empty: one partition, Default, holding
+	// every replica that has an owner.
+	PartitionsFile string `yaml:"partitions_file"`
 }
 
 // Log configures logging.
@@ -91,6 +100,11 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "warning", "error":
 	default:
 		return fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Inventory.PartitionsFile != "" {
+		if _, err := os.Stat(c.Inventory.PartitionsFile); err != nil {
+			return fmt.Errorf("inventory.partitions_file: %w", err)
+		}
 	}
 	if _, err := parseDuration(c.Serve.ShutdownGrace); err != nil {
 		return fmt.Errorf("serve.shutdown_grace: %w", err)

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/sirupsen/logrus"
+
+	"github.com/dynamo-go/dynamo/internal/setest"
+	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/projects"
+)
+
+// `dynamo project ...` against projects.Routes on a real HTTP server, with
+// the embedded SRM SE behind the manager.
+func TestProjectCLI(t *testing.T) {
+	defer setest.Cleanup()
+	gin.SetMode(gin.TestMode)
+	se := setest.Start(t, setest.Options{})
+	se.Mkdir(t, "/store/c")
+	se.Put(t, "/store/c/1.root", []byte("one"), false)
+	se.Put(t, "/store/c/2.root", []byte("two"), false)
+	d := testdb.SQLite(t)
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	cfg := projects.Config{Tick: 20 * time.Millisecond, RetryAfter: time.Second,
+		Sites:      map[string]*projects.SiteConfig{"T2_C": {SURLPrefix: se.Base}},
+		Credential: projects.CredentialConfig{Cert: filepath.Join(se.PKI, "proxy.pem"), CADir: filepath.Join(se.PKI, "certificates")}}
+	cfg.Stager.BackoffStart, cfg.Stager.Tick = 20*time.Millisecond, 20*time.Millisecond
+	svc, err := projects.NewServices(cfg, d, nil, log.WithField("component", "projects"), nil, nil)
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eng := gin.New()
+	projects.Routes(eng.Group(projectAPIPath), svc.Manager)
+	srv := httptest.NewServer(eng)
+	defer srv.Close()
+	t.Setenv(appEnvServer, srv.URL)
+
+	out, err := runCLI(t, "project", "start", "cli1", "--site", "T2_C", "--files", "/store/c/1.root,/store/c/2.root")
+	must(t, err)
+	if !strings.Contains(out, "project cli1: running") {
+		t.Errorf("start: %s", out)
+	}
+	if _, err := runCLI(t, "project", "start", "cli1", "--site", "T2_C", "--files", "/store/c/1.root"); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("second start: %v", err)
+	}
+	out, err = runCLI(t, "project", "process", "cli1", "--name", "job")
+	must(t, err)
+	cpid := strings.TrimSpace(out)
+	out, err = runCLI(t, "project", "next", "cli1", cpid, "--wait", "20s")
+	must(t, err)
+	parts := strings.Split(strings.TrimSpace(out), "\t")
+	if len(parts) != 2 || !strings.HasPrefix(parts[0], "https://") || !strings.HasPrefix(parts[1], "/store/c/") {
+		t.Fatalf("next: %q", out)
+	}
+	_, err = runCLI(t, "project", "report", "cli1", cpid, parts[1])
+	must(t, err)
+	if _, err := runCLI(t, "project", "report", "cli1", cpid, parts[1]); err == nil {
+		t.Error("second report accepted")
+	}
+	out, err = runCLI(t, "project", "status", "cli1")
+	must(t, err)
+	if !strings.Contains(out, "consumed  1") || !strings.Contains(out, "job") {
+		t.Errorf("status:\n%s", out)
+	}
+	out, err = runCLI(t, "project", "end", "cli1")
+	must(t, err)
+	if !strings.Contains(out, "recovery list (1 files not consumed)") {
+		t.Errorf("end:\n%s", out)
+	}
+	out, err = runCLI(t, "project", "next", "cli1", cpid)
+	must(t, err)
+	if out != "" {
+		t.Errorf("next after end printed %q", out)
+	}
+}

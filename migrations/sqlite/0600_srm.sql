@@ -1,0 +1,47 @@
+-- SRM storage element: asynchronous requests (StoRM's request_queue) and
+-- their files (request_Get/Put/BoL + status_* merged). Ids are assigned by
+-- the SE process, which owns these tables. Status columns hold the SRM
+-- TStatusCode index (0 SRM_SUCCESS ... 17 SRM_REQUEST_QUEUED ...), as in
+-- StoRM's storm_db. Times are unix seconds.
+CREATE TABLE IF NOT EXISTS srm_requests (
+  id BIGINT NOT NULL PRIMARY KEY,
+  token VARCHAR(64) NOT NULL,
+  rtype CHAR(3) NOT NULL,
+  status INT NOT NULL,
+  explanation VARCHAR(1024) NOT NULL DEFAULT '',
+  client_dn VARCHAR(512) NOT NULL,
+  fqans VARCHAR(2048) NOT NULL DEFAULT '',
+  user_desc VARCHAR(255) NOT NULL DEFAULT '',
+  protocols VARCHAR(255) NOT NULL DEFAULT '',
+  overwrite CHAR(1) NOT NULL DEFAULT 'N',
+  space_token VARCHAR(64) NOT NULL DEFAULT '',
+  pin_lifetime BIGINT NOT NULL,
+  created BIGINT NOT NULL,
+  deadline BIGINT NOT NULL,
+  n_files INT NOT NULL,
+  UNIQUE (token)
+);
+-- used by the picker (status = QUEUED, by id) and the GC (final, by age)
+CREATE INDEX IF NOT EXISTS srm_requests_status ON srm_requests (status, id);
+-- used by srmGetRequestTokens
+CREATE INDEX IF NOT EXISTS srm_requests_dn ON srm_requests (client_dn, user_desc);
+
+CREATE TABLE IF NOT EXISTS srm_files (
+  id BIGINT NOT NULL PRIMARY KEY,
+  request_id BIGINT NOT NULL,
+  idx INT NOT NULL,
+  surl VARCHAR(2048) NOT NULL,
+  stfn VARCHAR(2048) NOT NULL,
+  status INT NOT NULL,
+  explanation VARCHAR(1024) NOT NULL DEFAULT '',
+  expected_size BIGINT NOT NULL DEFAULT -1,
+  file_size BIGINT NOT NULL DEFAULT -1,
+  turl VARCHAR(4096) NOT NULL DEFAULT '',
+  pin_expires BIGINT NOT NULL DEFAULT 0
+);
+-- used by StatusOf*, PutDone, Release, Abort (files of one request)
+CREATE INDEX IF NOT EXISTS srm_files_request ON srm_files (request_id, idx);
+-- used by srmRm (abort on a SURL), ReleaseFiles without token, busy checks
+CREATE INDEX IF NOT EXISTS srm_files_stfn ON srm_files (stfn, status);
+-- used by the expiry agent
+CREATE INDEX IF NOT EXISTS srm_files_expiry ON srm_files (status, pin_expires);

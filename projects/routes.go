@@ -1,0 +1,185 @@
+package projects
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Routes mounts the project protocol on rg (the lead mounts it at
+// /api/v1/projects):
+//
+//	GET    /                                  list of project summaries
+//	POST   /                                  start: JSON StartRequest → 201 Summary
+//	GET    /:name                             summary (also /:name/summary)
+//	GET    /:name/recovery                    {"files": [LFNs not consumed]}
+//	POST   /:name/end                         end → Summary
+//	POST   /:name/processes                   establish: {"name": "..."} → 201 {"cpid": N}
+//	POST   /:name/processes/:cpid/next        getNextFile: 200 URL (text: "URL\nLFN\n";
+//	                                          JSON with Accept: application/json),
+//	                                          202 + Retry-After, 204 no more
+//	POST   /:name/processes/:cpid/files       updateFileStatus: {"filename", "status": consumed|skipped}
+//	POST   /:name/processes/:cpid/end         endProcess: {"status": completed|bad}
+//
+// Bodies may also be HTML forms (samweb clients send forms). JSON answers
+// are {"status": "success", "data": ...} (as the other dynamo APIs); errors
+// are {"status": "error", "errorType", "error"}.
+func Routes(rg *gin.RouterGroup, m *Manager) {
+	rg.GET("", func(c *gin.Context) { okJSON(c, http.StatusOK, m.List(c.Request.Context())) })
+	rg.POST("", func(c *gin.Context) {
+		var r StartRequest
+		if !bind(c, &r) {
+			return
+		}
+		s, err := m.Start(c.Request.Context(), r)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.Header("Location", strings.TrimRight(c.Request.URL.Path, "/")+"/"+s.Name)
+		okJSON(c, http.StatusCreated, s)
+	})
+	summary := func(c *gin.Context) {
+		s, err := m.Summary(c.Request.Context(), c.Param("name"))
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		okJSON(c, http.StatusOK, s)
+	}
+	rg.GET("/:name", summary)
+	rg.GET("/:name/summary", summary)
+	rg.GET("/:name/recovery", func(c *gin.Context) {
+		s, err := m.Summary(c.Request.Context(), c.Param("name"))
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		okJSON(c, http.StatusOK, gin.H{"project": s.Name, "files": s.Recovery})
+	})
+	rg.POST("/:name/end", func(c *gin.Context) {
+		s, err := m.End(c.Request.Context(), c.Param("name"))
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		okJSON(c, http.StatusOK, s)
+	})
+	rg.POST("/:name/processes", func(c *gin.Context) {
+		var r struct {
+			Name string `json:"name" form:"name"`
+		}
+		if !bind(c, &r) {
+			return
+		}
+		id, err := m.EstablishProcess(c.Request.Context(), c.Param("name"), r.Name)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		okJSON(c, http.StatusCreated, gin.H{"cpid": id})
+	})
+	rg.POST("/:name/processes/:cpid/next", func(c *gin.Context) {
+		cpid, valid := cpidParam(c)
+		if !valid {
+			return
+		}
+		d, err := m.NextFile(c.Request.Context(), c.Param("name"), cpid)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		switch d.Status {
+		case Delivered:
+			if strings.Contains(c.GetHeader("Accept"), "application/json") {
+				okJSON(c, http.StatusOK, d)
+				return
+			}
+			c.String(http.StatusOK, "%s\n%s\n", d.URL, d.LFN)
+		case Wait:
+			secs := int(d.RetryAfter.Seconds())
+			c.Header("Retry-After", strconv.Itoa(secs))
+			c.String(http.StatusAccepted, "no file is ready yet; retry after:%d\n", secs)
+		default:
+			c.Status(http.StatusNoContent)
+		}
+	})
+	rg.POST("/:name/processes/:cpid/files", func(c *gin.Context) {
+		cpid, valid := cpidParam(c)
+		if !valid {
+			return
+		}
+		var r struct {
+			Filename string `json:"filename" form:"filename"`
+			Status   string `json:"status" form:"status"`
+		}
+		if !bind(c, &r) {
+			return
+		}
+		if err := m.UpdateFileStatus(c.Request.Context(), c.Param("name"), cpid, r.Filename, r.Status); err != nil {
+			fail(c, err)
+			return
+		}
+		okJSON(c, http.StatusOK, gin.H{"filename": r.Filename, "status": r.Status})
+	})
+	rg.POST("/:name/processes/:cpid/end", func(c *gin.Context) {
+		cpid, valid := cpidParam(c)
+		if !valid {
+			return
+		}
+		var r struct {
+			Status string `json:"status" form:"status"`
+		}
+		if !bind(c, &r) {
+			return
+		}
+		if err := m.EndProcess(c.Request.Context(), c.Param("name"), cpid, r.Status); err != nil {
+			fail(c, err)
+			return
+		}
+		okJSON(c, http.StatusOK, gin.H{"cpid": cpid, "status": r.Status})
+	})
+}
+
+func okJSON(c *gin.Context, code int, data any) {
+	c.JSON(code, gin.H{"status": "success", "data": data})
+}
+
+// bind decodes a JSON or form body (an empty body leaves v zero).
+func bind(c *gin.Context, v any) bool {
+	if c.Request.ContentLength == 0 {
+		return true
+	}
+	if err := c.ShouldBind(v); err != nil {
+		fail(c, fmt.Errorf("%w: body: %w", ErrBadRequest, err))
+		return false
+	}
+	return true
+}
+
+func cpidParam(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("cpid"), 10, 64)
+	if err != nil || id <= 0 {
+		fail(c, fmt.Errorf("%w: process id %q is not a positive integer", ErrBadRequest, c.Param("cpid")))
+		return 0, false
+	}
+	return id, true
+}
+
+// fail is the one place manager errors become HTTP statuses.
+func fail(c *gin.Context, err error) {
+	code, kind := http.StatusInternalServerError, "internal"
+	switch {
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrEmptySnapshot), errors.Is(err, ErrNoSURL):
+		code, kind = http.StatusBadRequest, "bad_data"
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownSite):
+		code, kind = http.StatusNotFound, "not_found"
+	case errors.Is(err, ErrExists), errors.Is(err, ErrNotDelivered), errors.Is(err, ErrConsumerEnded), errors.Is(err, ErrEnded):
+		code, kind = http.StatusConflict, "conflict"
+	}
+	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
+}

@@ -1,0 +1,67 @@
+package srm
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := `listen: ":8444"
+data_listen: ":8443"
+cert: /c.pem
+key: /k.pem
+ca_dir: /ca
+storage_areas:
+  - name: dteam
+    prefix: /dteam
+    root: ROOT
+    online_size_limit: 1000
+    allow: [{group: /dteam, ops: [read, list]}]
+engine:
+  pick_interval: 250ms
+`
+	for name, tc := range map[string]struct {
+		yaml, wantErr string
+	}{
+		"good":           {good, ""},
+		"unknown key":    {good + "bogus: 1\n", "field bogus not found"},
+		"no areas":       {strings.Split(good, "storage_areas:")[0], "at least one storage area"},
+		"relative root":  {strings.Replace(good, "root: ROOT", "root: rel/dir", 1), "must be an absolute path"},
+		"missing root":   {strings.Replace(good, "root: ROOT", "root: /nonexistent/x", 1), "not an existing directory"},
+		"bad prefix":     {strings.Replace(good, "prefix: /dteam", "prefix: dteam/", 1), "clean absolute path"},
+		"bad op":         {strings.Replace(good, "read, list", "read, fly", 1), `op "fly"`},
+		"bad retention":  {strings.Replace(good, "    online_size_limit", "    retention_policy: forever\n    online_size_limit", 1), "retention_policy"},
+		"nearline posix": {strings.Replace(good, "    online_size_limit", "    access_latency: nearline\n    online_size_limit", 1), "needs driver nearline"},
+		"same ports":     {strings.Replace(good, `data_listen: ":8443"`, `data_listen: ":8444"`, 1), "must differ"},
+		"no cert":        {strings.Replace(good, "cert: /c.pem\n", "", 1), "host certificate"},
+		"bad workers":    {good + "  get_workers: -1\n", "get_workers"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := filepath.Join(dir, name+".yaml")
+			if err := os.WriteFile(f, []byte(strings.ReplaceAll(tc.yaml, "ROOT", root)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadConfig(f)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Engine.PickInterval.Milliseconds() != 250 || c.Engine.GetWorkers != 8 || c.Areas[0].Protocols[0] != "https" ||
+					c.Areas[0].RetentionPolicy != "REPLICA" || c.MaxLsEntries != 2000 {
+					t.Errorf("defaults not applied: %+v", c)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("err = %v, want it to mention %q", err, tc.wantErr)
+			}
+		})
+	}
+}

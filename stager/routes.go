@@ -1,0 +1,90 @@
+package stager
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Routes mounts the stager for external callers on rg (the lead mounts it
+// at /api/v1/stager):
+//
+//	POST   /requests               submit a JSON Request (give "webhook" to be called back) → 202 {"id": N}
+//	GET    /requests/:id           the current Result
+//	POST   /requests/:id/release   release a get's pin (or abort a request in progress)
+//	DELETE /requests/:id           abort
+//
+// Answers are {"status": "success", "data": ...}; errors are
+// {"status": "error", "errorType", "error"}.
+func Routes(rg *gin.RouterGroup, s *Stager) {
+	rg.POST("/requests", func(c *gin.Context) {
+		var r Request
+		if err := c.ShouldBindJSON(&r); err != nil {
+			fail(c, http.StatusBadRequest, "bad_data", err)
+			return
+		}
+		id, err := s.Submit(c.Request.Context(), r, nil)
+		if err != nil {
+			code := http.StatusInternalServerError
+			if errors.Is(err, ErrBadRequest) || errors.Is(err, ErrNoMover) {
+				code = http.StatusBadRequest
+			}
+			fail(c, code, "bad_data", err)
+			return
+		}
+		ok(c, http.StatusAccepted, gin.H{"id": id})
+	})
+	withID := func(fn func(c *gin.Context, id int64)) gin.HandlerFunc {
+		return func(c *gin.Context) {
+			id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+			if err != nil || id <= 0 {
+				fail(c, http.StatusBadRequest, "bad_data", errors.New("request id must be a positive integer"))
+				return
+			}
+			fn(c, id)
+		}
+	}
+	rg.GET("/requests/:id", withID(func(c *gin.Context, id int64) {
+		r, err := s.Lookup(c.Request.Context(), id)
+		if err != nil {
+			notFoundOr500(c, err)
+			return
+		}
+		ok(c, http.StatusOK, r)
+	}))
+	end := func(release bool) gin.HandlerFunc {
+		return withID(func(c *gin.Context, id int64) {
+			var err error
+			if release {
+				err = s.Release(c.Request.Context(), id)
+			} else {
+				err = s.Abort(c.Request.Context(), id)
+			}
+			if err != nil {
+				notFoundOr500(c, err)
+				return
+			}
+			ok(c, http.StatusOK, gin.H{"id": id})
+		})
+	}
+	rg.POST("/requests/:id/release", end(true))
+	rg.DELETE("/requests/:id", end(false))
+}
+
+func ok(c *gin.Context, code int, data any) {
+	c.JSON(code, gin.H{"status": "success", "data": data})
+}
+
+func notFoundOr500(c *gin.Context, err error) {
+	if errors.Is(err, ErrNotFound) {
+		fail(c, http.StatusNotFound, "not_found", err)
+		return
+	}
+	fail(c, http.StatusInternalServerError, "internal", err)
+}
+
+func fail(c *gin.Context, code int, kind string, err error) {
+	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
+}
