@@ -16,7 +16,6 @@ import (
 // refuses the whole plan; nothing is written.
 var ErrCapExceeded = errors.New("detox deletion cap exceeded")
 
-
 // FileDeletion is one file to remove physically from a site.
 type FileDeletion struct {
 	Site    string
