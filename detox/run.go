@@ -165,7 +165,7 @@ func (c *cycle) account(di int32, sign int64) {
 	if sign < 0 {
 		st.protected -= d.prot
 		st.dismissed -= d.dism
-		d.prot, d.dism, d.pendingDels = 0, 0, 0
+		d.prot, d.dism = 0, 0
 		return
 	}
 	var prot, dism, del int64
@@ -189,7 +189,7 @@ func (c *cycle) account(di int32, sign int64) {
 			}
 		}
 	}
-	d.prot, d.dism, d.pendingDels = prot, dism, del
+	d.prot, d.dism = prot, dism
 	st.protected += prot
 	st.dismissed += dism
 	if del > 0 && !d.queuedDel {
