@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/internal/policy"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
@@ -21,14 +22,19 @@ func init() {
 // runs, registers one writer application "detox:<partition>" per partition
 // of the detox: section (run them from sequences or cron entries). Locks
 // come from the registry, deletions go to the file-operation queue, dataset
-// accesses from detox_accesses; producers listed in detox.assume_empty are
-// treated as knowing nothing. The runner is published as s.shared["detox"].
+// accesses from detox_accesses, enforcer protection from the Dealer's
+// enforcer rule files; producers listed in detox.assume_empty are treated
+// as knowing nothing. The runner is published as s.shared["detox"].
 func setupDetox(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
 	cfg := s.env.file.Detox
 	log := s.env.log.WithField("component", "detox")
 	r := &detox.Runner{Store: s.store, History: detox.NewHistory(s.env.db), Config: cfg, Log: log,
 		Queue:   fileopQueue{s.store},
 		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: s.env.db}, Locks: registryLocks{registry.NewStore(s.env.db), s.store}}}
+	var err error
+	if r.Sources.EnforcerRules, err = enforcerRules(s.env.file.Dealer.Plugins.Enforcer.RulesFiles); err != nil {
+		return nil, err
+	}
 	if err := r.Sources.FillEmpty(cfg.AssumeEmpty...); err != nil {
 		return nil, err
 	}
@@ -86,4 +92,18 @@ func detoxApp(r *detox.Runner, partition string) scheduler.App {
 			return nil, err
 		},
 	}
+}
+
+// enforcerRules loads the Dealer's enforcer rule files: Detox protects what
+// their protect: true rules cover (replica.enforcer_protected).
+func enforcerRules(paths []string) ([]*policy.EnforcerRules, error) {
+	var out []*policy.EnforcerRules
+	for _, p := range paths {
+		er, err := policy.LoadEnforcerRules(p)
+		if err != nil {
+			return nil, fmt.Errorf("enforcer rules for detox: %w", err)
+		}
+		out = append(out, er)
+	}
+	return out, nil
 }
