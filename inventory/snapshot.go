@@ -223,7 +223,7 @@ func (s *Snapshot) DatasetByName(name string) (Dataset, bool) {
 // Blocks yields the blocks of a dataset.
 func (s *Snapshot) Blocks(ds DatasetID) iter.Seq[Block] {
 	return func(yield func(Block) bool) {
-		if _, ok := s.Dataset(ds); !ok {
+		if ds <= 0 || int32(ds) >= s.st.datasets.len() || s.st.datasets.at(int32(ds)).flags&flagExists == 0 {
 			return
 		}
 		for i := s.st.datasets.at(int32(ds)).blockHead; i != 0; i = s.st.blocks.at(i).next {
@@ -234,9 +234,14 @@ func (s *Snapshot) Blocks(ds DatasetID) iter.Seq[Block] {
 	}
 }
 
+// blockExists checks without building a Block (which copies the name).
+func (s *Snapshot) blockExists(id BlockID) bool {
+	return id > 0 && int32(id) < s.st.blocks.len() && s.st.blocks.at(int32(id)).flags&flagExists != 0
+}
+
 // Block returns the block with the given id.
 func (s *Snapshot) Block(id BlockID) (Block, bool) {
-	if id <= 0 || int32(id) >= s.st.blocks.len() || s.st.blocks.at(int32(id)).flags&flagExists == 0 {
+	if !s.blockExists(id) {
 		return Block{}, false
 	}
 	return blockView(s.st, id), true
@@ -271,7 +276,7 @@ func (s *Snapshot) BlockFullName(id BlockID) string {
 // BlockReplicas yields the replicas of a block.
 func (s *Snapshot) BlockReplicas(b BlockID) iter.Seq[BlockReplica] {
 	return func(yield func(BlockReplica) bool) {
-		if _, ok := s.Block(b); !ok {
+		if !s.blockExists(b) {
 			return
 		}
 		for i := s.st.blocks.at(int32(b)).repHead; i != 0; i = s.st.replicas.at(i).nextInBlock {
@@ -284,7 +289,7 @@ func (s *Snapshot) BlockReplicas(b BlockID) iter.Seq[BlockReplica] {
 
 // BlockReplica returns the replica of block b at site.
 func (s *Snapshot) BlockReplica(b BlockID, site SiteID) (BlockReplica, bool) {
-	if _, ok := s.Block(b); !ok {
+	if !s.blockExists(b) {
 		return BlockReplica{}, false
 	}
 	i := s.st.findReplica(b, site)
@@ -328,7 +333,7 @@ func (s *Snapshot) InPartition(b BlockID, site SiteID, part PartitionID) bool {
 	if part <= 0 || part > MaxPartitions {
 		return false
 	}
-	if _, ok := s.Block(b); !ok {
+	if !s.blockExists(b) {
 		return false
 	}
 	i := s.st.findReplica(b, site)

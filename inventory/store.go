@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -44,6 +45,10 @@ func DefaultPartitions() []PartitionDef {
 	return []PartitionDef{{Name: "Default", Match: func(f *ReplicaFacts) bool { return f.GroupName != "" }}}
 }
 
+// ErrStale means another writer has committed changes this store has not
+// applied: call CatchUp before writing again.
+var ErrStale = errors.New("another writer is active: this inventory is behind the change log")
+
 // WriteResult says what a write changed.
 type WriteResult struct {
 	Updates  int    // number of updates applied
@@ -74,7 +79,8 @@ func (s *Store) DB() *db.DB { return s.db }
 // Write runs fn to build a list of updates and then makes them durable and
 // visible: one database transaction writes every update and its change-log
 // row; only after it commits are the updates applied in memory. If fn or
-// the transaction fails, neither the database nor memory changes. Writes
+// the transaction fails, neither the database nor memory changes.
+// Functions registered with Txn.Exec run in the same transaction. Writes
 // are serialized; fn sees the latest state through the Txn.
 //
 // at is the time recorded with the changes (callers pass it so that the
@@ -87,7 +93,7 @@ func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (W
 	if err := fn(t); err != nil {
 		return WriteResult{}, err
 	}
-	if len(t.updates) == 0 {
+	if len(t.updates) == 0 && len(t.execs) == 0 {
 		return WriteResult{}, nil
 	}
 	first := s.w.seq + 1
@@ -107,15 +113,23 @@ func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (W
 			if _, err := tx.ExecContext(ctx, "INSERT INTO inventory_changes (seq, at, kind, body) VALUES (?, ?, ?, ?)",
 				first+uint64(i), at.Unix(), u.Kind(), string(bodies[i])); err != nil {
 				if db.IsDuplicate(err) {
-					return fmt.Errorf("change log seq %d already written: another writer is active (%w)", first+uint64(i), err)
+					return fmt.Errorf("change log seq %d already written: %w (%v)", first+uint64(i), ErrStale, err)
 				}
 				return fmt.Errorf("change log: %w", err)
+			}
+		}
+		for _, fn := range t.execs {
+			if err := fn(ctx, tx); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return WriteResult{}, err
+	}
+	if len(t.updates) == 0 {
+		return WriteResult{}, nil
 	}
 	s.apply(t.updates, first)
 	if t.nextFile > s.nextFile {
@@ -204,7 +218,7 @@ func (s *Store) SetPartitions(ctx context.Context, at time.Time, defs []Partitio
 			}
 		}
 	}
-	_, err := s.Write(ctx, at, func(t *Txn) error {
+	addMissing := func(t *Txn) error {
 		for _, d := range defs {
 			if _, ok := t.PartitionID(d.Name); !ok {
 				if err := t.Add(UpsertPartition{Partition{ID: t.NewPartitionID(), Name: d.Name}}); err != nil {
@@ -213,7 +227,16 @@ func (s *Store) SetPartitions(ctx context.Context, at time.Time, defs []Partitio
 			}
 		}
 		return nil
-	})
+	}
+	_, err := s.Write(ctx, at, addMissing)
+	if errors.Is(err, ErrStale) {
+		// Another server created partitions (or anything else) at the same
+		// time, typically two servers starting on an empty database:
+		// replay its changes and look again.
+		if _, err = s.CatchUp(ctx); err == nil {
+			_, err = s.Write(ctx, at, addMissing)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,12 @@
 package inventory
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // ErrInvalid marks updates rejected by validation; nothing was written.
@@ -23,6 +26,7 @@ type Txn struct {
 	at time.Time
 
 	updates []Update
+	execs   []func(ctx context.Context, tx *sqlx.Tx) error
 
 	nextSite    SiteID
 	nextGroup   GroupID
@@ -78,6 +82,20 @@ func (t *Txn) At() time.Time { return t.at }
 
 // Updates returns the updates collected so far.
 func (t *Txn) Updates() []Update { return t.updates }
+
+// Exec registers fn to run inside the database transaction of this write,
+// after the updates are persisted and before the commit. It lets another
+// component (the file-operation daemon moving a subscription to done, Detox
+// queueing deletions) change its own tables atomically with the inventory:
+// both commit or neither does. If fn fails the transaction rolls back, Write
+// returns fn's error and memory is unchanged. fn may run more than once (the
+// transaction is retried on deadlocks and SQLite busy), so it must depend
+// only on tx and its own inputs. fn must not touch inventory tables: the
+// in-memory state would not follow. A write with Exec functions but no
+// updates still runs its transaction (and adds no change-log row).
+func (t *Txn) Exec(fn func(ctx context.Context, tx *sqlx.Tx) error) {
+	t.execs = append(t.execs, fn)
+}
 
 // Add validates the updates against the current state and what this Txn
 // added before, and queues them. On error nothing of this call is queued.

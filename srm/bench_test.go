@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,4 +183,26 @@ func TestOverload(t *testing.T) {
 	if after.HeapInuse > before.HeapInuse+64<<20 {
 		t.Errorf("heap grew by %d MiB", (after.HeapInuse-before.HeapInuse)>>20)
 	}
+}
+
+// BenchmarkLsHandler: the server's own cost of one srmLs (SOAP decode,
+// namespace, stat, xattr, encode), without TLS or a client: the figure
+// that does not depend on the load harness sharing the CPU.
+func BenchmarkLsHandler(b *testing.B) {
+	se := startSE(b, nil, nil)
+	must(b, os.WriteFile(filepath.Join(se.Root, "f"), []byte("data"), 0o644))
+	body := `<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:srm2="http://srm.lbl.gov/StorageResourceManager"><SOAP-ENV:Body><srm2:srmLs><srmLsRequest><arrayOfSURLs><urlArray>srm://localhost/f</urlArray></arrayOfSURLs><storageSystemInfo xsi:nil="true"/><fullDetailedList>true</fullDetailedList><numOfLevels>0</numOfLevels></srmLsRequest></srm2:srmLs></SOAP-ENV:Body></SOAP-ENV:Envelope>`
+	ctx := context.WithValue(context.Background(), connKey, &gsiConn{id: identityOf(b, se)})
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("POST", "/srm/managerv2", strings.NewReader(body)).WithContext(ctx)
+			w := httptest.NewRecorder()
+			se.serveSRM(w, req)
+			if w.Code != 200 || !strings.Contains(w.Body.String(), "SRM_SUCCESS") {
+				b.Fatalf("%d %s", w.Code, w.Body.String())
+			}
+		}
+	})
 }

@@ -97,9 +97,10 @@ func newEngine(s *Server) *engine {
 	return e
 }
 
-// run loads the engine state from the database, starts the worker pools,
-// and runs the picker and the agents until ctx ends.
-func (e *engine) run(ctx context.Context) error {
+// loadState reads the engine state from the database: id counters, requests a
+// dead process left INPROGRESS (requeued), the busy-upload table. It must
+// complete before any SOAP call is served.
+func (e *engine) loadState(ctx context.Context) error {
 	d := e.s.db
 	var maxReq, maxFile int64
 	if err := d.GetContext(ctx, &maxReq, "SELECT COALESCE(MAX(id), 0) FROM srm_requests"); err != nil {
@@ -132,14 +133,19 @@ func (e *engine) run(ctx context.Context) error {
 		return fmt.Errorf("srm engine: %w", err)
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, b := range busy {
 		e.puts[b.StFN] = b.Token
 		if b.Space != "" && e.s.ns.AreaByToken(b.Space) == nil {
 			e.putSpace[b.StFN] = b.Space
 		}
 	}
-	e.mu.Unlock()
+	return nil
+}
 
+// run starts the worker pools and runs the picker and the agents until ctx
+// ends. loadState must have succeeded first.
+func (e *engine) run(ctx context.Context) error {
 	workers := map[string]int{typeGet: e.cfg.GetWorkers, typePut: e.cfg.PutWorkers, typeBoL: e.cfg.BoLWorkers}
 	for t, ch := range e.pools {
 		for i := 0; i < workers[t]; i++ {

@@ -207,7 +207,9 @@ func (e *engine) recall(ctx context.Context, r *request, f *file, loc *Location,
 	ctx = e.runCtx
 	ch, errp := st.Recall(ctx, loc.Phys)
 	token, fid, pin := r.Token, f.ID, r.PinLifetime
+	e.wg.Add(1) // the caller is a worker or a handler, both waited for
 	go func() {
+		defer e.wg.Done()
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -142,3 +142,46 @@ func TestVOMSGroupRule(t *testing.T) {
 		t.Errorf("VOMS proxy: %v", err)
 	}
 }
+
+// TestRestart: a second SE process on the same database continues the id
+// sequence, still answers for the first one's requests, and requeues what
+// the first left in progress.
+func TestRestart(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		var token string
+		t.Run("first", func(t *testing.T) {
+			se := startSE(t, d, nil)
+			must(t, os.WriteFile(filepath.Join(se.Root, "f"), []byte("x"), 0o644))
+			c, _, S := clientFor(t, se)
+			_, tok, err := c.GetTURL(context.Background(), S+"f", "https")
+			must(t, err)
+			token = tok
+		})
+		// A request a dead process had picked but not finished.
+		_, err := d.Exec("INSERT INTO srm_requests (id, token, rtype, status, client_dn, pin_lifetime, created, deadline, n_files) VALUES (1000, 'ptg-stuck', 'PTG', ?, ?, 60, 0, 0, 1)",
+			SRM_REQUEST_INPROGRESS, "/DC=org/DC=example/CN=Test User")
+		must(t, err)
+		_, err = d.Exec("INSERT INTO srm_files (id, request_id, idx, surl, stfn, status) VALUES (1001, 1000, 0, 'srm://localhost/missing', '/missing', ?)", SRM_REQUEST_INPROGRESS)
+		must(t, err)
+		t.Run("second", func(t *testing.T) {
+			se := startSE(t, d, nil)
+			c, _, S := clientFor(t, se)
+			ctx := context.Background()
+			r := &client.Request{Token: token, Type: "srmPrepareToGet"}
+			must(t, c.Status(ctx, r))
+			if r.Files[0].Code != "SRM_FILE_PINNED" {
+				t.Errorf("first process's request after restart: %+v", r.Files)
+			}
+			if _, _, err := c.GetTURL(ctx, S+"nope", "https"); !errors.Is(err, client.ErrNotFound) {
+				t.Errorf("new request after restart: %v", err)
+			}
+			stuck := &client.Request{Token: "ptg-stuck", Type: "srmPrepareToGet", Code: "SRM_REQUEST_QUEUED"}
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			must(t, c.Wait(wctx, stuck))
+			if stuck.Files[0].Code != "SRM_INVALID_PATH" {
+				t.Errorf("requeued request: %s %+v", stuck.Code, stuck.Files)
+			}
+		})
+	})
+}

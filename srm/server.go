@@ -96,7 +96,9 @@ func newDriver(c AreaConfig) (fs.Driver, error) {
 // Namespace returns the storage areas (for tests and tools).
 func (s *Server) Namespace() *Namespace { return s.ns }
 
-// Ready is closed once both endpoints listen.
+// Ready is closed once both endpoints listen and the engine state is
+// loaded; it is never closed when Run fails before that (select on Run's
+// result too).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // SRMAddr returns the SRM endpoint address once Ready is closed (nil before).
@@ -140,6 +142,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Engine state and reservations are loaded before anything is served:
+	// calls allocate request ids from the loaded counter.
+	if err := s.engine.loadState(ctx); err != nil {
+		srmLn.Close()
+		dataLn.Close()
+		return err
+	}
 	if err := s.loadSpaces(ctx); err != nil {
 		srmLn.Close()
 		dataLn.Close()
@@ -153,8 +162,12 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		errc <- dataSrv.Serve(&gsiListener{Listener: dataLn, tls: tcfg, cas: s.cas, slots: make(chan struct{}, s.cfg.MaxConnections)})
 	}()
-	go s.reloadCAs(ctx)
-	go func() { errc <- s.engine.run(ctx) }()
+	// Every goroutine started here is waited for before Run returns: the
+	// caller may close the database right after.
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); s.reloadCAs(ctx) }()
+	go func() { defer bg.Done(); errc <- s.engine.run(ctx) }()
 	close(s.ready)
 	s.log.WithField("srm", srmLn.Addr().String()).WithField("data", dataLn.Addr().String()).Info("storage element listening")
 	var first error
@@ -167,6 +180,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer scancel()
 	_ = srmSrv.Shutdown(sctx)
 	_ = dataSrv.Shutdown(sctx)
+	bg.Wait()
 	s.engine.wait()
 	if errors.Is(first, http.ErrServerClosed) || errors.Is(first, context.Canceled) {
 		first = nil

@@ -121,5 +121,12 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	}
 	benchInv.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load to this file")
 	cmd.AddCommand(benchInv)
+	for _, add := range benchSubcommands {
+		cmd.AddCommand(add(g))
+	}
 	return cmd
 }
+
+// benchSubcommands lets components add `dynamo bench <name>` from their own
+// cmd_bench_<name>.go files (init functions append to it).
+var benchSubcommands []func(*globalOptions) *cobra.Command

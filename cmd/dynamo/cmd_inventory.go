@@ -20,6 +20,10 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "inventory", Short: "Inspect and change the inventory"}
 	var asJSON bool
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	// With --server (or DYNAMO_SERVER), sites, datasets and replicas ask
+	// the REST API instead of loading the inventory from the database.
+	api := &apiFlags{g: g}
+	addAPIFlags(cmd, api)
 
 	cmd.AddCommand(&cobra.Command{
 		Use:   "inject FILE.json",
@@ -61,6 +65,9 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 		Short: "List sites with quota, used and projected bytes per partition",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if api.remote() {
+				return remoteSites(cmd, g, api, asJSON)
+			}
 			e, err := g.open(cmd.Context(), true)
 			if err != nil {
 				return err
@@ -87,6 +94,9 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			if api.remote() {
+				return remoteDatasets(cmd, g, api, pattern, asJSON)
+			}
 			e, err := g.open(cmd.Context(), true)
 			if err != nil {
 				return err
@@ -97,6 +107,18 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			return printDatasets(g, s.Snapshot(), pat, asJSON)
+		},
+	})
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "replicas DATASET",
+		Short: "List the replicas of a dataset per site (needs --server or DYNAMO_SERVER)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !api.remote() {
+				return usageError{fmt.Errorf("inventory replicas asks the REST API: give --server or set DYNAMO_SERVER")}
+			}
+			return remoteReplicas(cmd, g, api, args[0], asJSON)
 		},
 	})
 	return cmd

@@ -10,11 +10,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/registry"
 )
 
 //go:embed sample_inventory.json
@@ -46,6 +48,21 @@ type serveEnv struct {
 	store  *inventory.Store
 	flags  map[string]*string // string flags components declared (see serveFlag)
 	shared map[string]any     // values components publish for later ones
+	mounts []routeMount       // REST routes for the registry to serve
+}
+
+// routeMount is a component's group of REST routes: the registry mounts
+// each under its prefix, behind its one authentication and authorization
+// middleware (reads need perm.Read, everything else perm.Write).
+type routeMount struct {
+	prefix string
+	perm   registry.Permission
+	routes func(*gin.RouterGroup)
+}
+
+// mount asks the registry to serve routes under prefix.
+func (s *serveEnv) mount(prefix string, perm registry.Permission, routes func(*gin.RouterGroup)) {
+	s.mounts = append(s.mounts, routeMount{prefix, perm, routes})
 }
 
 // serveFlags lets components declare string flags of `dynamo serve`

@@ -16,16 +16,19 @@ import (
 // env is what most commands need: the configuration, a logger and the
 // database, resolved from flags, environment and config file.
 type env struct {
-	cfg config.Config
+	cfg  config.Config
+	file fileConfig // every section, including the components'
+
 	log *logrus.Logger
 	db  *db.DB
 }
 
 func (g *globalOptions) open(ctx context.Context, migrate bool) (*env, error) {
-	cfg, err := config.Load(g.configPath)
+	file, err := loadFileConfig(g.configPath)
 	if err != nil {
 		return nil, usageError{err}
 	}
+	cfg := file.Config
 	if g.dbDSN != "" {
 		cfg.Database = g.dbDSN
 	}
@@ -53,7 +56,8 @@ func (g *globalOptions) open(ctx context.Context, migrate bool) (*env, error) {
 			log.WithField("component", "db").WithField("applied", applied).Info("migrated database")
 		}
 	}
-	return &env{cfg: cfg, log: log, db: d}, nil
+	file.Config = cfg
+	return &env{cfg: cfg, file: file, log: log, db: d}, nil
 }
 
 func (e *env) loadInventory(ctx context.Context) (*inventory.Store, error) {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"github.com/gin-gonic/gin"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamo-go/dynamo/projects"
+	"github.com/dynamo-go/dynamo/registry"
 )
 
 // envProjectsConfig names the projects configuration file when
@@ -37,13 +39,19 @@ func setupProjects(_ context.Context, s *serveEnv) (func(context.Context) error,
 		path = os.Getenv(envProjectsConfig)
 	}
 	log := s.env.log.WithField("component", "projects")
-	if path == "" {
-		log.Info("projects off: no --projects-config or " + envProjectsConfig)
+	var cfg projects.Config
+	switch {
+	case path != "":
+		c, err := projects.LoadConfig(path)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		cfg = c
+	case s.env.file.Projects != nil:
+		cfg = *s.env.file.Projects
+	default:
+		log.Info("projects off: no projects: section (they need an X.509 credential)")
 		return nil, nil
-	}
-	cfg, err := projects.LoadConfig(path)
-	if err != nil {
-		return nil, usageError{err}
 	}
 	var reg prometheus.Registerer
 	if r, ok := s.shared["metrics"].(*prometheus.Registry); ok {
@@ -54,6 +62,8 @@ func setupProjects(_ context.Context, s *serveEnv) (func(context.Context) error,
 		return nil, err
 	}
 	s.shared["projects"] = svc.Manager
+	s.mount("/api/v1/projects", registry.Permission{Write: registry.Need{Role: registry.RoleUser, Target: registry.TargetRegistry}},
+		func(rg *gin.RouterGroup) { projects.Routes(rg, svc.Manager) })
 	s.shared["stager"] = svc.Stager
 	s.shared["estimator"] = svc.Estimator
 	return svc.Run, nil

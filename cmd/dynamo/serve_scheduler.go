@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,6 +28,9 @@ func init() {
 // read from its own file (--scheduler-config or DYNAMO_SCHEDULER_CONFIG);
 // without one the defaults apply.
 func setupScheduler(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
+	cfg := s.env.file.Scheduler
+	// A separate file (the scheduler section on its own) still works, for
+	// the two-server tests and for operators who keep it apart.
 	path := ""
 	if p := s.flags["scheduler-config"]; p != nil {
 		path = *p
@@ -36,15 +38,11 @@ func setupScheduler(_ context.Context, s *serveEnv) (func(context.Context) error
 	if path == "" {
 		path = os.Getenv(envSchedulerConfig)
 	}
-	var cfg scheduler.Config
-	var err error
 	if path != "" {
-		cfg, err = scheduler.LoadConfig(path)
-	} else {
-		cfg, err = scheduler.DecodeConfig(strings.NewReader(""))
-	}
-	if err != nil {
-		return nil, err
+		var err error
+		if cfg, err = scheduler.LoadConfig(path); err != nil {
+			return nil, err
+		}
 	}
 	var reg prometheus.Registerer
 	if r, ok := s.shared["metrics"].(*prometheus.Registry); ok {

@@ -31,7 +31,8 @@ func startServe(t *testing.T, bin, dsn, cfg, dir, name string) *serveProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--db", dsn, "--scheduler-config", cfg, "--log-level", "debug")
+	cmd := exec.Command(bin, "serve", "--db", dsn, "--scheduler-config", cfg, "--log-level", "debug",
+		"--listen", "127.0.0.1:0") // two servers on one host: each its own REST API port
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

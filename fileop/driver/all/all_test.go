@@ -15,7 +15,7 @@ import (
 
 func TestAllSchemesRegistered(t *testing.T) {
 	got := strings.Join(driver.Schemes(), ",")
-	if got != "dav,davs,file,http,https,root,xroot" {
+	if got != "dav,davs,file,http,https,root,srm,xroot" {
 		t.Fatalf("registered schemes = %s", got)
 	}
 }

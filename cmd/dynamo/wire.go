@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dynamo-go/dynamo/dealer"
+	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/glob"
+	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/registry"
+)
+
+// This file connects components that do not import each other: each
+// declares the narrow interface it needs, and the adapters here implement
+// those interfaces over the component that has the data.
+
+// registryRequests gives the Dealer the registry's copy requests.
+type registryRequests struct{ s *registry.Store }
+
+var _ dealer.RequestSource = registryRequests{}
+
+func (r registryRequests) OpenCopyRequests(ctx context.Context) ([]dealer.CopyRequest, error) {
+	reqs, err := r.s.ListRequests(ctx, registry.RequestFilter{Kind: registry.KindCopy,
+		Statuses: []registry.Status{registry.StatusNew, registry.StatusActivated}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dealer.CopyRequest, len(reqs))
+	for i, q := range reqs {
+		out[i] = dealer.CopyRequest{ID: q.ID, User: q.User, Status: dealer.RequestStatus(q.Status),
+			Items: q.Items, Sites: q.Sites, Group: q.Group, N: q.N}
+	}
+	return out, nil
+}
+
+// UpdateCopyRequests moves each request to its new status. It is
+// idempotent as the Dealer requires: a request already in the target
+// status is left alone (the registry answers ErrConflict for it).
+func (r registryRequests) UpdateCopyRequests(ctx context.Context, us []dealer.RequestUpdate) error {
+	now := time.Now()
+	for _, u := range us {
+		to := registry.Status(u.Status)
+		t := registry.Transition{To: to, Reason: u.Reason, Actor: "dealer",
+			From: []registry.Status{registry.StatusNew, registry.StatusActivated}}
+		err := r.s.UpdateRequest(ctx, registry.KindCopy, u.ID, t, now)
+		if errors.Is(err, registry.ErrConflict) {
+			cur, gerr := r.s.GetRequest(ctx, registry.KindCopy, u.ID)
+			if gerr == nil && cur.Status == to {
+				continue
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("copy request %d -> %s: %w", u.ID, to, err)
+		}
+	}
+	return nil
+}
+
+// fileopQueue hands the Dealer's transfers and Detox's deletions to the
+// file-operation daemon. Each call is one inventory write in which fileop
+// records its subscriptions; fileop's queueing is idempotent per (file,
+// site), as both callers require.
+type fileopQueue struct{ store *inventory.Store }
+
+var (
+	_ dealer.TransferQueue = fileopQueue{}
+	_ detox.DeletionQueue  = fileopQueue{}
+)
+
+func (q fileopQueue) QueueTransfers(ctx context.Context, ts []dealer.BlockTransfer) error {
+	snap := q.store.Snapshot()
+	var refs []fileop.ReplicaRef
+	seen := map[fileop.ReplicaRef]bool{}
+	for _, t := range ts {
+		site, ok := snap.SiteByName(t.Destination)
+		if !ok {
+			return fmt.Errorf("transfer of %s: unknown destination %s", t.BlockName, t.Destination)
+		}
+		ref := fileop.ReplicaRef{Block: t.Block, Site: site.ID}
+		if !seen[ref] {
+			seen[ref] = true
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	_, err := q.store.Write(ctx, time.Now(), func(t *inventory.Txn) error {
+		_, err := fileop.QueueTransfers(ctx, q.store, t, refs, 0)
+		return err
+	})
+	return err
+}
+
+// QueueDeletions queues the removal of whole block replicas: Detox deletes
+// replicas, never single files, so the files of each (block, site) named
+// are exactly the files that replica holds.
+func (q fileopQueue) QueueDeletions(ctx context.Context, dels []detox.FileDeletion) error {
+	snap := q.store.Snapshot()
+	var refs []fileop.ReplicaRef
+	seen := map[fileop.ReplicaRef]bool{}
+	for _, d := range dels {
+		site, ok := snap.SiteByName(d.Site)
+		if !ok {
+			return fmt.Errorf("deletion of %s: unknown site %s", d.LFN, d.Site)
+		}
+		b, ok := snap.BlockByName(d.Block)
+		if !ok {
+			continue // the block is gone already: nothing left to delete
+		}
+		ref := fileop.ReplicaRef{Block: b.ID, Site: site.ID}
+		if !seen[ref] {
+			seen[ref] = true
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	_, err := q.store.Write(ctx, time.Now(), func(t *inventory.Txn) error {
+		_, err := fileop.QueueDeletions(ctx, q.store, t, refs, 0)
+		return err
+	})
+	return err
+}
+
+// registryLocks gives Detox the registry's detox locks. A registry lock
+// names a dataset glob or one block, a list of sites (all when empty) and
+// of groups; Detox's locks name one dataset (and block) at one site, so
+// globs are expanded against the inventory and sites listed one by one.
+// The group restriction is dropped: the lock then protects more, never
+// less, which is the safe direction for a deletion guard.
+type registryLocks struct {
+	rs    *registry.Store
+	store *inventory.Store
+}
+
+var _ detox.LockSource = registryLocks{}
+
+func (l registryLocks) ActiveLocks(ctx context.Context, at time.Time) ([]detox.Lock, error) {
+	locks, err := l.rs.ActiveLocks(ctx, at)
+	if err != nil {
+		return nil, err
+	}
+	snap := l.store.Snapshot()
+	var out []detox.Lock
+	for _, rl := range locks {
+		expires := time.Unix(rl.Expires, 0)
+		if rl.Expires == 0 {
+			expires = time.Time{}
+		}
+		sites := rl.Sites
+		if len(sites) == 0 {
+			sites = []string{""}
+		}
+		add := func(ds, block string) {
+			for _, s := range sites {
+				out = append(out, detox.Lock{Dataset: ds, Block: block, Site: s, Expires: expires})
+			}
+		}
+		if ds, block, err := inventory.SplitBlockName(rl.Item); err == nil {
+			add(ds, block)
+			continue
+		}
+		if !strings.ContainsAny(rl.Item, "*?[") {
+			add(rl.Item, "")
+			continue
+		}
+		pat, err := glob.Compile(rl.Item)
+		if err != nil {
+			return nil, fmt.Errorf("lock %d: %w", rl.ID, err)
+		}
+		for d := range snap.Datasets() {
+			if pat.Match(d.Name) {
+				add(d.Name, "")
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,5 @@
+package consistency
+
+import "flag"
+
+var benchFiles = flag.Int("files", 1_000_000, "files for BenchmarkDiff")

@@ -1,0 +1,129 @@
+package detox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the `detox:` section of the dynamo configuration.
+//
+// Zero values mean "use the default"; DefaultConfig shows them. Decode with
+// DecodeConfig (strict: unknown keys are errors) and check with Validate.
+type Config struct {
+	// PartitionsFile is the partitions definition (policy language,
+	// `Name: condition` lines). Empty: the inventory's default partition.
+	PartitionsFile string `yaml:"partitions_file"`
+	// Partitions configures each partition Detox runs on, by name.
+	Partitions map[string]PartitionConfig `yaml:"partitions"`
+	// DeletionPerIteration is the largest fraction of a site's quota one
+	// iteration deletes before re-evaluating (Dynamo: 0.01).
+	DeletionPerIteration float64 `yaml:"deletion_per_iteration"`
+	// MaxVolumePerCycle caps the bytes one cycle may delete (all sites
+	// together); a plan above it is refused by Apply. 0: no cap.
+	MaxVolumePerCycle int64 `yaml:"max_volume_per_cycle"`
+	// MaxFilesPerSite caps the files one cycle may delete at any one site;
+	// a plan above it is refused by Apply. 0: no cap.
+	MaxFilesPerSite int64 `yaml:"max_files_per_site"`
+	// DryRun plans and records cycles but never applies them.
+	DryRun bool `yaml:"dry_run"`
+	// AssumeEmpty names producers to treat as knowing nothing (no flagged
+	// dataset, no protected replica) while they are not wired, so that a
+	// policy using them loads; see Sources.FillEmpty.
+	AssumeEmpty []string `yaml:"assume_empty"`
+}
+
+// PartitionConfig is the Detox configuration of one partition.
+type PartitionConfig struct {
+	// Policy is the policy file path.
+	Policy string `yaml:"policy"`
+	// AllowLastCopyDeletion lets a Delete line remove the last complete disk
+	// copy of a block in this partition. Dismiss never can.
+	AllowLastCopyDeletion bool `yaml:"allow_last_copy_deletion"`
+	// DeletionPerIteration overrides Config.DeletionPerIteration.
+	DeletionPerIteration float64 `yaml:"deletion_per_iteration"`
+}
+
+// DefaultDeletionPerIteration is Dynamo's step: 1 % of the quota.
+const DefaultDeletionPerIteration = 0.01
+
+// ErrConfig is wrapped by every configuration problem.
+var ErrConfig = errors.New("invalid detox configuration")
+
+// DefaultConfig returns the configuration with every default filled in.
+func DefaultConfig() Config {
+	return Config{DeletionPerIteration: DefaultDeletionPerIteration}
+}
+
+// ApplyDefaults fills zero values with defaults.
+func (c *Config) ApplyDefaults() {
+	if c.DeletionPerIteration == 0 {
+		c.DeletionPerIteration = DefaultDeletionPerIteration
+	}
+}
+
+// Validate reports every problem, naming the key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DeletionPerIteration <= 0 || c.DeletionPerIteration > 1 {
+		errs = append(errs, fmt.Errorf("%w: detox.deletion_per_iteration %v: must be in (0, 1]", ErrConfig, c.DeletionPerIteration))
+	}
+	if c.MaxVolumePerCycle < 0 {
+		errs = append(errs, fmt.Errorf("%w: detox.max_volume_per_cycle %d: must be >= 0", ErrConfig, c.MaxVolumePerCycle))
+	}
+	if c.MaxFilesPerSite < 0 {
+		errs = append(errs, fmt.Errorf("%w: detox.max_files_per_site %d: must be >= 0", ErrConfig, c.MaxFilesPerSite))
+	}
+	if err := (&Sources{}).FillEmpty(c.AssumeEmpty...); err != nil {
+		errs = append(errs, fmt.Errorf("detox.assume_empty: %w", err))
+	}
+	for name, p := range c.Partitions {
+		if p.Policy == "" {
+			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s.policy: required", ErrConfig, name))
+		}
+		if p.DeletionPerIteration < 0 || p.DeletionPerIteration > 1 {
+			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s.deletion_per_iteration %v: must be in (0, 1]", ErrConfig, name, p.DeletionPerIteration))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Step returns the per-iteration quota fraction for a partition.
+func (c *Config) Step(partition string) float64 {
+	if p, ok := c.Partitions[partition]; ok && p.DeletionPerIteration > 0 {
+		return p.DeletionPerIteration
+	}
+	if c.DeletionPerIteration > 0 {
+		return c.DeletionPerIteration
+	}
+	return DefaultDeletionPerIteration
+}
+
+// DecodeConfig decodes a `detox:` YAML document strictly, applies defaults
+// and validates.
+func DecodeConfig(r io.Reader) (Config, error) {
+	c := DefaultConfig()
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LoadConfig reads a YAML file holding only the detox section's content.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return DecodeConfig(bytes.NewReader(b))
+}

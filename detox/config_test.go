@@ -1,0 +1,60 @@
+package detox
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dynamo-go/dynamo/internal/policy"
+)
+
+func TestConfig(t *testing.T) {
+	c, err := LoadConfig("testdata/config/good.yaml")
+	require.NoError(t, err)
+	require.Equal(t, 0.02, c.Step("Physics"))
+	require.Equal(t, DefaultDeletionPerIteration, c.Step("RelVal"))
+	require.True(t, c.Partitions["RelVal"].AllowLastCopyDeletion)
+	require.Equal(t, int64(200000), c.MaxFilesPerSite)
+
+	for _, tc := range []struct{ file, want string }{
+		{"unknown-key.bad.yaml", "field polcy not found"},
+		{"step.bad.yaml", "detox.deletion_per_iteration 1.5"},
+		{"volume.bad.yaml", "detox.max_volume_per_cycle -1"},
+		{"files.bad.yaml", "detox.max_files_per_site -3"},
+		{"nopolicy.bad.yaml", "detox.partitions.Physics.policy: required"},
+		{"assume.bad.yaml", "unknown producer \"popularity\""},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := LoadConfig(filepath.Join("testdata/config", tc.file))
+			require.ErrorIs(t, err, ErrConfig)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+// A policy using an attribute no producer provides does not load: the
+// error names every such variable and its line.
+func TestMissingProducer(t *testing.T) {
+	p, err := policy.LoadPolicy("testdata/policies/physics-default.txt", policy.PolicyOptions{})
+	require.NoError(t, err)
+	var src Sources
+	err = src.CheckProducers(p)
+	require.ErrorIs(t, err, ErrNoProducer)
+	for _, want := range []string{
+		"physics-default.txt:14: blockreplica.is_locked needs the \"locks\" producer",
+		"physics-default.txt:19: replica.enforcer_protected needs the \"enforcer\" producer",
+		"physics-default.txt:21: dataset.unhandled_copy_exists needs the \"unhandled_copy\" producer",
+		"dataset.usage_rank needs the \"accesses\" producer",
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	require.NotContains(t, err.Error(), "on_tape") // tape coverage comes from the inventory
+	_, err = PlanCycle(context.Background(), nil, p, PlanOptions{})
+	require.ErrorIs(t, err, ErrNoProducer)
+
+	require.NoError(t, src.FillEmpty("locks", "enforcer", "unhandled_copy", "tape_request", "protected_site", "accesses"))
+	require.NoError(t, src.CheckProducers(p))
+	require.ErrorIs(t, src.FillEmpty("popularity"), ErrConfig)
+}

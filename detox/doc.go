@@ -1,0 +1,22 @@
+// Package detox deletes data to keep sites within their partition quotas,
+// following Dynamo's Detox: a policy file (internal/policy) says which sites
+// are targets (On), when deletion starts (When) and stops (Until), and, line
+// by line, which replicas are protected, deleted or candidates.
+//
+// The package is split the way policy code should be (docs/detox.md):
+//
+//   - PlanCycle is pure: it reads an inventory snapshot and the attribute
+//     producers (Sources) and returns a Plan with a decision, the deciding
+//     policy line and a Reason for every block replica of the partition at
+//     the target sites.
+//   - Apply is the one destructive choke point: caps, re-checks against the
+//     current inventory, pending deletion in one inventory write, file
+//     deletions handed to a DeletionQueue. It honours dry runs.
+//   - Runner ties both to the cycle history (History) for the CLI, the
+//     scheduler and the REST layer (Routes).
+//
+// Safety rules hold whatever the policy says: the last complete disk copy of
+// a block is only deleted by a Delete line in a partition configured to
+// allow it; locked block replicas are never deleted; a site stops at the
+// replica that makes Until hold.
+package detox

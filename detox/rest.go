@@ -1,0 +1,194 @@
+package detox
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+)
+
+// Routes mounts the Detox REST API on rg (the lead mounts it, e.g. under
+// /data/detox). Bodies are JSON; responses use Dynamo's envelope
+// {"result": "OK"|"error", "message": ..., "data": ...}.
+//
+//	POST /access                       record accesses: one Access or an array
+//	GET  /cycles?partition=P&limit=N   cycles, newest first
+//	GET  /cycles/:id                   one cycle with its policy text
+//	GET  /cycles/:id/sites             per-site summary of a cycle
+//	GET  /cycles/:id/replicas?site=S&dataset=D&limit=N&offset=M
+//	                                   per-replica decisions with line and reason
+//
+// Bad input is 400 naming the field; an unknown cycle is 404.
+func Routes(rg *gin.RouterGroup, d *db.DB) {
+	a := &restAPI{d: d, h: NewHistory(d)}
+	rg.POST("/access", a.recordAccess)
+	rg.GET("/cycles", a.cycles)
+	rg.GET("/cycles/:id", a.cycle)
+	rg.GET("/cycles/:id/sites", a.sites)
+	rg.GET("/cycles/:id/replicas", a.replicas)
+}
+
+type restAPI struct {
+	d *db.DB
+	h *History
+}
+
+func ok(c *gin.Context, data any) {
+	c.JSON(http.StatusOK, gin.H{"result": "OK", "message": "", "data": data})
+}
+
+// fail maps an error to its status: the one place the REST layer does.
+func fail(c *gin.Context, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, ErrAccess):
+		status = http.StatusBadRequest
+	case errors.Is(err, ErrNoCycle):
+		status = http.StatusNotFound
+	}
+	c.JSON(status, gin.H{"result": "error", "message": err.Error(), "data": nil})
+}
+
+var errBadRequest = errors.New("bad request")
+
+func intParam(c *gin.Context, name string, def int) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.Join(errBadRequest, errors.New(name+": want a non-negative integer, got "+strconv.Quote(v)))
+	}
+	return n, nil
+}
+
+func cycleID(c *gin.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errors.Join(errBadRequest, errors.New("cycle id: want a positive integer, got "+strconv.Quote(c.Param("id"))))
+	}
+	return id, nil
+}
+
+// accessBody is one access as posted; at is RFC 3339 and defaults to now.
+type accessBody struct {
+	Dataset string `json:"dataset"`
+	Site    string `json:"site"`
+	Count   int64  `json:"count"`
+	At      string `json:"at"`
+}
+
+func (a *restAPI) recordAccess(c *gin.Context) {
+	raw, err := c.GetRawData()
+	if err != nil {
+		fail(c, errors.Join(errBadRequest, err))
+		return
+	}
+	var bodies []accessBody
+	if len(raw) > 0 && raw[0] == '[' {
+		err = strictJSON(raw, &bodies)
+	} else {
+		var one accessBody
+		err = strictJSON(raw, &one)
+		bodies = []accessBody{one}
+	}
+	if err != nil {
+		fail(c, errors.Join(errBadRequest, err))
+		return
+	}
+	accs := make([]Access, len(bodies))
+	for i, b := range bodies {
+		accs[i] = Access{Dataset: b.Dataset, Site: b.Site, Count: b.Count, At: time.Now()}
+		if accs[i].Count == 0 {
+			accs[i].Count = 1
+		}
+		if b.At != "" {
+			t, err := time.Parse(time.RFC3339, b.At)
+			if err != nil {
+				fail(c, errors.Join(errBadRequest, errors.New("access "+strconv.Itoa(i)+": at: want RFC 3339, got "+strconv.Quote(b.At))))
+				return
+			}
+			accs[i].At = t
+		}
+	}
+	if err := RecordAccess(c.Request.Context(), a.d, accs...); err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, gin.H{"recorded": len(accs)})
+}
+
+func (a *restAPI) cycles(c *gin.Context) {
+	limit, err := intParam(c, "limit", 100)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	cs, err := a.h.Cycles(c.Request.Context(), c.Query("partition"), limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, cs)
+}
+
+func (a *restAPI) cycle(c *gin.Context) {
+	id, err := cycleID(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	cy, err := a.h.Cycle(c.Request.Context(), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, cy)
+}
+
+func (a *restAPI) sites(c *gin.Context) {
+	id, err := cycleID(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if _, err := a.h.Cycle(c.Request.Context(), id); err != nil {
+		fail(c, err)
+		return
+	}
+	ss, err := a.h.Sites(c.Request.Context(), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, ss)
+}
+
+func (a *restAPI) replicas(c *gin.Context) {
+	id, err := cycleID(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	limit, err := intParam(c, "limit", 1000)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	offset, err := intParam(c, "offset", 0)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	rs, err := a.h.Replicas(c.Request.Context(), id, c.Query("site"), c.Query("dataset"), limit, offset)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, rs)
+}

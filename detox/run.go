@@ -1,0 +1,583 @@
+package detox
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dynamo-go/dynamo/internal/policy"
+	"github.com/dynamo-go/dynamo/inventory"
+)
+
+// PlanOptions parameterize one cycle.
+type PlanOptions struct {
+	// At is the cycle's clock: time expressions ("1 week ago"), lock expiry
+	// and usage ranks are computed against it. Zero: time.Now().
+	At time.Time
+	// Sources are the attribute producers beyond the inventory.
+	Sources Sources
+	// DeletionPerIteration is the largest quota fraction one iteration
+	// deletes at the chosen site (0: DefaultDeletionPerIteration).
+	DeletionPerIteration float64
+	// AllowLastCopyDeletion lets Delete lines remove the last complete disk
+	// copy of a block. Dismiss never can.
+	AllowLastCopyDeletion bool
+	// Log receives progress; nil discards.
+	Log *logrus.Entry
+}
+
+// PlanCycle runs one Detox cycle on a snapshot and returns the plan. It is pure:
+// it reads the snapshot and the producers and writes nothing. The policy is
+// checked against the available producers first (ErrNoProducer).
+//
+// The cycle follows Dynamo (docs/detox.md): target sites are those an On line
+// matches; each dataset replica of the partition there is evaluated top-down
+// (block lines strip the blocks they match, the first dataset-level match
+// decides, no match takes the default). Delete decisions are deleted at
+// once; Dismiss decisions at sites a When line triggered are deleted
+// iteratively, site with the highest protected fraction first, in Order, at
+// most DeletionPerIteration of the quota per iteration, with Until checked
+// after every replica; after each iteration only the replicas of the
+// datasets whose copies changed are re-evaluated. Algo Static sorts all
+// candidates once and does not re-evaluate. The last complete disk copy of
+// a block and locked block replicas are never deleted (see Reason).
+func PlanCycle(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy, opts PlanOptions) (*Plan, error) {
+	start := time.Now()
+	if err := opts.Sources.CheckProducers(pol); err != nil {
+		return nil, err
+	}
+	if opts.At.IsZero() {
+		opts.At = time.Now()
+	}
+	if opts.DeletionPerIteration <= 0 {
+		opts.DeletionPerIteration = DefaultDeletionPerIteration
+	}
+	c := &cycle{pol: pol, snap: snap, at: opts.At, now: opts.At.Unix(), opts: opts}
+	cp, err := policy.CompilePolicy(pol, c.replicaBindings(), siteBindings(), opts.At)
+	if err != nil {
+		return nil, err
+	}
+	c.cp = cp
+	if err := c.build(ctx); err != nil {
+		return nil, err
+	}
+	built := time.Now()
+	iters, err := c.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := c.plan()
+	p.Iterations = iters
+	p.Elapsed = time.Since(start)
+	if opts.Log != nil {
+		opts.Log.WithField("partition", pol.Partition).WithField("replicas", len(c.drs)).
+			WithField("block_replicas", len(c.brs)).WithField("build", built.Sub(start).String()).
+			WithField("iterations", iters).WithField("deletions", len(p.Deletions)).
+			WithField("elapsed", p.Elapsed.String()).Info("detox cycle planned")
+	}
+	return p, nil
+}
+
+// evaluate walks the policy for one dataset replica and records each block
+// replica's action and rule. It touches only that drec's brecs, so drecs
+// can be evaluated in parallel.
+func (c *cycle) evaluate(di int32, v *view) {
+	d := &c.drs[di]
+	v.c, v.d, v.one = c, di, -1
+	brs := c.brs[d.first : d.first+d.n]
+	active := 0
+	for i := range brs {
+		if brs[i].flags&brGone == 0 {
+			brs[i].flags &^= brStripped
+			active++
+		}
+	}
+	from := 0
+	for active > 0 {
+		ri := c.cp.FirstMatch(v, from)
+		if ri < 0 {
+			c.decideRest(brs, c.pol.Default, -1)
+			break
+		}
+		rule := c.cp.Rules[ri]
+		if !rule.Rule.Action.BlockLevel() {
+			c.decideRest(brs, rule.Rule.Action, int16(ri))
+			break
+		}
+		// A block line: find the block replicas it matches on their own.
+		matched := 0
+		for i := range brs {
+			r := &brs[i]
+			if r.flags&(brGone|brStripped) != 0 {
+				continue
+			}
+			v.one = d.first + int32(i)
+			if rule.Match(v) {
+				r.action, r.rule = rule.Rule.Action.DatasetLevel(), int16(ri)
+				r.flags |= brStripped
+				matched++
+			}
+		}
+		v.one = -1
+		active -= matched
+		from = ri + 1
+	}
+	for i := range brs {
+		brs[i].flags &^= brStripped
+	}
+}
+
+func (c *cycle) decideRest(brs []brec, a policy.Action, ri int16) {
+	for i := range brs {
+		r := &brs[i]
+		if r.flags&(brGone|brStripped) == 0 {
+			r.action, r.rule = a.DatasetLevel(), ri
+		}
+	}
+}
+
+// guard returns the safety rule that forbids deleting r, or guardNone.
+func (c *cycle) guard(r *brec, st *siteState, a policy.Action) guardCode {
+	if r.flags&brLocked != 0 {
+		return guardLocked
+	}
+	if r.flags&brComplete != 0 && st.site.StorageType == inventory.StorageDisk && c.blkDisk[r.block] <= 1 {
+		if a == policy.ActionDelete && c.opts.AllowLastCopyDeletion {
+			return guardNone
+		}
+		return guardLastCopy
+	}
+	return guardNone
+}
+
+// account folds a drec's decisions into its site's protected and
+// dismissed totals (sign -1 removes a previous accounting).
+func (c *cycle) account(di int32, sign int64) {
+	d := &c.drs[di]
+	st := &c.sites[d.site]
+	if sign < 0 {
+		st.protected -= d.prot
+		st.dismissed -= d.dism
+		d.prot, d.dism = 0, 0
+		return
+	}
+	var prot, dism, del int64
+	for i := d.first; i < d.first+d.n; i++ {
+		r := &c.brs[i]
+		if r.flags&brGone != 0 {
+			continue
+		}
+		r.guard = guardNone
+		switch r.action {
+		case policy.ActionProtect:
+			prot += r.size
+		case policy.ActionDelete, policy.ActionDismiss:
+			if g := c.guard(r, st, r.action); g != guardNone {
+				r.guard = g
+				prot += r.size
+			} else if r.action == policy.ActionDelete {
+				del += r.size
+			} else {
+				dism += r.size
+			}
+		}
+	}
+	d.prot, d.dism = prot, dism
+	st.protected += prot
+	st.dismissed += dism
+	if del > 0 && !d.queuedDel {
+		d.queuedDel = true
+		c.delQueue = append(c.delQueue, di)
+	}
+}
+
+// parallelMin is the number of dirty dataset replicas from which they are
+// evaluated on all cores (a variable so tests can force the parallel path).
+var parallelMin = 4096
+
+// reevaluate evaluates every dirty drec (in parallel when there are many)
+// and re-accounts them.
+func (c *cycle) reevaluate(ctx context.Context) error {
+	dirty := c.dirty
+	if dirty == nil { // the first evaluation: everything
+		dirty = make([]int32, len(c.drs))
+		for i := range dirty {
+			dirty[i] = int32(i)
+		}
+	}
+	c.dirty = []int32{}
+	slices.Sort(dirty) // evaluation order decides the order of Delete-line deletions
+	for _, di := range dirty {
+		c.drs[di].dirty = false
+	}
+	for _, di := range dirty {
+		c.account(di, -1)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(dirty) < parallelMin || workers < 2 {
+		var v view
+		for _, di := range dirty {
+			c.evaluate(di, &v)
+		}
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(dirty) + workers - 1) / workers
+		for w := 0; w < workers; w++ {
+			part := dirty[min(w*chunk, len(dirty)):min((w+1)*chunk, len(dirty))]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var v view
+				for _, di := range part {
+					c.evaluate(di, &v)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, di := range dirty {
+		c.account(di, +1)
+	}
+	return nil
+}
+
+// deleteBR is the planning choke point: it re-checks the safety rules
+// against the cycle's current copy counts (earlier deletions in the same
+// cycle count) and records the deletion. It reports whether it deleted.
+//
+// A block line's deletion of a block replica owned by a block-level group
+// inside a dataset replica owned by a dataset-level group re-owns it to
+// that group instead (Dynamo's hand-over): nothing is deleted.
+func (c *cycle) deleteBR(i int32, d *drec, st *siteState) bool {
+	r := &c.brs[i]
+	if g := c.guard(r, st, r.action); g != guardNone {
+		r.guard = g
+		return false
+	}
+	if c.reowns(r, d) {
+		r.flags |= brReowned
+		return false
+	}
+	r.flags |= brDeleted
+	c.delSeq++
+	r.seq = c.delSeq
+	st.used -= r.size
+	st.deleted += r.size
+	st.delFiles += int64(r.files)
+	st.delReps++
+	if r.flags&brComplete != 0 && st.site.StorageType == inventory.StorageDisk {
+		dec8(&c.blkDisk[r.block])
+		if st.site.Status == inventory.SiteReady {
+			dec8(&c.blkReadyDisk[r.block])
+		}
+	}
+	return true
+}
+
+// deleteReplica deletes the block replicas of drec di whose action is a
+// (Delete or Dismiss) and marks the dataset's replicas for re-evaluation.
+func (c *cycle) deleteReplica(di int32, a policy.Action) int64 {
+	d := &c.drs[di]
+	st := &c.sites[d.site]
+	var n int64
+	c.account(di, -1)
+	for i := d.first; i < d.first+d.n; i++ {
+		r := &c.brs[i]
+		if r.flags&brGone == 0 && r.action == a && c.deleteBR(i, d, st) {
+			n += r.size
+		}
+	}
+	if n > 0 {
+		c.touch(d.ds, st.site.ID, true)
+	} else if c.reownedAny(d) {
+		c.touch(d.ds, st.site.ID, false) // owners changed; the copy is still full
+	}
+	c.account(di, +1)
+	return n
+}
+
+// reowns reports whether deleting r is a hand-over instead: r was decided
+// by a block line, its owner owns blocks, and the dataset replica's owner
+// owns datasets.
+func (c *cycle) reowns(r *brec, d *drec) bool {
+	if r.rule < 0 || !c.pol.Rules[r.rule].Action.BlockLevel() || d.owner == inventory.NoGroup || r.group == d.owner {
+		return false
+	}
+	return int(r.group) < len(c.levels) && int(d.owner) < len(c.levels) &&
+		c.levels[r.group] == inventory.OwnBlock && c.levels[d.owner] == inventory.OwnDataset
+}
+
+func (c *cycle) reownedAny(d *drec) bool {
+	for i := d.first; i < d.first+d.n; i++ {
+		if c.brs[i].flags&brReowned != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// touch marks a dataset changed: every replica of it is re-evaluated next
+// iteration, and with broken its copy at site is no longer full.
+func (c *cycle) touch(ds inventory.DatasetID, site inventory.SiteID, broken bool) {
+	info := &c.ds[ds]
+	if broken {
+		info.full = slices.DeleteFunc(info.full, func(f fullRep) bool { return f.site == site })
+	}
+	for _, di := range info.drs {
+		if !c.drs[di].dirty {
+			c.drs[di].dirty = true
+			c.dirty = append(c.dirty, di)
+		}
+	}
+}
+
+// run executes the iterations and returns their number.
+func (c *cycle) run(ctx context.Context) (int, error) {
+	for i := range c.sites {
+		st := &c.sites[i]
+		st.triggered = st.target && c.cp.Triggered(st)
+		st.wasTriggered = st.triggered
+	}
+	iters := 0
+	var keys []float64
+	var cands []int32
+	var v view
+	for {
+		if err := c.reevaluate(ctx); err != nil {
+			return iters, err
+		}
+		// Delete lines act regardless of watermarks.
+		for len(c.delQueue) > 0 {
+			q := c.delQueue
+			c.delQueue = nil
+			for _, di := range q {
+				c.drs[di].queuedDel = false
+				c.deleteReplica(di, policy.ActionDelete)
+			}
+		}
+		if c.pol.Static {
+			c.runStatic(&v)
+			return iters + 1, nil
+		}
+		// The candidate site with the highest protected fraction.
+		best := -1
+		var bestFrac float64
+		for i := range c.sites {
+			st := &c.sites[i]
+			if !st.triggered || st.dismissed <= 0 {
+				continue
+			}
+			frac := float64(st.protected) / float64(max(st.quota, 1))
+			if best < 0 || frac > bestFrac {
+				best, bestFrac = i, frac
+			}
+		}
+		if best < 0 {
+			return iters, nil
+		}
+		iters++
+		st := &c.sites[best]
+		st.iters++
+		cands = cands[:0]
+		for _, di := range st.drs {
+			if c.drs[di].dism > 0 {
+				cands = append(cands, di)
+			}
+		}
+		keys, cands = c.sortCandidates(cands, keys, &v)
+		limit := c.opts.DeletionPerIteration * float64(st.quota)
+		if st.quota <= 0 {
+			// No quota: a step of a fraction of nothing would re-sort the
+			// site's candidates after every replica; Until still stops it.
+			limit = math.Inf(1)
+		}
+		var deleted int64
+		for _, di := range cands {
+			// Until is checked before every replica (including the first:
+			// a site triggered while already past Until deletes nothing),
+			// so nothing goes after the replica that made it hold.
+			if c.cp.Released(st) {
+				st.triggered, st.released = false, true
+				break
+			}
+			deleted += c.deleteReplica(di, policy.ActionDismiss)
+			if float64(deleted) > limit {
+				break
+			}
+		}
+		if c.cp.Released(st) {
+			st.triggered, st.released = false, true
+		}
+		if deleted == 0 && st.triggered {
+			// Nothing could go (every candidate hit a safety rule after
+			// re-accounting): stop picking this site.
+			st.triggered = false
+		}
+		if err := ctx.Err(); err != nil {
+			return iters, err
+		}
+	}
+}
+
+// sortCandidates orders drecs by the policy's Order keys (ties: input
+// order, which is by dataset id).
+func (c *cycle) sortCandidates(cands []int32, keys []float64, v *view) ([]float64, []int32) {
+	nk := len(c.pol.Order)
+	if nk == 0 {
+		return keys, cands
+	}
+	keys = keys[:0]
+	v.c, v.one = c, -1
+	for _, di := range cands {
+		v.d = di
+		keys = c.cp.Order.Key(v, keys)
+	}
+	idx := make([]int32, len(cands))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	// The index is the last key, so an unstable sort is deterministic.
+	slices.SortFunc(idx, func(a, b int32) int {
+		ka, kb := keys[int(a)*nk:int(a)*nk+nk], keys[int(b)*nk:int(b)*nk+nk]
+		for i := range ka {
+			if r := cmp.Compare(ka[i], kb[i]); r != 0 {
+				return r
+			}
+		}
+		return cmp.Compare(a, b)
+	})
+	out := make([]int32, len(cands))
+	for i, j := range idx {
+		out[i] = cands[j]
+	}
+	return keys, out
+}
+
+// runStatic is Algo Static: one global order over every candidate at a
+// triggered site, deleting until each site's Until holds.
+func (c *cycle) runStatic(v *view) {
+	var cands []int32
+	for di := range c.drs {
+		if c.drs[di].dism > 0 && c.sites[c.drs[di].site].triggered {
+			cands = append(cands, int32(di))
+		}
+	}
+	_, cands = c.sortCandidates(cands, nil, v)
+	for _, di := range cands {
+		st := &c.sites[c.drs[di].site]
+		if !st.triggered {
+			continue
+		}
+		if c.cp.Released(st) {
+			st.triggered, st.released = false, true
+			continue
+		}
+		c.deleteReplica(di, policy.ActionDismiss)
+	}
+}
+
+// plan turns the final cycle state into a Plan.
+func (c *cycle) plan() *Plan {
+	p := &Plan{Partition: c.pol.Partition, PartitionID: c.part, Policy: c.pol, At: c.at, Seq: c.snap.Seq(), snap: c.snap,
+		Replicas: make([]ReplicaDecision, 0, len(c.drs)+len(c.drs)/8)}
+	ndel := 0
+	for i := range c.sites {
+		ndel += c.sites[i].delReps
+	}
+	p.Deletions = make([]Deletion, 0, ndel)
+	for i := range c.sites {
+		st := &c.sites[i]
+		if !st.target {
+			continue
+		}
+		p.Sites = append(p.Sites, SitePlan{Site: st.site.ID, Name: st.site.Name, Quota: st.quota, Before: st.before,
+			After: st.used, Triggered: st.wasTriggered, Released: c.cp.Released(st),
+			Deleted: st.deleted, DeletedReps: st.delReps, Files: st.delFiles, Protected: st.protected, Iterations: st.iters})
+	}
+	type key struct {
+		dec    Decision
+		action policy.Action
+		rule   int16
+		reason Reason
+	}
+	var groups []key
+	var members [][]int32
+	for di := range c.drs {
+		d := &c.drs[di]
+		st := &c.sites[d.site]
+		groups, members = groups[:0], members[:0]
+		for i := d.first; i < d.first+d.n; i++ {
+			r := &c.brs[i]
+			k := key{action: r.action, rule: r.rule}
+			switch {
+			case r.flags&brReowned != 0:
+				k.dec, k.reason = DecisionKeep, ReasonReowned
+				p.Reassignments = append(p.Reassignments, Reassignment{Block: r.block, Site: st.site.ID, Dataset: d.ds, From: r.group, To: d.owner, Size: r.size})
+			case r.flags&brDeleted != 0:
+				k.dec, k.reason = DecisionDelete, ReasonDismissed
+				if r.action == policy.ActionDelete {
+					k.reason = ReasonDeleteLine
+				}
+				line := 0
+				if r.rule >= 0 {
+					line = c.pol.Rules[r.rule].Line
+				}
+				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: line, Reason: k.reason, Seq: int(r.seq)})
+			case r.guard != guardNone:
+				k.dec, k.reason = DecisionProtect, r.guard.reason()
+			case r.action == policy.ActionProtect:
+				k.dec, k.reason = DecisionProtect, ReasonRule
+			case r.action == policy.ActionIgnore:
+				k.dec, k.reason = DecisionIgnore, ReasonRule
+			default: // Dismiss not deleted
+				k.dec, k.reason = DecisionKeep, ReasonNotTriggered
+				if st.released || (st.iters > 0 && !st.triggered) {
+					k.reason = ReasonUntilReached
+				}
+			}
+			if r.rule < 0 && k.reason == ReasonRule {
+				k.reason = ReasonDefault
+			}
+			gi := slices.Index(groups, k)
+			if gi < 0 {
+				groups = append(groups, k)
+				members = append(members, nil)
+				gi = len(groups) - 1
+			}
+			members[gi] = append(members[gi], i)
+		}
+		for gi, k := range groups {
+			rd := ReplicaDecision{Dataset: d.ds, Site: st.site.ID, Decision: k.dec, Action: k.action, Reason: k.reason}
+			if k.rule >= 0 {
+				rd.Line = c.pol.Rules[k.rule].Line
+			}
+			for _, i := range members[gi] {
+				rd.Size += c.brs[i].size
+				rd.Files += int64(c.brs[i].files)
+			}
+			if len(groups) > 1 {
+				for _, i := range members[gi] {
+					rd.Blocks = append(rd.Blocks, c.brs[i].block)
+				}
+			}
+			p.Replicas = append(p.Replicas, rd)
+		}
+	}
+	return p
+}
+
+// String is a one-line summary for logs.
+func (p *Plan) String() string {
+	return fmt.Sprintf("detox plan %s: %d replica decisions, %d deletions (%d bytes), %d iterations",
+		p.Partition, len(p.Replicas), len(p.Deletions), p.DeletedBytes(), p.Iterations)
+}

@@ -1,0 +1,152 @@
+package fileop
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+)
+
+// Held lists held subscriptions, oldest first, at most limit (0 = 1000).
+func Held(ctx context.Context, d *db.DB, limit int) ([]Subscription, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var out []Subscription
+	err := d.SelectContext(ctx, &out, "SELECT "+subCols+" FROM "+TableSubscriptions+" WHERE state = ? ORDER BY updated, id LIMIT ?", StateHeld, limit)
+	return out, err
+}
+
+// Release moves held subscriptions back to new with a fresh retry budget
+// and forgets their source failures. ids empty releases every held one;
+// reason non-empty restricts to that hold reason. It returns how many
+// moved; subscriptions not held are left alone.
+func Release(ctx context.Context, d *db.DB, now time.Time, ids []int64, reason HoldReason) (int, error) {
+	n := 0
+	err := d.InTx(ctx, func(tx *sqlx.Tx) error {
+		n = 0
+		var targets []int64
+		q := "SELECT id FROM " + TableSubscriptions + " WHERE state = ?"
+		args := []any{StateHeld}
+		if reason != "" {
+			q += " AND hold_reason = ?"
+			args = append(args, reason)
+		}
+		if len(ids) > 0 {
+			q += " AND id IN (?" + repeatQ(len(ids)-1) + ")"
+			for _, id := range ids {
+				args = append(args, id)
+			}
+		}
+		if err := tx.SelectContext(ctx, &targets, q, args...); err != nil {
+			return err
+		}
+		for _, id := range targets {
+			k, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, hold_reason = '', tries = 0, next_try_ns = 0, message = 'released', updated = ? WHERE id = ? AND state = ?",
+				StateNew, now.Unix(), id, StateHeld)
+			if err != nil {
+				return err
+			}
+			if k == 0 {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+TableSourceFailures+" WHERE subscription_id = ?", id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Cancel cancels pending subscriptions (new, retry or held). Rows in
+// flight or finished are left alone. It returns how many were cancelled.
+func Cancel(ctx context.Context, d *db.DB, now time.Time, ids []int64) (int, error) {
+	n := 0
+	err := d.InTx(ctx, func(tx *sqlx.Tx) error {
+		n = 0
+		for _, id := range ids {
+			k, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, live = NULL, message = 'cancelled by request', updated = ? WHERE id = ? AND state IN (?, ?, ?)",
+				StateCancelled, now.Unix(), id, StateNew, StateRetry, StateHeld)
+			if err != nil {
+				return err
+			}
+			n += int(k)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Get returns one subscription.
+func Get(ctx context.Context, d *db.DB, id int64) (Subscription, error) {
+	var s Subscription
+	err := d.GetContext(ctx, &s, "SELECT "+subCols+" FROM "+TableSubscriptions+" WHERE id = ?", id)
+	if err != nil {
+		return s, fmt.Errorf("%w: %d: %v", ErrNotFound, id, err)
+	}
+	return s, nil
+}
+
+// StatusRow counts subscriptions of one op in one state (and hold reason).
+type StatusRow struct {
+	Op         Op         `db:"op" json:"op"`
+	State      State      `db:"state" json:"state"`
+	HoldReason HoldReason `db:"hold_reason" json:"hold_reason,omitempty"`
+	Count      int64      `db:"n" json:"count"`
+	Bytes      int64      `db:"bytes" json:"bytes"`
+}
+
+// Status counts subscriptions by op, state and hold reason.
+func Status(ctx context.Context, d *db.DB) ([]StatusRow, error) {
+	var out []StatusRow
+	err := d.SelectContext(ctx, &out, "SELECT op, state, hold_reason, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM "+TableSubscriptions+
+		" GROUP BY op, state, hold_reason ORDER BY op, state, hold_reason")
+	return out, err
+}
+
+// HistoryEntry is one recorded attempt.
+type HistoryEntry struct {
+	ID           int64  `db:"id" json:"id"`
+	Subscription int64  `db:"subscription_id" json:"subscription_id"`
+	Op           Op     `db:"op" json:"op"`
+	FileID       int64  `db:"file_id" json:"file_id"`
+	LFN          string `db:"lfn" json:"lfn"`
+	SourceSite   int32  `db:"source_site_id" json:"source_site_id,omitempty"`
+	Site         int32  `db:"site_id" json:"site_id"`
+	Source       string `db:"source" json:"source,omitempty"`
+	Destination  string `db:"destination" json:"destination"`
+	Backend      string `db:"backend" json:"backend"`
+	Outcome      string `db:"outcome" json:"outcome"`
+	Mode         string `db:"mode" json:"mode,omitempty"`
+	Bytes        int64  `db:"bytes" json:"bytes"`
+	DurationNS   int64  `db:"duration_ns" json:"duration_ns"`
+	Checksum     string `db:"checksum" json:"checksum,omitempty"`
+	ExitCode     int    `db:"exit_code" json:"exit_code"`
+	Code         string `db:"code" json:"code,omitempty"`
+	Message      string `db:"message" json:"message,omitempty"`
+	Finished     int64  `db:"finished" json:"finished"`
+}
+
+// History returns recorded attempts, newest first: of one subscription
+// when sub > 0, else all; at most limit (0 = 100).
+func History(ctx context.Context, d *db.DB, sub int64, limit int) ([]HistoryEntry, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	q := "SELECT id, subscription_id, op, file_id, lfn, source_site_id, site_id, source, destination, backend, outcome, mode, bytes, duration_ns, checksum, exit_code, code, message, finished FROM " + TableHistory
+	args := []any{}
+	if sub > 0 {
+		q += " WHERE subscription_id = ?"
+		args = append(args, sub)
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
+	var out []HistoryEntry
+	err := d.SelectContext(ctx, &out, q, args...)
+	return out, err
+}

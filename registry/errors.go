@@ -1,0 +1,155 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dynamo-go/dynamo/inventory"
+)
+
+// Error kinds. Everything the API returns wraps one of them (or
+// inventory.ErrInvalid); writeError maps them to HTTP statuses, and is the
+// only place that does.
+var (
+	ErrBadRequest      = errors.New("bad request")
+	ErrUnauthenticated = errors.New("authentication required")
+	ErrForbidden       = errors.New("forbidden")
+	ErrNotFound        = errors.New("not found")
+	ErrConflict        = errors.New("conflict")
+	ErrTooLarge        = errors.New("request body too large")
+	ErrNotReady        = errors.New("inventory not ready")
+)
+
+// FieldError is a validation error naming the offending field, as a JSON
+// path ("items[2]", "expires"). It is a bad request.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap makes FieldError a bad request.
+func (e *FieldError) Unwrap() error { return ErrBadRequest }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrorBody is the JSON body of every /api/v1 error.
+type ErrorBody struct {
+	Status    string `json:"status"`    // always "error"
+	ErrorType string `json:"errorType"` // bad_request, unauthenticated, forbidden, not_found, conflict, too_large, unavailable, internal
+	Error     string `json:"error"`
+	Field     string `json:"field,omitempty"` // the offending field of a validation error
+}
+
+// classify maps an error to (HTTP status, error type, Dynamo result text).
+func classify(err error) (int, string, string) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, ErrTooLarge), errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "too_large", "Bad Request"
+	case errors.Is(err, ErrBadRequest), errors.Is(err, inventory.ErrInvalid):
+		return http.StatusBadRequest, "bad_request", "Bad Request"
+	case errors.Is(err, ErrBadCredentials), errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized, "unauthenticated", "Unauthorized"
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden, "forbidden", "Forbidden"
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound, "not_found", "Not Found"
+	case errors.Is(err, ErrConflict), errors.Is(err, inventory.ErrStale):
+		return http.StatusConflict, "conflict", "Conflict"
+	case errors.Is(err, ErrNotReady):
+		return http.StatusServiceUnavailable, "unavailable", "Service Unavailable"
+	}
+	return http.StatusInternalServerError, "internal", "Internal Server Error"
+}
+
+// abort records err for errorMiddleware and stops the chain.
+func (s *Server) abort(c *gin.Context, err error) {
+	_ = c.Error(err)
+	c.Abort()
+}
+
+// errorMiddleware writes the response for the last error a handler or
+// middleware recorded: the one mapping of errors to HTTP. /data/ and
+// /registry/ routes get Dynamo's envelope, everything else ErrorBody.
+func (s *Server) errorMiddleware(c *gin.Context) {
+	c.Next()
+	if len(c.Errors) == 0 || c.Writer.Written() {
+		return
+	}
+	err := c.Errors.Last().Err
+	code, typ, result := classify(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		s.log.WithError(err).WithField("path", c.Request.URL.Path).Error("request failed")
+		msg = "internal error; see the server log"
+	}
+	switch {
+	case code == http.StatusServiceUnavailable:
+		c.Header("Retry-After", "30")
+	case errors.Is(err, inventory.ErrStale):
+		// Another process holds the inventory writer: retry once this
+		// process has caught up with its changes.
+		c.Header("Retry-After", "5")
+	case code == http.StatusUnauthorized:
+		c.Header("WWW-Authenticate", `Bearer realm="dynamo"`)
+	}
+	if p := c.Request.URL.Path; strings.HasPrefix(p, "/data/") || strings.HasPrefix(p, "/registry/") {
+		c.JSON(code, gin.H{"result": result, "message": msg, "data": nil})
+		return
+	}
+	body := ErrorBody{Status: "error", ErrorType: typ, Error: msg}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		body.Field = fe.Field
+	}
+	c.JSON(code, body)
+}
+
+// decodeJSON decodes a JSON body strictly: unknown fields, trailing data
+// and an empty body are errors naming what is wrong; the body size limit
+// is enforced by the server.
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if err := dec.Decode(new(json.RawMessage)); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonError(err)
+		}
+		return fmt.Errorf("%w: body: trailing data after the JSON value", ErrBadRequest)
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &mbe):
+		return fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, mbe.Limit)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: body: empty; a JSON object is required", ErrBadRequest)
+	case errors.As(err, &ute):
+		return fieldErr(ute.Field, "want %s, got JSON %s", ute.Type, ute.Value)
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: body: invalid JSON at offset %d: %v", ErrBadRequest, se.Offset, err)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return fieldErr(f, "unknown field")
+	}
+	return fmt.Errorf("%w: body: %v", ErrBadRequest, err)
+}

@@ -1,0 +1,138 @@
+package registry
+
+import (
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+var (
+	anyone     = Need{}
+	public     = Need{Public: true}
+	regUser    = Need{Role: RoleUser, Target: TargetRegistry}
+	invAdmin   = Need{Role: RoleAdmin, Target: TargetInventory}
+	pageQuery  = []string{"limit", "after", "format"}
+	lockFilter = []string{"item", "user", "service", "site", "group", "all", "created_before", "created_after", "expires_before", "expires_after", "limit", "after"}
+)
+
+// routes registers every route of the package through handle.
+func (s *Server) routes() {
+	const v1 = "/api/v1"
+	get, post := http.MethodGet, http.MethodPost
+	h := func(method, path, tag, summary string, need Need, query []string, body string, fn gin.HandlerFunc) {
+		s.handle(routeDoc{Method: method, Path: path, Tag: tag, Summary: summary, Need: need, Query: query, Body: body}, fn)
+	}
+	h(get, "/healthz", "health", "Liveness: the process serves HTTP", public, nil, "", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	})
+	h(get, "/readyz", "health", "Readiness: the inventory is loaded", public, nil, "", func(c *gin.Context) {
+		snap, err := s.snapshot()
+		if err != nil {
+			s.abort(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready", "seq": snap.Seq()})
+	})
+	metrics := promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
+	h(get, "/metrics", "health", "Prometheus metrics", anyone, nil, "", gin.WrapH(metrics))
+	h(get, v1+"/openapi.json", "meta", "This API's OpenAPI 3 document", anyone, nil, "", func(c *gin.Context) {
+		c.JSON(http.StatusOK, s.OpenAPI())
+	})
+
+	h(get, v1+"/sites", "inventory", "Sites with quota, used and projected bytes per partition", anyone, []string{"site", "partition"}, "", s.getSites)
+	h(get, v1+"/sites/:site", "inventory", "One site with its partitions", anyone, nil, "", s.getSite)
+	h(get, v1+"/groups", "inventory", "Owner groups", anyone, nil, "", s.getGroups)
+	h(get, v1+"/datasets", "inventory", "Datasets whose name matches a glob (fnmatch), by name; paginated or NDJSON", anyone, append([]string{"name"}, pageQuery...), "", s.getDatasets)
+	h(get, v1+"/datasets/:name", "inventory", "A dataset (name URL-escaped) with its blocks, block replicas and dataset replicas", anyone, nil, "", s.getDataset)
+	h(get, v1+"/datasets/:name/replicas", "inventory", "Replicas of a dataset, summed per site", anyone, nil, "", s.getDatasetReplicas)
+	h(get, v1+"/blocks/:name/files", "inventory", "Files of a block (dataset#block, URL-escaped)", anyone, nil, "", s.getBlockFiles)
+	h(get, v1+"/usage", "inventory", "Occupancy by site, group or partition", anyone, []string{"by"}, "", s.getUsage)
+
+	for _, k := range []struct {
+		kind   Kind
+		path   string
+		create gin.HandlerFunc
+		body   string
+	}{
+		{KindCopy, v1 + "/copy-requests", s.createCopy, "CopyRequestBody {items, sites, group?, n?}"},
+		{KindDeletion, v1 + "/deletion-requests", s.createDeletion, "DeletionRequestBody {items, sites}"},
+	} {
+		tag := string(k.kind) + " requests"
+		h(post, k.path, tag, "Create a "+string(k.kind)+" request (201), or count one more of an identical open request (200)", regUser, nil, k.body, k.create)
+		h(get, k.path, tag, "List "+string(k.kind)+" requests by ascending id; paginated or NDJSON", anyone, append([]string{"status", "user", "item", "site"}, pageQuery...), "", s.listRequests(k.kind))
+		h(get, k.path+"/:id", tag, "One "+string(k.kind)+" request with its actions", anyone, nil, "", s.getRequest(k.kind))
+		h(post, k.path+"/:id/cancel", tag, "Cancel a new "+string(k.kind)+" request (owner or operator)", regUser, nil, "", s.cancelRequest(k.kind))
+	}
+
+	h(post, v1+"/locks", "detox locks", "Lock a dataset glob or block against deletion until expires (201), or extend the caller's identical lock (200)", regUser, nil, "LockBody {item, expires, sites?, groups?, comment?, service?}", s.addLock)
+	h(get, v1+"/locks", "detox locks", "Active locks (all=true: with unlocked and expired history)", anyone, lockFilter, "", s.listLocks)
+	h(http.MethodDelete, v1+"/locks/:id", "detox locks", "Unlock one lock (owner or operator)", regUser, nil, "", s.deleteLock)
+	h(post, v1+"/locks/unlock", "detox locks", "Unlock the caller's locks matching every given filter (operators: anyone's)", regUser, nil, "UnlockBody", s.unlock)
+	h(http.MethodPut, v1+"/lock-sets/:service", "detox locks", "Replace the caller's whole lock set of a service atomically", regUser, nil, "[LockBody]", s.setLocks)
+
+	h(post, v1+"/injections", "injection", "Queue an injection document for the inventory writer (202)", invAdmin, nil, "inventory.InjectDoc", s.queueInjection)
+	h(post, v1+"/injections/sync", "injection", "Apply an injection document now, in one inventory write", invAdmin, nil, "inventory.InjectDoc", s.injectSync)
+	h(get, v1+"/injections/:id", "injection", "State of a queued injection", anyone, nil, "", s.getInjection)
+
+	s.compatRoutes(h)
+}
+
+var pathParam = regexp.MustCompile(`[:*]([A-Za-z_]+)`)
+
+// OpenAPI returns the OpenAPI 3 document of every registered route,
+// including those added with Mount.
+func (s *Server) OpenAPI() map[string]any {
+	s.mu.RLock()
+	docs := append([]routeDoc(nil), s.docs...)
+	s.mu.RUnlock()
+	sort.SliceStable(docs, func(i, j int) bool { return docs[i].Path < docs[j].Path })
+	paths := map[string]map[string]any{}
+	errResp := map[string]any{"description": "error", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	for _, d := range docs {
+		p := pathParam.ReplaceAllString(d.Path, "{$1}")
+		if paths[p] == nil {
+			paths[p] = map[string]any{}
+		}
+		var params []map[string]any
+		for _, m := range pathParam.FindAllStringSubmatch(d.Path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		for _, q := range d.Query {
+			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]any{"type": "string"}})
+		}
+		op := map[string]any{
+			"summary": d.Summary, "tags": []string{d.Tag},
+			"x-required-role": d.Need.Role.String(), "x-target": string(d.Need.Target),
+			"responses": map[string]any{"200": map[string]any{"description": "OK"}, "default": errResp},
+		}
+		if d.Need.Role != RoleNone {
+			op["security"] = []map[string][]string{{"x509": {}}, {"bearer": {}}}
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		if d.Body != "" {
+			op["requestBody"] = map[string]any{"required": true, "description": d.Body,
+				"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
+		}
+		paths[p][strings.ToLower(d.Method)] = op
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info":    map[string]any{"title": "dynamo REST API", "version": "1"},
+		"paths":   paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{
+				"x509":   map[string]any{"type": "mutualTLS", "description": "X.509 client certificate or RFC 3820 proxy"},
+				"bearer": map[string]any{"type": "http", "scheme": "bearer", "description": "static service token or JWT"},
+			},
+			"schemas": map[string]any{"Error": map[string]any{"type": "object", "properties": map[string]any{
+				"status": map[string]any{"type": "string"}, "errorType": map[string]any{"type": "string"},
+				"error": map[string]any{"type": "string"}, "field": map[string]any{"type": "string"}}}},
+		},
+	}
+}

@@ -1,0 +1,385 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+)
+
+// Kind says whether a request asks for copies or deletions.
+type Kind string
+
+// The request kinds.
+const (
+	KindCopy     Kind = "copy"
+	KindDeletion Kind = "deletion"
+)
+
+// Status is where a request is in its life: new -> activated -> completed,
+// or rejected (with a reason) or cancelled (by its owner, from new).
+type Status string
+
+// The request statuses.
+const (
+	StatusNew       Status = "new"
+	StatusActivated Status = "activated"
+	StatusCompleted Status = "completed"
+	StatusRejected  Status = "rejected"
+	StatusCancelled Status = "cancelled"
+)
+
+// ParseStatus parses a request status.
+func ParseStatus(s string) (Status, error) {
+	switch st := Status(s); st {
+	case StatusNew, StatusActivated, StatusCompleted, StatusRejected, StatusCancelled:
+		return st, nil
+	}
+	return "", fmt.Errorf("status %q: want new, activated, completed, rejected or cancelled", s)
+}
+
+// Open reports whether the request may still change.
+func (s Status) Open() bool { return s == StatusNew || s == StatusActivated }
+
+// Request is a copy or deletion request as stored.
+type Request struct {
+	ID           int64    `json:"request_id"`
+	Kind         Kind     `json:"kind"`
+	Items        []string `json:"item"`
+	Sites        []string `json:"site"`
+	Group        string   `json:"group,omitempty"`
+	N            int      `json:"n"`
+	User         string   `json:"user"`
+	DN           string   `json:"dn,omitempty"`
+	FirstRequest int64    `json:"first_request"`
+	LastRequest  int64    `json:"last_request"`
+	RequestCount int      `json:"request_count"`
+	Status       Status   `json:"status"`
+	Reason       string   `json:"reason,omitempty"`
+	Updated      int64    `json:"updated"`
+	Actions      []Action `json:"active"`
+}
+
+// Action is what was done for one item at one site (Dynamo's active_copies).
+type Action struct {
+	Item    string `json:"item"`
+	Site    string `json:"site"`
+	Status  string `json:"status"` // new, queued, failed, completed (free text for other components)
+	Reason  string `json:"reason,omitempty"`
+	Created int64  `json:"created"`
+	Updated int64  `json:"updated"`
+}
+
+// NewRequest is what a client asks for. Items and Sites must already be
+// validated and expanded (site globs resolved to names).
+type NewRequest struct {
+	Kind  Kind
+	Items []string
+	Sites []string
+	Group string
+	N     int
+	User  string
+	DN    string
+}
+
+// RequestFilter selects requests for ListRequests. Empty fields match
+// everything; lists match any of their values.
+type RequestFilter struct {
+	Kind     Kind
+	IDs      []int64
+	Statuses []Status
+	Users    []string
+	Items    []string
+	Sites    []string
+	After    int64 // only ids greater than this (pagination)
+	Limit    int   // 0: no limit
+}
+
+// Store is the registry's database layer: requests, detox locks and queued
+// injections. It is safe for concurrent use; every change is one
+// transaction.
+type Store struct{ d *db.DB }
+
+// NewStore returns the registry store on a migrated database.
+func NewStore(d *db.DB) *Store { return &Store{d: d} }
+
+func dedupKey(r NewRequest) string {
+	items := slices.Clone(r.Items)
+	sites := slices.Clone(r.Sites)
+	slices.Sort(items)
+	slices.Sort(sites)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d", r.Kind, strings.Join(items, "\x01"), strings.Join(sites, "\x01"), r.Group, r.N)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CreateRequest stores a new request, or, when an identical open request
+// (same kind, items, sites, group and n, whoever made it) exists, counts
+// one more request of it instead. It returns the request and whether it
+// was reused.
+func (s *Store) CreateRequest(ctx context.Context, r NewRequest, at time.Time) (Request, bool, error) {
+	key := dedupKey(r)
+	now := at.Unix()
+	var id int64
+	var reused bool
+	err := s.d.InTx(ctx, func(tx *sqlx.Tx) error {
+		id, reused = 0, false
+		err := tx.GetContext(ctx, &id, "SELECT id FROM requests WHERE dedup_key = ? AND status IN ('new','activated') ORDER BY id LIMIT 1"+s.d.ForUpdate(), key)
+		switch {
+		case err == nil:
+			reused = true
+			_, err = tx.ExecContext(ctx, "UPDATE requests SET request_count = request_count + 1, last_request = ?, updated = ? WHERE id = ?", now, now, id)
+			return err
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO requests (kind, group_name, num_copies, user_name, dn, first_request, last_request,
+			request_count, status, reason, updated, dedup_key) VALUES (?,?,?,?,?,?,?,1,?,'',?,?)`,
+			r.Kind, r.Group, r.N, r.User, r.DN, now, now, StatusNew, now, key)
+		if err != nil {
+			return err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		for _, it := range dedupe(r.Items) {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO request_items (request_id, item) VALUES (?, ?)", id, it); err != nil {
+				return err
+			}
+		}
+		for _, site := range dedupe(r.Sites) {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO request_sites (request_id, site) VALUES (?, ?)", id, site); err != nil {
+				return err
+			}
+		}
+		return addHistory(ctx, tx, id, now, StatusNew, "", r.User)
+	})
+	if err != nil {
+		return Request{}, false, fmt.Errorf("create %s request: %w", r.Kind, err)
+	}
+	req, err := s.GetRequest(ctx, r.Kind, id)
+	return req, reused, err
+}
+
+func addHistory(ctx context.Context, tx *sqlx.Tx, id, at int64, st Status, reason, actor string) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO request_history (request_id, at, status, reason, actor) VALUES (?,?,?,?,?)", id, at, st, reason, actor)
+	return err
+}
+
+func dedupe(xs []string) []string {
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// GetRequest returns one request of the given kind, or ErrNotFound.
+func (s *Store) GetRequest(ctx context.Context, kind Kind, id int64) (Request, error) {
+	rs, err := s.ListRequests(ctx, RequestFilter{Kind: kind, IDs: []int64{id}})
+	if err != nil {
+		return Request{}, err
+	}
+	if len(rs) == 0 {
+		return Request{}, fmt.Errorf("%w: %s request %d", ErrNotFound, kind, id)
+	}
+	return rs[0], nil
+}
+
+type requestRow struct {
+	ID           int64  `db:"id"`
+	Kind         Kind   `db:"kind"`
+	Group        string `db:"group_name"`
+	N            int    `db:"num_copies"`
+	User         string `db:"user_name"`
+	DN           string `db:"dn"`
+	FirstRequest int64  `db:"first_request"`
+	LastRequest  int64  `db:"last_request"`
+	RequestCount int    `db:"request_count"`
+	Status       Status `db:"status"`
+	Reason       string `db:"reason"`
+	Updated      int64  `db:"updated"`
+}
+
+// ListRequests returns the requests matching f, by ascending id, with
+// their items, sites and actions.
+func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	if f.Kind != "" {
+		add("kind = ?", f.Kind)
+	}
+	if len(f.IDs) > 0 {
+		add("id IN (?)", f.IDs)
+	}
+	if len(f.Statuses) > 0 {
+		add("status IN (?)", f.Statuses)
+	}
+	if len(f.Users) > 0 {
+		add("user_name IN (?)", f.Users)
+	}
+	if len(f.Items) > 0 {
+		add("id IN (SELECT request_id FROM request_items WHERE item IN (?))", f.Items)
+	}
+	if len(f.Sites) > 0 {
+		add("id IN (SELECT request_id FROM request_sites WHERE site IN (?))", f.Sites)
+	}
+	if f.After > 0 {
+		add("id > ?", f.After)
+	}
+	q := "SELECT id, kind, group_name, num_copies, user_name, dn, first_request, last_request, request_count, status, reason, updated FROM requests"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	q, args, err := sqlx.In(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var rows []requestRow
+	if err := s.d.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	out := make([]Request, len(rows))
+	pos := map[int64]int{}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = Request{ID: r.ID, Kind: r.Kind, Group: r.Group, N: r.N, User: r.User, DN: r.DN, FirstRequest: r.FirstRequest,
+			LastRequest: r.LastRequest, RequestCount: r.RequestCount, Status: r.Status, Reason: r.Reason, Updated: r.Updated,
+			Items: []string{}, Sites: []string{}, Actions: []Action{}}
+		pos[r.ID] = i
+		ids[i] = r.ID
+	}
+	var kids []struct {
+		ID  int64  `db:"request_id"`
+		Val string `db:"val"`
+	}
+	for _, part := range []struct {
+		q   string
+		dst func(i int, v string)
+	}{
+		{"SELECT request_id, item AS val FROM request_items WHERE request_id IN (?) ORDER BY request_id, item", func(i int, v string) { out[i].Items = append(out[i].Items, v) }},
+		{"SELECT request_id, site AS val FROM request_sites WHERE request_id IN (?) ORDER BY request_id, site", func(i int, v string) { out[i].Sites = append(out[i].Sites, v) }},
+	} {
+		kids = kids[:0]
+		q, a, err := sqlx.In(part.q, ids)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.d.SelectContext(ctx, &kids, q, a...); err != nil {
+			return nil, fmt.Errorf("list requests: %w", err)
+		}
+		for _, k := range kids {
+			part.dst(pos[k.ID], k.Val)
+		}
+	}
+	var acts []struct {
+		ID int64 `db:"request_id"`
+		Action
+	}
+	q, a, err := sqlx.In("SELECT request_id, item, site, status, reason, created, updated FROM request_actions WHERE request_id IN (?) ORDER BY request_id, item, site", ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.d.SelectContext(ctx, &acts, q, a...); err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	for _, k := range acts {
+		i := pos[k.ID]
+		out[i].Actions = append(out[i].Actions, k.Action)
+	}
+	return out, nil
+}
+
+// Transition is a status change other components (the Dealer for copies,
+// Detox for deletions) make: from one of From to To, with a reason, and
+// the actions to record (upserted by item and site).
+type Transition struct {
+	From    []Status
+	To      Status
+	Reason  string
+	Actor   string
+	Actions []Action
+}
+
+// UpdateRequest applies t to request id as a compare-and-set on its
+// status: if the request is not in one of t.From it returns ErrConflict
+// and changes nothing. To equal to the current status only records actions.
+func (s *Store) UpdateRequest(ctx context.Context, kind Kind, id int64, t Transition, at time.Time) error {
+	if len(t.From) == 0 {
+		return errors.New("update request: Transition.From is empty")
+	}
+	now := at.Unix()
+	return s.d.InTx(ctx, func(tx *sqlx.Tx) error {
+		var cur Status
+		err := tx.GetContext(ctx, &cur, "SELECT status FROM requests WHERE id = ? AND kind = ?"+s.d.ForUpdate(), id, kind)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %s request %d", ErrNotFound, kind, id)
+		}
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(t.From, cur) {
+			return fmt.Errorf("%w: %s request %d is %s, not %v", ErrConflict, kind, id, cur, t.From)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE requests SET status = ?, reason = ?, updated = ? WHERE id = ?", t.To, t.Reason, now, id); err != nil {
+			return err
+		}
+		up := s.d.Upsert("request_actions", []string{"request_id", "item", "site", "status", "reason", "created", "updated"},
+			[]string{"request_id", "item", "site"}, []string{"status", "reason", "updated"})
+		for _, a := range t.Actions {
+			if a.Created == 0 {
+				a.Created = now
+			}
+			if a.Updated == 0 {
+				a.Updated = now
+			}
+			if _, err := tx.ExecContext(ctx, up, id, a.Item, a.Site, a.Status, a.Reason, a.Created, a.Updated); err != nil {
+				return err
+			}
+		}
+		if cur != t.To {
+			return addHistory(ctx, tx, id, now, t.To, t.Reason, t.Actor)
+		}
+		return nil
+	})
+}
+
+// CancelRequest cancels a new request. Only new requests can be cancelled:
+// once activated, the Dealer or Detox acts on them (ErrConflict).
+func (s *Store) CancelRequest(ctx context.Context, kind Kind, id int64, actor string, at time.Time) (Request, error) {
+	err := s.UpdateRequest(ctx, kind, id, Transition{From: []Status{StatusNew}, To: StatusCancelled, Reason: "cancelled by " + actor, Actor: actor}, at)
+	if err != nil {
+		return Request{}, err
+	}
+	return s.GetRequest(ctx, kind, id)
+}
+
+// HistoryEntry is one status change of a request.
+type HistoryEntry struct {
+	At     int64  `json:"at" db:"at"`
+	Status Status `json:"status" db:"status"`
+	Reason string `json:"reason,omitempty" db:"reason"`
+	Actor  string `json:"actor,omitempty" db:"actor"`
+}
+
+// RequestHistory returns the status changes of a request, oldest first.
+func (s *Store) RequestHistory(ctx context.Context, id int64) ([]HistoryEntry, error) {
+	var out []HistoryEntry
+	err := s.d.SelectContext(ctx, &out, "SELECT at, status, reason, actor FROM request_history WHERE request_id = ? ORDER BY id", id)
+	return out, err
+}
