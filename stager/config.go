@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -55,6 +56,24 @@ type WebhookConfig struct {
 	// Secret, when set, signs each body: header X-Dynamo-Signature is
 	// "sha256=" + hex(HMAC-SHA256(secret, body)).
 	Secret string `yaml:"secret"`
+	// AllowHosts, when not empty, limits webhook URLs to these hosts: an
+	// entry "cb.example.org" matches that host, ".example.org" any host
+	// under it. The stager POSTs from the server's network: without a list
+	// any authenticated caller can make it call any URL.
+	AllowHosts []string `yaml:"allow_hosts"`
+}
+
+// webhookAllowed reports whether host may be called back.
+func (w WebhookConfig) webhookAllowed(host string) bool {
+	if len(w.AllowHosts) == 0 {
+		return true
+	}
+	for _, a := range w.AllowHosts {
+		if host == a || (strings.HasPrefix(a, ".") && strings.HasSuffix(host, a)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Errors of configuration loading.

@@ -299,6 +299,11 @@ func (s *Stager) Submit(ctx context.Context, r Request, cb Callback) (int64, err
 	if r.Kind == KindCopy && s.opt.Mover == nil {
 		return 0, ErrNoMover
 	}
+	if r.Webhook != "" {
+		if u, _ := url.Parse(r.Webhook); !s.cfg.Webhook.webhookAllowed(u.Hostname()) {
+			return 0, fmt.Errorf("%w: webhook host %q is not in webhook.allow_hosts", ErrBadRequest, u.Hostname())
+		}
+	}
 	now := s.now()
 	timeout := s.cfg.RequestTimeout
 	if r.Timeout > 0 {

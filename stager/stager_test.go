@@ -461,6 +461,14 @@ func TestSubmitValidates(t *testing.T) {
 	if _, err := s.Submit(context.Background(), Request{Kind: KindCopy, SURL: "srm://h/x", Dest: "srm://h/y"}, nil); !errors.Is(err, ErrNoMover) {
 		t.Errorf("copy without mover: %v", err)
 	}
+	s.cfg.Webhook.AllowHosts = []string{"cb.example.org", ".example.net"}
+	for hook, ok := range map[string]bool{"https://cb.example.org/x": true, "https://a.example.net:8443/": true,
+		"http://169.254.169.254/latest": false, "https://evil.org/cb.example.org": false, "https://example.net/": false} {
+		_, err := s.Submit(context.Background(), Request{Kind: KindGet, SURL: "srm://h/x", Webhook: hook}, nil)
+		if (err == nil) != ok {
+			t.Errorf("webhook %s: err %v, want allowed=%v", hook, err, ok)
+		}
+	}
 }
 
 // TestRoutes: an external caller submits over HTTP with a webhook, gets
