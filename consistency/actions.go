@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"sync"
+
+	"github.com/dynamo-go/dynamo/inventory"
 )
 
 // Transfer asks for a file to be copied to the site again (it is missing
@@ -25,17 +27,32 @@ type Deletion struct {
 }
 
 // Actions is what the checker needs from the file-operation daemon: queue
-// work, and say what is already queued or running so that files in flight
-// are not judged. Implementations must be safe for concurrent use and make
-// queueing idempotent (a file already queued is not queued twice).
+// transfers, and say what is already queued or running so that files in
+// flight are not judged. Implementations must be safe for concurrent use
+// and make queueing idempotent (a file already queued is not queued twice).
 type Actions interface {
-	// QueueTransfers queues transfers of files to site.
+	// QueueTransfers queues transfers of inventory files to site.
 	QueueTransfers(ctx context.Context, site string, files []Transfer) error
-	// QueueDeletions queues deletions of files at site.
-	QueueDeletions(ctx context.Context, site string, files []Deletion) error
 	// InFlight returns the LFNs with a transfer to, or a deletion at, site
 	// queued or running.
 	InFlight(ctx context.Context, site string) (map[string]struct{}, error)
+}
+
+// DeletionQueuer is implemented by Actions that can queue deletions of
+// orphans, files the inventory does not know. Without it the checker
+// removes orphans past the grace period itself, through the site's driver
+// (as Dynamo's consistency did), after the same safety valves.
+type DeletionQueuer interface {
+	QueueDeletions(ctx context.Context, site string, files []Deletion) error
+}
+
+// TxnQueuer is implemented by Actions that can queue transfers as part of
+// the inventory write that takes the lost files out of their replicas, so
+// that both commit or neither does. Without it the transfers are queued
+// right after that write (and a failure in between is caught by the next
+// run as stalled files).
+type TxnQueuer interface {
+	QueueTransfersTxn(t *inventory.Txn, site inventory.SiteID, files []Transfer) error
 }
 
 // MemActions is an in-memory Actions for tests and for running the checker
@@ -111,4 +128,7 @@ func (m *MemActions) Complete(site string) {
 	delete(m.deletions, site)
 }
 
-var _ Actions = (*MemActions)(nil)
+var (
+	_ Actions        = (*MemActions)(nil)
+	_ DeletionQueuer = (*MemActions)(nil)
+)

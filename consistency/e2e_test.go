@@ -557,3 +557,42 @@ type denied struct{ driver.Driver }
 func (denied) List(ctx context.Context, dir string, fn driver.ListFunc) error {
 	return &driver.Error{Op: "list", URL: dir, Kind: driver.ErrPermission}
 }
+
+// transfersOnly is an Actions that cannot queue orphan deletions (like the
+// file-operation daemon, whose queue holds inventory files only).
+type transfersOnly struct{ m *consistency.MemActions }
+
+func (a transfersOnly) QueueTransfers(ctx context.Context, site string, f []consistency.Transfer) error {
+	return a.m.QueueTransfers(ctx, site, f)
+}
+
+func (a transfersOnly) InFlight(ctx context.Context, site string) (map[string]struct{}, error) {
+	return a.m.InFlight(ctx, site)
+}
+
+// TestDirectOrphanRemoval: without a DeletionQueuer the checker deletes old
+// orphans itself through the driver; orphans within grace stay.
+func TestDirectOrphanRemoval(t *testing.T) {
+	d := testdb.SQLite(t)
+	dir := t.TempDir()
+	s := site{url: "file://" + dir, data: dir}
+	st := setup(t, d, s)
+	plantSite(t, s)
+	cfg := testConfig(t)
+	c, err := consistency.New(cfg, d, st, transfersOnly{dealerActs(t)}, driver.Options{}, nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Run(context.Background(), "T2_A", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DeletionsQueued != 1 || s.exists("/store/mc/old/orphan.root") || !s.exists("/store/mc/a/graceful.root") {
+		t.Errorf("direct removal: %d deleted, orphan there %v, graceful there %v", r.DeletionsQueued, s.exists("/store/mc/old/orphan.root"), s.exists("/store/mc/a/graceful.root"))
+	}
+	// A dry run deletes nothing, with or without a queue.
+	plantSite(t, s)
+	if _, err := c.Run(context.Background(), "T2_A", true); err != nil || !s.exists("/store/mc/old/orphan.root") {
+		t.Errorf("dry run deleted (err %v)", err)
+	}
+}

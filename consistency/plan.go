@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -189,24 +191,43 @@ func (c *Checker) apply(ctx context.Context, log *logrus.Entry, rec *RunRecord, 
 			WithField("rmdirs", len(p.Rmdirs)).WithField("replicas", len(p.Lost)).Info("dry run: nothing done")
 		return nil
 	}
+	transfers := p.Transfers
 	if len(p.Lost) > 0 {
-		n, err := c.markIncomplete(ctx, si, p.Lost)
+		// With a TxnQueuer the transfers of the lost files commit with the
+		// inventory change; the rest (stalled files) are queued after.
+		var withTxn []Transfer
+		if _, ok := c.actions.(TxnQueuer); ok {
+			transfers = nil
+			for _, tr := range p.Transfers {
+				if slices.Contains(p.Lost[inventory.BlockID(tr.BlockID)], tr.FileID) {
+					withTxn = append(withTxn, tr)
+				} else {
+					transfers = append(transfers, tr)
+				}
+			}
+		}
+		n, queued, err := c.markIncomplete(ctx, si, p.Lost, withTxn)
 		if err != nil {
 			return fmt.Errorf("mark replicas incomplete: %w", err)
 		}
 		rec.ReplicasUpdated = int64(n)
+		rec.TransfersQueued += int64(queued)
 	}
-	if len(p.Transfers) > 0 {
-		if err := c.actions.QueueTransfers(ctx, si.Name, p.Transfers); err != nil {
+	if len(transfers) > 0 {
+		if err := c.actions.QueueTransfers(ctx, si.Name, transfers); err != nil {
 			return fmt.Errorf("queue transfers: %w", err)
 		}
-		rec.TransfersQueued = int64(len(p.Transfers))
+		rec.TransfersQueued += int64(len(transfers))
 	}
 	if len(p.Deletions) > 0 {
-		if err := c.actions.QueueDeletions(ctx, si.Name, p.Deletions); err != nil {
-			return fmt.Errorf("queue deletions: %w", err)
+		if q, ok := c.actions.(DeletionQueuer); ok {
+			if err := q.QueueDeletions(ctx, si.Name, p.Deletions); err != nil {
+				return fmt.Errorf("queue deletions: %w", err)
+			}
+			rec.DeletionsQueued = int64(len(p.Deletions))
+		} else {
+			rec.DeletionsQueued = c.removeOrphans(ctx, log, drv, p.Deletions)
 		}
-		rec.DeletionsQueued = int64(len(p.Deletions))
 	}
 	for _, d := range p.Rmdirs {
 		// Rmdir refuses a directory that is not empty, so a file written
@@ -223,10 +244,41 @@ func (c *Checker) apply(ctx context.Context, log *logrus.Entry, rec *RunRecord, 
 	return recordMissing(ctx, c.db, si.ID, rec.ID, p.Seen)
 }
 
+// removeOrphans deletes orphans through the site's driver, a few at a
+// time, and returns how many are gone. A file already gone counts; other
+// failures are logged and left for the next run.
+func (c *Checker) removeOrphans(ctx context.Context, log *logrus.Entry, drv driver.Driver, dels []Deletion) int64 {
+	var done atomic.Int64
+	sem := make(chan struct{}, c.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, d := range dels {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := drv.Remove(ctx, d.LFN)
+			switch {
+			case err == nil || errors.Is(err, driver.ErrNotFound):
+				done.Add(1)
+			default:
+				log.WithError(err).WithField("lfn", d.LFN).Warn("cannot delete orphan")
+			}
+		}()
+	}
+	wg.Wait()
+	return done.Load()
+}
+
 // markIncomplete takes lost files out of the site's block replicas in one
 // inventory write: each replica becomes incomplete with the files still
-// present listed, and its size and count reduced accordingly.
-func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost map[inventory.BlockID][]int64) (int, error) {
+// present listed, and its size and count reduced accordingly. withTxn are
+// transfers to queue in the same write (c.actions is then a TxnQueuer);
+// those of replicas that went away meanwhile are dropped. It returns the
+// replicas changed and the transfers queued.
+func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost map[inventory.BlockID][]int64, withTxn []Transfer) (int, int, error) {
 	snap := c.store.Snapshot()
 	type change struct {
 		up  inventory.UpsertBlockReplica
@@ -245,7 +297,7 @@ func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost ma
 		}
 		files, err := c.store.Files(ctx, b)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		present := map[inventory.FileID]bool{}
 		if r.Complete {
@@ -255,7 +307,7 @@ func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost ma
 		} else {
 			ids, err := c.store.ReplicaFileIDs(ctx, b, si.ID)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			for _, id := range ids {
 				present[id] = true
@@ -285,7 +337,13 @@ func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost ma
 		changes = append(changes, ch)
 	}
 	if len(changes) == 0 {
-		return 0, nil
+		return 0, 0, nil
+	}
+	kept := withTxn[:0:0]
+	for _, tr := range withTxn {
+		if slices.ContainsFunc(changes, func(ch change) bool { return ch.up.Block == inventory.BlockID(tr.BlockID) }) {
+			kept = append(kept, tr)
+		}
 	}
 	_, err := c.store.Write(ctx, c.Now(), func(t *inventory.Txn) error {
 		for _, ch := range changes {
@@ -293,7 +351,13 @@ func (c *Checker) markIncomplete(ctx context.Context, si inventory.Site, lost ma
 				return err
 			}
 		}
+		if len(kept) > 0 {
+			return c.actions.(TxnQueuer).QueueTransfersTxn(t, si.ID, kept)
+		}
 		return nil
 	})
-	return len(changes), err
+	if err != nil {
+		return 0, 0, err
+	}
+	return len(changes), len(kept), nil
 }

@@ -37,6 +37,8 @@ type RunRecord struct {
 	Counts
 	EmptyDirs       int64 `json:"empty_dirs" db:"empty_dirs"`
 	TransfersQueued int64 `json:"transfers_queued" db:"transfers_queued"`
+	// DeletionsQueued counts orphan deletions queued, or done directly when
+	// the Actions cannot queue them (see DeletionQueuer).
 	DeletionsQueued int64 `json:"deletions_queued" db:"deletions_queued"`
 	ReplicasUpdated int64 `json:"replicas_updated" db:"replicas_updated"`
 	DirsRemoved     int64 `json:"dirs_removed" db:"dirs_removed"`

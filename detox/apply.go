@@ -16,9 +16,6 @@ import (
 // refuses the whole plan; nothing is written.
 var ErrCapExceeded = errors.New("detox deletion cap exceeded")
 
-// ErrStalePlan: the plan was computed on another inventory's snapshot.
-var ErrStalePlan = errors.New("plan does not belong to this inventory")
-
 // FileDeletion is one file to remove physically from a site.
 type FileDeletion struct {
 	Site    string
@@ -127,6 +124,38 @@ const (
 // the error is returned; re-queuing them is safe (DeletionQueue is
 // idempotent). With DryRun nothing is written or queued.
 func Apply(ctx context.Context, store *inventory.Store, plan *Plan, opts ApplyOptions) (*ApplyResult, error) {
+	return ApplyTo(ctx, StoreTarget(store, opts.At), plan, opts)
+}
+
+// FileLister reads the files of block replicas (*inventory.Store is one).
+type FileLister interface {
+	Files(ctx context.Context, block inventory.BlockID) ([]inventory.File, error)
+	ReplicaFileIDs(ctx context.Context, block inventory.BlockID, site inventory.SiteID) ([]inventory.FileID, error)
+}
+
+// Target is where Apply writes: the current state to re-check against, the
+// one inventory commit (a store's Write, or a scheduler writer's
+// Env.Commit, which fences the write with the writer lease) and the files.
+type Target struct {
+	Snapshot *inventory.Snapshot
+	Commit   func(ctx context.Context, fn func(*inventory.Txn) error) (inventory.WriteResult, error)
+	Files    FileLister
+}
+
+// StoreTarget applies straight to a store, at time at (zero: now).
+func StoreTarget(store *inventory.Store, at time.Time) Target {
+	return Target{Snapshot: store.Snapshot(), Files: store,
+		Commit: func(ctx context.Context, fn func(*inventory.Txn) error) (inventory.WriteResult, error) {
+			if at.IsZero() {
+				at = time.Now()
+			}
+			return store.Write(ctx, at, fn)
+		}}
+}
+
+// ApplyTo is Apply against any Target; tgt.Snapshot must be current (taken
+// after the plan's snapshot, under the same writer).
+func ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (*ApplyResult, error) {
 	res := &ApplyResult{DryRun: opts.DryRun, PerSite: map[inventory.SiteID]SiteTotals{}}
 	if err := checkCaps(plan, opts); err != nil {
 		return nil, err
@@ -134,7 +163,7 @@ func Apply(ctx context.Context, store *inventory.Store, plan *Plan, opts ApplyOp
 	if opts.At.IsZero() {
 		opts.At = time.Now()
 	}
-	snap := store.Snapshot()
+	snap := tgt.Snapshot
 	locked, err := lockedSet(ctx, snap, opts.Locks, opts.At)
 	if err != nil {
 		return nil, err
@@ -198,11 +227,11 @@ func Apply(ctx context.Context, store *inventory.Store, plan *Plan, opts ApplyOp
 	if opts.Queue == nil && len(res.Deleted) > 0 {
 		return nil, fmt.Errorf("detox apply: no deletion queue configured")
 	}
-	files, err := collectFiles(ctx, store, snap, res.Deleted, opts.CycleID)
+	files, err := collectFiles(ctx, tgt.Files, snap, res.Deleted, opts.CycleID)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := store.Write(ctx, opts.At, func(t *inventory.Txn) error {
+	if _, err := tgt.Commit(ctx, func(t *inventory.Txn) error {
 		touched := map[ReplicaKey]bool{}
 		for _, d := range res.Deleted {
 			cur, ok := t.BlockReplica(d.Block, d.Site)
@@ -313,7 +342,7 @@ func lockedSet(ctx context.Context, snap *inventory.Snapshot, src LockSource, at
 
 // collectFiles lists the files to remove: every file of a complete replica,
 // the present ones of an incomplete replica.
-func collectFiles(ctx context.Context, store *inventory.Store, snap *inventory.Snapshot, dels []Deletion, cycle int64) ([]FileDeletion, error) {
+func collectFiles(ctx context.Context, store FileLister, snap *inventory.Snapshot, dels []Deletion, cycle int64) ([]FileDeletion, error) {
 	var out []FileDeletion
 	for _, d := range dels {
 		site, _ := snap.Site(d.Site)

@@ -31,6 +31,10 @@ type Config struct {
 	MaxFilesPerSite int64 `yaml:"max_files_per_site"`
 	// DryRun plans and records cycles but never applies them.
 	DryRun bool `yaml:"dry_run"`
+	// AssumeEmpty names producers to treat as knowing nothing (no flagged
+	// dataset, no protected replica) while they are not wired, so that a
+	// policy using them loads; see Sources.FillEmpty.
+	AssumeEmpty []string `yaml:"assume_empty"`
 }
 
 // PartitionConfig is the Detox configuration of one partition.
@@ -73,6 +77,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxFilesPerSite < 0 {
 		errs = append(errs, fmt.Errorf("%w: detox.max_files_per_site %d: must be >= 0", ErrConfig, c.MaxFilesPerSite))
+	}
+	if err := (&Sources{}).FillEmpty(c.AssumeEmpty...); err != nil {
+		errs = append(errs, fmt.Errorf("detox.assume_empty: %w", err))
 	}
 	for name, p := range c.Partitions {
 		if p.Policy == "" {

@@ -24,6 +24,7 @@ func TestConfig(t *testing.T) {
 		{"volume.bad.yaml", "detox.max_volume_per_cycle -1"},
 		{"files.bad.yaml", "detox.max_files_per_site -3"},
 		{"nopolicy.bad.yaml", "detox.partitions.Physics.policy: required"},
+		{"assume.bad.yaml", "unknown producer \"popularity\""},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := LoadConfig(filepath.Join("testdata/config", tc.file))

@@ -65,14 +65,13 @@ func (g guardCode) reason() Reason {
 // drec is a dataset replica: the block replicas of one dataset at one
 // target site that are in the partition. Its brecs are contiguous.
 type drec struct {
-	ds          inventory.DatasetID
-	owner       inventory.GroupID // the dataset replica's group
-	site        int32             // index into cycle.sites
-	first, n    int32
-	dirty       bool
-	queuedDel   bool
-	prot, dism  int64 // protected and dismissed (candidate) bytes, as last accounted
-	pendingDels int64 // bytes decided Delete, not yet deleted
+	ds         inventory.DatasetID
+	owner      inventory.GroupID // the dataset replica's group
+	site       int32             // index into cycle.sites
+	first, n   int32
+	dirty      bool
+	queuedDel  bool
+	prot, dism int64 // protected and dismissed (candidate) bytes, as last accounted
 }
 
 // siteState is a site as the cycle sees it.

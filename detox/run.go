@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -164,7 +165,7 @@ func (c *cycle) account(di int32, sign int64) {
 	if sign < 0 {
 		st.protected -= d.prot
 		st.dismissed -= d.dism
-		d.prot, d.dism, d.pendingDels = 0, 0, 0
+		d.prot, d.dism = 0, 0
 		return
 	}
 	var prot, dism, del int64
@@ -188,7 +189,7 @@ func (c *cycle) account(di int32, sign int64) {
 			}
 		}
 	}
-	d.prot, d.dism, d.pendingDels = prot, dism, del
+	d.prot, d.dism = prot, dism
 	st.protected += prot
 	st.dismissed += dism
 	if del > 0 && !d.queuedDel {
@@ -395,6 +396,11 @@ func (c *cycle) run(ctx context.Context) (int, error) {
 		}
 		keys, cands = c.sortCandidates(cands, keys, &v)
 		limit := c.opts.DeletionPerIteration * float64(st.quota)
+		if st.quota <= 0 {
+			// No quota: a step of a fraction of nothing would re-sort the
+			// site's candidates after every replica; Until still stops it.
+			limit = math.Inf(1)
+		}
 		var deleted int64
 		for _, di := range cands {
 			// Until is checked before every replica (including the first:

@@ -20,8 +20,8 @@ var ErrNoPolicy = errors.New("no detox policy for partition")
 // the cycle in the history, apply. It is what the scheduler application,
 // `dynamo detox run` and the REST layer share.
 type Runner struct {
-	Store   *inventory.Store
-	History *History // nil: cycles are not recorded
+	Store   *inventory.Store // for RunCycle; RunCycleOn needs none
+	History *History         // nil: cycles are not recorded
 	Config  Config
 	Sources Sources
 	Queue   DeletionQueue // required for cycles that are not dry runs
@@ -69,6 +69,14 @@ func (r *Runner) LoadPolicy(partition, file string) (*policy.Policy, error) {
 // (status planned) but not applied. A cycle whose Apply fails is recorded
 // as failed with the error.
 func (r *Runner) RunCycle(ctx context.Context, partition string, opts RunOptions) (*CycleResult, error) {
+	return r.RunCycleOn(ctx, partition, r.Store.Snapshot(), func() Target { return StoreTarget(r.Store, opts.At) }, opts)
+}
+
+// RunCycleOn is RunCycle on a given snapshot, applying to the target
+// target() returns (called after planning, so its snapshot is current).
+// The scheduler application passes its run's snapshot and a target whose
+// Commit is the run's Env.Commit.
+func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *inventory.Snapshot, target func() Target, opts RunOptions) (*CycleResult, error) {
 	pol, err := r.LoadPolicy(partition, opts.PolicyFile)
 	if err != nil {
 		return nil, err
@@ -78,7 +86,7 @@ func (r *Runner) RunCycle(ctx context.Context, partition string, opts RunOptions
 	}
 	dry := opts.DryRun || r.Config.DryRun
 	pc := r.Config.Partitions[partition]
-	plan, err := PlanCycle(ctx, r.Store.Snapshot(), pol, PlanOptions{At: opts.At, Sources: r.Sources,
+	plan, err := PlanCycle(ctx, snap, pol, PlanOptions{At: opts.At, Sources: r.Sources,
 		DeletionPerIteration: r.Config.Step(partition), AllowLastCopyDeletion: pc.AllowLastCopyDeletion, Log: r.Log})
 	if err != nil {
 		return nil, err
@@ -92,7 +100,7 @@ func (r *Runner) RunCycle(ctx context.Context, partition string, opts RunOptions
 	if dry {
 		return res, nil
 	}
-	res.Applied, err = Apply(ctx, r.Store, plan, ApplyOptions{MaxVolume: r.Config.MaxVolumePerCycle,
+	res.Applied, err = ApplyTo(ctx, target(), plan, ApplyOptions{MaxVolume: r.Config.MaxVolumePerCycle,
 		MaxFilesPerSite: r.Config.MaxFilesPerSite, AllowLastCopyDeletion: pc.AllowLastCopyDeletion,
 		Locks: r.Sources.Locks, Queue: r.Queue, CycleID: res.CycleID, At: opts.At, Log: r.Log})
 	if r.History != nil && res.CycleID != 0 {

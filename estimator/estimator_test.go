@@ -13,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/srm/client"
 )
@@ -169,3 +170,6 @@ func TestTapeREST(t *testing.T) {
 		t.Errorf("archiveinfo asked %v, fallback asked %d", asked, fallback.asked)
 	}
 }
+
+// The file-operation daemon ranks its dispatch window with the estimator.
+var _ fileop.Prioritizer = (*Estimator)(nil)

@@ -3,6 +3,7 @@ package fileop
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -18,12 +19,15 @@ import (
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
-// Prioritizer orders pending subscriptions. The request-popularity
-// estimator implements it when present; without one the daemon orders by
-// request priority, then age. Higher values go first; Priority must be
-// cheap and safe for concurrent use.
+// Prioritizer ranks transfers by the source the daemon chose for them
+// (e.g. a file on a tape system's disk cache before one needing staging).
+// *estimator.Estimator implements it. Priorities returns a priority per
+// source URL, higher first; a URL missing from the map counts as 0. It must
+// not fail (what it cannot learn is neutral) and should answer from a
+// cache: it is called once per dispatch pass with the whole window.
+// Without a Prioritizer the order is request priority, then age.
 type Prioritizer interface {
-	Priority(s *Subscription) float64
+	Priorities(ctx context.Context, sourceURLs []string) map[string]int
 }
 
 // Daemon runs the queue: it dispatches pending subscriptions to a backend
@@ -157,6 +161,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// SetPrioritizer sets (or, with nil, removes) the Prioritizer. Call it
+// before Run: it is read without locking while the daemon runs.
+func (d *Daemon) SetPrioritizer(p Prioritizer) { d.prio = p }
 
 // Wake asks the dispatcher to look for work now (after an enqueue).
 func (d *Daemon) Wake() {
@@ -371,15 +379,30 @@ func (d *Daemon) submit(ctx context.Context, b Batch) error {
 	return nil
 }
 
-// orderPending sorts subscriptions: by the prioritizer if any, else by
-// request priority then age (the SQL order, kept stable).
-func (d *Daemon) orderPending(subs []Subscription) {
+// orderCandidates sorts dispatch candidates by the prioritizer, if any:
+// transfers by the priority of their chosen source (one Priorities call
+// per pass), deletions first (they need no source and free space). The
+// sort is stable, so within one priority the queue's order (request
+// priority, then age) stays.
+func (d *Daemon) orderCandidates(ctx context.Context, cands []*activeSub) {
 	if d.prio == nil {
 		return
 	}
-	p := make(map[int64]float64, len(subs))
-	for i := range subs {
-		p[subs[i].ID] = d.prio.Priority(&subs[i])
+	var urls []string
+	for _, a := range cands {
+		if a.sub.Op == OpTransfer {
+			urls = append(urls, a.srcURL)
+		}
 	}
-	sort.SliceStable(subs, func(i, j int) bool { return p[subs[i].ID] > p[subs[j].ID] })
+	if len(urls) == 0 {
+		return
+	}
+	p := d.prio.Priorities(ctx, urls)
+	key := func(a *activeSub) int {
+		if a.sub.Op == OpDeletion {
+			return math.MaxInt
+		}
+		return p[a.srcURL]
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return key(cands[i]) > key(cands[j]) })
 }

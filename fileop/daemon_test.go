@@ -267,6 +267,10 @@ func TestDeletionCancelsPendingTransfers(t *testing.T) {
 		if _, ok := e.store.Snapshot().BlockReplica(e.fed.Block, e.fed.Dst.ID); ok {
 			t.Fatal("empty replica not deleted")
 		}
+		// Queueing the deletion of a replica that is gone is a no-op.
+		if n, err := e.fed.QueueDelete(ctx, t0, e.fed.Dst.ID); err != nil || n != 0 {
+			t.Fatalf("deleting a missing replica: %d, %v", n, err)
+		}
 		// And a single-file deletion request cancels that file's transfer.
 		if _, err := e.fed.QueueCopy(ctx, t0, 0); err != nil {
 			t.Fatal(err)

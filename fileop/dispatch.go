@@ -97,7 +97,6 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 	if len(subs) == 0 {
 		return 0, nil
 	}
-	d.orderPending(subs)
 	failures, err := d.loadFailures(ctx, subs)
 	if err != nil {
 		return 0, err
@@ -105,14 +104,9 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 	snap := d.store.Snapshot()
 
 	var holds []hold
-	groups := map[batchKey][]*activeSub{}
-	var order []batchKey
+	var cands []*activeSub
 	d.mu.Lock()
-	links, sites := copyCounts(d.links), copyCounts(d.sites)
 	for i := range subs {
-		if free == 0 {
-			break
-		}
 		s := subs[i]
 		opp := OpDeletion
 		if s.Op == OpDeletion {
@@ -132,18 +126,18 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 			continue
 		}
 		if s.Op == OpTransfer {
-			var cands []SourceCandidate
+			var sc []SourceCandidate
 			for r := range snap.BlockReplicas(inventory.BlockID(s.BlockID)) {
 				if !r.Complete || r.Site == inventory.SiteID(s.SiteID) {
 					continue
 				}
 				if site, ok := snap.Site(r.Site); ok && site.Status == inventory.SiteReady {
-					cands = append(cands, SourceCandidate{Site: r.Site, Tape: site.StorageType == inventory.StorageMSS})
+					sc = append(sc, SourceCandidate{Site: r.Site, Tape: site.StorageType == inventory.StorageMSS})
 				}
 			}
-			src, reason := SelectSource(cands, failures[s.ID])
+			src, reason := SelectSource(sc, failures[s.ID])
 			if reason != "" {
-				holds = append(holds, hold{s, reason, fmt.Sprintf("%d candidate sources", len(cands))})
+				holds = append(holds, hold{s, reason, fmt.Sprintf("%d candidate sources", len(sc))})
 				continue
 			}
 			ss, _ := snap.Site(src)
@@ -153,6 +147,19 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 				continue
 			}
 		}
+		cands = append(cands, a)
+	}
+	links, sites := copyCounts(d.links), copyCounts(d.sites)
+	d.mu.Unlock()
+	d.orderCandidates(ctx, cands)
+
+	groups := map[batchKey][]*activeSub{}
+	var order []batchKey
+	for _, a := range cands {
+		if free == 0 {
+			break
+		}
+		s := a.sub
 		l := link{a.src, s.SiteID}
 		if links[l] >= d.cfg.PerLink || sites[s.SiteID] >= d.cfg.PerSite || a.src != 0 && sites[a.src] >= d.cfg.PerSite {
 			continue // throttled: stays pending, in order, for the next pass
@@ -169,7 +176,6 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 		groups[k] = append(groups[k], a)
 		free--
 	}
-	d.mu.Unlock()
 
 	var batches []Batch
 	var claimed []*activeSub

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/adler32"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +61,7 @@ func TestKill9MidBatchResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--db", dsn, "--fileop-config", cfg, "--log-level", "warn")
+		cmd := exec.Command(bin, "serve", "--db", dsn, "--fileop-config", cfg, "--log-level", "warn", "--listen", freeAddr(t))
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -149,4 +150,15 @@ func TestKill9MidBatchResumes(t *testing.T) {
 	if n := count("SELECT COUNT(*) FROM block_replica_files"); n != 0 {
 		t.Fatalf("%d replica file rows left for a complete replica", n)
 	}
+}
+
+// freeAddr returns a loopback address with a port free right now (the
+// serve process's REST listener must not collide with anything).
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

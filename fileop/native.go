@@ -18,11 +18,14 @@ import (
 type NativeConfig struct {
 	// Workers is the number of concurrent file operations (default 16).
 	Workers int `yaml:"workers"`
-	// Overwrite replaces a destination file that exists with other content;
-	// when false such a transfer fails irrecoverably (ErrExists). A
-	// destination that already has the right size and checksum is always
-	// taken as done (that is how a resumed batch avoids repeating work).
-	Overwrite bool `yaml:"overwrite"`
+	// KeepExisting refuses to replace a destination file that exists with
+	// other content (the transfer fails irrecoverably with ErrExists and is
+	// held). By default such a file is replaced: the inventory says what
+	// belongs there, and a corrupt copy found by the consistency checker
+	// must be overwritten. A destination that already has the right size
+	// and checksum is always taken as done (that is how a resumed batch
+	// avoids repeating work).
+	KeepExisting bool `yaml:"keep_existing"`
 	// TPC lets the destination pull the file itself (WLCG HTTP third-party
 	// copy) when both ends are http(s)/dav(s) and the destination driver is
 	// a driver.ThirdPartyCopier; a destination that refuses falls back to
@@ -292,7 +295,7 @@ func (n *Native) alreadyThere(ctx context.Context, dst driver.Driver, dp string,
 	if same {
 		return true, nil
 	}
-	if !n.cfg.Overwrite {
+	if n.cfg.KeepExisting {
 		return false, driver.NewError(ctx, "transfer", t.Target, driver.ErrExists, "", errors.New("destination exists with other content and overwrite is off"))
 	}
 	return false, nil

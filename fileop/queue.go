@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -13,6 +14,11 @@ import (
 )
 
 // Request asks for one operation on one file at one site.
+//
+// A deletion of a file outside the inventory (an orphan found by the
+// consistency checker) leaves File.ID and File.Block zero: Enqueue then
+// gives it a synthetic negative file id derived from the LFN, and its
+// completion changes nothing in the inventory.
 type Request struct {
 	Op Op
 	// File is the inventory file (ID, Block, LFN, Size, Adler32 are copied
@@ -51,8 +57,13 @@ func Enqueue(ctx context.Context, d *db.DB, tx *sqlx.Tx, at time.Time, reqs []Re
 		if r.Op != OpTransfer && r.Op != OpDeletion {
 			return res, fmt.Errorf("%w: op %q for %s (want transfer or deletion)", ErrInvalid, r.Op, r.File.LFN)
 		}
-		if r.File.ID <= 0 || r.File.Block <= 0 || r.Site <= 0 || r.File.LFN == "" {
+		if r.Op == OpDeletion && r.File.ID == 0 && r.File.Block == 0 && r.File.LFN != "" {
+			r.File.ID = UnmanagedFileID(r.File.LFN)
+		} else if r.File.ID <= 0 || r.File.Block <= 0 || r.Site <= 0 || r.File.LFN == "" {
 			return res, fmt.Errorf("%w: %s of %q: file id %d, block %d, site %d must be set", ErrInvalid, r.Op, r.File.LFN, r.File.ID, r.File.Block, r.Site)
+		}
+		if r.Site <= 0 {
+			return res, fmt.Errorf("%w: %s of %q: no site", ErrInvalid, r.Op, r.File.LFN)
 		}
 		k := key{r.Op, r.Site}
 		if _, ok := groups[k]; !ok {
@@ -78,6 +89,41 @@ func Enqueue(ctx context.Context, d *db.DB, tx *sqlx.Tx, at time.Time, reqs []Re
 }
 
 const enqueueChunk = 400
+
+// UnmanagedFileID is the file id of a file outside the inventory: negative
+// (inventory ids are positive), derived from the LFN so that queueing the
+// same orphan twice finds the same subscription.
+func UnmanagedFileID(lfn string) inventory.FileID {
+	h := fnv.New64a()
+	h.Write([]byte(lfn))
+	return -inventory.FileID(h.Sum64()>>2) - 1
+}
+
+// EnqueueTx is Enqueue in a transaction of its own, for callers that
+// change nothing else (the consistency checker).
+func EnqueueTx(ctx context.Context, d *db.DB, at time.Time, reqs []Request) (EnqueueResult, error) {
+	var res EnqueueResult
+	err := d.InTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		res, err = Enqueue(ctx, d, tx, at, reqs)
+		return err
+	})
+	return res, err
+}
+
+// InFlight returns the LFNs with a live subscription (transfer to, or
+// deletion at, site): queued, running, waiting for a retry or held.
+func InFlight(ctx context.Context, d *db.DB, site inventory.SiteID) (map[string]struct{}, error) {
+	var lfns []string
+	if err := d.SelectContext(ctx, &lfns, "SELECT lfn FROM "+TableSubscriptions+" WHERE site_id = ? AND live = 1", site); err != nil {
+		return nil, err
+	}
+	out := make(map[string]struct{}, len(lfns))
+	for _, l := range lfns {
+		out[l] = struct{}{}
+	}
+	return out, nil
+}
 
 func enqueueChunkTx(ctx context.Context, tx *sqlx.Tx, at time.Time, op Op, site inventory.SiteID, rs []Request) (EnqueueResult, error) {
 	var res EnqueueResult
@@ -191,15 +237,15 @@ func QueueTransfers(ctx context.Context, s *inventory.Store, t *inventory.Txn, r
 // Detox calls it inside the store.Write that marks the replicas pending
 // deletion. The daemon removes each file from its replica as it is deleted
 // and the replica when its last file is gone. A replica that holds no file
-// at all is deleted from the inventory here, in t. It returns the number of
-// deletions requested.
+// at all is deleted from the inventory here, in t; a replica that does not
+// exist is skipped. It returns the number of deletions requested.
 func QueueDeletions(ctx context.Context, s *inventory.Store, t *inventory.Txn, reps []ReplicaRef, priority int) (int, error) {
 	var reqs []Request
 	var cancel []ReplicaRef
 	for _, rr := range reps {
 		r, ok := t.BlockReplica(rr.Block, rr.Site)
 		if !ok {
-			return 0, fmt.Errorf("%w: block %d has no replica at site %d", ErrInvalid, rr.Block, rr.Site)
+			continue // no replica: nothing to delete (queueing twice is fine)
 		}
 		files, err := s.Files(ctx, rr.Block)
 		if err != nil {

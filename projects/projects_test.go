@@ -83,7 +83,8 @@ func newEnv(t *testing.T, se *setest.SE, d *db.DB, files FileSource, mutate func
 	cfg := Config{LookAhead: 3, RetryAfter: time.Second, ConsumerTimeout: time.Hour, Tick: 20 * time.Millisecond,
 		Sites: map[string]*SiteConfig{"T1_SE": {Kind: Permanent, Mapping: siteMapping(se.Base), Protocols: []string{"https"}}},
 		Stager: stager.Config{BackoffStart: 20 * time.Millisecond, BackoffCap: 100 * time.Millisecond, Tick: 20 * time.Millisecond,
-			PinLifetime: time.Minute}}
+			PinLifetime: time.Minute, CallTimeout: 10 * time.Second},
+		Estimator: estimator.Config{Timeout: 10 * time.Second}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -205,9 +206,12 @@ func noLeaks(t *testing.T, se *setest.SE) {
 // file is in the recovery list; no pin is left at the SE.
 func TestProjectDelivery(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {
-		se := setest.Start(t, setest.Options{RecallDelay: 600 * time.Millisecond})
+		// The recall (1.5 s) is much longer than an online get (tens of
+		// ms), so that "cached first" holds even on a loaded machine; the
+		// consumer timeout (2 s) is far above a live consumer's period.
+		se := setest.Start(t, setest.Options{RecallDelay: 1500 * time.Millisecond})
 		store, on, tape := injectDataset(t, se, d, 4, 4)
-		e := newEnv(t, se, d, InventoryFiles{Store: store}, func(c *Config) { c.ConsumerTimeout = 700 * time.Millisecond }, nil)
+		e := newEnv(t, se, d, InventoryFiles{Store: store}, func(c *Config) { c.ConsumerTimeout = 2 * time.Second }, nil)
 
 		code, _, b := e.post(t, "", StartRequest{Name: "p1", Dataset: "/P/R-v1/AOD", Site: "T1_SE"}, "")
 		if code != http.StatusCreated {
@@ -298,6 +302,7 @@ func TestProjectDelivery(t *testing.T) {
 					}
 				}
 				t.Error("consumer never got 204")
+				dumpState(t, e)
 			}()
 		}
 		wg.Wait()
@@ -544,4 +549,33 @@ func waitDelivery(t *testing.T, m *Manager, project string, cpid int64) Delivery
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// dumpState logs the stager's and the project's rows (diagnosis of a
+// failed delivery test).
+func dumpState(t *testing.T, e *env) {
+	var rows []struct {
+		ID    int64  `db:"id"`
+		State string `db:"state"`
+		SURL  string `db:"surl"`
+		Token string `db:"token"`
+		Polls int    `db:"polls"`
+		Err   string `db:"error"`
+		Next  int64  `db:"next_poll"`
+	}
+	_ = e.d.Select(&rows, "SELECT id, state, surl, token, polls, error, next_poll FROM stager_requests ORDER BY id")
+	for _, r := range rows {
+		t.Logf("stager %d %s %s tok=%s polls=%d next=%v err=%s", r.ID, r.State, r.SURL, r.Token, r.Polls, time.Until(time.Unix(0, r.Next)), r.Err)
+	}
+	var files []struct {
+		LFN   string `db:"lfn"`
+		State string `db:"state"`
+		Req   int64  `db:"request_id"`
+		Rated bool   `db:"rated"`
+	}
+	_ = e.d.Select(&files, "SELECT lfn, state, request_id, rated FROM project_files ORDER BY idx")
+	for _, f := range files {
+		t.Logf("file %s %s req=%d rated=%v", f.LFN, f.State, f.Req, f.Rated)
+	}
+	t.Logf("stager active %d", e.st.Active())
 }

@@ -226,3 +226,14 @@ func (m *Manager) EnforceQuota(ctx context.Context, site string, dryRun bool) (E
 	}
 	return plan, nil
 }
+
+// Destination is where a copy of lfn placed at site goes: MapLocation with
+// the site's location rule and location_base. It returns ErrBadRequest for
+// a site without a location_base.
+func (m *Manager) Destination(site, lfn string, replicas []string) (string, error) {
+	sc := m.cfg.Sites[site]
+	if sc == nil || sc.LocationBase == "" {
+		return "", fmt.Errorf("%w: site %s has no location_base", ErrBadRequest, site)
+	}
+	return MapLocation(sc.Location, sc.LocationBase, lfn, replicas)
+}

@@ -60,6 +60,14 @@ func TestMapLocation(t *testing.T) {
 	if _, err := MapLocation("nearest", "srm://c/c", "/x/f", reps); err == nil {
 		t.Error("unknown rule accepted")
 	}
+	m := &Manager{cfg: Config{Sites: map[string]*SiteConfig{
+		"A": {Location: LocationSameProtocol, LocationBase: "srm://cache:8444/c"}, "B": {}}}}
+	if got, err := m.Destination("A", "/store/exp/f.root", reps); err != nil || got != "srm://cache:8444/c/exp/data/run1/f.root" {
+		t.Errorf("Destination(A) = %q %v", got, err)
+	}
+	if _, err := m.Destination("B", "/store/exp/f.root", reps); err == nil {
+		t.Error("Destination without location_base accepted")
+	}
 }
 
 func TestConfigValidate(t *testing.T) {

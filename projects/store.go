@@ -127,6 +127,11 @@ func (m *Manager) load(ctx context.Context) error {
 			results[f.RequestID] = res
 		}
 		m.mu.Lock()
+		if _, ok := m.projects[p.Name]; ok || m.reserved[p.Name] {
+			// Started in this process before Run: the memory is newer.
+			m.mu.Unlock()
+			continue
+		}
 		m.projects[p.Name] = p
 		for _, f := range p.files {
 			if f.State != FileStaging && f.State != FileReady {

@@ -39,3 +39,14 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 30m "$@" ./...
+
+# CMS's production Detox policies, partitions and enforcer rules must all
+# pass `dynamo detox check` (they live beside the checkout, not in it).
+policies="${DYNAMO_POLICIES_DIR:-../shared/reference/dynamo-policies}"
+if [ -d "$policies" ]; then
+  go build -o "$tmp/dynamo" ./cmd/dynamo
+  scripts/check-production-policies.sh "$tmp/dynamo" "$policies"
+elif [ "${CI:-}" = true ]; then
+  echo "test.sh: production policies not found at $policies" >&2
+  exit 1
+fi

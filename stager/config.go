@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -35,6 +36,9 @@ type Config struct {
 	// Tick is the poller's period: how often due requests are looked at;
 	// default 1s.
 	Tick time.Duration `yaml:"tick"`
+	// Retention is how long finished requests stay in the database for
+	// Lookup; default 7 days.
+	Retention time.Duration `yaml:"retention"`
 	// Workers bounds the SRM calls in flight; default 8.
 	Workers int `yaml:"workers"`
 	// Webhook configures callbacks to external callers.
@@ -52,6 +56,24 @@ type WebhookConfig struct {
 	// Secret, when set, signs each body: header X-Dynamo-Signature is
 	// "sha256=" + hex(HMAC-SHA256(secret, body)).
 	Secret string `yaml:"secret"`
+	// AllowHosts, when not empty, limits webhook URLs to these hosts: an
+	// entry "cb.example.org" matches that host, ".example.org" any host
+	// under it. The stager POSTs from the server's network: without a list
+	// any authenticated caller can make it call any URL.
+	AllowHosts []string `yaml:"allow_hosts"`
+}
+
+// webhookAllowed reports whether host may be called back.
+func (w WebhookConfig) webhookAllowed(host string) bool {
+	if len(w.AllowHosts) == 0 {
+		return true
+	}
+	for _, a := range w.AllowHosts {
+		if host == a || (strings.HasPrefix(a, ".") && strings.HasSuffix(host, a)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Errors of configuration loading.
@@ -71,6 +93,7 @@ func (c *Config) ApplyDefaults() {
 	def(&c.PinLifetime, time.Hour)
 	def(&c.Tick, time.Second)
 	def(&c.Webhook.Timeout, 10*time.Second)
+	def(&c.Retention, 7*24*time.Hour)
 	if len(c.Protocols) == 0 {
 		c.Protocols = []string{"https", "root", "gsiftp"}
 	}
@@ -97,6 +120,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: pin_lifetime %v must be at least 1s (SRM counts in seconds)", ErrBadConfig, c.PinLifetime)
 	case c.Tick <= 0:
 		return fmt.Errorf("%w: tick %v must be positive", ErrBadConfig, c.Tick)
+	case c.Retention <= 0:
+		return fmt.Errorf("%w: retention %v must be positive", ErrBadConfig, c.Retention)
 	case c.Workers < 1:
 		return fmt.Errorf("%w: workers %d must be at least 1", ErrBadConfig, c.Workers)
 	case c.Webhook.Timeout <= 0:

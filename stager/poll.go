@@ -59,6 +59,8 @@ func (s *Stager) Run(ctx context.Context) error {
 	sem := make(chan struct{}, s.cfg.Workers)
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
+	gc := time.NewTicker(gcInterval)
+	defer gc.Stop()
 	defer s.wg.Wait()
 	for {
 		for _, q := range s.due() {
@@ -81,8 +83,29 @@ func (s *Stager) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		case <-s.wake:
+		case <-gc.C:
+			if n, err := s.gc(ctx, s.now()); err != nil {
+				s.log.WithError(err).Warn("deleting old requests failed")
+			} else if n > 0 {
+				s.log.WithField("requests", n).Debug("deleted finished requests past retention")
+			}
 		}
 	}
+}
+
+// gcInterval is how often finished requests past Config.Retention are
+// deleted.
+const gcInterval = 10 * time.Minute
+
+// gc deletes the rows of requests that finished (nothing held at the SE,
+// nothing owed to a webhook) more than Retention ago.
+func (s *Stager) gc(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.d.ExecContext(ctx, `DELETE FROM stager_requests WHERE state IN (?, ?, ?, ?, ?, ?) AND cleanup = 0 AND notified = 1 AND updated < ?`,
+		StateDone, StateReleased, StateFailed, StateTimedOut, StateAborted, StateExpired, now.Add(-s.cfg.Retention).UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("stager: gc: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // due marks and returns the requests to work on now.
@@ -234,7 +257,11 @@ func (s *Stager) submitGet(ctx context.Context, q *req) {
 		q.State, q.Error = StateFailed, err.Error()
 		return
 	}
-	cctx, cancel := s.callCtx(ctx, q)
+	// Neither the request's deadline nor a shutdown (Run's ctx) cuts the
+	// submission short: an SE that stored the request must get the chance
+	// to hand us its token, or nobody could ever release it. Run waits for
+	// this worker before returning.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CallTimeout)
 	defer cancel()
 	r, err := c.PrepareToGet(cctx, []string{q.SURL}, q.protocols(), time.Duration(q.PinLifetime))
 	s.opt.Metrics.poll()

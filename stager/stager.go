@@ -299,6 +299,11 @@ func (s *Stager) Submit(ctx context.Context, r Request, cb Callback) (int64, err
 	if r.Kind == KindCopy && s.opt.Mover == nil {
 		return 0, ErrNoMover
 	}
+	if r.Webhook != "" {
+		if u, _ := url.Parse(r.Webhook); !s.cfg.Webhook.webhookAllowed(u.Hostname()) {
+			return 0, fmt.Errorf("%w: webhook host %q is not in webhook.allow_hosts", ErrBadRequest, u.Hostname())
+		}
+	}
 	now := s.now()
 	timeout := s.cfg.RequestTimeout
 	if r.Timeout > 0 {
@@ -316,7 +321,11 @@ func (s *Stager) Submit(ctx context.Context, r Request, cb Callback) (int64, err
 	}
 	id := q.ID // q belongs to the poller once published
 	s.mu.Lock()
-	s.reqs[id] = q
+	// Run's start-up load may have read the new row already (and the
+	// poller may be working on that copy): there must be one copy only.
+	if _, loaded := s.reqs[id]; !loaded {
+		s.reqs[id] = q
+	}
 	if cb != nil {
 		s.cbs[id] = cb
 	}

@@ -229,6 +229,16 @@ func TestGet(t *testing.T) {
 		t.Errorf("SE status after release = %v", got)
 	}
 	waitFor(t, "the stager to forget finished requests", 5*time.Second, func() bool { return s.Active() == 0 })
+	// Past the retention, finished rows are deleted; recent ones stay.
+	if n, err := s.gc(ctx, time.Now()); err != nil || n != 0 {
+		t.Errorf("gc of recent requests: %d %v", n, err)
+	}
+	if n, err := s.gc(ctx, time.Now().Add(8*24*time.Hour)); err != nil || n != 2 {
+		t.Errorf("gc past retention: %d %v", n, err)
+	}
+	if _, err := s.Lookup(ctx, id1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Lookup after gc: %v", err)
+	}
 
 	// A missing file fails, and nothing is left at the SE.
 	id3, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: se.Base + "/nope"}, rs.add)
@@ -242,7 +252,7 @@ func TestGet(t *testing.T) {
 // the SE (the recall finishing later pins nothing), a ready get nobody
 // releases expires and is released by the stager.
 func TestAbortTimeoutExpiry(t *testing.T) {
-	se := setest.Start(t, setest.Options{RecallDelay: 800 * time.Millisecond})
+	se := setest.Start(t, setest.Options{RecallDelay: 2 * time.Second})
 	a := se.Put(t, "/tape/a", []byte("a"), true)
 	b := se.Put(t, "/tape/b", []byte("b"), true)
 	c := se.Put(t, "/disk-c", []byte("c"), false)
@@ -253,7 +263,7 @@ func TestAbortTimeoutExpiry(t *testing.T) {
 	var rs results
 	ctx := context.Background()
 	idA, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: a}, rs.add)
-	idB, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: b, Timeout: 300 * time.Millisecond}, rs.add)
+	idB, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: b, Timeout: time.Second}, rs.add)
 	idC, _ := s.Submit(ctx, Request{Kind: KindGet, SURL: c}, rs.add)
 	waitFor(t, "the get of a to be polling", 5*time.Second, func() bool { return lookup(t, s, idA).State == StatePolling })
 	if err := s.Abort(ctx, idA); err != nil {
@@ -272,7 +282,7 @@ func TestAbortTimeoutExpiry(t *testing.T) {
 	if !strings.Contains(rc.Error, "pin lifetime") {
 		t.Errorf("expired: %+v", rc)
 	}
-	time.Sleep(time.Second) // let the recalls finish: they must not pin
+	time.Sleep(2 * time.Second) // let the recalls finish: they must not pin
 	noLeaks(t, se)
 	if got := se.FileStatuses(t, rc.Token); got[0] != "SRM_RELEASED" {
 		t.Errorf("expired pin at the SE: %v", got)
@@ -450,6 +460,14 @@ func TestSubmitValidates(t *testing.T) {
 	}
 	if _, err := s.Submit(context.Background(), Request{Kind: KindCopy, SURL: "srm://h/x", Dest: "srm://h/y"}, nil); !errors.Is(err, ErrNoMover) {
 		t.Errorf("copy without mover: %v", err)
+	}
+	s.cfg.Webhook.AllowHosts = []string{"cb.example.org", ".example.net"}
+	for hook, ok := range map[string]bool{"https://cb.example.org/x": true, "https://a.example.net:8443/": true,
+		"http://169.254.169.254/latest": false, "https://evil.org/cb.example.org": false, "https://example.net/": false} {
+		_, err := s.Submit(context.Background(), Request{Kind: KindGet, SURL: "srm://h/x", Webhook: hook}, nil)
+		if (err == nil) != ok {
+			t.Errorf("webhook %s: err %v, want allowed=%v", hook, err, ok)
+		}
 	}
 }
 

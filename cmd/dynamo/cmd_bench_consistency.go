@@ -9,6 +9,8 @@ import (
 	"github.com/dynamo-go/dynamo/consistency"
 )
 
+func init() { benchSubcommands = append(benchSubcommands, newBenchConsistencyCmd) }
+
 // newBenchConsistencyCmd is `dynamo bench consistency`: the diff at scale.
 func init() { benchSubcommands = append(benchSubcommands, newBenchConsistencyCmd) }
 

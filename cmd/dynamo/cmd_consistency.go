@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,21 +12,19 @@ import (
 	"github.com/dynamo-go/dynamo/consistency"
 	"github.com/dynamo-go/dynamo/fileop/driver"
 	_ "github.com/dynamo-go/dynamo/fileop/driver/all"
+	"github.com/dynamo-go/dynamo/inventory"
 )
 
 func init() { registerCommand(newConsistencyCmd) }
 
 // consistencyActions gives the file-operation queue consistency runs act
-// through. nil until the file-operation daemon is wired in: then only dry
-// runs are possible from the command line.
-var consistencyActions func(e *env) (consistency.Actions, error)
+// through (set in wire_consistency.go). Without it only dry runs are
+// possible from the command line.
+var consistencyActions func(e *env, store *inventory.Store) (consistency.Actions, error)
 
-// loadConsistencyConfig reads the `consistency:` section. Until the main
-// configuration carries it, it comes from its own YAML file.
+// loadConsistencyConfig reads the `consistency:` section from its own YAML
+// file (the --consistency-config override of the main configuration's section).
 func loadConsistencyConfig(path string) (consistency.Config, error) {
-	if path == "" {
-		return consistency.Config{}, usageError{errors.New("--consistency-config FILE is required (the YAML of the consistency: section)")}
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return consistency.Config{}, usageError{err}
@@ -36,6 +35,18 @@ func loadConsistencyConfig(path string) (consistency.Config, error) {
 		return c, usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	return c, nil
+}
+
+// dryActions reads what is in flight from the real queue and refuses to
+// queue anything (the checker never queues in a dry run; this makes sure).
+type dryActions struct{ real consistency.Actions }
+
+func (d dryActions) QueueTransfers(context.Context, string, []consistency.Transfer) error {
+	return errors.New("dry run: nothing may be queued")
+}
+
+func (d dryActions) InFlight(ctx context.Context, site string) (map[string]struct{}, error) {
+	return d.real.InFlight(ctx, site)
 }
 
 // newConsistencyCmd is `dynamo consistency`: check sites against the inventory.
@@ -59,33 +70,48 @@ X509_USER_PROXY / X509_CERT_DIR.`,
 			if site == "" {
 				return usageError{errors.New("--site is required")}
 			}
-			ccfg, err := loadConsistencyConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			if workDir != "" {
-				ccfg.WorkDir = workDir
-			}
 			ctx := cmd.Context()
 			e, err := g.open(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer e.db.Close()
-			var acts consistency.Actions
+			var ccfg consistency.Config
 			switch {
-			case consistencyActions != nil:
-				if acts, err = consistencyActions(e); err != nil {
+			case cfgPath != "":
+				if ccfg, err = loadConsistencyConfig(cfgPath); err != nil {
 					return err
 				}
-			case dryRun:
-				acts = consistency.NewMemActions()
+			case e.file.Consistency != nil:
+				ccfg = *e.file.Consistency
 			default:
-				return usageError{errors.New("no file-operation queue is wired into this build: only --dry-run is possible")}
+				return usageError{errors.New("no consistency: section in the configuration (or --consistency-config FILE)")}
+			}
+			if workDir != "" {
+				ccfg.WorkDir = workDir
 			}
 			st, err := e.loadInventory(ctx)
 			if err != nil {
 				return err
+			}
+			var acts consistency.Actions
+			switch {
+			case dryRun:
+				// A dry run queues nothing, but must see what is in flight.
+				acts = consistency.NewMemActions()
+				if consistencyActions != nil {
+					real, err := consistencyActions(e, st)
+					if err != nil {
+						return err
+					}
+					acts = dryActions{real}
+				}
+			case consistencyActions != nil:
+				if acts, err = consistencyActions(e, st); err != nil {
+					return err
+				}
+			default:
+				return usageError{errors.New("no file-operation queue is wired into this build: only --dry-run is possible")}
 			}
 			opts := driver.OptionsFromEnv()
 			opts.Log = e.log.WithField("component", "driver")
@@ -113,7 +139,7 @@ X509_USER_PROXY / X509_CERT_DIR.`,
 	f := run.Flags()
 	f.StringVar(&site, "site", "", "site to check (must be under consistency.sites)")
 	f.BoolVar(&dryRun, "dry-run", false, "list what would be done, do nothing")
-	f.StringVar(&cfgPath, "consistency-config", os.Getenv("DYNAMO_CONSISTENCY_CONFIG"), "YAML file of the consistency section; env DYNAMO_CONSISTENCY_CONFIG")
+	f.StringVar(&cfgPath, "consistency-config", os.Getenv("DYNAMO_CONSISTENCY_CONFIG"), "YAML file of the consistency section, overriding the configuration's consistency: section; env DYNAMO_CONSISTENCY_CONFIG")
 	f.StringVar(&workDir, "work-dir", "", "override consistency.work_dir")
 	cmd.AddCommand(run)
 	return cmd

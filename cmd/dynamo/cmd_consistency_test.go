@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,13 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynamo-go/dynamo/internal/db"
 )
 
-// TestConsistencyRunDryRun drives `dynamo consistency run --dry-run`
+// TestConsistencyRunCLI drives `dynamo consistency run`
 // against a file:// site: the JSON summary reports the planted missing file
-// and orphan, and a run without --dry-run is refused while no
-// file-operation queue is wired.
-func TestConsistencyRunDryRun(t *testing.T) {
+// and orphan; real runs act through the file-operation queue.
+func TestConsistencyRunCLI(t *testing.T) {
 	dir := t.TempDir()
 	site := filepath.Join(dir, "site")
 	old := time.Now().Add(-30 * 24 * time.Hour)
@@ -58,7 +60,46 @@ func TestConsistencyRunDryRun(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), `"action":"delete","path":"/store/mc/a/orphan.root"`) {
 		t.Errorf("actions: %s %v", b, err)
 	}
-	if _, err := runCLI(t, dbArg, "consistency", "run", "--site", "T2_A", "--consistency-config", cfg); err == nil || !strings.Contains(err.Error(), "--dry-run") {
-		t.Errorf("run without a queue: %v", err)
+	// The same section inside the main configuration file.
+	section, _ := os.ReadFile(cfg)
+	mainCfg := filepath.Join(dir, "dynamo.yaml")
+	os.WriteFile(mainCfg, []byte("consistency:\n  "+strings.ReplaceAll(strings.TrimSpace(string(section)), "\n", "\n  ")+"\n"), 0o644)
+	out, err = runCLI(t, dbArg, "--config", mainCfg, "consistency", "run", "--site", "T2_A", "--dry-run")
+	if err != nil || !strings.Contains(out, `"orphans": 1`) {
+		t.Errorf("run from the main configuration: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, dbArg, "consistency", "run", "--site", "T2_A", "--dry-run"); err == nil || !strings.Contains(err.Error(), "no consistency: section") {
+		t.Errorf("run without any section: %v", err)
+	}
+	// For real, through the file-operation queue: the first run deletes
+	// the old orphan itself (the queue holds inventory files only) and
+	// waits for f2 to be confirmed; the second queues f2's transfer with
+	// the inventory change; a dry run then sees it in flight.
+	out, err = runCLI(t, dbArg, "consistency", "run", "--site", "T2_A", "--consistency-config", cfg)
+	if err != nil || !strings.Contains(out, `"deletions_queued": 1`) || !strings.Contains(out, `"transfers_queued": 0`) {
+		t.Fatalf("first real run: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(site, "store/mc/a/orphan.root")); !os.IsNotExist(err) {
+		t.Errorf("orphan not deleted: %v", err)
+	}
+	out, err = runCLI(t, dbArg, "consistency", "run", "--site", "T2_A", "--consistency-config", cfg)
+	if err != nil || !strings.Contains(out, `"transfers_queued": 1`) || !strings.Contains(out, `"replicas_updated": 1`) {
+		t.Fatalf("second real run: %v\n%s", err, out)
+	}
+	d, err := db.Open(context.Background(), strings.TrimPrefix(dbArg, "--db="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var subs []string
+	if err := d.Select(&subs, "SELECT op || ' ' || lfn || ' ' || state FROM fileop_subscriptions"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(subs, ",") != "transfer /store/mc/a/f2.root new" {
+		t.Errorf("fileop subscriptions: %q", subs)
+	}
+	out, err = runCLI(t, dbArg, "consistency", "run", "--site", "T2_A", "--dry-run", "--consistency-config", cfg)
+	if err != nil || !strings.Contains(out, `"stalled": 0`) || !strings.Contains(out, `"missing": 0`) {
+		t.Errorf("dry run with the transfer in flight: %v\n%s", err, out)
 	}
 }

@@ -34,14 +34,14 @@ func (f *detoxFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.policyFile, "policy", "", "policy file (default: detox.partitions.NAME.policy from --detox-config)")
 	fl.StringVar(&f.partitions, "partitions", "", "partitions file (default: detox.partitions_file, else the Default partition)")
 	fl.StringVar(&f.partition, "partition", "", "partition to run")
-	fl.StringVar(&f.detoxConfig, "detox-config", "", "YAML file with the detox section (partitions, caps, steps)")
+	fl.StringVar(&f.detoxConfig, "detox-config", "", "YAML file with the detox section on its own (default: the detox: section of --config)")
 	fl.StringSliceVar(&f.assumeEmpty, "assume-empty", nil, "producers to treat as knowing nothing (e.g. enforcer,unhandled_copy)")
 }
 
 // runner opens the database, loads the inventory with the partitions and
 // builds a detox.Runner.
 func (f *detoxFlags) runner(ctx context.Context, g *globalOptions, e *env) (*detox.Runner, error) {
-	cfg := detox.DefaultConfig()
+	cfg := e.file.Detox // the detox: section of --config
 	if f.detoxConfig != "" {
 		c, err := detox.LoadConfig(f.detoxConfig)
 		if err != nil {
@@ -71,7 +71,10 @@ func (f *detoxFlags) runner(ctx context.Context, g *globalOptions, e *env) (*det
 	log.WithField("seconds", time.Since(start).Seconds()).Info("inventory loaded")
 	r := &detox.Runner{Store: store, History: detox.NewHistory(e.db), Config: cfg, Log: log,
 		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: e.db}, Locks: registryLocks{registry.NewStore(e.db), store}}}
-	if err := r.Sources.FillEmpty(f.assumeEmpty...); err != nil {
+	if r.Sources.EnforcerRules, err = enforcerRules(e.file.Dealer.Plugins.Enforcer.RulesFiles); err != nil {
+		return nil, usageError{err}
+	}
+	if err := r.Sources.FillEmpty(append(cfg.AssumeEmpty, f.assumeEmpty...)...); err != nil {
 		return nil, usageError{err}
 	}
 	return r, nil

@@ -92,10 +92,15 @@ func TestDetoxRunExplainAccess(t *testing.T) {
 	require.NoError(t, err, stderr)
 	require.True(t, strings.Contains(out, "delete") && strings.Contains(out, "Dismiss (default)"), out)
 
-	// A real run hands the deletions to the file-operation queue: the
-	// replica leaves its owner's quota at once and its files are queued.
-	_, stderr, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt")
+	// A real cycle: the replica goes pending deletion and its files are
+	// queued with the file-operation daemon (wired in wire.go).
+	out, stderr, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt")
 	require.NoError(t, err, stderr)
+	require.Contains(t, out, "applied: 1 block replicas (700 B) pending deletion")
+	out, stderr, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/detox_policy.txt", "--dry-run", "--json")
+	require.NoError(t, err, stderr)
+	require.NoError(t, json.Unmarshal([]byte(out), &js))
+	require.Equal(t, float64(0), js["deleted_bytes"]) // T2_A is at 30 % now
 	d, err := db.Open(context.Background(), dsn)
 	require.NoError(t, err)
 	defer d.Close()

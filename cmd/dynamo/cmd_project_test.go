@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,10 +18,16 @@ import (
 	"github.com/dynamo-go/dynamo/projects"
 )
 
+// TestMain removes the test PKI the project tests make (internal/setest).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	setest.Cleanup()
+	os.Exit(code)
+}
+
 // `dynamo project ...` against projects.Routes on a real HTTP server, with
 // the embedded SRM SE behind the manager.
 func TestProjectCLI(t *testing.T) {
-	defer setest.Cleanup()
 	gin.SetMode(gin.TestMode)
 	se := setest.Start(t, setest.Options{})
 	se.Mkdir(t, "/store/c")
@@ -81,5 +88,43 @@ func TestProjectCLI(t *testing.T) {
 	must(t, err)
 	if out != "" {
 		t.Errorf("next after end printed %q", out)
+	}
+}
+
+// The serve component: off without a configuration; with one it publishes
+// the manager, the stager and the estimator, and runs until cancelled.
+func TestServeProjectsComponent(t *testing.T) {
+	pki := setest.PKI(t)
+	d := testdb.SQLite(t)
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	newEnv := func(path string) *serveEnv {
+		return &serveEnv{env: &env{log: log, db: d}, flags: map[string]*string{"projects-config": &path}, shared: map[string]any{}}
+	}
+	t.Setenv(envProjectsConfig, "")
+	s := newEnv("")
+	run, err := setupProjects(context.Background(), s)
+	if err != nil || run != nil || s.shared["projects"] != nil {
+		t.Fatalf("without configuration: run %v, err %v, shared %v", run != nil, err, s.shared)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "projects.yaml")
+	must(t, os.WriteFile(cfgPath, []byte("tick: 50ms\ncredential: {cert: "+filepath.Join(pki, "proxy.pem")+", ca_dir: "+filepath.Join(pki, "certificates")+"}\n"), 0o644))
+	s = newEnv(cfgPath)
+	run, err = setupProjects(context.Background(), s)
+	must(t, err)
+	if _, ok := s.shared["projects"].(*projects.Manager); !ok || run == nil || s.shared["stager"] == nil || s.shared["estimator"] == nil {
+		t.Fatalf("published %v", s.shared)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	must(t, os.WriteFile(cfgPath, []byte("lookahed: 3\n"), 0o644))
+	if _, err := setupProjects(context.Background(), newEnv(cfgPath)); err == nil || !strings.Contains(err.Error(), "lookahed") {
+		t.Errorf("bad configuration: %v", err)
 	}
 }

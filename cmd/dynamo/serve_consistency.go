@@ -56,7 +56,7 @@ func setupConsistency(_ context.Context, s *serveEnv) (func(context.Context) err
 	if consistencyActions == nil {
 		return nil, errors.New("configured, but no file-operation queue is wired into this build")
 	}
-	acts, err := consistencyActions(s.env)
+	acts, err := consistencyActions(s.env, s.store)
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,10 @@ import (
 // hold once the lead adds it); without one the defaults apply (native
 // backend, sites' inventory backend URLs as PFN prefixes).
 //
-// It publishes the daemon as s.shared["fileop"] (*fileop.Daemon). If an
-// earlier component published s.shared["api"] (*gin.RouterGroup for
-// /api/v1) the REST routes are mounted under /fileop, and metrics go to
-// s.shared["prometheus"] (prometheus.Registerer) when present.
+// It publishes the daemon as s.shared["fileop"] (*fileop.Daemon), mounts
+// the REST routes at /api/v1/fileop, registers its metrics on
+// s.shared["metrics"], and uses s.shared["estimator"] as its Prioritizer
+// when the projects component published one.
 func init() {
 	serveFlag("fileop-config", "", "YAML file with the file-operation daemon's settings (the fileop: section)")
 	registerServeComponent(serveComponent{name: "fileop", order: 40, setup: setupFileop})
@@ -50,5 +50,13 @@ func setupFileop(_ context.Context, s *serveEnv) (func(context.Context) error, e
 	s.shared["fileop"] = d
 	api := &fileop.API{DB: s.env.db, Wake: d.Wake}
 	s.mount("/api/v1/fileop", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}}, api.Routes)
-	return d.Run, nil
+	// The estimator (projects component, set up after this one) ranks
+	// transfers by their source's locality; every setup is done when the
+	// run functions start.
+	return func(ctx context.Context) error {
+		if p, ok := s.shared["estimator"].(fileop.Prioritizer); ok {
+			d.SetPrioritizer(p)
+		}
+		return d.Run(ctx)
+	}, nil
 }

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"github.com/gin-gonic/gin"
 	"os"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamo-go/dynamo/projects"
 	"github.com/dynamo-go/dynamo/registry"
+	"github.com/dynamo-go/dynamo/stager"
 )
 
 // envProjectsConfig names the projects configuration file when
@@ -20,16 +21,15 @@ func init() {
 	registerServeComponent(serveComponent{name: "projects", order: 60, setup: setupProjects})
 }
 
-// setupProjects builds the stager, the estimator and the project manager
-// and publishes them as s.shared["projects"] (*projects.Manager, for
-// projects.Routes at /api/v1/projects), s.shared["stager"]
-// (*stager.Stager, for stager.Routes at /api/v1/stager) and
-// s.shared["estimator"] (*estimator.Estimator, whose Priority method the
-// file-operation daemon's Prioritizer can use).
+// setupProjects builds the stager, the estimator and the project manager,
+// mounts projects.Routes at /api/v1/projects and stager.Routes at
+// /api/v1/stager, and publishes s.shared["projects"] (*projects.Manager),
+// s.shared["stager"] (*stager.Stager) and s.shared["estimator"]
+// (*estimator.Estimator, the file-operation daemon's Prioritizer).
 //
-// Until the main configuration has a projects: section, the section is
-// read from its own file (--projects-config or DYNAMO_PROJECTS_CONFIG);
-// without one the component is off: it needs an X.509 credential.
+// The configuration is --projects-config / DYNAMO_PROJECTS_CONFIG (the
+// section on its own) or else the main configuration's projects: section;
+// without either the component is off: it needs an X.509 credential.
 func setupProjects(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
 	path := ""
 	if p := s.flags["projects-config"]; p != nil {
@@ -64,6 +64,8 @@ func setupProjects(_ context.Context, s *serveEnv) (func(context.Context) error,
 	s.shared["projects"] = svc.Manager
 	s.mount("/api/v1/projects", registry.Permission{Write: registry.Need{Role: registry.RoleUser, Target: registry.TargetRegistry}},
 		func(rg *gin.RouterGroup) { projects.Routes(rg, svc.Manager) })
+	s.mount("/api/v1/stager", registry.Permission{Write: registry.Need{Role: registry.RoleUser, Target: registry.TargetRegistry}},
+		func(rg *gin.RouterGroup) { stager.Routes(rg, svc.Stager) })
 	s.shared["stager"] = svc.Stager
 	s.shared["estimator"] = svc.Estimator
 	return svc.Run, nil

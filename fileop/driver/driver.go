@@ -134,3 +134,13 @@ type ThirdPartyCopier interface {
 type Renamer interface {
 	Rename(ctx context.Context, from, to string) error
 }
+
+// LocalCopier is implemented by drivers that can copy from another
+// instance of the same driver without the bytes crossing user space (two
+// file:// sites on one machine: copy_file_range). CopyLocal reports
+// handled=false, and does nothing, when src is not such an instance; when
+// handled, the result carries the adler32 of the bytes copied, computed
+// while copying, and the destination is in place (atomically, as Put).
+type LocalCopier interface {
+	CopyLocal(ctx context.Context, dstPath string, src Driver, srcPath string, size int64) (res CopyResult, handled bool, err error)
+}

@@ -49,16 +49,26 @@ type CopyResult struct {
 // streamed sum, the destination file is removed and the error wraps
 // ErrChecksumMismatch. This is the data path of the native transfer engine.
 func Copy(ctx context.Context, dst Driver, dstPath string, src Driver, srcPath string, size int64, wantAdler32 string) (CopyResult, error) {
-	rc, err := src.Open(ctx, srcPath, Range{})
-	if err != nil {
-		return CopyResult{}, err
+	var res CopyResult
+	handled := false
+	if lc, ok := dst.(LocalCopier); ok {
+		var err error
+		if res, handled, err = lc.CopyLocal(ctx, dstPath, src, srcPath, size); err != nil {
+			return res, err
+		}
 	}
-	defer rc.Close()
-	ar := NewAdler32Reader(rc)
-	if err := dst.Put(ctx, dstPath, ar, size); err != nil {
-		return CopyResult{Bytes: ar.N()}, err
+	if !handled {
+		rc, err := src.Open(ctx, srcPath, Range{})
+		if err != nil {
+			return CopyResult{}, err
+		}
+		defer rc.Close()
+		ar := NewAdler32Reader(rc)
+		if err := dst.Put(ctx, dstPath, ar, size); err != nil {
+			return CopyResult{Bytes: ar.N()}, err
+		}
+		res = CopyResult{Bytes: ar.N(), Adler32: ar.Sum()}
 	}
-	res := CopyResult{Bytes: ar.N(), Adler32: ar.Sum()}
 	if wantAdler32 != "" && res.Adler32 != wantAdler32 {
 		rmErr := dst.Remove(ctx, dstPath)
 		if rmErr != nil && !errors.Is(rmErr, ErrNotFound) {

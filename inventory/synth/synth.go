@@ -32,7 +32,7 @@ type Spec struct {
 
 // CMS is the CMS-scale spec of the foundation benchmark.
 func CMS() Spec {
-	return Spec{Sites: 100, Datasets: 300_000, BlocksPerDataset: 10, ReplicasPerBlock: 3.41,
+	return Spec{Sites: 100, Datasets: 300_000, BlocksPerDataset: 10, ReplicasPerBlock: 3.45,
 		IncompleteFrac: 0.01, Seed: 1, TargetOccupancy: 0.9, ReportEveryBlocks: 250_000}
 }
 

@@ -262,7 +262,7 @@ func (l *Local) Put(ctx context.Context, p string, src io.Reader, size int64) er
 	// Large writes: fewer syscalls and page-cache round trips than
 	// io.Copy's 32 KiB (os.File.ReadFrom would pick that buffer).
 	buf := make([]byte, copyBuf)
-	n, err := io.CopyBuffer(struct{ io.Writer }{f}, r, buf)
+	n, err := io.CopyBuffer(&earlyWriteback{f: f}, r, buf)
 	if err != nil {
 		return l.fail(ctx, "put", rel, err)
 	}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/internal/policy"
+	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/registry"
+	"github.com/dynamo-go/dynamo/scheduler"
+)
+
+func init() {
+	registerServeComponent(serveComponent{name: "detox", order: 62, setup: setupDetox})
+}
+
+// setupDetox mounts detox.Routes at /api/v1/detox and, when the scheduler
+// runs, registers one writer application "detox:<partition>" per partition
+// of the detox: section (run them from sequences or cron entries). Locks
+// come from the registry, deletions go to the file-operation queue, dataset
+// accesses from detox_accesses, enforcer protection from the Dealer's
+// enforcer rule files; producers listed in detox.assume_empty are treated
+// as knowing nothing. The runner is published as s.shared["detox"].
+func setupDetox(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
+	cfg := s.env.file.Detox
+	log := s.env.log.WithField("component", "detox")
+	r := &detox.Runner{Store: s.store, History: detox.NewHistory(s.env.db), Config: cfg, Log: log,
+		Queue:   fileopQueue{s.store},
+		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: s.env.db}, Locks: registryLocks{registry.NewStore(s.env.db), s.store}}}
+	var err error
+	if r.Sources.EnforcerRules, err = enforcerRules(s.env.file.Dealer.Plugins.Enforcer.RulesFiles); err != nil {
+		return nil, err
+	}
+	if err := r.Sources.FillEmpty(cfg.AssumeEmpty...); err != nil {
+		return nil, err
+	}
+	// Refuse to start with a policy that cannot load: better now than at
+	// the first cycle.
+	for name := range cfg.Partitions {
+		if _, err := r.LoadPolicy(name, ""); err != nil {
+			return nil, fmt.Errorf("detox partition %s: %w", name, err)
+		}
+	}
+	s.shared["detox"] = r
+	s.mount("/api/v1/detox", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetPolicy}},
+		func(rg *gin.RouterGroup) { detox.Routes(rg, s.env.db) })
+	if sch, ok := s.shared["scheduler"].(*scheduler.Scheduler); ok {
+		names := make([]string, 0, len(cfg.Partitions))
+		for n := range cfg.Partitions {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if err := sch.Register(detoxApp(r, n)); err != nil {
+				return nil, fmt.Errorf("register detox app for %s: %w", n, err)
+			}
+		}
+	}
+	return nil, nil
+}
+
+// detoxApp is one partition's Detox cycle as a scheduler writer
+// application. It plans on the run's snapshot and applies through the
+// run's Commit (MultiCommit), so the pending-deletion write happens under
+// the writer lease; recording the cycle and queueing file deletions happen
+// around that one commit. A read-only run ({t} step) or detox.dry_run
+// plans and records only.
+func detoxApp(r *detox.Runner, partition string) scheduler.App {
+	return scheduler.App{
+		Name:        "detox:" + partition,
+		Description: "deletes data in partition " + partition + " down to its policy's Until line",
+		Writer:      true,
+		MultiCommit: true,
+		Plan: func(ctx context.Context, e *scheduler.Env) (*scheduler.Plan, error) {
+			dry := e.DryRun || e.Commit == nil
+			target := func() detox.Target {
+				// The run holds the writer slot: its snapshot is current.
+				return detox.Target{Snapshot: e.Snapshot, Files: r.Store,
+					Commit: func(ctx context.Context, fn func(*inventory.Txn) error) (inventory.WriteResult, error) {
+						return e.Commit(ctx, fn)
+					}}
+			}
+			res, err := r.RunCycleOn(ctx, partition, e.Snapshot, target, detox.RunOptions{DryRun: dry, At: e.Now})
+			if res != nil {
+				e.Log.WithField("cycle", res.CycleID).WithField("deletions", len(res.Plan.Deletions)).
+					WithField("bytes", res.Plan.DeletedBytes()).WithField("dry_run", res.DryRun).Info("detox cycle")
+			}
+			return nil, err
+		},
+	}
+}
+
+// enforcerRules loads the Dealer's enforcer rule files: Detox protects what
+// their protect: true rules cover (replica.enforcer_protected).
+func enforcerRules(paths []string) ([]*policy.EnforcerRules, error) {
+	var out []*policy.EnforcerRules
+	for _, p := range paths {
+		er, err := policy.LoadEnforcerRules(p)
+		if err != nil {
+			return nil, fmt.Errorf("enforcer rules for detox: %w", err)
+		}
+		out = append(out, er)
+	}
+	return out, nil
+}
