@@ -104,9 +104,11 @@ func (r *demoRun) stepClean(ctx context.Context) error {
 	for i, line := range strings.Split(strings.TrimRight(string(text), "\n"), "\n") {
 		fmt.Fprintf(r.out, "          %2d  %s\n", i+1, line)
 	}
-	runner := &detox.Runner{Store: r.store, History: detox.NewHistory(r.e.db), Config: r.e.file.Detox,
-		Log: r.e.log.WithField("component", "detox"), Queue: fileopQueue{r.store},
-		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: r.e.db}, Locks: registryLocks{registry.NewStore(r.e.db), r.store}}}
+	// The runner `dynamo serve` wires: registry locks, the fileop queue.
+	runner, ok := r.s.shared["detox"].(*detox.Runner)
+	if !ok {
+		return errors.New("demo: the detox component is not running")
+	}
 	res, err := runner.RunCycle(ctx, "Default", detox.RunOptions{})
 	if err != nil {
 		return fmt.Errorf("demo: detox cycle: %w", err)
