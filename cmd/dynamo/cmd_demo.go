@@ -259,6 +259,7 @@ The federation keeps running (Ctrl-C stops it; its files stay in %[1]s).
   curl %[2]s/api/v1/copy-requests
   curl %[2]s/api/v1/fileop/status
   curl %[2]s/api/v1/projects
+  curl %[2]s/api/v1/detox/cycles
   bin/dynamo --db %[3]s inventory sites
   bin/dynamo --db %[3]s inventory datasets '/Demo*'
   bin/dynamo --db %[3]s fileop history

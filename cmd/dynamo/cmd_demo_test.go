@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,4 +181,66 @@ func TestDemoBadDirectory(t *testing.T) {
 	_, err = runDemo(context.Background(), demoOptions{Dir: filepath.Join(file, "sub")})
 	require.ErrorContains(t, err, "demo directory")
 	require.Equal(t, 2, exitCode(err))
+}
+
+// lockedBuffer is an io.Writer safe to read while the demo writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// With --keep the system keeps serving after the report: the REST API
+// answers for every component's routes until the context ends.
+func TestDemoKeepServes(t *testing.T) {
+	ports, err := freePorts(1)
+	require.NoError(t, err)
+	api := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	var out lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := runDemo(ctx, demoOptions{Dir: filepath.Join(t.TempDir(), "d"), Keep: true, Listen: api, Out: &out})
+		done <- err
+	}()
+	deadline := time.After(90 * time.Second)
+	for !strings.Contains(out.String(), "keeps running") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("no --keep message:\n%s", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	require.Contains(t, out.String(), "curl http://"+api+"/api/v1/sites")
+	for _, path := range []string{"/api/v1/sites", "/api/v1/fileop/status", "/api/v1/projects", "/api/v1/detox/cycles", "/api/v1/copy-requests"} {
+		resp, err := http.Get("http://" + api + path)
+		require.NoError(t, err, path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
+		if path == "/api/v1/projects" {
+			require.Contains(t, string(body), "demo-reco")
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the kept demo did not stop")
+	}
 }
