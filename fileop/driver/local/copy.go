@@ -80,8 +80,9 @@ func (l *Local) CopyLocal(ctx context.Context, dstPath string, src driver.Driver
 			return
 		}
 		defer hf.Close()
-		buf := make([]byte, copyBuf)
-		n, err := io.CopyBuffer(h, driver.ContextReader(ctx, struct{ io.Reader }{hf}), buf)
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		n, err := io.CopyBuffer(h, driver.ContextReader(ctx, struct{ io.Reader }{hf}), *bp)
 		hc <- hashed{sum: h.Sum32(), n: n, err: err}
 	}()
 	// CopyN on the bare *os.File keeps the kernel path (a wrapped reader

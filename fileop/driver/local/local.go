@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/dynamo-go/dynamo/fileop/driver"
@@ -25,6 +26,10 @@ const tmpPrefix = ".dynamo-tmp."
 
 // copyBuf is the write size of Put.
 const copyBuf = 1 << 20
+
+// copyBufs recycles copy buffers: allocating (and zeroing) 1 MiB per file
+// was a large part of the cost of copying many small files.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
 
 func init() {
 	driver.Register(driver.Info{Name: "local", Schemes: []string{"file"}, New: New})
@@ -261,8 +266,9 @@ func (l *Local) Put(ctx context.Context, p string, src io.Reader, size int64) er
 	}
 	// Large writes: fewer syscalls and page-cache round trips than
 	// io.Copy's 32 KiB (os.File.ReadFrom would pick that buffer).
-	buf := make([]byte, copyBuf)
-	n, err := io.CopyBuffer(&earlyWriteback{f: f}, r, buf)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	n, err := io.CopyBuffer(&earlyWriteback{f: f}, r, *bp)
 	if err != nil {
 		return l.fail(ctx, "put", rel, err)
 	}
