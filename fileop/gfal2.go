@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -70,55 +69,26 @@ func (c Gfal2Config) validate() error {
 // gfal-rm. A resumed batch is copied again (gfal-copy -f): the completion
 // is still recorded once.
 type Gfal2 struct {
-	cfg   Gfal2Config
-	log   *logrus.Entry
-	queue chan job
+	cfg  Gfal2Config
+	log  *logrus.Entry
+	pool workerPool
 }
 
 // NewGfal2 returns the gfal2 backend.
 func NewGfal2(cfg Gfal2Config, log *logrus.Entry) *Gfal2 {
 	cfg.applyDefaults()
-	return &Gfal2{cfg: cfg, log: log, queue: make(chan job, 1<<16)}
+	return &Gfal2{cfg: cfg, log: log, pool: newWorkerPool(cfg.Workers)}
 }
 
 // Name implements Backend.
 func (g *Gfal2) Name() string { return "gfal2" }
 
-// Submit implements Backend.
-func (g *Gfal2) Submit(ctx context.Context, b Batch) (string, error) {
-	for _, t := range b.Tasks {
-		select {
-		case g.queue <- job{batch: b.ID, op: b.Op, task: t}:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-	}
-	return "", nil
-}
+// Submit implements Backend: the tasks join the worker queue.
+func (g *Gfal2) Submit(ctx context.Context, b Batch) (string, error) { return g.pool.submit(ctx, b) }
 
 // Run implements Backend.
 func (g *Gfal2) Run(ctx context.Context, report func(Result)) error {
-	var wg sync.WaitGroup
-	for i := 0; i < g.cfg.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case j := <-g.queue:
-					r := g.do(ctx, j)
-					if ctx.Err() != nil {
-						return
-					}
-					report(r)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return nil
+	return g.pool.run(ctx, g.do, report)
 }
 
 func (g *Gfal2) tool(name string) string {

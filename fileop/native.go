@@ -68,26 +68,20 @@ func (c NativeConfig) validate() error {
 // Native is the embedded backend: a pool of goroutines moving bytes through
 // the storage drivers, adler32 computed while streaming.
 type Native struct {
-	cfg   NativeConfig
-	opts  driver.Options
-	log   *logrus.Entry
-	queue chan job
+	cfg  NativeConfig
+	opts driver.Options
+	log  *logrus.Entry
+	pool workerPool
 
 	mu      sync.Mutex
 	drivers map[string]driver.Driver
 	noTPC   map[string]bool
 }
 
-type job struct {
-	batch int64
-	op    Op
-	task  Task
-}
-
 // NewNative returns the native backend; opts are the drivers' credentials.
 func NewNative(cfg NativeConfig, opts driver.Options, log *logrus.Entry) *Native {
 	cfg.applyDefaults()
-	return &Native{cfg: cfg, opts: opts, log: log, queue: make(chan job, 1<<16),
+	return &Native{cfg: cfg, opts: opts, log: log, pool: newWorkerPool(cfg.Workers),
 		drivers: map[string]driver.Driver{}, noTPC: map[string]bool{}}
 }
 
@@ -95,41 +89,11 @@ func NewNative(cfg NativeConfig, opts driver.Options, log *logrus.Entry) *Native
 func (n *Native) Name() string { return "native" }
 
 // Submit implements Backend: the tasks join the worker queue.
-func (n *Native) Submit(ctx context.Context, b Batch) (string, error) {
-	for _, t := range b.Tasks {
-		select {
-		case n.queue <- job{batch: b.ID, op: b.Op, task: t}:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-	}
-	return "", nil
-}
+func (n *Native) Submit(ctx context.Context, b Batch) (string, error) { return n.pool.submit(ctx, b) }
 
-// Run implements Backend. On ctx end, operations in progress are canceled
-// and not reported: their subscriptions stay inbatch and are resumed.
+// Run implements Backend.
 func (n *Native) Run(ctx context.Context, report func(Result)) error {
-	var wg sync.WaitGroup
-	for i := 0; i < n.cfg.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case j := <-n.queue:
-					r := n.do(ctx, j)
-					if ctx.Err() != nil {
-						return
-					}
-					report(r)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return nil
+	return n.pool.run(ctx, n.do, report)
 }
 
 func (n *Native) do(ctx context.Context, j job) Result {
