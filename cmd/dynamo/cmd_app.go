@@ -97,19 +97,26 @@ func (c *appClient) call(ctx context.Context, method, path string, body, out any
 	return nil
 }
 
-func newAppCmd(g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "app", Short: "List, pause, resume and run scheduled applications on a running server"}
+// serverClientFlags adds --server (env DYNAMO_SERVER) to cmd and returns
+// a constructor for a client of the API group at apiPath on that server,
+// authenticated with DYNAMO_TOKEN when set. The app and project commands
+// share it.
+func serverClientFlags(cmd *cobra.Command, apiPath string, timeout time.Duration) func() *appClient {
 	server := os.Getenv(appEnvServer)
 	if server == "" {
 		server = appDefaultServer
 	}
-	var asJSON bool
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&server, "server", server, "dynamo server URL; env "+appEnvServer)
-	pf.BoolVar(&asJSON, "json", false, "machine-readable output")
-	client := func() *appClient {
-		return &appClient{base: strings.TrimRight(server, "/") + appAPIPath, token: os.Getenv(appEnvToken), http: &http.Client{Timeout: 0}}
+	cmd.PersistentFlags().StringVar(&server, "server", server, "dynamo server URL; env "+appEnvServer)
+	return func() *appClient {
+		return &appClient{base: strings.TrimRight(server, "/") + apiPath, token: os.Getenv(appEnvToken), http: &http.Client{Timeout: timeout}}
 	}
+}
+
+func newAppCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "app", Short: "List, pause, resume and run scheduled applications on a running server"}
+	var asJSON bool
+	client := serverClientFlags(cmd, appAPIPath, 0)
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
 	out := func(v any) error {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")

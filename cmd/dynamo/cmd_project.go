@@ -26,17 +26,9 @@ const projectAPIPath = "/api/v1/projects"
 
 func newProjectCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "project", Short: "Start projects, consume their files and end them on a running server (SAM-style delivery)"}
-	server := os.Getenv(appEnvServer)
-	if server == "" {
-		server = appDefaultServer
-	}
 	var asJSON bool
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&server, "server", server, "dynamo server URL; env "+appEnvServer)
-	pf.BoolVar(&asJSON, "json", false, "machine-readable output")
-	client := func() *appClient {
-		return &appClient{base: strings.TrimRight(server, "/") + projectAPIPath, token: os.Getenv(appEnvToken), http: &http.Client{Timeout: 5 * time.Minute}}
-	}
+	client := serverClientFlags(cmd, projectAPIPath, 5*time.Minute)
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
 	printSummary := func(s projects.Summary) error {
 		if asJSON {
 			return jsonOut(g.stdout, s)
