@@ -244,7 +244,7 @@ func (s *Server) Mount(prefix string, perm Permission, routes func(rg *gin.Route
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("registry: listen %s: %w", s.cfg.Listen, err)
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}
 	return s.Serve(ctx, ln)
 }
@@ -264,16 +264,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("registry: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("registry: shutdown: %w", err)
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("registry: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	}
 	s.log.Info("REST API stopped")
 	return nil
