@@ -8,6 +8,7 @@ package testservers
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -42,12 +43,22 @@ func Need(t testing.TB, binary string) string {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	// Not port 0: the kernel would hand out a port from the ephemeral range
+	// (32768-60999), which any outgoing connection of any process may take
+	// as its source port between our release and the server's bind, and
+	// which a concurrent test process asking the same way may be given too.
+	// A random port below that range, checked free, avoids both.
+	for i := 0; i < 100; i++ {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("free port: no free port found in 20000-31999")
+	return 0
 }
 
 // WaitTCP waits until addr accepts a TCP connection, or the process behind
