@@ -139,16 +139,21 @@ func newRequestCmd(g *globalOptions) *cobra.Command {
 		}
 		return id, nil
 	}
+	// idAndClient is the start of every command on one request.
+	idAndClient := func(arg string) (int64, *client.Client, error) {
+		id, err := parseID(arg)
+		if err != nil {
+			return 0, nil, err
+		}
+		c, err := f.client()
+		return id, c, err
+	}
 	get := &cobra.Command{
 		Use:   "get ID",
 		Short: "Show one request with its actions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := f.client()
+			id, c, err := idAndClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -218,11 +223,7 @@ func newRequestCmd(g *globalOptions) *cobra.Command {
 		Short: "Cancel a new request (your own, or any as an operator)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := f.client()
+			id, c, err := idAndClient(args[0])
 			if err != nil {
 				return err
 			}
