@@ -118,7 +118,7 @@ func (c *Checker) Run(ctx context.Context, site string, dryRun bool) (*RunRecord
 	log = log.WithField("run", rec.ID)
 	started := time.Now()
 
-	err = c.run(ctx, log, rec, si, sc, url)
+	err = c.run(ctx, log, rec, snap, si, sc, url)
 	rec.EndedAt = c.Now().Unix()
 	switch {
 	case err != nil && (ctx.Err() != nil || errors.Is(err, errResumable)):
@@ -147,8 +147,38 @@ func (c *Checker) Run(ctx context.Context, site string, dryRun bool) (*RunRecord
 	return rec, nil
 }
 
-func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, si inventory.Site, sc SiteConfig, url string) error {
+func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, snap *inventory.Snapshot, si inventory.Site, sc SiteConfig, url string) error {
 	rec.Message = "" // a resumed run's earlier interruption is history
+
+	// The inventory side is read while the site is listed: the listing
+	// takes far longer, so the diff waits only for the listing. It comes
+	// from the site's cache of the last run where the change log allows,
+	// else from the database; a resumed run prepares it afresh (the
+	// inventory moved on while it was stopped).
+	prepCtx, stopPrep := context.WithCancel(ctx)
+	defer stopPrep()
+	prepared := make(chan error, 1)
+	var exp *PreparedExpected
+	go func() {
+		var err error
+		exp, err = PrepareExpected(prepCtx, c.db, snap, si.ID, c.cacheDir(si.Name), filepath.Join(rec.WorkDir, "inventory"), ExtractOptions{Budget: c.cfg.SpoolBudget})
+		prepared <- err
+	}()
+	waitPrepared := func() error {
+		if prepared == nil {
+			return nil
+		}
+		err := <-prepared
+		prepared = nil
+		return err
+	}
+	defer func() {
+		stopPrep()
+		if waitPrepared() == nil && exp != nil {
+			exp.Abandon() // no-op once committed
+		}
+	}()
+
 	drv, err := c.open(ctx, url, c.opts)
 	if err != nil {
 		return err
@@ -183,7 +213,14 @@ func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, si
 		return err
 	}
 	defer siteStream.Close()
-	invStream, err := OpenInventoryStream(ctx, c.db, si.ID)
+	if err := waitPrepared(); err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{"cold": exp.Stats.Cold, "reason": exp.Stats.Reason, "cached_blocks": exp.Stats.CachedBlocks,
+		"read_blocks": exp.Stats.ReadBlocks, "read_files": exp.Stats.ReadFiles, "changes": exp.Stats.Changes}).Info("inventory side ready")
+	// Replica states are refreshed from the snapshot of now: the listing
+	// may have taken hours since the inventory side was prepared.
+	invStream, err := exp.Open(c.store.Snapshot())
 	if err != nil {
 		return err
 	}
@@ -199,6 +236,10 @@ func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, si
 	}
 	if err != nil {
 		return err
+	}
+	// The diff read the inventory side to its end: it is the next run's cache.
+	if err := exp.Commit(); err != nil {
+		log.WithError(err).Warn("cannot keep the inventory side for the next run; it will read everything")
 	}
 	rec.Counts = counts
 	rec.EmptyDirs = int64(len(lres.EmptyDirs))
@@ -224,11 +265,18 @@ func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, si
 		return err
 	}
 	rec.Status = StatusDone
-	// The listing spool is not needed once the diff is written.
-	if err := os.RemoveAll(filepath.Join(rec.WorkDir, "listing")); err != nil {
-		log.WithError(err).Warn("cannot remove listing spool")
+	// The spools are not needed once the diff is written.
+	for _, sub := range []string{"listing", "inventory"} {
+		if err := os.RemoveAll(filepath.Join(rec.WorkDir, sub)); err != nil {
+			log.WithError(err).WithField("dir", sub).Warn("cannot remove spool")
+		}
 	}
 	return nil
+}
+
+// cacheDir is where the inventory side of site's last run is kept.
+func (c *Checker) cacheDir(site string) string {
+	return filepath.Join(c.cfg.WorkDir, site, "inventory-cache")
 }
 
 // prune removes the work directories of all but the newest KeepRuns

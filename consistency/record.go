@@ -25,7 +25,7 @@ type SiteFile struct {
 	Adler32 string
 }
 
-// Replica states of an expected file (ExpectedFile.State).
+// Replica states of an expected file (ExpRec.State).
 const (
 	// StatePresent: the inventory says the file is at the site.
 	StatePresent uint8 = iota
@@ -37,19 +37,6 @@ const (
 	// there or already gone. Neither missing nor orphan.
 	StateDeleting
 )
-
-// ExpectedFile is one file the inventory places at the site.
-type ExpectedFile struct {
-	LFN     string
-	Size    int64
-	Adler32 string
-	FileID  int64
-	BlockID int32
-	State   uint8
-	// ReplicaUpdate is the block replica's last update (unix seconds): a
-	// replica changed less than MinAge ago is too young to judge.
-	ReplicaUpdate int64
-}
 
 // errCorrupt marks a spool or inventory dump file that does not decode.
 var errCorrupt = errors.New("corrupt record file")
@@ -92,15 +79,17 @@ func (w *recordWriter) WriteSite(f *SiteFile) {
 	w.str(f.Adler32)
 }
 
-// WriteExpected appends an ExpectedFile.
-func (w *recordWriter) WriteExpected(e *ExpectedFile) {
-	w.str(e.LFN)
-	w.varint(e.Size)
-	w.str(e.Adler32)
-	w.varint(e.FileID)
-	w.varint(int64(e.BlockID))
-	w.varint(int64(e.State))
-	w.varint(e.ReplicaUpdate)
+// writeExpected appends an expected file (the fields of ExpRec).
+func (w *recordWriter) writeExpected(lfn, ck []byte, size, fileID int64, block int32, state uint8, update int64) {
+	w.uvarint(uint64(len(lfn)))
+	w.w.Write(lfn)
+	w.varint(size)
+	w.uvarint(uint64(len(ck)))
+	w.w.Write(ck)
+	w.varint(fileID)
+	w.varint(int64(block))
+	w.varint(int64(state))
+	w.varint(update)
 }
 
 // Close flushes, syncs and closes the file.

@@ -1,8 +1,6 @@
 package consistency
 
 import (
-	"container/heap"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -142,93 +140,40 @@ type SiteStream interface {
 // MergeRuns opens a byte-sorted stream over run files. Duplicate names
 // (which a correct listing does not produce) are emitted once.
 func MergeRuns(runs []string) (SiteStream, error) {
-	m := &merger{}
+	srcs := make([]sortedSource[SiteRec], 0, len(runs))
 	for _, p := range runs {
 		r, err := openRecordFile(p, runBufSize)
 		if err != nil {
-			m.Close()
+			for _, s := range srcs {
+				s.Close()
+			}
 			return nil, fmt.Errorf("spool: %w", err)
 		}
-		m.all = append(m.all, r)
-		c := &cursor{r: r}
-		if c.advance() {
-			m.h = append(m.h, c)
-		} else if r.err != nil {
-			m.Close()
-			return nil, r.err
-		}
+		srcs = append(srcs, &siteRun{r: r})
 	}
-	heap.Init(&m.h)
+	m, err := newKmerge(srcs, func(r *SiteRec) []byte { return r.LFN }, func(dst, src *SiteRec) {
+		dst.LFN = append(dst.LFN[:0], src.LFN...)
+		dst.Adler32 = append(dst.Adler32[:0], src.Adler32...)
+		dst.Size, dst.ModTime = src.Size, src.ModTime
+	})
+	if err != nil {
+		return nil, err // not m: a nil *kmerge in an interface is not nil
+	}
 	return m, nil
 }
 
-type cursor struct {
+// siteRun streams one sorted run file of the listing.
+type siteRun struct {
 	r   *recordReader
 	rec SiteRec
 }
 
-func (c *cursor) advance() bool {
-	name, size, mt, ck, ok := c.r.nextSite()
-	c.rec = SiteRec{LFN: name, Size: size, ModTime: mt, Adler32: ck}
+func (s *siteRun) Next() bool {
+	name, size, mt, ck, ok := s.r.nextSite()
+	s.rec = SiteRec{LFN: name, Size: size, ModTime: mt, Adler32: ck}
 	return ok
 }
 
-type cursorHeap []*cursor
-
-func (h cursorHeap) Len() int           { return len(h) }
-func (h cursorHeap) Less(i, j int) bool { return cmpName(h[i].rec.LFN, h[j].rec.LFN) < 0 }
-func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*cursor)) }
-func (h *cursorHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-type merger struct {
-	h       cursorHeap
-	all     []*recordReader
-	out     SiteRec
-	name    []byte
-	ck      []byte
-	started bool
-	err     error
-}
-
-func (m *merger) Next() bool {
-	for m.err == nil && len(m.h) > 0 {
-		top := m.h[0]
-		dup := m.started && cmpName(top.rec.LFN, m.name) == 0
-		if !dup {
-			m.name = append(m.name[:0], top.rec.LFN...)
-			m.ck = append(m.ck[:0], top.rec.Adler32...)
-			m.out = SiteRec{LFN: m.name, Size: top.rec.Size, ModTime: top.rec.ModTime, Adler32: m.ck}
-			m.started = true
-		}
-		if top.advance() {
-			heap.Fix(&m.h, 0)
-		} else {
-			if top.r.err != nil {
-				m.err = top.r.err
-				return false
-			}
-			heap.Pop(&m.h)
-		}
-		if !dup {
-			return true
-		}
-	}
-	return false
-}
-
-func (m *merger) Rec() *SiteRec { return &m.out }
-func (m *merger) Err() error    { return m.err }
-func (m *merger) Close() error {
-	var errs []error
-	for _, r := range m.all {
-		errs = append(errs, r.Close())
-	}
-	m.all, m.h = nil, nil
-	return errors.Join(errs...)
-}
+func (s *siteRun) Rec() *SiteRec { return &s.rec }
+func (s *siteRun) Err() error    { return s.r.err }
+func (s *siteRun) Close() error  { return s.r.Close() }
