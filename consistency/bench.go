@@ -407,11 +407,17 @@ func benchInventory(ctx context.Context, d *db.DB, n int, progress func(string))
 			ins.row("block_replicas", "block_id, site_id, group_id, flags, is_complete, size, num_files, last_update",
 				fmt.Sprintf("(%d, %d, 1, 0, %d, 0, %d, 1)", id, siteID, complete, benchDirFiles))
 		}
-		for i := ds * benchDSFiles; i < (ds+1)*benchDSFiles; i++ {
+		// Files are written block by block with consecutive ids, as they are
+		// injected: a block's files arrive together.
+		for k := range benchDSFiles {
+			b, pos := k/benchDirFiles, k%benchDirFiles
+			i := ds*benchDSFiles + pos*benchDSBlocks + b // the file's index in the layout
+			blk := benchBlock(i)
+			fid := int64(ds*benchDSFiles+k) + 1
 			buf = append(buf[:0], '(')
-			buf = strconv.AppendInt(buf, int64(i)+1, 10)
+			buf = strconv.AppendInt(buf, fid, 10)
 			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, int64(benchBlock(i)), 10)
+			buf = strconv.AppendInt(buf, int64(blk), 10)
 			buf = append(buf, ",'"...)
 			if siteID == 2 {
 				buf = append(buf, "/store/data"...)
@@ -421,8 +427,8 @@ func benchInventory(ctx context.Context, d *db.DB, n int, progress func(string))
 			buf = strconv.AppendInt(buf, benchSize(i), 10)
 			buf = append(buf, ",'0badc0de')"...)
 			ins.row("files", "id, block_id, lfn, size, adler32", string(buf))
-			if blk := benchBlock(i); blk%100 == 0 {
-				ins.row("block_replica_files", "block_id, site_id, file_id", fmt.Sprintf("(%d, %d, %d)", blk, siteID, i+1))
+			if blk%100 == 0 {
+				ins.row("block_replica_files", "block_id, site_id, file_id", fmt.Sprintf("(%d, %d, %d)", blk, siteID, fid))
 			}
 		}
 		if ds%100 == 99 {

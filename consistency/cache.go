@@ -281,7 +281,7 @@ func (p *PreparedExpected) Open(now *inventory.Snapshot) (InventoryStream, error
 		return nil, err
 	}
 	p.open = m
-	return &refreshed{InventoryStream: &teeStream{InventoryStream: m, p: p}, snap: now, site: p.site, block: -1}, nil
+	return newRefreshed(&teeStream{InventoryStream: m, p: p}, now, p.site), nil
 }
 
 // teeStream writes every record it passes on into the next cache.

@@ -363,7 +363,7 @@ func MergeExpected(runs []string, now *inventory.Snapshot, site inventory.SiteID
 	if now == nil {
 		return m, nil
 	}
-	return &refreshed{InventoryStream: m, snap: now, site: site, block: -1}, nil
+	return newRefreshed(m, now, site), nil
 }
 
 // mergeExpRuns merges sorted expected-file sources; it owns srcs.
@@ -379,15 +379,25 @@ func mergeExpRuns(srcs []sortedSource[ExpRec]) (InventoryStream, error) {
 	return m, nil
 }
 
-// refreshed re-reads each record's block replica from a newer snapshot.
-// Consecutive records mostly share a block, so the lookup is cached.
+// refreshed re-reads each record's block replica state from a newer
+// snapshot. Records come in name order, which jumps between blocks, so the
+// site's replica states are looked up in a map made once.
 type refreshed struct {
 	InventoryStream
-	snap   *inventory.Snapshot
-	site   inventory.SiteID
-	block  int32
-	br     inventory.BlockReplica
-	exists bool
+	now map[int32]replicaNow
+}
+
+type replicaNow struct {
+	update            int64
+	pending, complete bool
+}
+
+func newRefreshed(s InventoryStream, now *inventory.Snapshot, site inventory.SiteID) *refreshed {
+	m := map[int32]replicaNow{}
+	for br := range now.BlockReplicasAtSite(site) {
+		m[int32(br.Block)] = replicaNow{update: br.LastUpdate, pending: br.PendingDeletion, complete: br.Complete}
+	}
+	return &refreshed{InventoryStream: s, now: m}
 }
 
 func (r *refreshed) Next() bool {
@@ -395,20 +405,17 @@ func (r *refreshed) Next() bool {
 		return false
 	}
 	e := r.InventoryStream.Rec()
-	if e.BlockID != r.block {
-		r.block = e.BlockID
-		r.br, r.exists = r.snap.BlockReplica(inventory.BlockID(e.BlockID), r.site)
-	}
+	br, exists := r.now[e.BlockID]
 	switch {
-	case !r.exists || r.br.PendingDeletion:
+	case !exists || br.pending:
 		// Gone or going since extraction: not expected any more. (Were it
 		// still on the site, the next run reports it as an orphan.)
 		e.State = StateDeleting
-	case r.br.LastUpdate != e.ReplicaUpdate:
+	case br.update != e.ReplicaUpdate:
 		// Changed since extraction (files arrived, it completed): judged
 		// by its new age, which is young.
-		e.ReplicaUpdate = r.br.LastUpdate
-		if r.br.Complete && e.State == StateIncoming {
+		e.ReplicaUpdate = br.update
+		if br.complete && e.State == StateIncoming {
 			e.State = StatePresent
 		}
 	}
@@ -435,7 +442,7 @@ func (s *expRun) Next() bool {
 		return false
 	}
 	e := &s.rec
-	r.name = r.bytesInto(r.name)
+	r.name = r.nameInto(r.name)
 	e.LFN = r.name
 	e.Size = r.varint()
 	r.ck = r.bytesInto(r.ck)

@@ -41,11 +41,21 @@ const (
 // errCorrupt marks a spool or inventory dump file that does not decode.
 var errCorrupt = errors.New("corrupt record file")
 
-// recordWriter writes length-prefixed binary records to a buffered file.
+// Record files (spool runs, inventory runs, the inventory cache) start
+// with recordMagic, whose last byte is the format version: a file of
+// another format is refused rather than misread.
+const recordMagic = "dynrec\x02"
+
+// recordWriter writes binary records to a buffered file. Names are
+// front-coded: each is stored as the length of the prefix it shares with
+// the previous record's name and the rest. Record files are sorted, and
+// LFNs in sorted order share most of their length ("/store/mc/Era/...")
+// so this cuts the bytes written and read by about three quarters.
 type recordWriter struct {
-	f   *os.File
-	w   *bufio.Writer
-	tmp [binary.MaxVarintLen64]byte
+	f    *os.File
+	w    *bufio.Writer
+	tmp  [binary.MaxVarintLen64]byte
+	prev []byte
 }
 
 func createRecordFile(path string) (*recordWriter, error) {
@@ -53,7 +63,28 @@ func createRecordFile(path string) (*recordWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &recordWriter{f: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+	w := &recordWriter{f: f, w: bufio.NewWriterSize(f, 256<<10)}
+	w.w.WriteString(recordMagic)
+	return w, nil
+}
+
+// name appends a front-coded name.
+func (w *recordWriter) name(b []byte) {
+	shared := sharedPrefix(w.prev, b)
+	w.uvarint(uint64(shared))
+	w.uvarint(uint64(len(b) - shared))
+	w.w.Write(b[shared:])
+	w.prev = append(w.prev[:0], b...)
+}
+
+// sharedPrefix is the length of the prefix b shares with prev.
+func sharedPrefix[S string | []byte](prev []byte, b S) int {
+	n := min(len(b), len(prev), 1<<16-1)
+	i := 0
+	for i < n && b[i] == prev[i] {
+		i++
+	}
+	return i
 }
 
 func (w *recordWriter) uvarint(v uint64) {
@@ -66,6 +97,15 @@ func (w *recordWriter) varint(v int64) {
 	w.w.Write(w.tmp[:n])
 }
 
+// nameString is name for a string, without converting it.
+func (w *recordWriter) nameString(s string) {
+	shared := sharedPrefix(w.prev, s)
+	w.uvarint(uint64(shared))
+	w.uvarint(uint64(len(s) - shared))
+	w.w.WriteString(s[shared:])
+	w.prev = append(w.prev[:0], s...)
+}
+
 func (w *recordWriter) str(s string) {
 	w.uvarint(uint64(len(s)))
 	w.w.WriteString(s)
@@ -73,7 +113,7 @@ func (w *recordWriter) str(s string) {
 
 // WriteSite appends a SiteFile.
 func (w *recordWriter) WriteSite(f *SiteFile) {
-	w.str(f.LFN)
+	w.nameString(f.LFN)
 	w.varint(f.Size)
 	w.varint(f.ModTime)
 	w.str(f.Adler32)
@@ -81,8 +121,7 @@ func (w *recordWriter) WriteSite(f *SiteFile) {
 
 // writeExpected appends an expected file (the fields of ExpRec).
 func (w *recordWriter) writeExpected(lfn, ck []byte, size, fileID int64, block int32, state uint8, update int64) {
-	w.uvarint(uint64(len(lfn)))
-	w.w.Write(lfn)
+	w.name(lfn)
 	w.varint(size)
 	w.uvarint(uint64(len(ck)))
 	w.w.Write(ck)
@@ -120,7 +159,43 @@ func openRecordFile(path string, bufSize int) (*recordReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &recordReader{path: path, f: f, r: bufio.NewReaderSize(f, bufSize)}, nil
+	r := &recordReader{path: path, f: f, r: bufio.NewReaderSize(f, bufSize)}
+	var magic [len(recordMagic)]byte
+	if _, err := io.ReadFull(r.r, magic[:]); err != nil || string(magic[:]) != recordMagic {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: not a record file of this version", path, errCorrupt)
+	}
+	return r, nil
+}
+
+// nameInto decodes a front-coded name into dst, which must hold the
+// previous record's name (the reader's own buffer does).
+func (r *recordReader) nameInto(dst []byte) []byte {
+	shared, err := binary.ReadUvarint(r.r)
+	if err != nil {
+		r.fail(err)
+		return dst[:0]
+	}
+	n, err := binary.ReadUvarint(r.r)
+	if err != nil {
+		r.fail(err)
+		return dst[:0]
+	}
+	if shared > uint64(len(dst)) || n > 1<<16 {
+		r.fail(fmt.Errorf("name of %d+%d bytes after one of %d", shared, n, len(dst)))
+		return dst[:0]
+	}
+	total := int(shared + n)
+	if cap(dst) < total {
+		grown := make([]byte, total, total*2)
+		copy(grown, dst[:shared])
+		dst = grown
+	}
+	dst = dst[:total]
+	if _, err := io.ReadFull(r.r, dst[shared:]); err != nil {
+		r.fail(err)
+	}
+	return dst
 }
 
 func (r *recordReader) fail(err error) {
@@ -182,7 +257,7 @@ func (r *recordReader) nextSite() (name []byte, size, mtime int64, ck []byte, ok
 	if r.atEOF() {
 		return nil, 0, 0, nil, false
 	}
-	r.name = r.bytesInto(r.name)
+	r.name = r.nameInto(r.name)
 	size = r.varint()
 	mtime = r.varint()
 	r.ck = r.bytesInto(r.ck)
