@@ -38,7 +38,7 @@ type cacheMeta struct {
 	Seq      uint64 `json:"seq"`
 	SeqAt    int64  `json:"seq_at"`   // the change at Seq: its time and kind,
 	SeqKind  string `json:"seq_kind"` // to recognise the same database
-	Expected string `json:"expected"` // file names in the cache directory
+	Expected []string `json:"expected"` // sorted record files in the cache directory
 	Blocks   string `json:"blocks"`
 	Files    int64  `json:"files"`
 	Written  int64  `json:"written_at"`
@@ -66,7 +66,7 @@ type PreparedExpected struct {
 
 	cacheDir string
 	site     inventory.SiteID
-	cached   string      // the cache's record file; "" when cold
+	cached   []string    // the cache's record files; none when cold
 	keep     blockBitset // cached blocks still valid
 	fresh    []string
 	blocks   []inventory.BlockID // at the site in the snapshot
@@ -114,7 +114,9 @@ func PrepareExpected(ctx context.Context, d *db.DB, snap *inventory.Snapshot, si
 	if reason != "" {
 		p.Stats.Cold, p.Stats.Reason = true, reason
 	} else {
-		p.cached = filepath.Join(cacheDir, meta.Expected)
+		for _, f := range meta.Expected {
+			p.cached = append(p.cached, filepath.Join(cacheDir, f))
+		}
 		toRead = nil
 		for _, r := range reps {
 			if cachedBlocks.has(r.block) && !dirty[r.block] {
@@ -158,8 +160,10 @@ func (p *PreparedExpected) loadCache() (meta cacheMeta, blocks blockBitset, reas
 	if err != nil {
 		return meta, blocks, fmt.Sprintf("unreadable cache: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(p.cacheDir, meta.Expected)); err != nil {
-		return meta, blocks, fmt.Sprintf("unreadable cache: %v", err)
+	for _, f := range meta.Expected {
+		if _, err := os.Stat(filepath.Join(p.cacheDir, f)); err != nil {
+			return meta, blocks, fmt.Sprintf("unreadable cache: %v", err)
+		}
 	}
 	for _, id := range ids {
 		blocks.set(id)
@@ -233,21 +237,23 @@ func changedBlocks(ctx context.Context, d *db.DB, meta cacheMeta, p *PreparedExp
 }
 
 // Open streams the prepared inventory side in LFN order, with replica
-// states refreshed from now (see MergeExpected). It also writes the stream
-// into the cache directory as the next cache, which Commit installs.
+// states refreshed from now (see MergeExpected). The next cache, which
+// Commit installs, is the runs just read when the run was cold (the whole
+// side is in them), else the stream itself, written as it passes.
 func (p *PreparedExpected) Open(now *inventory.Snapshot) (InventoryStream, error) {
 	if p.open != nil {
 		return nil, errors.New("inventory cache: opened twice")
 	}
-	srcs := make([]sortedSource[ExpRec], 0, len(p.fresh)+1)
+	srcs := make([]sortedSource[ExpRec], 0, len(p.fresh)+len(p.cached))
 	closeAll := func() {
 		for _, s := range srcs {
 			s.Close()
 		}
 	}
-	if p.cached != "" {
-		r, err := openExpRun(p.cached)
+	for _, path := range p.cached {
+		r, err := openExpRun(path)
 		if err != nil {
+			closeAll()
 			return nil, fmt.Errorf("inventory cache: %w", err)
 		}
 		srcs = append(srcs, &keptRecords{expRun: r, keep: &p.keep})
@@ -259,6 +265,14 @@ func (p *PreparedExpected) Open(now *inventory.Snapshot) (InventoryStream, error
 			return nil, fmt.Errorf("inventory runs: %w", err)
 		}
 		srcs = append(srcs, r)
+	}
+	if len(p.cached) == 0 {
+		m, err := mergeExpRuns(srcs)
+		if err != nil {
+			return nil, err
+		}
+		p.open = m
+		return newRefreshed(m, now, p.site), nil
 	}
 	if err := os.MkdirAll(p.cacheDir, 0o755); err != nil {
 		closeAll()
@@ -318,21 +332,35 @@ func (k *keptRecords) Next() bool {
 // Commit installs what the stream yielded as the cache for the next run.
 // Call it only after the stream was read to its end without error.
 func (p *PreparedExpected) Commit() error {
-	if p.tee == nil {
+	if p.open == nil {
 		return errors.New("inventory cache: nothing to commit (not opened)")
-	}
-	err := p.tee.Close()
-	p.tee = nil
-	if err != nil {
-		os.Remove(p.teePath)
-		return fmt.Errorf("inventory cache: %w", err)
 	}
 	gen := fmt.Sprintf("%d-%d", p.seq, time.Now().UnixNano())
 	meta := cacheMeta{Version: cacheVersion, Site: int32(p.site), Seq: p.seq, SeqAt: p.seqAt, SeqKind: p.seqKind,
-		Expected: "expected-" + gen + ".bin", Blocks: "blocks-" + gen + ".bin", Files: p.files, Written: time.Now().Unix()}
-	if err := os.Rename(p.teePath, filepath.Join(p.cacheDir, meta.Expected)); err != nil {
+		Blocks: "blocks-" + gen + ".bin", Written: time.Now().Unix()}
+	if err := os.MkdirAll(p.cacheDir, 0o755); err != nil {
 		return fmt.Errorf("inventory cache: %w", err)
 	}
+	// Either the tee'd stream or, for a cold run, its runs become the cache.
+	from := p.fresh
+	meta.Files = p.Stats.ReadFiles
+	if p.tee != nil {
+		err := p.tee.Close()
+		p.tee = nil
+		if err != nil {
+			os.Remove(p.teePath)
+			return fmt.Errorf("inventory cache: %w", err)
+		}
+		from, meta.Files = []string{p.teePath}, p.files
+	}
+	for i, path := range from {
+		name := fmt.Sprintf("expected-%s-%03d.bin", gen, i)
+		if err := os.Rename(path, filepath.Join(p.cacheDir, name)); err != nil {
+			return fmt.Errorf("inventory cache: %w", err)
+		}
+		meta.Expected = append(meta.Expected, name)
+	}
+	p.fresh = nil
 	if err := writeBlockList(filepath.Join(p.cacheDir, meta.Blocks), p.blocks); err != nil {
 		return fmt.Errorf("inventory cache: %w", err)
 	}
@@ -345,7 +373,7 @@ func (p *PreparedExpected) Commit() error {
 	entries, _ := os.ReadDir(p.cacheDir)
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasSuffix(n, ".bin") && n != meta.Expected && n != meta.Blocks {
+		if strings.HasSuffix(n, ".bin") && !slices.Contains(meta.Expected, n) && n != meta.Blocks {
 			os.Remove(filepath.Join(p.cacheDir, n))
 		}
 	}
