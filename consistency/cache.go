@@ -256,7 +256,7 @@ func (p *PreparedExpected) Open(now *inventory.Snapshot) (InventoryStream, error
 			closeAll()
 			return nil, fmt.Errorf("inventory cache: %w", err)
 		}
-		srcs = append(srcs, &keptRecords{expRun: r, keep: &p.keep})
+		srcs = append(srcs, &keptRecords{expRun: r, keep: &p.keep, cacheDir: p.cacheDir})
 	}
 	for _, path := range p.fresh {
 		r, err := openExpRun(path)
@@ -314,10 +314,13 @@ func (t *teeStream) Next() bool {
 	return true
 }
 
-// keptRecords passes on the cached records of still-valid blocks.
+// keptRecords passes on the cached records of still-valid blocks. A cache
+// file that does not decode fails the run and is forgotten, so that the
+// next run reads everything rather than failing on it again.
 type keptRecords struct {
 	*expRun
-	keep *blockBitset
+	keep     *blockBitset
+	cacheDir string
 }
 
 func (k *keptRecords) Next() bool {
@@ -325,6 +328,9 @@ func (k *keptRecords) Next() bool {
 		if k.keep.has(inventory.BlockID(k.rec.BlockID)) {
 			return true
 		}
+	}
+	if k.Err() != nil {
+		os.Remove(filepath.Join(k.cacheDir, "meta.json"))
 	}
 	return false
 }

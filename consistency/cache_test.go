@@ -243,6 +243,32 @@ func TestInventoryCacheDistrust(t *testing.T) {
 		t.Errorf("abandoned run left %v", left)
 	}
 
+	// A cache file damaged on disk fails the run that reads it, and the
+	// next run does not trust the cache.
+	files, _ := filepath.Glob(filepath.Join(cache, "expected-*.bin"))
+	if len(files) == 0 {
+		t.Fatal("no cache files")
+	}
+	saved, _ := os.ReadFile(files[0])
+	os.WriteFile(files[0], append(slices.Clone(saved[:len(saved)-3]), 0xff, 0xff, 0xff), 0o644)
+	p, err = consistency.PrepareExpected(ctx, d, st.Snapshot(), site, cache, t.TempDir(), consistency.ExtractOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = p.Open(st.Snapshot()); err == nil {
+		for s.Next() {
+		}
+		err = s.Err()
+		s.Close()
+	}
+	if err == nil {
+		t.Fatal("damaged cache file read without error")
+	}
+	p.Abandon()
+	expectCold("damaged", "no cache yet")
+	prepareAndCommit(t, d, st.Snapshot(), site, cache) // a good cache again
+	seq = st.Snapshot().Seq()
+
 	// Another database: the change the cache was tagged with differs.
 	if _, err := d.ExecContext(ctx, "UPDATE inventory_changes SET at = at + 1 WHERE seq = ?", seq); err != nil {
 		t.Fatal(err)
