@@ -33,15 +33,15 @@ const cacheVersion = 1
 
 // cacheMeta describes a committed cache; it is written last, atomically.
 type cacheMeta struct {
-	Version  int    `json:"version"`
-	Site     int32  `json:"site_id"`
-	Seq      uint64 `json:"seq"`
-	SeqAt    int64  `json:"seq_at"`   // the change at Seq: its time and kind,
-	SeqKind  string `json:"seq_kind"` // to recognise the same database
+	Version  int      `json:"version"`
+	Site     int32    `json:"site_id"`
+	Seq      uint64   `json:"seq"`
+	SeqAt    int64    `json:"seq_at"`   // the change at Seq: its time and kind,
+	SeqKind  string   `json:"seq_kind"` // to recognise the same database
 	Expected []string `json:"expected"` // sorted record files in the cache directory
-	Blocks   string `json:"blocks"`
-	Files    int64  `json:"files"`
-	Written  int64  `json:"written_at"`
+	Blocks   string   `json:"blocks"`
+	Files    int64    `json:"files"`
+	Written  int64    `json:"written_at"`
 }
 
 // PrepareStats say how the inventory side of a run was obtained.
