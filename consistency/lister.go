@@ -287,7 +287,7 @@ func (l *lister) progress() ListProgress {
 	return l.progressLocked()
 }
 
-// saveLocked flushes the spool and writes the checkpoint (tmp + rename).
+// saveLocked flushes the spool and writes the checkpoint (writeFileAtomic).
 func (l *lister) saveLocked(done bool) error {
 	if err := l.spool.Flush(); err != nil {
 		return err
@@ -305,11 +305,8 @@ func (l *lister) saveLocked(done bool) error {
 	if err != nil {
 		return err
 	}
-	p := filepath.Join(l.dir, checkpointName)
-	if err := os.WriteFile(p+".tmp", b, 0o644); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(p+".tmp", p); err != nil {
+	// Synced: the checkpoint names run files that a restart must find.
+	if err := writeFileAtomic(filepath.Join(l.dir, checkpointName), b); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
