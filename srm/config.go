@@ -55,6 +55,15 @@ type Config struct {
 	Areas []AreaConfig `yaml:"storage_areas"`
 	// Engine bounds the asynchronous request engine.
 	Engine EngineConfig `yaml:"engine"`
+	// SiteName names the SE in the Tape REST discovery document and the
+	// storage resource report; default Hostname.
+	SiteName string `yaml:"site_name"`
+	// Tokens configures bearer-token (WLCG JWT) authentication.
+	Tokens TokensConfig `yaml:"tokens"`
+	// Macaroons configures SE-minted macaroons.
+	Macaroons MacaroonConfig `yaml:"macaroons"`
+	// TPC bounds HTTP third-party copies.
+	TPC TPCConfig `yaml:"tpc"`
 }
 
 // AreaConfig describes one storage area: a SURL prefix mapped to a physical
@@ -83,6 +92,9 @@ type AreaConfig struct {
 	// Allow lists the admission rules; a client may do an operation when any
 	// rule matches it. Empty means nobody.
 	Allow []Rule `yaml:"allow"`
+	// AnonymousRead lets clients without any credential read and list the
+	// area over HTTPS.
+	AnonymousRead bool `yaml:"anonymous_read"`
 }
 
 // NearlineConfig configures the tape-emulating driver.
@@ -103,6 +115,11 @@ type Rule struct {
 	Group string `yaml:"group"`
 	// Ops is a subset of read, write, list, delete; empty means all.
 	Ops []string `yaml:"ops"`
+	// Issuer makes the rule match bearer tokens of that tokens.issuers
+	// name ("*": any configured issuer) instead of certificates. With
+	// Group the token's wlcg.groups must hold it; without, the token's
+	// storage.* scopes must grant the operation (see docs/srm.md).
+	Issuer string `yaml:"issuer"`
 }
 
 // EngineConfig bounds the asynchronous request engine (StoRM's picker,
@@ -207,6 +224,7 @@ func (c *Config) ApplyDefaults() {
 	defD(&e.PutLifetime, 4*time.Hour)
 	defD(&e.AgentInterval, 30*time.Second)
 	defD(&e.RequestRetention, 24*time.Hour)
+	c.applyHTTPDefaults()
 }
 
 // Validate checks the configuration after ApplyDefaults; the error names
@@ -319,6 +337,7 @@ func (c *Config) Validate() error {
 	if e.MaxPinLifetime < e.DefaultPinLifetime {
 		bad("engine.max_pin_lifetime %s is below default_pin_lifetime %s", e.MaxPinLifetime, e.DefaultPinLifetime)
 	}
+	c.validateHTTP(bad)
 	return errors.Join(errs...)
 }
 

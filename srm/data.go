@@ -18,22 +18,20 @@ import (
 // A PUT is accepted only while an srmPrepareToPut holds the SURL, so space
 // accounting (done at srmPutDone) and the busy rules stay consistent.
 func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
-	id := identityFrom(r.Context())
-	if id == nil {
-		http.Error(w, "client certificate required", http.StatusUnauthorized)
-		return
-	}
+	pr := principalFrom(r.Context())
 	stfn, err := url.PathUnescape(r.URL.EscapedPath())
 	if err != nil {
 		http.Error(w, "bad path", http.StatusBadRequest)
 		return
 	}
-	var op string
+	var acc access
 	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		op = OpRead
+	case http.MethodGet:
+		acc = accRead
+	case http.MethodHead:
+		acc = accList
 	case http.MethodPut, "COPY":
-		op = OpWrite
+		acc = accCreate
 	default:
 		// Includes gfal2's POST macaroon request, which must get a 4xx.
 		w.Header().Set("Allow", "GET, HEAD, PUT, COPY")
@@ -49,15 +47,19 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), code)
 		return
 	}
-	if !loc.Area.Authorize(id, op) {
-		http.Error(w, "permission denied", http.StatusForbidden)
+	if !pr.permits(loc, acc) {
+		if pr.anonymous() {
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		http.Error(w, errForbidden.Error(), http.StatusForbidden)
 		return
 	}
 	if r.Method == "COPY" {
 		s.dataCopy(w, r, loc)
 		return
 	}
-	if op == OpWrite {
+	if acc == accCreate {
 		s.dataPut(w, r, loc)
 		return
 	}

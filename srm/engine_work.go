@@ -26,7 +26,7 @@ func (e *engine) process(ctx context.Context, id int64) {
 	if r.Status != int(SRM_REQUEST_INPROGRESS) {
 		return // aborted while queued
 	}
-	c := &call{ctx: ctx, id: &gridauth.Identity{DN: r.DN}}
+	c := &call{ctx: ctx, id: &gridauth.Identity{DN: r.DN}, preauthorized: strings.HasPrefix(r.DN, tokenPrincipalPrefix)}
 	if r.FQANs != "" {
 		c.id.FQANs = strings.Split(r.FQANs, ",")
 	}

@@ -187,6 +187,9 @@ func (a *Area) Authorize(id *gridauth.Identity, op string) bool {
 		return false
 	}
 	for _, r := range a.Config.Allow {
+		if r.Issuer != "" { // a token rule: never admits a certificate
+			continue
+		}
 		if len(r.Ops) > 0 && !contains(r.Ops, op) {
 			continue
 		}

@@ -49,8 +49,12 @@ type Server struct {
 	cert   tls.Certificate
 	engine *engine
 
-	tpcOnce sync.Once
-	tpc     *http.Client // third-party pulls, see data_tpc.go
+	tpcOnce  sync.Once
+	tpc      *http.Client  // third-party copies, see data_tpc.go
+	tpcSlots chan struct{} // bounds running third-party copies
+
+	tokens    *tokenVerifier  // WLCG JWT bearer tokens (token_jwt.go)
+	macaroons *macaroonIssuer // nil when macaroons are off (token_macaroon.go)
 
 	ready    chan struct{}
 	mu       sync.Mutex
@@ -78,7 +82,16 @@ func New(cfg *Config, d *db.DB, log *logrus.Entry) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("srm: %w", err)
 	}
-	s := &Server{cfg: cfg, db: d, log: log, ns: ns, cas: cas, cert: cert, ready: make(chan struct{})}
+	tv, err := newTokenVerifier(cfg.Tokens)
+	if err != nil {
+		return nil, fmt.Errorf("srm: %w", err)
+	}
+	mi, err := newMacaroonIssuer(cfg.Macaroons, "https://"+cfg.Hostname)
+	if err != nil {
+		return nil, fmt.Errorf("srm: %w", err)
+	}
+	s := &Server{cfg: cfg, db: d, log: log, ns: ns, cas: cas, cert: cert, ready: make(chan struct{}),
+		tokens: tv, macaroons: mi, tpcSlots: make(chan struct{}, cfg.TPC.MaxConcurrent)}
 	s.engine = newEngine(s)
 	return s, nil
 }
@@ -124,6 +137,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.srmAddr, s.dataAddr = srmLn.Addr(), dataLn.Addr()
 	s.mu.Unlock()
 	tcfg := serverTLS(s.cert)
+	dataTLS := tcfg.Clone()
+	dataTLS.ClientAuth = tls.RequestClientCert
 	errLog := s.log.WriterLevel(logrus.DebugLevel)
 	defer errLog.Close()
 	var fresh preRequestConns
@@ -136,7 +151,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          logger(errLog),
 	}
 	dataSrv := &http.Server{
-		Handler:           http.HandlerFunc(s.serveData),
+		Handler:           http.HandlerFunc(s.serveHTTP),
 		ConnContext:       connContext,
 		ConnState:         fresh.track,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -163,7 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 		errc <- srmSrv.Serve(&gsiListener{Listener: srmLn, tls: tcfg, cas: s.cas, flag: true, slots: make(chan struct{}, s.cfg.MaxConnections)})
 	}()
 	go func() {
-		errc <- dataSrv.Serve(&gsiListener{Listener: dataLn, tls: tcfg, cas: s.cas, slots: make(chan struct{}, s.cfg.MaxConnections)})
+		errc <- dataSrv.Serve(&gsiListener{Listener: dataLn, tls: dataTLS, cas: s.cas, certOptional: true, slots: make(chan struct{}, s.cfg.MaxConnections)})
 	}()
 	// Every goroutine started here is waited for before Run returns: the
 	// caller may close the database right after.
@@ -199,6 +214,10 @@ func (s *Server) Run(ctx context.Context) error {
 type call struct {
 	ctx context.Context
 	id  *gridauth.Identity
+	// preauthorized: the request was authorized when accepted, with a
+	// bearer token the SE does not store (Tape REST stage by a token
+	// client), so the worker cannot and need not re-check it.
+	preauthorized bool
 }
 
 type method func(s *Server, c *call, req *node) (any, error)

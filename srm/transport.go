@@ -28,6 +28,10 @@ type gsiListener struct {
 	tls  *tls.Config
 	cas  *gridauth.CAStore
 	flag bool // expect the GSI flag byte (SRM port) or not (data port)
+	// certOptional admits clients without a certificate (the data port:
+	// bearer tokens, anonymous reads); a certificate presented is still
+	// verified, and a bad one still fails the connection.
+	certOptional bool
 	// slots bounds open connections: Accept waits for a free slot, so a
 	// flood of clients queues in the kernel backlog instead of growing
 	// goroutines and memory without bound.
@@ -72,7 +76,11 @@ func (c *gsiConn) init() {
 		c.err = fmt.Errorf("TLS handshake: %w", err)
 		return
 	}
-	id, err := c.l.cas.Verify(c.Conn.ConnectionState().PeerCertificates, time.Now())
+	chain := c.Conn.ConnectionState().PeerCertificates
+	if len(chain) == 0 && c.l.certOptional {
+		return
+	}
+	id, err := c.l.cas.Verify(chain, time.Now())
 	if err != nil {
 		c.err = err
 		return

@@ -81,6 +81,7 @@ hidden file next to DIR, never inside it) or sqlite:<dir of the config file>/srm
 			return s.Run(ctx)
 		},
 	}
+	cmd.AddCommand(newSRMReportCmd(g))
 	f := cmd.Flags()
 	f.StringVar(&root, "root", "", "quick start: directory served as storage area /")
 	f.StringVar(&listen, "listen", ":8444", "quick start: SRM endpoint address")
@@ -98,4 +99,35 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
+}
+
+// newSRMReportCmd is `dynamo srm report`: write the storage resource report
+// (WLCG SRR v4.2) of the configured SE to a file, for sites that publish a
+// file rather than the live /api/v1/srr.
+func newSRMReportCmd(g *globalOptions) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "report --config se.yaml --out FILE",
+		Short: "Write the storage resource report (WLCG SRR v4.2) of the storage element",
+		Long: `Measure the storage areas of the SE configuration and write its WLCG
+Storage Resource Report (schema v4.2) to FILE, atomically. A running SE
+serves the same report live at https://HOST:DATA_PORT/api/v1/srr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.configPath == "" || out == "" {
+				return usageError{fmt.Errorf("give --config se.yaml and --out FILE")}
+			}
+			cfg, err := srm.LoadConfig(g.configPath)
+			if err != nil {
+				return err
+			}
+			if err := srm.WriteReport(cmd.Context(), cfg, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d storage shares)\n", out, len(cfg.Areas))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write the report to")
+	return cmd
 }
