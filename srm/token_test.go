@@ -79,7 +79,9 @@ func startTokenSE(t *testing.T) *tokenEnv {
 	dir := t.TempDir()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	must(t, err)
-	pad := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(append(make([]byte, 32-len(b)), b...)) }
+	pad := func(b []byte) string {
+		return base64.RawURLEncoding.EncodeToString(append(make([]byte, 32-len(b)), b...))
+	}
 	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "use": "sig", "kid": "k1",
 		"x": pad(key.X.Bytes()), "y": pad(key.Y.Bytes())}}})
 	must(t, os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o644))
@@ -267,7 +269,10 @@ func TestMacaroons(t *testing.T) {
 	}
 	// A token client can mint too; the macaroon never outlives the token
 	// nor exceeds its scopes.
-	tok := e.jwt(t, e.key, func(c jwt.MapClaims) { c["scope"] = "storage.read:/tok/a"; c["exp"] = time.Now().Add(10 * time.Minute).Unix() })
+	tok := e.jwt(t, e.key, func(c jwt.MapClaims) {
+		c["scope"] = "storage.read:/tok/a"
+		c["exp"] = time.Now().Add(10 * time.Minute).Unix()
+	})
 	must(t, os.MkdirAll(filepath.Join(e.tokRoot, "a"), 0o755))
 	must(t, os.WriteFile(filepath.Join(e.tokRoot, "a", "f"), []byte("tok f"), 0o644))
 	code, tmac := mintMacaroon(t, e.bare, e.base+"/tok/a/f", bearer(tok), "activity:DOWNLOAD")
