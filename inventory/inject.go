@@ -106,6 +106,9 @@ func DecodeInjectDoc(r io.Reader) (*InjectDoc, error) {
 // Inject applies an injection document in one write. Invalid input rejects
 // the whole document with an error naming the object; nothing is written.
 func (s *Store) Inject(ctx context.Context, at time.Time, doc *InjectDoc) (WriteResult, error) {
+	if err := checkInjectNames(doc); err != nil {
+		return WriteResult{}, err
+	}
 	return s.Write(ctx, at, func(t *Txn) error { return s.buildInjection(ctx, t, doc) })
 }
 

@@ -206,14 +206,27 @@ func TestFailedTransactionLeavesMemoryUnchanged(t *testing.T) {
 		inject(t, s, sampleDoc)
 		before := s.Snapshot()
 		seq := before.Seq()
-		// The same LFN in two blocks passes validation (it is checked only
-		// against the database) and fails in the database on the unique
-		// key, after earlier updates of the same write were already sent.
-		doc := `{"datasets": [{"name": "/X/Y/Z", "status": "valid", "data_type": "mc", "blocks": [
-			{"name": "a", "files": [{"lfn": "/store/x/dup.root", "size": 1}]},
-			{"name": "b", "files": [{"lfn": "/store/x/dup.root", "size": 1}]}]}]}`
-		dd, _ := inventory.DecodeInjectDoc(strings.NewReader(doc))
-		_, err := s.Inject(context.Background(), t0, dd)
+		// The same LFN in two blocks of one write (which injection
+		// validation refuses, so this builds the write by hand) fails in
+		// the database on the unique key, after earlier updates of the same
+		// write were already sent.
+		_, err := s.Write(context.Background(), t0, func(t *inventory.Txn) error {
+			ds := t.NewDatasetID()
+			if err := t.Add(inventory.UpsertDataset{Dataset: inventory.Dataset{ID: ds, Name: "/X/Y/Z", Status: inventory.DatasetValid, DataType: inventory.DataMC}}); err != nil {
+				return err
+			}
+			for _, name := range []string{"a", "b"} {
+				b := t.NewBlockID()
+				if err := t.Add(inventory.UpsertBlock{Block: inventory.Block{ID: b, Dataset: ds, Name: name, Size: 1, NumFiles: 1}}); err != nil {
+					return err
+				}
+				f := inventory.File{ID: t.NewFileID(), Block: b, LFN: "/store/x/dup.root", Size: 1}
+				if err := t.Add(inventory.UpsertFiles{Block: b, Files: []inventory.File{f}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		if err == nil || !db.IsDuplicate(err) {
 			t.Fatalf("want a duplicate-key error, got %v", err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -69,7 +70,9 @@ func (s *Server) injectSync(c *gin.Context) {
 	}
 	res, err := st.Inject(c.Request.Context(), s.now(), doc)
 	if err != nil {
-		if !isTransient(err) {
+		// A database error keeps its own mapping (503 when temporary,
+		// never its driver text); anything else is the document's fault.
+		if !injectTemporary(err) && !db.FromDatabase(err) {
 			err = fmt.Errorf("%w: nothing injected: %w", ErrBadRequest, err)
 		}
 		s.abort(c, err)

@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/sirupsen/logrus"
 
@@ -68,9 +64,11 @@ func (s *Store) Injection(ctx context.Context, id int64) (Injection, error) {
 // ApplyQueuedInjections applies queued injection documents to store in
 // queue order, at most limit of them (0: all), and returns how many it
 // applied. It is called by the inventory's writer (the scheduler's, or the
-// registry's own loop in `dynamo serve`). A document that the inventory
-// rejects is marked failed with the reason and does not block the ones
-// after it; a database error stops the run and leaves the rest queued.
+// registry's own loop in `dynamo serve`). A document that cannot be
+// applied (invalid, or refused by a database constraint) is marked failed
+// with the reason and does not block the ones after it. Only a temporary
+// failure (see injectTemporary) stops the run and leaves the document and
+// the rest queued for the next one.
 //
 // Marking a document applied happens after Store.Inject commits, so a crash
 // in between applies it again on the next run; injection upserts by name,
@@ -101,10 +99,11 @@ func ApplyQueuedInjections(ctx context.Context, store *inventory.Store, log *log
 			result = fmt.Sprintf("%d updates, change log %d..%d", res.Updates, res.FirstSeq, res.LastSeq)
 		}
 		if err != nil {
-			if isTransient(err) {
+			if ctx.Err() != nil || injectTemporary(err) {
 				return n, fmt.Errorf("injection %d: %w", r.ID, err)
 			}
-			status, result = InjectFailed, err.Error()
+			status, result = InjectFailed, injectFailure(err)
+			log.WithError(err).WithField("injection", r.ID).Warn("queued injection failed; going on with the next")
 		}
 		if _, err := d.ExecContext(ctx, "UPDATE queued_injections SET status = ?, applied = ?, result = ? WHERE id = ? AND status = ?",
 			status, time.Now().Unix(), truncate(result, 4000), r.ID, InjectQueued); err != nil {
@@ -118,23 +117,28 @@ func ApplyQueuedInjections(ctx context.Context, store *inventory.Store, log *log
 	return n, nil
 }
 
-// isTransient tells a database or availability failure (retry later) from
-// a document the inventory refuses (mark failed, answer 400).
-// inventory.Inject does not wrap all of its validation errors in
-// ErrInvalid, so this looks for what a database failure is made of instead.
-func isTransient(err error) bool {
-	if errors.Is(err, inventory.ErrInvalid) {
-		return false
+// injectTemporary tells a failure that says nothing about the document
+// (retry it later) from one that does (mark it failed, answer 400). Only
+// what the database layer classifies as temporary (retryable transactions,
+// lost or refused connections, deadlines) and a writer that is behind the
+// change log are temporary. Everything else, a database constraint the
+// document violates included, is the document's: treating it as temporary
+// would block every document queued behind it, forever.
+func injectTemporary(err error) bool {
+	return errors.Is(err, inventory.ErrStale) || db.Temporary(err)
+}
+
+// injectFailure is the reason recorded for a failed document, shown to
+// anyone who asks for the injection: the inventory's own message, or for a
+// database refusal a description without the driver's text.
+func injectFailure(err error) string {
+	if !db.FromDatabase(err) {
+		return err.Error()
 	}
-	if errors.Is(err, inventory.ErrStale) {
-		return true
+	if db.IsDuplicate(err) {
+		return "the database refused the document: it conflicts with existing records (a name or LFN already used); nothing was injected"
 	}
-	var me *mysql.MySQLError
-	var coder interface{ Code() int }
-	var ne net.Error
-	return db.Retryable(err) || errors.As(err, &me) || errors.As(err, &coder) || errors.As(err, &ne) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) || errors.Is(err, driver.ErrBadConn)
+	return "the database refused the document; nothing was injected (the server log has the details)"
 }
 
 func truncate(s string, n int) string {
