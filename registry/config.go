@@ -44,6 +44,11 @@ type Config struct {
 	// InjectInterval is how often the serve loop applies queued injections
 	// (a Go duration; "0" disables the loop, leaving it to the scheduler).
 	InjectInterval string `yaml:"inject_interval"`
+	// DBTimeout bounds every database call a request makes (a Go
+	// duration): a stalled or unreachable database answers 503 with
+	// Retry-After after at most this long instead of holding the request.
+	// /readyz probes the database with the same bound.
+	DBTimeout string `yaml:"db_timeout"`
 	// Client is what the CLI (dynamo request|lock|inventory --server) uses
 	// when neither flags nor environment say otherwise.
 	Client ClientConfig `yaml:"client"`
@@ -104,6 +109,7 @@ func DefaultConfig() Config {
 		BodyLimit:      16 << 20,
 		DefaultGroup:   "AnalysisOps",
 		InjectInterval: "10s",
+		DBTimeout:      "5s",
 	}
 }
 
@@ -132,6 +138,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.InjectIntervalDuration(); err != nil {
 		return fmt.Errorf("registry.inject_interval: %w", err)
+	}
+	if _, err := c.DBTimeoutDuration(); err != nil {
+		return fmt.Errorf("registry.db_timeout: %w", err)
 	}
 	names := map[string]bool{}
 	for i, u := range c.Users {
@@ -215,4 +224,19 @@ func readSecret(path string) (string, error) {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return s, nil
+}
+
+// DBTimeoutDuration is DBTimeout parsed; empty means the default, 5s.
+func (c *Config) DBTimeoutDuration() (time.Duration, error) {
+	if c.DBTimeout == "" {
+		return 5 * time.Second, nil
+	}
+	d, err := time.ParseDuration(c.DBTimeout)
+	if err != nil {
+		return 0, err
+	}
+	if d < 100*time.Millisecond || d > 10*time.Minute {
+		return 0, fmt.Errorf("%q: want between 100ms and 10m", c.DBTimeout)
+	}
+	return d, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -54,6 +55,14 @@ type ErrorBody struct {
 func classify(err error) (int, string, string) {
 	var mbe *http.MaxBytesError
 	switch {
+	// A database error decides the answer whatever wraps it: it says why
+	// the request failed, and its text is the driver's, not ours.
+	case db.Unavailable(err), db.Retryable(err):
+		return http.StatusServiceUnavailable, "unavailable", "Service Unavailable"
+	case db.IsDuplicate(err):
+		return http.StatusConflict, "conflict", "Conflict"
+	case db.FromDatabase(err):
+		return http.StatusInternalServerError, "internal", "Internal Server Error"
 	case errors.Is(err, ErrTooLarge), errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, "too_large", "Bad Request"
 	case errors.Is(err, ErrBadRequest), errors.Is(err, inventory.ErrInvalid):
@@ -89,11 +98,25 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 	err := c.Errors.Last().Err
 	code, typ, result := classify(err)
 	msg := err.Error()
-	if code == http.StatusInternalServerError {
+	switch {
+	case code == http.StatusInternalServerError:
 		s.log.WithError(err).WithField("path", c.Request.URL.Path).Error("request failed")
 		msg = "internal error; see the server log"
+	case db.Unavailable(err):
+		s.log.WithError(err).WithField("path", c.Request.URL.Path).Warn("database unavailable")
+		msg = fmt.Sprintf("the database is unavailable or did not answer within %s; retry later", s.dbTimeout)
+	case db.Retryable(err):
+		s.log.WithError(err).WithField("path", c.Request.URL.Path).Info("database busy")
+		msg = "the database is busy; retry"
+	case db.IsDuplicate(err):
+		s.log.WithError(err).WithField("path", c.Request.URL.Path).Info("database constraint")
+		msg = "conflicts with an existing record (written at the same time?); retry or check what exists"
 	}
 	switch {
+	case db.Unavailable(err), db.Retryable(err):
+		// The database comes back by itself (or an operator is on it):
+		// retry soon, not at the inventory-loading pace.
+		c.Header("Retry-After", "5")
 	case code == http.StatusServiceUnavailable:
 		c.Header("Retry-After", "30")
 	case errors.Is(err, inventory.ErrStale):

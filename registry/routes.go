@@ -29,14 +29,7 @@ func (s *Server) routes() {
 	h(get, "/healthz", "health", "Liveness: the process serves HTTP", public, nil, "", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
-	h(get, "/readyz", "health", "Readiness: the inventory is loaded", public, nil, "", func(c *gin.Context) {
-		snap, err := s.snapshot()
-		if err != nil {
-			s.abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"status": "ready", "seq": snap.Seq()})
-	})
+	h(get, "/readyz", "health", "Readiness: the inventory is loaded and the database answers within registry.db_timeout", public, nil, "", s.ready)
 	metrics := promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
 	h(get, "/metrics", "health", "Prometheus metrics", anyone, nil, "", gin.WrapH(metrics))
 	h(get, v1+"/openapi.json", "meta", "This API's OpenAPI 3 document", anyone, nil, "", func(c *gin.Context) {

@@ -67,6 +67,9 @@ type Server struct {
 	needs   map[string]Need // "METHOD path" -> requirement
 	docs    []routeDoc      // for the OpenAPI document
 
+	// dbTimeout bounds each database call of a request (Config.DBTimeout).
+	dbTimeout time.Duration
+
 	names datasetIndex
 	usage usageCache
 	reqs  *prometheus.HistogramVec
@@ -98,8 +101,9 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	dbTimeout, _ := o.Config.DBTimeoutDuration() // validated above
 	s := &Server{cfg: o.Config, log: o.Log, store: NewStore(o.DB), authn: a, metrics: o.Metrics, now: o.Now,
-		needs: map[string]Need{}, mounted: map[string]bool{}}
+		needs: map[string]Need{}, mounted: map[string]bool{}, dbTimeout: dbTimeout}
 	if o.Inventory != nil {
 		s.inv.Store(o.Inventory)
 	}
@@ -134,7 +138,7 @@ func New(o Options) (*Server, error) {
 	_ = e.SetTrustedProxies(nil)
 	// Order matters: metrics see the final status; errorMiddleware maps
 	// what everything inside it records, including recovered panics.
-	e.Use(s.metricsMiddleware, s.errorMiddleware, s.recoverMiddleware, s.limitMiddleware, s.authMiddleware)
+	e.Use(s.metricsMiddleware, s.errorMiddleware, s.recoverMiddleware, s.limitMiddleware, s.dbDeadlineMiddleware, s.authMiddleware)
 	s.engine = e
 	s.routes()
 	return s, nil
@@ -284,6 +288,31 @@ func (s *Server) limitMiddleware(c *gin.Context) {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit)
 	}
 	c.Next()
+}
+
+// dbDeadlineMiddleware bounds every database call the request makes,
+// in this package and in mounted components alike (see db.WithCallTimeout):
+// a stalled database fails the request with 503 instead of holding it.
+func (s *Server) dbDeadlineMiddleware(c *gin.Context) {
+	ctx, cancel := db.WithCallTimeout(c.Request.Context(), s.dbTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}
+
+// ready answers /readyz: the inventory is loaded and the database answers
+// a probe query within the request deadline.
+func (s *Server) ready(c *gin.Context) {
+	snap, err := s.snapshot()
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	if err := s.store.Probe(c.Request.Context()); err != nil {
+		s.abort(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "seq": snap.Seq()})
 }
 
 func (s *Server) metricsMiddleware(c *gin.Context) {

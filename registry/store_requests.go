@@ -112,6 +112,16 @@ type Store struct{ d *db.DB }
 // NewStore returns the registry store on a migrated database.
 func NewStore(d *db.DB) *Store { return &Store{d: d} }
 
+// Probe runs a trivial query: readiness is the database answering within
+// the caller's deadline.
+func (s *Store) Probe(ctx context.Context) error {
+	if s.d == nil {
+		return nil
+	}
+	var one int
+	return s.d.GetContext(ctx, &one, "SELECT 1")
+}
+
 func dedupKey(r NewRequest) string {
 	items := slices.Clone(r.Items)
 	sites := slices.Clone(r.Sites)

@@ -180,17 +180,22 @@ func (d *DB) SetRetry(p RetryPolicy) {
 // safe to run again: it must only touch the database through tx and must
 // not keep state from a failed attempt. Any other error rolls back and is
 // returned as is (wrapped errors stay matchable with errors.Is/As).
+//
+// Under a call budget (WithCallTimeout) the whole of InTx, retries
+// included, is one call.
 func (d *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	stop := txBudget(ctx)
+	defer stop()
 	backoff := d.retry.Initial
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = d.tryTx(ctx, fn)
+		err = timedOut(ctx, d.tryTx(ctx, fn))
 		if err == nil || !Retryable(err) || attempt >= d.retry.Attempts {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
+			return timedOut(ctx, errors.Join(err, ctx.Err()))
 		case <-time.After(backoff):
 		}
 		backoff *= 2
@@ -201,7 +206,7 @@ func (d *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 }
 
 func (d *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	tx, err := d.BeginTxx(ctx, nil)
+	tx, err := d.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
