@@ -133,6 +133,12 @@ func (s *Server) Run(ctx context.Context) error {
 		srmLn.Close()
 		return fmt.Errorf("srm: data listen %s: %w", s.cfg.DataListen, err)
 	}
+	return s.Serve(ctx, srmLn, dataLn)
+}
+
+// Serve is Run on listeners the caller bound (`dynamo serve` binds every
+// listener before it touches a database); it closes them.
+func (s *Server) Serve(ctx context.Context, srmLn, dataLn net.Listener) error {
 	s.mu.Lock()
 	s.srmAddr, s.dataAddr = srmLn.Addr(), dataLn.Addr()
 	s.mu.Unlock()

@@ -40,7 +40,7 @@ func loadDealerConfig(path string, main dealer.Config) (dealer.Config, error) {
 		return dealer.Config{}, err
 	}
 	defer f.Close()
-	cfg, err := dealer.DecodeConfig(f)
+	cfg, err := dealer.DecodeConfigOnto(serveDealerDefaults(), f)
 	if err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/logging"
 	"github.com/dynamo-go/dynamo/inventory"
-	"github.com/dynamo-go/dynamo/srm"
 )
 
 func init() { registerCommand(newDemoCmd) }
@@ -72,7 +71,7 @@ type demoRun struct {
 	start  time.Time
 	l      *demoLayout
 	e      *env
-	s      *serveEnv
+	s      *server
 	store  *inventory.Store
 	report *demoReport
 }
@@ -157,20 +156,29 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 	r.say("injected the experiment: %d datasets, %d blocks, %d files, %s with adler32 checksums, written at %s",
 		c.Datasets, c.Blocks, files, humanBytes(bytes), demoDiskSite)
 
-	// The serve components, as `dynamo serve` runs them.
-	flags := map[string]*string{}
-	for name := range serveFlags {
-		v := ""
-		flags[name] = &v
+	// The serve components, as `dynamo serve` assembles and runs them.
+	cfg, err := loadServeConfig(r.e, serveOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("demo: generated configuration: %w", err)
 	}
+	ln, err := bindListeners(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if r.s, err = assemble(ctx, r.e, cfg, ln, r.store); err != nil {
+		ln.close()
+		return nil, err
+	}
+	defer r.s.closeComponents()
+	defer ln.close()
 	ready := make(chan struct{})
-	r.s = &serveEnv{env: r.e, store: r.store, flags: flags, shared: map[string]any{}, ready: func() { close(ready) }}
+	r.s.ready = func() { close(ready) }
 	runCtx, stopServe := context.WithCancel(ctx)
 	var serveErr error
-	served := make(chan struct{}) // closed once runComponents returned serveErr
+	served := make(chan struct{}) // closed once run returned serveErr
 	go func() {
 		defer close(served)
-		serveErr = runComponents(runCtx, r.s, log.WithField("component", "serve"), r.start, 10*time.Second)
+		serveErr = r.s.run(runCtx, r.start, 10*time.Second)
 	}()
 	defer func() {
 		stopServe()
@@ -222,8 +230,7 @@ func (r *demoRun) waitServing(ctx context.Context, ready, served <-chan struct{}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	ses, _ := r.s.shared["storage-elements"].([]*srm.Server)
-	for _, se := range ses {
+	for _, se := range r.s.storageElements {
 		select {
 		case <-se.Ready():
 		case <-served:

@@ -91,40 +91,42 @@ func TestProjectCLI(t *testing.T) {
 	}
 }
 
-// The serve component: off without a configuration; with one it publishes
+// The serve component: off without a configuration; with one it builds
 // the manager, the stager and the estimator, and runs until cancelled.
 func TestServeProjectsComponent(t *testing.T) {
 	pki := setest.PKI(t)
 	d := testdb.SQLite(t)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	newEnv := func(path string) *serveEnv {
-		return &serveEnv{env: &env{log: log, db: d}, flags: map[string]*string{"projects-config": &path}, shared: map[string]any{}}
-	}
 	t.Setenv(envProjectsConfig, "")
-	s := newEnv("")
-	run, err := setupProjects(context.Background(), s)
-	if err != nil || run != nil || s.shared["projects"] != nil {
-		t.Fatalf("without configuration: run %v, err %v, shared %v", run != nil, err, s.shared)
+	s, err := testAssembly(t, &env{log: log, db: d}, serveOptions{})
+	must(t, err)
+	must(t, s.buildProjects(context.Background()))
+	if s.projects != nil || len(s.runs) != 1 { // the registry's run only
+		t.Fatalf("without configuration: projects %v, runs %v", s.projects, s.runs)
 	}
 	cfgPath := filepath.Join(t.TempDir(), "projects.yaml")
 	must(t, os.WriteFile(cfgPath, []byte("tick: 50ms\ncredential: {cert: "+filepath.Join(pki, "proxy.pem")+", ca_dir: "+filepath.Join(pki, "certificates")+"}\n"), 0o644))
-	s = newEnv(cfgPath)
-	run, err = setupProjects(context.Background(), s)
+	s, err = testAssembly(t, &env{log: log, db: d}, serveOptions{projectsConfig: cfgPath})
 	must(t, err)
-	if _, ok := s.shared["projects"].(*projects.Manager); !ok || run == nil || s.shared["stager"] == nil || s.shared["estimator"] == nil {
-		t.Fatalf("published %v", s.shared)
+	must(t, s.buildProjects(context.Background()))
+	if s.projects == nil || s.projects.Manager == nil || s.projects.Stager == nil || s.projects.Estimator == nil {
+		t.Fatalf("built %+v", s.projects)
+	}
+	run := s.runs[len(s.runs)-1]
+	if run.name != "projects" {
+		t.Fatalf("last run is %q", run.name)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
+	go func() { done <- run.run(ctx) }()
 	time.Sleep(200 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
 	}
 	must(t, os.WriteFile(cfgPath, []byte("lookahed: 3\n"), 0o644))
-	if _, err := setupProjects(context.Background(), newEnv(cfgPath)); err == nil || !strings.Contains(err.Error(), "lookahed") {
+	if _, err := testAssembly(t, &env{log: log, db: d}, serveOptions{projectsConfig: cfgPath}); err == nil || !strings.Contains(err.Error(), "lookahed") {
 		t.Errorf("bad configuration: %v", err)
 	}
 }

@@ -4,19 +4,27 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"os/signal"
-	"sort"
 	"syscall"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dynamo-go/dynamo/consistency"
+	"github.com/dynamo-go/dynamo/dealer"
+	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/projects"
 	"github.com/dynamo-go/dynamo/registry"
+	"github.com/dynamo-go/dynamo/scheduler"
+	"github.com/dynamo-go/dynamo/srm"
 )
 
 //go:embed sample_inventory.json
@@ -24,137 +32,197 @@ var sampleInventory []byte
 
 func init() { registerCommand(newServeCmd) }
 
-// serveComponent is one part of `dynamo serve` (the REST API, the
-// scheduler, the file-operation daemon, embedded storage elements...).
-// Components are set up in ascending order, then all run concurrently
-// until the context ends; the first one to fail stops the others. Each
-// lives in its own serve_<name>.go file and registers from init.
-type serveComponent struct {
-	name  string
-	order int // setup order: lower first (the registry's router before what mounts on it)
-	// setup prepares the component and returns its run function (nil if it
-	// has nothing to run). It may publish values in s.shared for
-	// components set up after it.
-	setup func(ctx context.Context, s *serveEnv) (run func(ctx context.Context) error, err error)
+// serveOptions are the flags of `dynamo serve`. A component that needs a
+// flag adds a field here and its line in newServeCmd.
+type serveOptions struct {
+	sample            bool
+	listen            string // REST API address; empty: registry.listen
+	schedulerConfig   string // the scheduler section in a file of its own
+	dealerConfig      string
+	fileopConfig      string
+	consistencyConfig string
+	projectsConfig    string
 }
-
-var serveComponents []serveComponent
-
-func registerServeComponent(c serveComponent) { serveComponents = append(serveComponents, c) }
-
-// serveEnv is what components get.
-type serveEnv struct {
-	*env
-	store  *inventory.Store
-	flags  map[string]*string // string flags components declared (see serveFlag)
-	shared map[string]any     // values components publish for later ones
-	mounts []routeMount       // REST routes for the registry to serve
-	// ready, when set, is called once every component is set up and
-	// running (the demo drives the system from there).
-	ready func()
-}
-
-// routeMount is a component's group of REST routes: the registry mounts
-// each under its prefix, behind its one authentication and authorization
-// middleware (reads need perm.Read, everything else perm.Write).
-type routeMount struct {
-	prefix string
-	perm   registry.Permission
-	routes func(*gin.RouterGroup)
-}
-
-// mount asks the registry to serve routes under prefix.
-func (s *serveEnv) mount(prefix string, perm registry.Permission, routes func(*gin.RouterGroup)) {
-	s.mounts = append(s.mounts, routeMount{prefix, perm, routes})
-}
-
-// serveFlags lets components declare string flags of `dynamo serve`
-// (e.g. --listen) from their own files.
-var serveFlags = map[string]struct{ def, usage string }{}
-
-func serveFlag(name, def, usage string) { serveFlags[name] = struct{ def, usage string }{def, usage} }
 
 func newServeCmd(g *globalOptions) *cobra.Command {
-	var sample bool
-	flagVals := map[string]*string{}
+	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the orchestrator: migrate, load the inventory, run every component until SIGINT/SIGTERM",
+		Short: "Run the orchestrator: check the configuration, listen, migrate, load the inventory, run every component until SIGINT/SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			start := time.Now()
-			e, err := g.open(ctx, true)
+			e, err := g.configure()
 			if err != nil {
 				return err
 			}
-			defer e.db.Close()
-			log := e.log.WithField("component", "serve")
-			s, err := e.loadInventory(ctx)
+			srv, err := newServer(ctx, e, o)
 			if err != nil {
 				return err
 			}
-			if (sample || e.cfg.Serve.SampleInventory) && len(s.Snapshot().Sites()) == 0 {
-				if err := injectSample(ctx, s); err != nil {
-					return err
-				}
-				log.Info("injected the built-in sample inventory")
-			}
-			for _, u := range siteUsages(s.Snapshot()) {
-				log.WithFields(logrus.Fields{"site": u.Site, "partition": u.Partition, "quota": humanBytes(u.Quota),
-					"used": humanBytes(u.Used), "projected": humanBytes(u.Projected)}).Info("site partition")
-			}
-			return runComponents(ctx, &serveEnv{env: e, store: s, flags: flagVals, shared: map[string]any{}}, log, start, e.cfg.Serve.Grace())
+			defer srv.close()
+			return srv.run(ctx, start, e.cfg.Serve.Grace())
 		},
 	}
-	cmd.Flags().BoolVar(&sample, "sample", false, "inject a small built-in inventory if the database has no sites")
-	for name, f := range serveFlags {
-		flagVals[name] = cmd.Flags().String(name, f.def, f.usage)
-	}
+	f := cmd.Flags()
+	f.BoolVar(&o.sample, "sample", false, "inject a small built-in inventory if the database has no sites")
+	f.StringVar(&o.listen, "listen", "", "REST API address (default: registry.listen, 127.0.0.1:8080)")
+	f.StringVar(&o.schedulerConfig, "scheduler-config", "", "scheduler configuration (YAML: the scheduler section on its own); env "+envSchedulerConfig)
+	f.StringVar(&o.dealerConfig, "dealer-config", "", "dealer configuration (YAML: the dealer section on its own); env "+envDealerConfig)
+	f.StringVar(&o.fileopConfig, "fileop-config", "", "YAML file with the file-operation daemon's settings (the fileop: section)")
+	f.StringVar(&o.consistencyConfig, "consistency-config", "", "site consistency configuration (YAML: the consistency section on its own); env "+envConsistencyConfig+"; empty: no consistency checks")
+	f.StringVar(&o.projectsConfig, "projects-config", "", "projects/stager/estimator configuration (YAML: the projects section on its own); env "+envProjectsConfig)
 	return cmd
 }
 
-// runComponents sets up every registered component in order, runs them,
-// and on shutdown gives them grace to finish.
-func runComponents(ctx context.Context, s *serveEnv, log *logrus.Entry, start time.Time, grace time.Duration) error {
-	comps := append([]serveComponent(nil), serveComponents...)
-	sort.SliceStable(comps, func(i, j int) bool { return comps[i].order < comps[j].order })
+// server is `dynamo serve` assembled: one typed field per component, built
+// by newServer in a fixed, visible order. A component is a field, a
+// constructor call in assemble and, if it runs, an entry in runs.
+type server struct {
+	env   *env
+	cfg   serveConfig
+	log   *logrus.Entry
+	ln    *serveListeners
+	store *inventory.Store
+
+	metrics         *prometheus.Registry
+	registry        *registry.Server
+	scheduler       *scheduler.Scheduler
+	storageElements []*srm.Server
+	seDBs           []*db.DB           // the storage elements' request databases
+	projects        *projects.Services // nil: off (no projects section)
+	fileop          *fileop.Daemon
+	dealer          *dealer.Dealer
+	detox           *detox.Runner
+	consistency     *consistency.Checker // nil: no consistency section
+
+	runs []serveRun // what runs, in start order
+	// ready, when set, is called once every component runs (the demo
+	// drives the system from there).
+	ready func()
+}
+
+// serveRun is one long-running part of the server.
+type serveRun struct {
+	name string
+	run  func(context.Context) error
+}
+
+// newServer builds `dynamo serve` in its start-up order:
+//
+//  1. the configuration and every file it names (policies, sequences,
+//     partitions, rule files, component sections): a bad file fails here;
+//  2. every listener (REST API, storage elements): a busy port fails here;
+//  3. only then the database (migrated), the inventory, the sample;
+//  4. the components, each from what was built before it.
+//
+// Nothing with a side effect (a migration, an injection, the writer lease)
+// happens before 1 and 2 succeeded; the lease is taken by the scheduler's
+// run, after newServer returns.
+func newServer(ctx context.Context, e *env, o serveOptions) (*server, error) {
+	cfg, err := loadServeConfig(e, o)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := bindListeners(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.openDB(ctx, true); err != nil {
+		ln.close()
+		return nil, err
+	}
+	store, err := e.loadInventoryDefs(ctx, cfg.partitions)
+	if err != nil {
+		ln.close()
+		e.db.Close()
+		return nil, err
+	}
+	log := e.log.WithField("component", "serve")
+	if (o.sample || e.cfg.Serve.SampleInventory) && len(store.Snapshot().Sites()) == 0 {
+		if err := injectSample(ctx, store); err != nil {
+			ln.close()
+			e.db.Close()
+			return nil, err
+		}
+		log.Info("injected the built-in sample inventory")
+	}
+	for _, u := range siteUsages(store.Snapshot()) {
+		log.WithFields(logrus.Fields{"site": u.Site, "partition": u.Partition, "quota": humanBytes(u.Quota),
+			"used": humanBytes(u.Used), "projected": humanBytes(u.Projected)}).Info("site partition")
+	}
+	s, err := assemble(ctx, e, cfg, ln, store)
+	if err != nil {
+		ln.close()
+		e.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// assemble builds the components over an open database and a loaded
+// inventory, in dependency order: the REST API and its metrics registry
+// first (the others register metrics and mount routes on it), then the
+// scheduler (the others register applications on it), then the rest. On
+// error, what was built is closed except the listeners and the database,
+// which belong to the caller.
+func assemble(ctx context.Context, e *env, cfg serveConfig, ln *serveListeners, store *inventory.Store) (*server, error) {
+	s := &server{env: e, cfg: cfg, ln: ln, store: store, log: e.log.WithField("component", "serve")}
+	steps := []struct {
+		name  string
+		build func(context.Context) error
+	}{
+		{"registry", s.buildRegistry},
+		{"scheduler", s.buildScheduler},
+		{"storage-elements", s.buildStorageElements},
+		{"projects", s.buildProjects},
+		{"fileop", s.buildFileop},
+		{"dealer", s.buildDealer},
+		{"detox", s.buildDetox},
+		{"consistency", s.buildConsistency},
+	}
+	for _, st := range steps {
+		if err := st.build(ctx); err != nil {
+			s.closeComponents()
+			return nil, fmt.Errorf("%s: %w", st.name, err)
+		}
+	}
+	return s, nil
+}
+
+// addRun appends a long-running part, started by run in this order.
+func (s *server) addRun(name string, run func(context.Context) error) {
+	s.runs = append(s.runs, serveRun{name, run})
+}
+
+// run runs every part until ctx ends or one fails, then gives them grace
+// to finish.
+func (s *server) run(ctx context.Context, start time.Time, grace time.Duration) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	grp, gctx := errgroup.WithContext(runCtx)
 	var names []string
-	runs := make([]func(context.Context) error, len(comps))
-	for i, c := range comps {
-		run, err := c.setup(ctx, s)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
-		}
-		names = append(names, c.name)
-		runs[i] = run
+	for _, r := range s.runs {
+		names = append(names, r.name)
+		grp.Go(func() error {
+			err := r.run(gctx)
+			s.log.WithField("name", r.name).Debug("component stopped")
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			return nil
+		})
 	}
-	// Every setup is done before any run starts: a run may read what later
-	// setups published (the registry mounts every component's routes).
-	for i, c := range comps {
-		if run := runs[i]; run != nil {
-			grp.Go(func() error {
-				err := run(gctx)
-				log.WithField("name", c.name).Debug("component stopped")
-				if err != nil {
-					return fmt.Errorf("%s: %w", c.name, err)
-				}
-				return nil
-			})
-		}
-	}
-	log.WithFields(logrus.Fields{"db": s.db.Name, "seq": s.store.Seq(), "components": names,
+	s.log.WithFields(logrus.Fields{"db": s.env.db.Name, "seq": s.store.Seq(), "components": names,
 		"startup_seconds": time.Since(start).Seconds()}).Info("ready; stop with Ctrl-C or SIGTERM")
 	if s.ready != nil {
 		s.ready()
 	}
 	select {
 	case <-ctx.Done():
-		log.WithField("grace", grace.String()).Info("shutting down")
+		s.log.WithField("grace", grace.String()).Info("shutting down")
 	case <-gctx.Done():
 	}
 	// Components see their context end only now, so a signal stops
@@ -167,11 +235,26 @@ func runComponents(ctx context.Context, s *serveEnv, log *logrus.Entry, start ti
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
-		log.Info("stopped")
+		s.log.Info("stopped")
 		return nil
 	case <-time.After(grace):
 		return fmt.Errorf("components still running after the %s grace period", grace)
 	}
+}
+
+// closeComponents releases what the components hold open outside their
+// runs (the storage elements' request databases).
+func (s *server) closeComponents() {
+	for _, d := range s.seDBs {
+		d.Close()
+	}
+}
+
+// close releases everything: components, listeners not served, database.
+func (s *server) close() {
+	s.closeComponents()
+	s.ln.close()
+	s.env.db.Close()
 }
 
 func injectSample(ctx context.Context, s *inventory.Store) error {
@@ -182,3 +265,7 @@ func injectSample(ctx context.Context, s *inventory.Store) error {
 	_, err = s.Inject(ctx, time.Now(), doc)
 	return err
 }
+
+// errNotWired names an input an enabled component needs and this build or
+// configuration does not give it.
+var errNotWired = errors.New("enabled, but its input is not wired")

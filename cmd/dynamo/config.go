@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -66,7 +67,8 @@ func section[T any](name string, n *yaml.Node, decode func(io.Reader) (T, error)
 
 // loadFileConfig reads path (empty: defaults only).
 func loadFileConfig(path string) (fileConfig, error) {
-	cfg := fileConfig{Config: config.Default(), Registry: registry.DefaultConfig(), Dealer: dealer.DefaultConfig()}
+	cfg := fileConfig{Config: config.Default(), Registry: registry.DefaultConfig(), Dealer: serveDealerDefaults()}
+	var root yaml.Node
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -77,6 +79,8 @@ func loadFileConfig(path string) (fileConfig, error) {
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
+		_ = yaml.Unmarshal(b, &root) // decoded strictly above; only the keys present are wanted
+		cfg.resolvePaths(filepath.Dir(path), &root)
 	}
 	if err := cfg.Config.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
@@ -111,6 +115,9 @@ func loadFileConfig(path string) (fileConfig, error) {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
 		cfg.Projects = &c
+	}
+	if path != "" {
+		cfg.resolveSectionPaths(filepath.Dir(path))
 	}
 	names := map[string]bool{}
 	for i := range cfg.StorageElements {

@@ -42,8 +42,8 @@ func (r *demoRun) stepPlace(ctx context.Context) error {
 		}
 		r.say("copy request %d by user demo: %d datasets to %s for %s", req.ID, len(items), site, demoGroup)
 	}
-	dl, ok := r.s.shared["dealer"].(*dealer.Dealer)
-	if !ok {
+	dl := r.s.dealer
+	if dl == nil {
 		return errors.New("demo: the dealer component is not running")
 	}
 	plan, err := dl.Plan(ctx, r.store.Snapshot(), dealer.PlanOptions{})
@@ -105,8 +105,8 @@ func (r *demoRun) stepClean(ctx context.Context) error {
 		fmt.Fprintf(r.out, "          %2d  %s\n", i+1, line)
 	}
 	// The runner `dynamo serve` wires: registry locks, the fileop queue.
-	runner, ok := r.s.shared["detox"].(*detox.Runner)
-	if !ok {
+	runner := r.s.detox
+	if runner == nil {
 		return errors.New("demo: the detox component is not running")
 	}
 	res, err := runner.RunCycle(ctx, "Default", detox.RunOptions{})
@@ -169,10 +169,10 @@ func hasDatasetReplica(snap *inventory.Snapshot, ds inventory.DatasetID, site in
 // checks it against the inventory's adler32.
 func (r *demoRun) stepProject(ctx context.Context) error {
 	fmt.Fprintln(r.out, "\n== 4. delivery: a project hands a dataset to a consumer process")
-	mgr, ok := r.s.shared["projects"].(*projects.Manager)
-	if !ok {
+	if r.s.projects == nil {
 		return errors.New("demo: the projects component is not running")
 	}
+	mgr := r.s.projects.Manager
 	ds := r.l.Datasets[0]
 	want := map[string]inventory.File{}
 	for _, b := range ds.Blocks {
@@ -245,7 +245,7 @@ func (r *demoRun) stepProject(ctx context.Context) error {
 
 // wake tells the file-operation daemon new work is queued.
 func (r *demoRun) wake() {
-	if d, ok := r.s.shared["fileop"].(*fileop.Daemon); ok {
+	if d := r.s.fileop; d != nil {
 		d.Wake()
 	}
 }

@@ -23,7 +23,22 @@ type env struct {
 	db  *db.DB
 }
 
+// open is configure and openDB: what most commands need.
 func (g *globalOptions) open(ctx context.Context, migrate bool) (*env, error) {
+	e, err := g.configure()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.openDB(ctx, migrate); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// configure reads the configuration and builds the logger; it opens
+// nothing, so that `dynamo serve` can check every file and bind every
+// listener before it touches the database.
+func (g *globalOptions) configure() (*env, error) {
 	file, err := loadFileConfig(g.configPath)
 	if err != nil {
 		return nil, usageError{err}
@@ -42,33 +57,55 @@ func (g *globalOptions) open(ctx context.Context, migrate bool) (*env, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	d, err := db.Open(ctx, cfg.Database)
+	file.Config = cfg
+	return &env{cfg: cfg, file: file, log: log}, nil
+}
+
+// openDB opens the configured database and, with migrate, brings its
+// schema up to date.
+func (e *env) openDB(ctx context.Context, migrate bool) error {
+	d, err := db.Open(ctx, e.cfg.Database)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if migrate {
 		applied, err := d.Migrate(ctx)
 		if err != nil {
 			d.Close()
-			return nil, err
+			return err
 		}
 		if len(applied) > 0 {
-			log.WithField("component", "db").WithField("applied", applied).Info("migrated database")
+			e.log.WithField("component", "db").WithField("applied", applied).Info("migrated database")
 		}
 	}
-	file.Config = cfg
-	return &env{cfg: cfg, file: file, log: log, db: d}, nil
+	e.db = d
+	return nil
 }
 
 func (e *env) loadInventory(ctx context.Context) (*inventory.Store, error) {
-	start := time.Now()
-	var defs []inventory.PartitionDef
-	if f := e.cfg.Inventory.PartitionsFile; f != "" {
-		var err error
-		if defs, err = partitions.Load(f, start); err != nil {
-			return nil, usageError{fmt.Errorf("inventory.partitions_file: %w", err)}
-		}
+	defs, err := e.partitionDefs()
+	if err != nil {
+		return nil, err
 	}
+	return e.loadInventoryDefs(ctx, defs)
+}
+
+// partitionDefs reads inventory.partitions_file (nil: the default partition).
+func (e *env) partitionDefs() ([]inventory.PartitionDef, error) {
+	f := e.cfg.Inventory.PartitionsFile
+	if f == "" {
+		return nil, nil
+	}
+	defs, err := partitions.Load(f, time.Now())
+	if err != nil {
+		return nil, usageError{fmt.Errorf("inventory.partitions_file: %w", err)}
+	}
+	return defs, nil
+}
+
+// loadInventoryDefs loads the inventory with the given partitions.
+func (e *env) loadInventoryDefs(ctx context.Context, defs []inventory.PartitionDef) (*inventory.Store, error) {
+	start := time.Now()
 	s, err := inventory.Load(ctx, e.db, e.log.WithField("component", "inventory"), defs, start)
 	if err != nil {
 		return nil, err

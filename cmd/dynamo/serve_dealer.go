@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,53 +16,61 @@ import (
 // --dealer-config is not given.
 const envDealerConfig = "DYNAMO_DEALER_CONFIG"
 
-func init() {
-	serveFlag("dealer-config", "", "dealer configuration (YAML: the dealer section on its own); env "+envDealerConfig)
-	registerServeComponent(serveComponent{name: "dealer", order: 60, setup: setupDealer})
+// serveDealerDefaults are the Dealer's defaults in this build: CMS's
+// production values, except that the popularity and balancer plugins are
+// off, because nothing in `dynamo serve` feeds them yet (no dataset access
+// source, no protection source). Enabling one explicitly without its
+// source fails at startup (dealerInputs) rather than proposing nothing in
+// silence; once a source is wired, its plugin's default goes back on.
+func serveDealerDefaults() dealer.Config {
+	c := dealer.DefaultConfig()
+	c.Plugins.Popularity.Enabled = false
+	c.Plugins.Balancer.Enabled = false
+	return c
 }
 
-// setupDealer builds the Dealer and registers it as the scheduler's writer
-// application "dealer" (when the scheduler runs), and publishes the Dealer
-// and its history as s.shared["dealer"] (*dealer.Dealer) and
-// s.shared["dealer.history"] (*dealer.History), for the REST server to
-// mount dealer.Routes at /api/v1/dealer.
+// dealerInputs checks that every enabled plugin of cfg has its input in
+// deps: an enabled plugin without one would plan nothing, forever, and
+// nobody would know why.
+func dealerInputs(cfg dealer.Config, deps dealer.Deps) error {
+	p := cfg.Plugins
+	switch {
+	case p.Requests.Enabled && deps.Requests == nil:
+		return notWired("dealer.plugins.requests", "no copy request source")
+	case p.Popularity.Enabled && deps.Accesses == nil:
+		return notWired("dealer.plugins.popularity", "no dataset access source (set enabled: false until one is configured)")
+	case p.Balancer.Enabled && deps.Protection == nil:
+		return notWired("dealer.plugins.balancer", "no protection source (set enabled: false until one is configured)")
+	}
+	return nil
+}
+
+// buildDealer builds the Dealer, registers it as the scheduler's writer
+// application "dealer" and mounts dealer.Routes at /api/v1/dealer.
 //
-// Until the main configuration has a dealer: section, the section is read
-// from its own file (--dealer-config or DYNAMO_DEALER_CONFIG); without one
-// the defaults apply.
-func setupDealer(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
-	path := ""
-	if p := s.flags["dealer-config"]; p != nil {
-		path = *p
-	}
-	if path == "" {
-		path = os.Getenv(envDealerConfig)
-	}
-	cfg, err := loadDealerConfig(path, s.env.file.Dealer)
-	if err != nil {
-		return nil, err
-	}
+// The section is the main configuration's dealer: or a file of its own
+// (--dealer-config or DYNAMO_DEALER_CONFIG).
+func (s *server) buildDealer(context.Context) error {
 	deps, err := dealerDeps(s.env)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	deps.Transfers = fileopQueue{s.store}
-	dl, err := dealer.New(cfg, deps, s.env.log.WithField("component", "dealer"))
+	if err := dealerInputs(s.cfg.dealer, deps); err != nil {
+		return err
+	}
+	log := s.env.log.WithField("component", "dealer")
+	dl, err := dealer.New(s.cfg.dealer, deps, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if !dl.HasTransferQueue() {
-		s.env.log.WithField("component", "dealer").Warn("no transfer queue wired: the dealer app plans and records dry runs only")
+	s.dealer = dl
+	s.mount("/api/v1/dealer", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetPolicy}},
+		func(rg *gin.RouterGroup) { dealer.Routes(rg, deps.History) })
+	if err := s.scheduler.Register(dealerApp(dl, s.store)); err != nil {
+		return fmt.Errorf("register dealer app: %w", err)
 	}
-	s.shared["dealer"] = dl
-	s.shared["dealer.history"] = deps.History
-	s.mount("/api/v1/dealer", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetPolicy}}, func(rg *gin.RouterGroup) { dealer.Routes(rg, deps.History) })
-	if sch, ok := s.shared["scheduler"].(*scheduler.Scheduler); ok {
-		if err := sch.Register(dealerApp(dl, s.store)); err != nil {
-			return nil, fmt.Errorf("register dealer app: %w", err)
-		}
-	}
-	return nil, nil
+	return nil
 }
 
 // dealerApp is the Dealer as a scheduler writer application. It commits

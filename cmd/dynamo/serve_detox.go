@@ -8,59 +8,46 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/policy"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
 )
 
-func init() {
-	registerServeComponent(serveComponent{name: "detox", order: 62, setup: setupDetox})
+// detoxSources are the inputs `dynamo serve` gives Detox's policies:
+// registry locks, dataset accesses from detox_accesses, and the Dealer's
+// enforcer rules for enforcer protection.
+func detoxSources(d *db.DB, rs *registry.Store, store *inventory.Store, rules []*policy.EnforcerRules) detox.Sources {
+	return detox.Sources{Accesses: detox.DBAccesses{DB: d}, Locks: registryLocks{rs, store}, EnforcerRules: rules}
 }
 
-// setupDetox mounts detox.Routes at /api/v1/detox and, when the scheduler
-// runs, registers one writer application "detox:<partition>" per partition
-// of the detox: section (run them from sequences or cron entries). Locks
-// come from the registry, deletions go to the file-operation queue, dataset
-// accesses from detox_accesses, enforcer protection from the Dealer's
-// enforcer rule files; producers listed in detox.assume_empty are treated
-// as knowing nothing. The runner is published as s.shared["detox"].
-func setupDetox(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
-	cfg := s.env.file.Detox
-	log := s.env.log.WithField("component", "detox")
-	r := &detox.Runner{Store: s.store, History: detox.NewHistory(s.env.db), Config: cfg, Log: log,
-		Queue:   fileopQueue{s.store},
-		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: s.env.db}, Locks: registryLocks{registry.NewStore(s.env.db), s.store}}}
-	var err error
-	if r.Sources.EnforcerRules, err = enforcerRules(s.env.file.Dealer.Plugins.Enforcer.RulesFiles); err != nil {
-		return nil, err
-	}
+// buildDetox mounts detox.Routes at /api/v1/detox and registers one writer
+// application "detox:<partition>" per partition of the detox: section (run
+// them from sequences or cron entries). Deletions go to the file-operation
+// queue; producers listed in detox.assume_empty are treated as knowing
+// nothing. Every policy was loaded once already by loadServeConfig.
+func (s *server) buildDetox(context.Context) error {
+	cfg := s.cfg.file.Detox
+	r := &detox.Runner{Store: s.store, History: detox.NewHistory(s.env.db), Config: cfg, Log: s.env.log.WithField("component", "detox"),
+		Queue: fileopQueue{s.store}, Sources: detoxSources(s.env.db, registry.NewStore(s.env.db), s.store, s.cfg.enforcer)}
 	if err := r.Sources.FillEmpty(cfg.AssumeEmpty...); err != nil {
-		return nil, err
+		return err
 	}
-	// Refuse to start with a policy that cannot load: better now than at
-	// the first cycle.
-	for name := range cfg.Partitions {
-		if _, err := r.LoadPolicy(name, ""); err != nil {
-			return nil, fmt.Errorf("detox partition %s: %w", name, err)
-		}
-	}
-	s.shared["detox"] = r
+	s.detox = r
 	s.mount("/api/v1/detox", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetPolicy}},
 		func(rg *gin.RouterGroup) { detox.Routes(rg, s.env.db) })
-	if sch, ok := s.shared["scheduler"].(*scheduler.Scheduler); ok {
-		names := make([]string, 0, len(cfg.Partitions))
-		for n := range cfg.Partitions {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			if err := sch.Register(detoxApp(r, n)); err != nil {
-				return nil, fmt.Errorf("register detox app for %s: %w", n, err)
-			}
+	names := make([]string, 0, len(cfg.Partitions))
+	for n := range cfg.Partitions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := s.scheduler.Register(detoxApp(r, n)); err != nil {
+			return fmt.Errorf("register detox app for %s: %w", n, err)
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // detoxApp is one partition's Detox cycle as a scheduler writer

@@ -18,53 +18,49 @@ type EmbeddedSE struct {
 	srm.Config `yaml:",inline"`
 }
 
-func init() {
-	registerServeComponent(serveComponent{name: "storage-elements", order: 5, setup: setupEmbeddedSEs})
-}
-
-// setupEmbeddedSEs starts every configured SE before the rest, so that
-// sites served by them are reachable when fileop and consistency start.
-// Each SE keeps its request database apart (its own db, or a SQLite file
-// beside its first storage area): the SE must be the only writer of it.
-func setupEmbeddedSEs(ctx context.Context, s *serveEnv) (func(context.Context) error, error) {
-	var servers []*srm.Server
-	for i := range s.env.file.StorageElements {
-		se := &s.env.file.StorageElements[i]
+// buildStorageElements builds every configured SE on the listeners bound
+// for it; they run before the rest is up, so that sites served by them are
+// reachable when fileop and consistency start. Each SE keeps its request
+// database apart (its own db, or a SQLite file beside its first storage
+// area): the SE must be the only writer of it.
+func (s *server) buildStorageElements(ctx context.Context) error {
+	for i := range s.cfg.file.StorageElements {
+		se := &s.cfg.file.StorageElements[i]
 		log := s.env.log.WithField("component", "srm").WithField("se", se.Name)
 		dsn := se.DB
 		if dsn == "" {
 			if len(se.Areas) == 0 {
-				return nil, fmt.Errorf("storage_elements[%d] (%s): no storage areas", i, se.Name)
+				return fmt.Errorf("storage_elements[%d] (%s): no storage areas", i, se.Name)
 			}
 			root := filepath.Clean(se.Areas[0].Root)
 			dsn = "sqlite:" + filepath.Join(filepath.Dir(root), "."+filepath.Base(root)+".dynamo-srm.db")
 		}
 		d, err := db.Open(ctx, dsn)
 		if err != nil {
-			return nil, fmt.Errorf("storage_elements[%d] (%s): %w", i, se.Name, err)
+			return fmt.Errorf("storage_elements[%d] (%s): %w", i, se.Name, err)
 		}
+		s.seDBs = append(s.seDBs, d)
 		if _, err := d.Migrate(ctx); err != nil {
-			return nil, fmt.Errorf("storage_elements[%d] (%s): %w", i, se.Name, err)
+			return fmt.Errorf("storage_elements[%d] (%s): %w", i, se.Name, err)
 		}
 		srv, err := srm.New(&se.Config, d, log)
 		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("storage_elements[%d] (%s): %w", i, se.Name, err)
+			return fmt.Errorf("storage_elements[%d] (%s): %w", i, se.Name, err)
 		}
-		servers = append(servers, srv)
+		s.storageElements = append(s.storageElements, srv)
 	}
-	if len(servers) == 0 {
-		return nil, nil
+	if len(s.storageElements) == 0 {
+		return nil
 	}
-	s.shared["storage-elements"] = servers
-	return func(ctx context.Context) error {
-		// One SE failing (a busy port) stops the others, so that serve
-		// stops with its error instead of running on without that SE.
+	servers, lns := s.storageElements, s.ln.ses
+	s.addRun("storage-elements", func(ctx context.Context) error {
+		// One SE failing stops the others, so that serve stops with its
+		// error instead of running on without that SE.
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		errc := make(chan error, len(servers))
-		for _, srv := range servers {
-			go func() { errc <- srv.Run(ctx) }()
+		for i, srv := range servers {
+			go func() { errc <- srv.Serve(ctx, lns[i].srm, lns[i].data) }()
 		}
 		var first error
 		for range servers {
@@ -74,5 +70,6 @@ func setupEmbeddedSEs(ctx context.Context, s *serveEnv) (func(context.Context) e
 			}
 		}
 		return first
-	}, nil
+	})
+	return nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/logging"
 	"github.com/dynamo-go/dynamo/internal/testservers"
-	"github.com/dynamo-go/dynamo/srm"
 	"github.com/dynamo-go/dynamo/srm/client"
 )
 
@@ -47,15 +46,21 @@ func TestServeRunsEmbeddedStorageElements(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, _ := logging.New(os.Stderr, "text", "warn")
-	s := &serveEnv{env: &env{file: file, log: l}, shared: map[string]any{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	run, err := setupEmbeddedSEs(ctx, s)
+	cfg := serveConfig{file: file}
+	ln, err := bindListeners(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ln.close()
+	s := &server{env: &env{file: file, log: l}, cfg: cfg, ln: ln}
+	defer s.closeComponents()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.buildStorageElements(ctx); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	srv := s.shared["storage-elements"].([]*srm.Server)[0]
+	go func() { done <- s.runs[0].run(ctx) }()
+	srv := s.storageElements[0]
 	select {
 	case <-srv.Ready():
 	case err := <-done:
@@ -83,9 +88,9 @@ func TestServeRunsEmbeddedStorageElements(t *testing.T) {
 	}
 }
 
-// One SE that cannot listen stops the component with its error at once,
-// instead of serve running on without it until shutdown.
-func TestServeStorageElementFailureStopsTheOthers(t *testing.T) {
+// One SE that cannot listen stops serve before anything else happens:
+// every listener is bound before the database is touched.
+func TestServeStorageElementBusyPortFailsFirst(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	dir := t.TempDir()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -94,7 +99,7 @@ func TestServeStorageElementFailureStopsTheOthers(t *testing.T) {
 	}
 	defer busy.Close()
 	var yaml strings.Builder
-	yaml.WriteString("storage_elements:\n")
+	fmt.Fprintf(&yaml, "database: sqlite:%s\nstorage_elements:\n", filepath.Join(dir, "dynamo.db"))
 	for i, srmAddr := range []string{fmt.Sprintf("127.0.0.1:%d", testservers.FreePort(t)), busy.Addr().String()} {
 		root := filepath.Join(dir, fmt.Sprintf("se%d", i))
 		if err := os.Mkdir(root, 0o755); err != nil {
@@ -114,26 +119,11 @@ func TestServeStorageElementFailureStopsTheOthers(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(yaml.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	file, err := loadFileConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
+	out, err := runCLI(t, "--config", cfgPath, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", testservers.FreePort(t)))
+	if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
+		t.Fatalf("want the busy address in the error, got %v (%s)", err, out)
 	}
-	l, _ := logging.New(os.Stderr, "text", "warn")
-	s := &serveEnv{env: &env{file: file, log: l}, shared: map[string]any{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	run, err := setupEmbeddedSEs(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
-			t.Fatalf("want the busy address in the error, got %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the component kept running after one SE failed")
+	if _, err := os.Stat(filepath.Join(dir, "dynamo.db")); !os.IsNotExist(err) {
+		t.Errorf("the database was created before the listeners were bound: %v", err)
 	}
 }
