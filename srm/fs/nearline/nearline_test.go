@@ -29,8 +29,8 @@ func TestTapeCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(root, "f")
-	if err := os.WriteFile(p, []byte("tape data"), 0o644); err != nil {
+	p := "f"
+	if err := os.WriteFile(filepath.Join(root, p), []byte("tape data"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	loc := func() fs.Locality {
@@ -100,8 +100,8 @@ func TestStubChecksumNeverComputedFromStub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(root, "f")
-	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+	p := "f"
+	if err := os.WriteFile(filepath.Join(root, p), []byte("data"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Migrate(ctx, p); err != nil {

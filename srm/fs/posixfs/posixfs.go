@@ -1,11 +1,11 @@
-// Package posixfs is the storage-element driver for POSIX filesystems. It
-// keeps each file's adler32 in the extended attribute user.adler32 together
-// with the mtime it was computed for ("<hex> <mtime-ns>"), so a file changed
-// behind the SE's back is noticed.
+// Package posixfs is the storage-element driver for POSIX filesystems. All
+// access goes through a srm/fs/rootfs Root on the area root, so the driver
+// cannot touch anything outside it (see the srm/fs package comment).
 //
-// POSIX ACLs are not managed: StoRM's JiT/AoT ACLs map grid users to local
-// accounts, and this SE serves every file as its own process user, so the
-// ACLs would protect nothing; authorization is done per storage area.
+// It keeps each file's adler32 in the extended attribute user.adler32
+// together with the mtime it was computed for ("<hex> <mtime-ns>"), so a
+// file changed behind the SE's back is noticed. Writes compute the sum while
+// streaming and publish it with the data.
 package posixfs
 
 import (
@@ -15,169 +15,220 @@ import (
 	"hash/adler32"
 	"io"
 	iofs "io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/dynamo-go/dynamo/srm/fs"
+	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
 
 // XattrAdler32 is the extended attribute holding the checksum.
 const XattrAdler32 = "user.adler32"
 
-// Posix is the driver. The zero value is ready to use.
-type Posix struct{}
+// filePerm and dirPerm are the modes of what the SE creates.
+const (
+	filePerm = 0o644
+	dirPerm  = 0o755
+)
 
-// New returns a POSIX driver.
-func New() *Posix { return &Posix{} }
+// Posix is the driver of one area root.
+type Posix struct {
+	root *rootfs.Root
+}
 
-func info(name string, st os.FileInfo) fs.FileInfo {
-	fi := fs.FileInfo{Name: name, Size: st.Size(), Mode: st.Mode(), ModTime: st.ModTime(), Ctime: st.ModTime()}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		fi.Ctime = time.Unix(sys.Ctim.Sec, sys.Ctim.Nsec)
+// New opens the driver on directory root (which must exist).
+func New(root string) (*Posix, error) {
+	r, err := rootfs.Open(root)
+	if err != nil {
+		return nil, err
 	}
-	if st.IsDir() {
-		fi.Size = 0
+	return &Posix{root: r}, nil
+}
+
+// Root returns the confined root, for drivers built on this one.
+func (p *Posix) Root() *rootfs.Root { return p.root }
+
+// Close releases the root.
+func (p *Posix) Close() error { return p.root.Close() }
+
+func info(in rootfs.Info) fs.FileInfo {
+	fi := fs.FileInfo{Name: in.Name, Size: in.Size, Mode: in.Mode, ModTime: in.ModTime, Ctime: in.Ctime}
+	if in.IsDir() || in.IsLink() || in.Mode&iofs.ModeIrregular != 0 {
 		fi.Locality = fs.None
 	}
 	return fi
 }
 
 // Stat implements fs.Driver.
-func (*Posix) Stat(_ context.Context, p string) (fs.FileInfo, error) {
-	st, err := os.Stat(p)
+func (p *Posix) Stat(_ context.Context, name string) (fs.FileInfo, error) {
+	in, err := p.root.Lstat(name)
 	if err != nil {
 		return fs.FileInfo{}, err
 	}
-	return info(filepath.Base(p), st), nil
+	return info(in), nil
 }
 
 // List implements fs.Driver.
-func (*Posix) List(_ context.Context, p string) ([]fs.FileInfo, error) {
-	ents, err := os.ReadDir(p)
+func (p *Posix) List(_ context.Context, name string) ([]fs.FileInfo, error) {
+	l, err := p.root.ReadDir(name)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]fs.FileInfo, 0, len(ents))
-	for _, e := range ents {
-		st, err := os.Stat(filepath.Join(p, e.Name()))
-		if err != nil {
-			continue // vanished or dangling symlink: not listable
-		}
-		out = append(out, info(e.Name(), st))
+	out := make([]fs.FileInfo, len(l))
+	for i, in := range l {
+		out[i] = info(in)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
 // Mkdir implements fs.Driver.
-func (*Posix) Mkdir(_ context.Context, p string) error { return os.Mkdir(p, 0o755) }
+func (p *Posix) Mkdir(_ context.Context, name string) error { return p.root.Mkdir(name, dirPerm) }
 
 // Remove implements fs.Driver.
-func (*Posix) Remove(_ context.Context, p string) error { return os.Remove(p) }
+func (p *Posix) Remove(_ context.Context, name string) error { return p.root.Remove(name) }
 
-// Rename implements fs.Driver; it refuses to replace an existing target.
-func (*Posix) Rename(_ context.Context, from, to string) error {
-	if _, err := os.Lstat(to); err == nil {
-		return &os.PathError{Op: "rename", Path: to, Err: iofs.ErrExist}
-	}
-	return os.Rename(from, to)
+// Rename implements fs.Driver.
+func (p *Posix) Rename(_ context.Context, from, to string) error {
+	return p.root.Rename(from, to, false)
+}
+
+// Replace implements fs.Driver.
+func (p *Posix) Replace(_ context.Context, from, to string) error {
+	return p.root.Rename(from, to, true)
 }
 
 // Chmod implements fs.Driver.
-func (*Posix) Chmod(_ context.Context, p string, mode iofs.FileMode) error {
-	return os.Chmod(p, mode.Perm())
+func (p *Posix) Chmod(_ context.Context, name string, mode iofs.FileMode) error {
+	return p.root.Chmod(name, mode.Perm())
 }
 
 // Open implements fs.Driver.
-func (*Posix) Open(_ context.Context, p string) (fs.ReadFile, error) {
-	f, err := os.Open(p)
+func (p *Posix) Open(_ context.Context, name string) (fs.ReadFile, error) {
+	f, err := p.root.Open(name)
 	if err != nil {
 		return nil, err
-	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		f.Close()
-		return nil, &os.PathError{Op: "open", Path: p, Err: syscall.EISDIR}
 	}
 	return f, nil
 }
 
-// Create implements fs.Driver. A stale checksum attribute is removed.
-func (*Posix) Create(_ context.Context, p string) (io.WriteCloser, error) {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+// Writer is a posixfs write: it stores the streamed adler32 with the data.
+type Writer struct {
+	*rootfs.File
+	// BeforeCommit, when set, runs on the synced temporary just before it
+	// is published; an error aborts the write. Drivers built on this one
+	// use it (the nearline driver drops a stale tape copy).
+	BeforeCommit func() error
+}
+
+// Commit implements fs.Writer.
+func (w *Writer) Commit(expectSize int64, replace bool) error {
+	if expectSize >= 0 && w.Written() != expectSize {
+		return w.File.Commit(expectSize, replace) // reports the mismatch and aborts
+	}
+	// The mtime keying the checksum is final once the data is synced.
+	if err := w.Sync(); err != nil {
+		w.Abort()
+		return err
+	}
+	if st, err := w.Stat(); err == nil {
+		// Best effort: a filesystem without user xattrs still gets the
+		// right answer, recomputed when asked.
+		_ = w.SetXattr(XattrAdler32, []byte(w.Adler32()+" "+strconv.FormatInt(st.ModTime.UnixNano(), 10)))
+	}
+	if w.BeforeCommit != nil {
+		if err := w.BeforeCommit(); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.File.Commit(expectSize, replace)
+}
+
+// Create implements fs.Driver.
+func (p *Posix) Create(_ context.Context, name string) (fs.Writer, error) {
+	return p.CreateWriter(name)
+}
+
+// CreateWriter is Create with the concrete type, for drivers built on this
+// one.
+func (p *Posix) CreateWriter(name string) (*Writer, error) {
+	f, err := p.root.Create(name, filePerm)
 	if err != nil {
 		return nil, err
 	}
-	_ = unix.Fremovexattr(int(f.Fd()), XattrAdler32)
-	return f, nil
+	return &Writer{File: f}, nil
+}
+
+// StoredAdler32 returns the stored checksum of name if it is still valid
+// for the file's mtime, or "".
+func (p *Posix) StoredAdler32(name string) (string, rootfs.Info, error) {
+	in, err := p.root.Lstat(name)
+	if err != nil {
+		return "", in, err
+	}
+	if in.IsDir() {
+		return "", in, &iofs.PathError{Op: "adler32", Path: name, Err: syscall.EISDIR}
+	}
+	if in.IsLink() {
+		return "", in, &iofs.PathError{Op: "adler32", Path: name, Err: rootfs.ErrSymlink}
+	}
+	if v, err := p.root.GetXattr(name, XattrAdler32); err == nil {
+		sum, mt, ok := strings.Cut(string(v), " ")
+		if ok && mt == strconv.FormatInt(in.ModTime.UnixNano(), 10) && len(sum) == 8 {
+			return sum, in, nil
+		}
+	} else if errors.Is(err, rootfs.ErrHardLink) || errors.Is(err, rootfs.ErrNotRegular) {
+		return "", in, err
+	}
+	return "", in, nil
 }
 
 // Adler32 implements fs.Checksummer.
-func (*Posix) Adler32(_ context.Context, p string, compute bool) (string, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return "", err
+func (p *Posix) Adler32(_ context.Context, name string, compute bool) (string, error) {
+	sum, in, err := p.StoredAdler32(name)
+	if err != nil || sum != "" || !compute {
+		return sum, err
 	}
-	if st.IsDir() {
-		return "", &os.PathError{Op: "adler32", Path: p, Err: syscall.EISDIR}
-	}
-	buf := make([]byte, 64)
-	if n, err := unix.Getxattr(p, XattrAdler32, buf); err == nil {
-		sum, mt, ok := strings.Cut(string(buf[:n]), " ")
-		if ok && mt == strconv.FormatInt(st.ModTime().UnixNano(), 10) && len(sum) == 8 {
-			return sum, nil
-		}
-	}
-	if !compute {
-		return "", nil
-	}
-	f, err := os.Open(p)
+	f, err := p.root.Open(name)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := adler32.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("adler32 %s: %w", p, err)
+		return "", fmt.Errorf("adler32 %s: %w", name, err)
 	}
-	sum := fmt.Sprintf("%08x", h.Sum32())
-	// Storing is best effort: a filesystem without user xattrs still gets
-	// the right answer, just recomputed next time.
-	_ = unix.Setxattr(p, XattrAdler32, []byte(sum+" "+strconv.FormatInt(st.ModTime().UnixNano(), 10)), 0)
+	sum = fmt.Sprintf("%08x", h.Sum32())
+	// Best effort, as in Commit.
+	_ = p.root.SetXattr(name, XattrAdler32, []byte(sum+" "+strconv.FormatInt(in.ModTime.UnixNano(), 10)))
 	return sum, nil
 }
 
-// Used implements fs.SpaceReporter: the sum of regular file sizes below root.
-func (*Posix) Used(ctx context.Context, root string) (int64, error) {
+// Used implements fs.SpaceReporter: the sum of regular file sizes,
+// temporaries excluded (uploads in progress are accounted as reservations).
+func (p *Posix) Used(ctx context.Context) (int64, error) {
 	var n int64
-	err := filepath.WalkDir(root, func(_ string, d iofs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, iofs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
+	err := p.root.Walk("", func(name string, in rootfs.Info) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if d.Type().IsRegular() {
-			if st, err := d.Info(); err == nil {
-				n += st.Size()
-			}
+		if in.Mode.IsRegular() && !rootfs.IsReserved(name) {
+			n += in.Size
 		}
 		return nil
 	})
 	return n, err
 }
 
+// Sweep implements fs.Sweeper.
+func (p *Posix) Sweep(_ context.Context, keep func(name string) bool) (int, error) {
+	return p.root.Sweep(keep)
+}
+
 var (
 	_ fs.Driver        = (*Posix)(nil)
 	_ fs.Checksummer   = (*Posix)(nil)
 	_ fs.SpaceReporter = (*Posix)(nil)
+	_ fs.Sweeper       = (*Posix)(nil)
 )

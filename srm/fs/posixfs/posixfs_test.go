@@ -7,4 +7,12 @@ import (
 	"github.com/dynamo-go/dynamo/srm/fs/posixfs"
 )
 
-func TestConformance(t *testing.T) { fstest.Run(t, posixfs.New(), t.TempDir()) }
+func TestConformance(t *testing.T) {
+	root := t.TempDir()
+	d, err := posixfs.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	fstest.Run(t, d, root)
+}
