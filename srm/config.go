@@ -83,6 +83,10 @@ type AreaConfig struct {
 	// OnlineSizeLimit in bytes; 0 means unlimited. Puts that would exceed it
 	// get SRM_NO_FREE_SPACE.
 	OnlineSizeLimit int64 `yaml:"online_size_limit"`
+	// DefaultPutSize is what an srmPrepareToPut without expectedFileSize
+	// reserves (bytes); its upload may not write more. 0: such uploads
+	// reserve their Content-Length when the data arrives.
+	DefaultPutSize int64 `yaml:"default_put_size"`
 	// Protocols are the TURL schemes offered: "https", "file"; default https.
 	Protocols []string `yaml:"protocols"`
 	// Driver is "posix" (default) or "nearline" (tape emulation).
@@ -305,6 +309,9 @@ func (c *Config) Validate() error {
 		}
 		if a.OnlineSizeLimit < 0 {
 			bad("%s: online_size_limit %d is negative", where, a.OnlineSizeLimit)
+		}
+		if a.DefaultPutSize < 0 {
+			bad("%s: default_put_size %d is negative", where, a.DefaultPutSize)
 		}
 		for _, p := range a.Protocols {
 			if p != "https" && p != "file" {

@@ -1,15 +1,17 @@
 package srm
 
 import (
+	"context"
 	"errors"
-	"io"
 	iofs "io/fs"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/dynamo-go/dynamo/srm/fs"
+	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
 
 // serveData is the HTTPS data endpoint behind https TURLs: GET (with
@@ -40,11 +42,11 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	loc, err := s.ns.Resolve(stfn)
 	if err != nil {
-		code := http.StatusNotFound
+		code, msg := http.StatusNotFound, "no storage area serves this path"
 		if errors.Is(err, ErrEscape) {
-			code = http.StatusForbidden
+			code, msg = http.StatusForbidden, "the path leaves its storage area or names a reserved file"
 		}
-		http.Error(w, err.Error(), code)
+		http.Error(w, msg, code)
 		return
 	}
 	if !pr.permits(loc, acc) {
@@ -64,7 +66,7 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	drv := loc.Area.drv
-	fi, err := drv.Stat(r.Context(), loc.Phys)
+	fi, err := drv.Stat(r.Context(), loc.Name)
 	if err != nil {
 		httpFSError(w, err)
 		return
@@ -79,12 +81,12 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	if wantsAdler32(r.Header.Get("Want-Digest")) {
 		if ck, ok := drv.(fs.Checksummer); ok {
-			if sum, err := ck.Adler32(r.Context(), loc.Phys, true); err == nil && sum != "" {
+			if sum, err := ck.Adler32(r.Context(), loc.Name, true); err == nil && sum != "" {
 				w.Header().Set("Digest", "adler32="+sum)
 			}
 		}
 	}
-	f, err := drv.Open(r.Context(), loc.Phys)
+	f, err := drv.Open(r.Context(), loc.Name)
 	if err != nil {
 		httpFSError(w, err)
 		return
@@ -105,58 +107,66 @@ func wantsAdler32(h string) bool {
 }
 
 func (s *Server) dataPut(w http.ResponseWriter, r *http.Request, loc *Location) {
-	if !s.engine.putBusy(r.Context(), loc.StFN) {
+	u := s.engine.heldBy(loc.StFN)
+	if u == nil {
 		http.Error(w, "no srmPrepareToPut is in progress for this path", http.StatusConflict)
 		return
 	}
-	var body io.Reader = r.Body
-	if free := s.uploadAllowance(r, loc); free >= 0 {
-		if r.ContentLength > free {
-			http.Error(w, "not enough space in the storage area", http.StatusInsufficientStorage)
-			return
-		}
-		body = http.MaxBytesReader(w, r.Body, free)
-	}
-	out, err := loc.Area.drv.Create(r.Context(), loc.Phys)
-	if err != nil {
-		httpFSError(w, err)
+	limit, status, msg := s.uploadLimit(r.Context(), loc, u, r.ContentLength)
+	if status != 0 {
+		http.Error(w, msg, status)
 		return
 	}
-	n, err := io.Copy(out, body)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "not enough space in the storage area", http.StatusInsufficientStorage)
-			return
-		}
-		s.log.WithError(err).WithField("stfn", loc.StFN).Warn("data PUT failed")
-		http.Error(w, "write failed", http.StatusInternalServerError)
+	if limit >= 0 && r.ContentLength > limit {
+		http.Error(w, "the upload is larger than its reservation (expectedFileSize) or the free space", http.StatusRequestEntityTooLarge)
 		return
 	}
-	if r.ContentLength >= 0 && n != r.ContentLength {
-		http.Error(w, "short body: got "+strconv.FormatInt(n, 10)+" bytes", http.StatusBadRequest)
+	n, err := writeStaged(r.Context(), loc, u.token, r.Body, limit, r.ContentLength)
+	if err != nil {
+		switch {
+		case errors.Is(err, errTooLarge):
+			http.Error(w, "the upload is larger than its reservation (expectedFileSize) or the free space", http.StatusRequestEntityTooLarge)
+		case errors.Is(err, rootfs.ErrSizeMismatch):
+			http.Error(w, "short body: got "+strconv.FormatInt(n, 10)+" bytes", http.StatusBadRequest)
+		default:
+			s.log.WithError(err).WithField("stfn", loc.StFN).Warn("data PUT failed")
+			httpFSError(w, err)
+		}
 		return
 	}
 	w.WriteHeader(http.StatusCreated)
 }
 
-// uploadAllowance is how many bytes an upload to loc may write: the area's
-// free space plus what is left of the reservation the upload writes into;
-// -1 when unlimited.
-func (s *Server) uploadAllowance(r *http.Request, loc *Location) int64 {
-	free := loc.Area.Free()
-	if free < 0 {
-		return -1
-	}
-	if tok := s.engine.putSpaceOf(loc.StFN); tok != "" {
-		if sp, err := s.spaceByToken(r.Context(), tok); err == nil && sp != nil {
+// uploadLimit is how many bytes one write of upload u to loc may carry
+// (-1: no limit), or an HTTP refusal. An upload writing into a dynamic
+// reservation may use it and the area's free space; any other upload its
+// own reservation, which an upload of unknown size (and no configured
+// default) takes from the free space now, by its declared length.
+func (s *Server) uploadLimit(ctx context.Context, loc *Location, u *upload, length int64) (int64, int, string) {
+	a := loc.Area
+	if u.space != "" {
+		free := a.Free()
+		if free < 0 {
+			return -1, 0, ""
+		}
+		if sp, err := s.spaceByToken(ctx, u.space); err == nil && sp != nil {
 			free += sp.unused()
 		}
+		return free, 0, ""
 	}
-	return free
+	if u.reserved > 0 {
+		return u.reserved, 0, ""
+	}
+	if a.Config.OnlineSizeLimit == 0 {
+		return -1, 0, ""
+	}
+	if length < 0 {
+		return 0, http.StatusLengthRequired, "this storage area needs the upload size: send Content-Length or srmPrepareToPut with expectedFileSize"
+	}
+	if length > 0 && !s.engine.growReservation(loc.StFN, u.token, length) {
+		return 0, http.StatusInsufficientStorage, "not enough space in the storage area"
+	}
+	return length, 0, ""
 }
 
 func httpFSError(w http.ResponseWriter, err error) {
@@ -166,7 +176,14 @@ func httpFSError(w http.ResponseWriter, err error) {
 	case errors.Is(err, iofs.ErrPermission):
 		http.Error(w, "permission denied", http.StatusForbidden)
 	case errors.Is(err, fs.ErrNotOnline):
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, fs.ErrNotOnline.Error(), http.StatusServiceUnavailable)
+	case errors.Is(err, rootfs.ErrSymlink), errors.Is(err, rootfs.ErrEscape), errors.Is(err, rootfs.ErrHardLink),
+		errors.Is(err, rootfs.ErrBadName), errors.Is(err, rootfs.ErrNotRegular):
+		http.Error(w, "not served: the path is a link, leaves the storage area or is not a regular file", http.StatusForbidden)
+	case errors.Is(err, syscall.EISDIR):
+		http.Error(w, "is a directory", http.StatusConflict)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		http.Error(w, "no space left on the storage", http.StatusInsufficientStorage)
 	default:
 		http.Error(w, "storage error", http.StatusInternalServerError)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
 
 // HTTP third-party copy, pull mode (WLCG HTTP-TPC): COPY on a destination
@@ -60,7 +62,8 @@ func (s *Server) dataCopy(w http.ResponseWriter, r *http.Request, loc *Location)
 		http.Error(w, "Source must be an https URL", http.StatusBadRequest)
 		return
 	}
-	if !s.engine.putBusy(r.Context(), loc.StFN) {
+	u := s.engine.heldBy(loc.StFN)
+	if u == nil {
 		http.Error(w, "no srmPrepareToPut is in progress for this path", http.StatusConflict)
 		return
 	}
@@ -76,7 +79,8 @@ func (s *Server) dataCopy(w http.ResponseWriter, r *http.Request, loc *Location)
 	}
 	resp, err := s.tpcHTTPClient().Do(greq)
 	if err != nil {
-		http.Error(w, "fetching the source failed: "+err.Error(), http.StatusBadGateway)
+		s.log.WithError(err).WithField("stfn", loc.StFN).Warn("third-party pull: fetching the source failed")
+		http.Error(w, "fetching the source failed", http.StatusBadGateway)
 		return
 	}
 	defer resp.Body.Close()
@@ -84,14 +88,13 @@ func (s *Server) dataCopy(w http.ResponseWriter, r *http.Request, loc *Location)
 		http.Error(w, fmt.Sprintf("the source answered HTTP %d", resp.StatusCode), http.StatusBadGateway)
 		return
 	}
-	limit := s.uploadAllowance(r, loc)
-	if limit >= 0 && resp.ContentLength > limit {
-		http.Error(w, "not enough space in the storage area", http.StatusInsufficientStorage)
+	limit, status, msg := s.uploadLimit(r.Context(), loc, u, resp.ContentLength)
+	if status != 0 {
+		http.Error(w, msg, status)
 		return
 	}
-	out, err := loc.Area.drv.Create(r.Context(), loc.Phys)
-	if err != nil {
-		httpFSError(w, err)
+	if limit >= 0 && resp.ContentLength > limit {
+		http.Error(w, "the source is larger than the upload's reservation or the free space", http.StatusInsufficientStorage)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain")
@@ -108,19 +111,17 @@ func (s *Server) dataCopy(w http.ResponseWriter, r *http.Request, loc *Location)
 	marker()
 	done := make(chan error, 1)
 	go func() {
-		var body io.Reader = resp.Body
-		if limit >= 0 {
-			body = io.LimitReader(resp.Body, limit+1)
-		}
-		n, err := io.Copy(out, &countingReader{r: body, n: &moved})
-		if err == nil && limit >= 0 && n > limit {
-			err = errors.New("not enough space in the storage area")
-		}
-		if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		// Written to the upload's staging name like a PUT: the target is
+		// untouched until srmPutDone, and a failed pull leaves nothing.
+		n, err := writeStaged(r.Context(), loc, u.token, &countingReader{r: resp.Body, n: &moved}, limit, resp.ContentLength)
+		switch {
+		case errors.Is(err, errTooLarge):
+			err = errors.New("the source is larger than the upload's reservation or the free space")
+		case errors.Is(err, rootfs.ErrSizeMismatch):
 			err = fmt.Errorf("short transfer: %d of %d bytes", n, resp.ContentLength)
-		}
-		if cerr := out.Close(); err == nil {
-			err = cerr
+		case err != nil:
+			s.log.WithError(err).WithField("stfn", loc.StFN).Warn("third-party pull: writing failed")
+			err = errors.New("writing the copy failed")
 		}
 		done <- err
 	}()

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,15 +81,12 @@ type engine struct {
 	runCtx context.Context
 
 	mu   sync.RWMutex
-	puts map[string]string // stfn -> token of the upload holding it (SPACE_AVAILABLE)
-	// putSpace maps a held stfn to the dynamic space reservation its upload
-	// writes into, so the data endpoint can let it use the reserved bytes.
-	putSpace map[string]string
+	puts map[string]*upload // stfn -> the upload holding it (SPACE_AVAILABLE)
 }
 
 func newEngine(s *Server) *engine {
 	e := &engine{s: s, log: s.log.WithField("part", "engine"), cfg: s.cfg.Engine,
-		puts: map[string]string{}, putSpace: map[string]string{}, kick: make(chan struct{}, 1)}
+		puts: map[string]*upload{}, kick: make(chan struct{}, 1)}
 	e.pools = map[string]chan int64{
 		typeGet: make(chan int64, e.cfg.QueueSize),
 		typePut: make(chan int64, e.cfg.QueueSize),
@@ -124,23 +122,46 @@ func (e *engine) loadState(ctx context.Context) error {
 	}
 	e.queued.Store(n)
 	var busy []struct {
-		StFN  string `db:"stfn"`
-		Token string `db:"token"`
-		Space string `db:"space_token"`
+		StFN     string `db:"stfn"`
+		Token    string `db:"token"`
+		Space    string `db:"space_token"`
+		Expected int64  `db:"expected_size"`
 	}
-	if err := d.SelectContext(ctx, &busy, `SELECT f.stfn, r.token, r.space_token FROM srm_files f JOIN srm_requests r ON r.id = f.request_id
+	if err := d.SelectContext(ctx, &busy, `SELECT f.stfn, r.token, r.space_token, f.expected_size FROM srm_files f JOIN srm_requests r ON r.id = f.request_id
 		WHERE f.status = ? AND r.rtype = ?`, SRM_SPACE_AVAILABLE, typePut); err != nil {
 		return fmt.Errorf("srm engine: %w", err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, b := range busy {
-		e.puts[b.StFN] = b.Token
+		u := &upload{token: b.Token}
 		if b.Space != "" && e.s.ns.AreaByToken(b.Space) == nil {
-			e.putSpace[b.StFN] = b.Space
+			u.space = b.Space
 		}
+		// Uploads granted before the restart keep their reservation, even
+		// over the limit: they were admitted.
+		if loc, err := e.s.ns.Resolve(b.StFN); err == nil {
+			u.area = loc.Area
+			if u.space == "" {
+				u.reserved = putReservation(loc.Area, b.Expected)
+				loc.Area.pending.Add(u.reserved)
+			}
+		}
+		e.puts[b.StFN] = u
 	}
 	return nil
+}
+
+// heldStages returns the last elements of the staging names of the uploads
+// held, so a start-up sweep keeps their data.
+func (e *engine) heldStages() map[string]bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := map[string]bool{}
+	for stfn, u := range e.puts {
+		out[path.Base(stageName(stfn, u.token))] = true
+	}
+	return out
 }
 
 // run starts the worker pools and runs the picker and the agents until ctx
@@ -352,34 +373,47 @@ func (e *engine) putBusy(_ context.Context, stfn string) bool {
 	return ok
 }
 
-// holdPut marks stfn as held by upload token (writing into the dynamic
-// reservation space, or ""); false if another upload holds it.
-func (e *engine) holdPut(stfn, token, space string) bool {
+// holdPut marks stfn as held by u; false if another upload holds it.
+func (e *engine) holdPut(stfn string, u *upload) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.puts[stfn]; ok {
 		return false
 	}
-	e.puts[stfn] = token
-	if space != "" {
-		e.putSpace[stfn] = space
-	}
+	e.puts[stfn] = u
 	return true
 }
 
-// putSpaceOf returns the dynamic reservation the upload holding stfn
-// writes into, or "".
-func (e *engine) putSpaceOf(stfn string) string {
+// heldBy returns the upload holding stfn, or nil.
+func (e *engine) heldBy(stfn string) *upload {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.putSpace[stfn]
+	return e.puts[stfn]
 }
 
+// growReservation lets the upload holding stfn write n more bytes than it
+// reserved, if its area has them free (uploads of unknown size without a
+// configured default reserve when their data arrives).
+func (e *engine) growReservation(stfn, token string, n int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u := e.puts[stfn]
+	if u == nil || u.token != token || u.area == nil || !u.area.reserve(n) {
+		return false
+	}
+	u.reserved += n
+	return true
+}
+
+// releasePut frees stfn if token holds it, giving back its reservation.
 func (e *engine) releasePut(stfn, token string) {
 	e.mu.Lock()
-	if e.puts[stfn] == token {
+	u := e.puts[stfn]
+	if u != nil && u.token == token {
 		delete(e.puts, stfn)
-		delete(e.putSpace, stfn)
+		if u.area != nil {
+			u.area.unreserve(u.reserved)
+		}
 	}
 	e.mu.Unlock()
 }

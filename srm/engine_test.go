@@ -153,10 +153,16 @@ func TestEngine(t *testing.T) {
 		if resp, b := httpDo(t, hc, "COPY", pr.Files[0].TURL, nil, "Source", turl); resp.StatusCode != http.StatusAccepted || !strings.HasSuffix(string(b), "success: Created\n") {
 			t.Errorf("COPY pull: %d %q", resp.StatusCode, b)
 		}
+		// The pull is staged: the name appears at srmPutDone.
+		if _, err := os.Stat(filepath.Join(se.Root, "d/tpc")); !os.IsNotExist(err) {
+			t.Errorf("pulled data visible before srmPutDone: %v", err)
+		}
+		if fs, err := c.PutDone(ctx, ptok, S+"d/tpc"); err != nil || fs[0].Code != "SRM_SUCCESS" {
+			t.Fatalf("PutDone after pull: %+v %v", fs, err)
+		}
 		if got, _ := os.ReadFile(filepath.Join(se.Root, "d/tpc")); !bytes.Equal(got, payload) {
 			t.Errorf("pulled content %q", got)
 		}
-		must(t, c.AbortRequest(ctx, ptok))
 		fs, err = c.ReleaseFiles(ctx, tok)
 		if err != nil || fs[0].Code != "SRM_SUCCESS" {
 			t.Errorf("ReleaseFiles: %+v %v", fs, err)
@@ -184,14 +190,14 @@ func TestEngine(t *testing.T) {
 			t.Errorf("oversized put: %v", err)
 		}
 
-		// Paging: 8 entries with max_ls_entries 5.
+		// Paging: 9 entries (f1, tpc, 7 dirs) with max_ls_entries 5.
 		for i := 0; i < 7; i++ {
 			must(t, c.Mkdir(ctx, S+"d/sub"+string(rune('a'+i))))
 		}
 		list, err := c.List(ctx, S+"d", 0)
 		must(t, err)
-		if len(list) != 8 {
-			t.Errorf("List paged %d entries, want 8", len(list))
+		if len(list) != 9 {
+			t.Errorf("List paged %d entries, want 9", len(list))
 		}
 		if err := c.Rmdir(ctx, S+"d", false); !errors.Is(err, client.ErrNotEmpty) {
 			t.Errorf("Rmdir non-empty: %v", err)

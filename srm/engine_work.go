@@ -3,17 +3,20 @@ package srm
 import (
 	"context"
 	"errors"
+	iofs "io/fs"
 	"net/url"
-	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/dynamo-go/dynamo/internal/gridauth"
 	"github.com/dynamo-go/dynamo/srm/fs"
+	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
 
 // process runs one picked (or immediate) request to its next resting state.
@@ -122,7 +125,9 @@ func (e *engine) turl(loc *Location, protocols string) (string, bool) {
 			_, port, _ := strings.Cut(addr.String()[strings.LastIndex(addr.String(), ":"):], ":")
 			return "https://" + e.s.cfg.Hostname + ":" + port + (&url.URL{Path: loc.StFN}).EscapedPath(), true
 		case "file":
-			return "file://" + (&url.URL{Path: loc.Phys}).EscapedPath(), true
+			// Opt-in per area: a file TURL is for clients on this host,
+			// and it necessarily names the physical path.
+			return "file://" + (&url.URL{Path: filepath.Join(loc.Area.Config.Root, filepath.FromSlash(loc.Name))}).EscapedPath(), true
 		}
 	}
 	return "", false
@@ -142,7 +147,7 @@ func (e *engine) doGet(c *call, r *request, f *file, now time.Time) {
 		f.set(SRM_FILE_BUSY, "an upload of this SURL is in progress")
 		return
 	}
-	fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+	fi, err := loc.Area.drv.Stat(c.ctx, loc.Name)
 	if err != nil {
 		f.set(fsStatus(err))
 		return
@@ -176,7 +181,7 @@ func (e *engine) doBoL(c *call, r *request, f *file, now time.Time) {
 		f.set(SRM_FILE_BUSY, "an upload of this SURL is in progress")
 		return
 	}
-	fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+	fi, err := loc.Area.drv.Stat(c.ctx, loc.Name)
 	if err != nil {
 		f.set(fsStatus(err))
 		return
@@ -205,7 +210,7 @@ func (e *engine) recall(ctx context.Context, r *request, f *file, loc *Location,
 	}
 	f.set(SRM_REQUEST_INPROGRESS, "recalling file from tape")
 	ctx = e.runCtx
-	ch, errp := st.Recall(ctx, loc.Phys)
+	ch, errp := st.Recall(ctx, loc.Name)
 	token, fid, pin := r.Token, f.ID, r.PinLifetime
 	e.wg.Add(1) // the caller is a worker or a handler, both waited for
 	go func() {
@@ -270,8 +275,7 @@ func (e *engine) doPut(c *call, r *request, f *file, now time.Time) {
 		return
 	}
 	drv := loc.Area.drv
-	var oldSize int64
-	if fi, err := drv.Stat(c.ctx, loc.Phys); err == nil {
+	if fi, err := drv.Stat(c.ctx, loc.Name); err == nil {
 		if fi.IsDir() {
 			f.set(SRM_INVALID_PATH, "the SURL is a directory")
 			return
@@ -281,51 +285,45 @@ func (e *engine) doPut(c *call, r *request, f *file, now time.Time) {
 			f.set(SRM_DUPLICATION_ERROR, "file exists, overwite is not allowed")
 			return
 		}
-		oldSize = fi.Size
+	} else if !errors.Is(err, iofs.ErrNotExist) {
+		f.set(fsStatus(err))
+		return
 	}
-	need := max(f.ExpectedSize, 0) - oldSize
+	// The previous file stays until srmPutDone, so the whole expected size
+	// is needed, not the difference.
+	need := max(f.ExpectedSize, 0)
 	code, expl, dyn := e.s.checkPutSpace(c.ctx, r.SpaceToken, r.DN, loc, need)
 	if code != SRM_SUCCESS {
 		f.set(code, expl)
 		return
-	}
-	if free := loc.Area.Free(); free >= 0 && dyn == nil {
-		if free == 0 || need > free {
-			f.set(SRM_NO_FREE_SPACE, "not enough free space in storage area "+loc.Area.Config.Name+": "+strconv.FormatInt(free, 10)+" bytes left")
-			return
-		}
 	}
 	turl, ok := e.turl(loc, r.Protocols)
 	if !ok {
 		f.set(SRM_NOT_SUPPORTED, noProtocol(r.Protocols))
 		return
 	}
-	// Parent directories are created as needed (StoRM's
-	// directory.automatic-creation=true).
-	if err := e.mkdirAll(c.ctx, loc.Area, path.Dir(loc.StFN)); err != nil {
-		f.set(fsStatus(err))
-		return
-	}
-	dynTok := ""
+	u := &upload{token: r.Token, area: loc.Area}
 	if dyn != nil {
-		dynTok = dyn.Token
+		u.space = dyn.Token
+	} else {
+		u.reserved = putReservation(loc.Area, f.ExpectedSize)
+		if !loc.Area.reserve(u.reserved) {
+			f.set(SRM_NO_FREE_SPACE, "not enough free space in storage area "+loc.Area.Config.Name+": "+strconv.FormatInt(max(loc.Area.Free(), 0), 10)+" bytes left")
+			return
+		}
 	}
-	if !e.holdPut(loc.StFN, r.Token, dynTok) {
+	if !e.holdPut(loc.StFN, u) {
+		loc.Area.unreserve(u.reserved)
 		f.set(SRM_FILE_BUSY, "another upload of this SURL is in progress")
 		return
 	}
-	// The placeholder makes the SURL visible (and busy) at once, as in
-	// StoRM; its old content's space is released now.
-	w, err := drv.Create(c.ctx, loc.Phys)
-	if err == nil {
-		err = w.Close()
-	}
-	if err != nil {
+	// Parent directories are created as needed (StoRM's
+	// directory.automatic-creation=true).
+	if err := e.mkdirAll(c.ctx, loc.Area, path.Dir(loc.StFN)); err != nil {
 		e.releasePut(loc.StFN, r.Token)
 		f.set(fsStatus(err))
 		return
 	}
-	loc.Area.used.Add(-oldSize)
 	f.TURL = turl
 	f.PinExpires = now.Unix() + int64(e.cfg.PutLifetime/time.Second)
 	f.set(SRM_SPACE_AVAILABLE, "")
@@ -337,18 +335,23 @@ func (e *engine) mkdirAll(ctx context.Context, a *Area, stfn string) error {
 	if err != nil {
 		return err
 	}
-	if fi, err := a.drv.Stat(ctx, loc.Phys); err == nil {
+	if fi, err := a.drv.Stat(ctx, loc.Name); err == nil {
 		if !fi.IsDir() {
-			return &os.PathError{Op: "mkdir", Path: stfn, Err: os.ErrExist}
+			if fi.IsLink() {
+				return &iofs.PathError{Op: "mkdir", Path: loc.Name, Err: rootfs.ErrSymlink}
+			}
+			return &iofs.PathError{Op: "mkdir", Path: loc.Name, Err: syscall.ENOTDIR}
 		}
 		return nil
+	} else if !errors.Is(err, iofs.ErrNotExist) {
+		return err
 	}
 	if stfn != a.Config.Prefix && stfn != "/" {
 		if err := e.mkdirAll(ctx, a, path.Dir(stfn)); err != nil {
 			return err
 		}
 	}
-	if err := a.drv.Mkdir(ctx, loc.Phys); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := a.drv.Mkdir(ctx, loc.Name); err != nil && !errors.Is(err, iofs.ErrExist) {
 		return err
 	}
 	return nil
@@ -356,12 +359,7 @@ func (e *engine) mkdirAll(ctx context.Context, a *Area, stfn string) error {
 
 // abortSURL aborts the unfinished gets and puts of a SURL (srmRm).
 func (e *engine) abortSURL(ctx context.Context, stfn, why string) {
-	e.mu.Lock()
-	tok, held := e.puts[stfn]
-	sp := e.putSpace[stfn]
-	delete(e.puts, stfn)
-	delete(e.putSpace, stfn)
-	e.mu.Unlock()
+	u := e.heldBy(stfn)
 	var tokens []string
 	err := e.s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		tokens = tokens[:0]
@@ -375,10 +373,10 @@ func (e *engine) abortSURL(ctx context.Context, stfn, why string) {
 	})
 	if err != nil {
 		e.log.WithError(err).WithField("stfn", stfn).Warn("aborting requests on a removed SURL")
-		if held {
-			e.holdPut(stfn, tok, sp)
-		}
 		return
+	}
+	if u != nil {
+		e.dropUpload(ctx, stfn, u.token)
 	}
 	for _, t := range tokens {
 		e.refreshRequest(ctx, t)
@@ -468,18 +466,15 @@ func (e *engine) expire(ctx context.Context, now time.Time) error {
 	})
 }
 
-// dropUpload removes the partial file of an abandoned upload and frees its
-// SURL.
+// dropUpload discards the staged data of an abandoned upload (the previous
+// file, if any, is untouched) and frees its SURL and reservation.
 func (e *engine) dropUpload(ctx context.Context, stfn, token string) {
-	e.mu.RLock()
-	holder := e.puts[stfn]
-	e.mu.RUnlock()
-	if holder != token {
+	if u := e.heldBy(stfn); u == nil || u.token != token {
 		return
 	}
 	if loc, err := e.s.ns.Resolve(stfn); err == nil {
-		if err := loc.Area.drv.Remove(ctx, loc.Phys); err != nil && !errors.Is(err, os.ErrNotExist) {
-			e.log.WithError(err).WithField("stfn", stfn).Warn("removing an abandoned upload")
+		if err := discardStaged(ctx, loc, token); err != nil {
+			e.log.WithError(err).WithField("stfn", stfn).Warn("removing the data of an abandoned upload")
 		}
 	}
 	e.releasePut(stfn, token)

@@ -162,7 +162,7 @@ func TestGfal2(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := loc.Area.Driver().(fs.Stager).Purge(context.Background(), loc.Phys); err != nil {
+			if err := loc.Area.Driver().(fs.Stager).Purge(context.Background(), loc.Name); err != nil {
 				t.Fatal(err)
 			}
 			if out := g.ok("gfal-xattr", S+"/tape/t1.bin", "user.status"); strings.TrimSpace(out) != "NEARLINE" {
@@ -176,7 +176,7 @@ func TestGfal2(t *testing.T) {
 				t.Errorf("user.status after bring-online: %q", out)
 			}
 			// A get of a purged file recalls it (StoRM's PtG does the same).
-			if err := loc.Area.Driver().(fs.Stager).Purge(context.Background(), loc.Phys); err != nil {
+			if err := loc.Area.Driver().(fs.Stager).Purge(context.Background(), loc.Name); err != nil {
 				t.Fatal(err)
 			}
 			tape2 := filepath.Join(local, "tape.bin")

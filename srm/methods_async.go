@@ -339,21 +339,25 @@ func (s *Server) putDone(c *call, req *node) (any, error) {
 		if err != nil {
 			return rs(SRM_INVALID_PATH, err.Error())
 		}
-		fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+		fi, old, err := publishStaged(c.ctx, loc, r.Token)
+		if errors.Is(err, errNothingUploaded) {
+			return rs(SRM_INVALID_PATH, errNothingUploaded.Error()+": PUT the data to the transfer URL first")
+		}
 		if err != nil {
+			s.log.WithError(err).WithField("stfn", f.StFN).Warn("publishing an upload at put-done")
 			return rs(fsStatus(err))
 		}
 		if ck, ok := loc.Area.drv.(fs.Checksummer); ok {
-			if _, err := ck.Adler32(c.ctx, loc.Phys, true); err != nil {
+			if _, err := ck.Adler32(c.ctx, loc.Name, true); err != nil {
 				s.log.WithError(err).WithField("stfn", f.StFN).Warn("computing adler32 at put-done")
 			}
 		}
-		loc.Area.used.Add(fi.Size)
+		loc.Area.used.Add(fi.Size - old)
 		if r.SpaceToken != "" && r.SpaceToken != loc.Area.Config.SpaceToken {
 			s.consumeSpace(c.ctx, r.SpaceToken, fi.Size)
 		}
 		if stg, ok := loc.Area.drv.(fs.Stager); ok {
-			if err := stg.Migrate(c.ctx, loc.Phys); err != nil {
+			if err := stg.Migrate(c.ctx, loc.Name); err != nil {
 				s.log.WithError(err).WithField("stfn", f.StFN).Warn("migrating to tape")
 			}
 		}
@@ -528,7 +532,7 @@ func (s *Server) extendFileLifeTime(c *call, req *node) (any, error) {
 			loc, code, expl := s.locate(c, u, OpList)
 			st := lifetimeStatus{SURL: u, Status: rs(code, expl)}
 			if loc != nil {
-				if _, err := loc.Area.drv.Stat(c.ctx, loc.Phys); err != nil {
+				if _, err := loc.Area.drv.Stat(c.ctx, loc.Name); err != nil {
 					st.Status = rs(fsStatus(err))
 				} else {
 					st.Status, st.FileLifetime = rs(SRM_SUCCESS, "nothing to do: the SURL is permanent"), i64(-1)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/dynamo-go/dynamo/srm/fs"
+	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
 
 // locate parses and resolves a SURL and authorizes op on it. On failure it
@@ -33,9 +34,20 @@ func (s *Server) locate(c *call, surl, op string) (*Location, StatusCode, string
 
 // fsStatus maps a driver error to an SRM status and explanation. The
 // explanations keep the phrases srm-ifce maps to errno ("o such file or
-// directory").
+// directory"). They are fixed phrases: a driver's own text (which may name
+// internals) never reaches the client.
 func fsStatus(err error) (StatusCode, string) {
 	switch {
+	case errors.Is(err, rootfs.ErrSymlink):
+		return SRM_INVALID_PATH, "the path is or crosses a symbolic link, which this storage element does not follow"
+	case errors.Is(err, rootfs.ErrEscape), errors.Is(err, rootfs.ErrBadName):
+		return SRM_AUTHORIZATION_FAILURE, "the path leaves its storage area or crosses a filesystem boundary"
+	case errors.Is(err, rootfs.ErrHardLink):
+		return SRM_AUTHORIZATION_FAILURE, "the file has other hard links and is not served"
+	case errors.Is(err, rootfs.ErrNotRegular):
+		return SRM_INVALID_PATH, "not a regular file"
+	case errors.Is(err, rootfs.ErrSizeMismatch):
+		return SRM_FAILURE, "the uploaded size differs from the expected size"
 	case errors.Is(err, iofs.ErrNotExist):
 		return SRM_INVALID_PATH, "No such file or directory"
 	// Before ErrExist: syscall.Errno reports ENOTEMPTY as ErrExist too.
@@ -52,9 +64,11 @@ func fsStatus(err error) (StatusCode, string) {
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return SRM_NO_FREE_SPACE, "No space left on device"
 	case errors.Is(err, fs.ErrNotOnline):
-		return SRM_FILE_UNAVAILABLE, err.Error()
+		return SRM_FILE_UNAVAILABLE, fs.ErrNotOnline.Error()
+	case errors.Is(err, fs.ErrLastCopy):
+		return SRM_FAILURE, fs.ErrLastCopy.Error()
 	}
-	return SRM_FAILURE, err.Error()
+	return SRM_FAILURE, "storage error"
 }
 
 func (s *Server) ping(c *call, _ *node) (any, error) {
@@ -143,13 +157,14 @@ func (s *Server) lsOne(c *call, surl string, levels int, st *lsState) *pathDetai
 	if loc == nil {
 		return &pathDetail{Path: surlPath(surl), Status: rs(code, expl)}
 	}
-	fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+	// Busy first: an upload's file only appears at srmPutDone.
+	if s.engine.putBusy(c.ctx, loc.StFN) {
+		return &pathDetail{Path: loc.StFN, Status: rs(SRM_FILE_BUSY, "an upload (srmPrepareToPut) of this SURL is in progress")}
+	}
+	fi, err := loc.Area.drv.Stat(c.ctx, loc.Name)
 	if err != nil {
 		code, expl := fsStatus(err)
 		return &pathDetail{Path: loc.StFN, Status: rs(code, expl)}
-	}
-	if s.engine.putBusy(c.ctx, loc.StFN) {
-		return &pathDetail{Path: loc.StFN, Status: rs(SRM_FILE_BUSY, "an upload (srmPrepareToPut) of this SURL is in progress")}
 	}
 	// A stat of one file computes a missing checksum (gfal-sum relies on
 	// it); listings only report stored ones, so they stay cheap.
@@ -162,7 +177,7 @@ func (s *Server) lsOne(c *call, surl string, levels int, st *lsState) *pathDetai
 }
 
 func (s *Server) lsChildren(ctx context.Context, loc *Location, d *pathDetail, levels int, st *lsState, top bool) {
-	kids, err := loc.Area.drv.List(ctx, loc.Phys)
+	kids, err := loc.Area.drv.List(ctx, loc.Name)
 	if err != nil {
 		code, expl := fsStatus(err)
 		d.Status = rs(code, expl)
@@ -186,7 +201,7 @@ func (s *Server) lsChildren(ctx context.Context, loc *Location, d *pathDetail, l
 			return
 		}
 		st.n++
-		child := &Location{Area: loc.Area, StFN: path.Join(loc.StFN, k.Name), Phys: loc.Phys + "/" + k.Name}
+		child := loc.child(k.Name)
 		cd := s.detail(ctx, child, child.StFN, k, st.full, false)
 		d.SubPaths.Items = append(d.SubPaths.Items, cd)
 		if k.IsDir() && levels > 1 {
@@ -198,9 +213,13 @@ func (s *Server) lsChildren(ctx context.Context, loc *Location, d *pathDetail, l
 func (s *Server) detail(ctx context.Context, loc *Location, stfn string, fi fs.FileInfo, full, computeSum bool) *pathDetail {
 	size := fi.Size
 	d := &pathDetail{Path: stfn, Status: rs(SRM_SUCCESS, ""), Size: &size, Type: "FILE"}
-	if fi.IsDir() {
+	switch {
+	case fi.IsDir():
 		d.Type = "DIRECTORY"
-	} else {
+	case fi.IsLink():
+		// Listed, never followed: no size, no target metadata.
+		d.Type = "LINK"
+	default:
 		d.FileLocality = fi.Locality.String()
 	}
 	if !full {
@@ -221,9 +240,9 @@ func (s *Server) detail(ctx context.Context, loc *Location, stfn string, fi fs.F
 	d.OwnerPermission = &userPermission{UserID: "dynamo", Mode: permMode(perm >> 6)}
 	d.GroupPermission = &groupPermission{GroupID: a.Config.Name, Mode: permMode(perm >> 3)}
 	d.OtherPermission = permMode(perm)
-	if !fi.IsDir() {
+	if fi.Mode.IsRegular() {
 		if ck, ok := a.drv.(fs.Checksummer); ok {
-			if sum, err := ck.Adler32(ctx, loc.Phys, computeSum); err == nil && sum != "" {
+			if sum, err := ck.Adler32(ctx, loc.Name, computeSum); err == nil && sum != "" {
 				d.CheckSumType, d.CheckSumValue = "adler32", sum
 			}
 		}
@@ -245,7 +264,7 @@ func (s *Server) mkdir(c *call, req *node) (any, error) {
 	if loc == nil {
 		return returnOnly{rs(code, expl)}, nil
 	}
-	if err := loc.Area.drv.Mkdir(c.ctx, loc.Phys); err != nil {
+	if err := loc.Area.drv.Mkdir(c.ctx, loc.Name); err != nil {
 		code, expl := fsStatus(err)
 		return returnOnly{rs(code, expl)}, nil
 	}
@@ -264,7 +283,7 @@ func (s *Server) rmdir(c *call, req *node) (any, error) {
 	if loc.StFN == loc.Area.Config.Prefix {
 		return returnOnly{rs(SRM_AUTHORIZATION_FAILURE, "the root of a storage area cannot be removed")}, nil
 	}
-	fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+	fi, err := loc.Area.drv.Stat(c.ctx, loc.Name)
 	if err != nil {
 		code, expl := fsStatus(err)
 		return returnOnly{rs(code, expl)}, nil
@@ -273,9 +292,9 @@ func (s *Server) rmdir(c *call, req *node) (any, error) {
 		return returnOnly{rs(SRM_INVALID_PATH, "Not a directory")}, nil
 	}
 	if recursive {
-		err = s.removeTree(c.ctx, loc.Area, loc.Phys)
+		err = s.removeTree(c.ctx, loc)
 	} else {
-		err = loc.Area.drv.Remove(c.ctx, loc.Phys)
+		err = loc.Area.drv.Remove(c.ctx, loc.Name)
 	}
 	if err != nil {
 		code, expl := fsStatus(err)
@@ -285,26 +304,35 @@ func (s *Server) rmdir(c *call, req *node) (any, error) {
 }
 
 // removeTree deletes a directory tree through the driver, keeping the
-// area's used space up to date.
-func (s *Server) removeTree(ctx context.Context, a *Area, p string) error {
-	kids, err := a.drv.List(ctx, p)
+// area's used space up to date. It descends only into directories: a link
+// is removed as a link, and a mount point (listed as irregular) stops the
+// removal with an error rather than being crossed. Files with an upload in
+// progress stop it too (their directory is not empty).
+func (s *Server) removeTree(ctx context.Context, loc *Location) error {
+	a := loc.Area
+	kids, err := a.drv.List(ctx, loc.Name)
 	if err != nil {
 		return err
 	}
 	for _, k := range kids {
-		cp := p + "/" + k.Name
+		child := loc.child(k.Name)
 		if k.IsDir() {
-			if err := s.removeTree(ctx, a, cp); err != nil {
+			if err := s.removeTree(ctx, child); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := a.drv.Remove(ctx, cp); err != nil {
+		if s.engine.putBusy(ctx, child.StFN) {
+			return &iofs.PathError{Op: "remove", Path: child.Name, Err: syscall.ENOTEMPTY}
+		}
+		if err := a.drv.Remove(ctx, child.Name); err != nil {
 			return err
 		}
-		a.used.Add(-k.Size)
+		if k.Mode.IsRegular() {
+			a.used.Add(-k.Size)
+		}
 	}
-	return a.drv.Remove(ctx, p)
+	return a.drv.Remove(ctx, loc.Name)
 }
 
 func (s *Server) rm(c *call, req *node) (any, error) {
@@ -332,17 +360,19 @@ func (s *Server) rmOne(c *call, surl string) TReturnStatus {
 	// [SRM 2.2, 4.3.2 d,e]: removing a SURL aborts the gets and puts on it,
 	// even when the file is missing.
 	s.engine.abortSURL(c.ctx, loc.StFN, "File has been removed")
-	fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+	fi, err := loc.Area.drv.Stat(c.ctx, loc.Name)
 	if err != nil {
 		return rs(fsStatus(err))
 	}
 	if fi.IsDir() {
 		return rs(SRM_INVALID_PATH, "Is a directory: use srmRmdir")
 	}
-	if err := loc.Area.drv.Remove(c.ctx, loc.Phys); err != nil {
+	if err := loc.Area.drv.Remove(c.ctx, loc.Name); err != nil {
 		return rs(fsStatus(err))
 	}
-	loc.Area.used.Add(-fi.Size)
+	if fi.Mode.IsRegular() {
+		loc.Area.used.Add(-fi.Size)
+	}
 	return rs(SRM_SUCCESS, "")
 }
 
@@ -361,14 +391,14 @@ func (s *Server) mv(c *call, req *node) (any, error) {
 	if from.StFN == from.Area.Config.Prefix {
 		return returnOnly{rs(SRM_AUTHORIZATION_FAILURE, "the root of a storage area cannot be moved")}, nil
 	}
-	if _, err := from.Area.drv.Stat(c.ctx, from.Phys); err != nil {
+	if _, err := from.Area.drv.Stat(c.ctx, from.Name); err != nil {
 		return returnOnly{rs(fsStatus(err))}, nil
 	}
 	if s.engine.putBusy(c.ctx, from.StFN) {
 		return returnOnly{rs(SRM_FILE_BUSY, "an upload (srmPrepareToPut) of the source is in progress")}, nil
 	}
 	// Moving onto an existing directory moves into it [SRM 2.2, 4.6.2].
-	if fi, err := to.Area.drv.Stat(c.ctx, to.Phys); err == nil && fi.IsDir() {
+	if fi, err := to.Area.drv.Stat(c.ctx, to.Name); err == nil && fi.IsDir() {
 		if to2, err := s.ns.Resolve(path.Join(to.StFN, path.Base(from.StFN))); err == nil {
 			to = to2
 		}
@@ -376,10 +406,10 @@ func (s *Server) mv(c *call, req *node) (any, error) {
 	if s.engine.putBusy(c.ctx, to.StFN) {
 		return returnOnly{rs(SRM_FILE_BUSY, "an upload (srmPrepareToPut) of the target is in progress")}, nil
 	}
-	if to.Phys == from.Phys || strings.HasPrefix(to.Phys, from.Phys+"/") {
+	if to.StFN == from.StFN || strings.HasPrefix(to.StFN, from.StFN+"/") {
 		return returnOnly{rs(SRM_INVALID_PATH, "cannot move a path onto or into itself")}, nil
 	}
-	if err := from.Area.drv.Rename(c.ctx, from.Phys, to.Phys); err != nil {
+	if err := from.Area.drv.Rename(c.ctx, from.Name, to.Name); err != nil {
 		return returnOnly{rs(fsStatus(err))}, nil
 	}
 	return returnOnly{rs(SRM_SUCCESS, "")}, nil

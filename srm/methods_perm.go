@@ -20,7 +20,7 @@ func (s *Server) setPermission(c *call, req *node) (any, error) {
 	if loc == nil {
 		return returnOnly{rs(code, expl)}, nil
 	}
-	fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+	fi, err := loc.Area.drv.Stat(c.ctx, loc.Name)
 	if err != nil {
 		return returnOnly{rs(fsStatus(err))}, nil
 	}
@@ -56,7 +56,7 @@ func (s *Server) setPermission(c *call, req *node) (any, error) {
 	default:
 		return returnOnly{rs(SRM_INVALID_REQUEST, "permissionType must be ADD, REMOVE or CHANGE")}, nil
 	}
-	if err := loc.Area.drv.Chmod(c.ctx, loc.Phys, iofs.FileMode(mode)); err != nil {
+	if err := loc.Area.drv.Chmod(c.ctx, loc.Name, iofs.FileMode(mode)); err != nil {
 		return returnOnly{rs(fsStatus(err))}, nil
 	}
 	return returnOnly{rs(SRM_SUCCESS, "")}, nil
@@ -78,7 +78,7 @@ func (s *Server) checkPermission(c *call, req *node) (any, error) {
 			resp.Perms.Items = append(resp.Perms.Items, surlPermissionReturn{SURL: surl, Status: rs(code, expl)})
 			continue
 		}
-		fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+		fi, err := loc.Area.drv.Stat(c.ctx, loc.Name)
 		if err != nil {
 			resp.Perms.Items = append(resp.Perms.Items, surlPermissionReturn{SURL: surl, Status: rs(fsStatus(err))})
 			continue
@@ -116,7 +116,7 @@ func (s *Server) getPermission(c *call, req *node) (any, error) {
 			resp.Perms.Items = append(resp.Perms.Items, permissionReturn{SURL: surl, Status: rs(code, expl)})
 			continue
 		}
-		fi, err := loc.Area.drv.Stat(c.ctx, loc.Phys)
+		fi, err := loc.Area.drv.Stat(c.ctx, loc.Name)
 		if err != nil {
 			resp.Perms.Items = append(resp.Perms.Items, permissionReturn{SURL: surl, Status: rs(fsStatus(err))})
 			continue
@@ -230,7 +230,7 @@ func (s *Server) purgeFromSpace(c *call, req *node) (any, error) {
 			if !ok {
 				return rs(SRM_LAST_COPY, "the disk copy is the only copy (no tape in this storage area)")
 			}
-			if err := st.Purge(c.ctx, loc.Phys); err != nil {
+			if err := st.Purge(c.ctx, loc.Name); err != nil {
 				if err == fs.ErrLastCopy {
 					return rs(SRM_LAST_COPY, err.Error())
 				}

@@ -108,14 +108,21 @@ func (s *Server) reserveSpace(c *call, req *node) (any, error) {
 		return bad(SRM_NOT_SUPPORTED, "no storage area you may write to offers retention policy "+rp.Str("retentionPolicy")+" "+rp.Str("accessLatency"))
 	}
 	granted, code := total, SRM_SUCCESS
+	// Check and claim under the area's space lock, so two reservations (or
+	// a reservation and an upload) cannot both take the last free bytes;
+	// the claim is given back if the insert fails.
+	area.spaceMu.Lock()
 	if free := area.Free(); free >= 0 {
 		switch {
 		case free < guar:
+			area.spaceMu.Unlock()
 			return bad(SRM_NO_FREE_SPACE, fmt.Sprintf("storage area %s has %d bytes free", area.Config.Name, free))
 		case free < total:
 			granted, code = free, SRM_LOWER_SPACE_GRANTED
 		}
 	}
+	area.reserved.Add(granted)
+	area.spaceMu.Unlock()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	now := time.Now()
@@ -124,9 +131,6 @@ func (s *Server) reserveSpace(c *call, req *node) (any, error) {
 	if life > 0 {
 		sp.Expires = now.Unix() + life
 	}
-	// Claim the bytes before storing, so two reservations cannot both take
-	// the last free space; give them back if the insert fails.
-	area.reserved.Add(granted)
 	if _, err := s.db.NamedExecContext(c.ctx, "INSERT INTO srm_spaces ("+spaceCols+") VALUES (:token, :area, :owner_dn, :description, :size, :used, :created, :expires)", &sp); err != nil {
 		area.reserved.Add(-granted)
 		s.log.WithError(err).Error("storing a space reservation")

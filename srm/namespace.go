@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/dynamo-go/dynamo/internal/gridauth"
 	"github.com/dynamo-go/dynamo/srm/fs"
+	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
 
 // Namespace errors; Resolve wraps them with the offending path.
@@ -24,16 +24,19 @@ var (
 // Area is a configured storage area at run time.
 type Area struct {
 	Config AreaConfig
-	// realRoot is Root with symlinks resolved: containment is checked
-	// against it.
-	realRoot string
-	drv      fs.Driver
+	drv    fs.Driver
 	// used is the bytes of regular files, measured at start and kept up to
 	// date by PutDone, Rm and data-endpoint writes.
 	used atomic.Int64
 	// reserved is the unused part of the dynamic space reservations
 	// (srmReserveSpace) in this area: not free for anyone else.
 	reserved atomic.Int64
+	// pending is what uploads in progress (srmPrepareToPut until
+	// srmPutDone, abort or expiry) have reserved.
+	pending atomic.Int64
+	// spaceMu makes check-and-claim of free space atomic (reserve,
+	// srmReserveSpace); releases need no lock.
+	spaceMu sync.Mutex
 }
 
 // Driver returns the area's filesystem driver.
@@ -42,13 +45,16 @@ func (a *Area) Driver() fs.Driver { return a.drv }
 // Used returns the bytes the area holds.
 func (a *Area) Used() int64 { return a.used.Load() }
 
-// Free returns the bytes left under OnlineSizeLimit and outside space
-// reservations, or -1 when unlimited.
+// Pending returns the bytes reserved by uploads in progress.
+func (a *Area) Pending() int64 { return a.pending.Load() }
+
+// Free returns the bytes left under OnlineSizeLimit, outside space
+// reservations and uploads in progress, or -1 when unlimited.
 func (a *Area) Free() int64 {
 	if a.Config.OnlineSizeLimit == 0 {
 		return -1
 	}
-	f := a.Config.OnlineSizeLimit - a.used.Load() - a.reserved.Load()
+	f := a.Config.OnlineSizeLimit - a.used.Load() - a.reserved.Load() - a.pending.Load()
 	if f < 0 {
 		return 0
 	}
@@ -63,8 +69,10 @@ type Location struct {
 	Area *Area
 	// StFN is the cleaned site file name ("/dteam/a/b").
 	StFN string
-	// Phys is the physical path, symlinks resolved, inside Area's root.
-	Phys string
+	// Name is the path relative to the area root ("a/b"; "" for the root),
+	// in the form the area's driver takes (see package srm/fs): the driver
+	// confines it, this package never joins it to a physical path.
+	Name string
 }
 
 // Namespace maps site file names to storage areas and physical paths.
@@ -76,17 +84,13 @@ type Namespace struct {
 func NewNamespace(ctx context.Context, cfgs []AreaConfig, driver func(AreaConfig) (fs.Driver, error)) (*Namespace, error) {
 	ns := &Namespace{}
 	for _, c := range cfgs {
-		real, err := filepath.EvalSymlinks(c.Root)
-		if err != nil {
-			return nil, fmt.Errorf("storage area %s: root: %w", c.Name, err)
-		}
 		d, err := driver(c)
 		if err != nil {
 			return nil, fmt.Errorf("storage area %s: %w", c.Name, err)
 		}
-		a := &Area{Config: c, realRoot: real, drv: d}
+		a := &Area{Config: c, drv: d}
 		if sr, ok := d.(fs.SpaceReporter); ok {
-			n, err := sr.Used(ctx, real)
+			n, err := sr.Used(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("storage area %s: measuring used space: %w", c.Name, err)
 			}
@@ -120,20 +124,15 @@ func under(p, dir, sep string) bool {
 	return p == dir || strings.HasPrefix(p, dir+sep)
 }
 
-// Resolve maps a site file name to its area and physical path. The name is
-// cleaned first (so "..", "." and "//" cannot climb out), matched to the
-// area with the longest element-wise prefix, joined to the area root, and
-// then every existing component is resolved through symlinks, checking
-// after each that the result is still inside the root. A path whose final
-// components do not exist yet (a put or mkdir target) resolves to the
-// non-existing remainder below the last existing directory.
-//
-// A symlink swapped in between Resolve and the operation is not caught
-// (TOCTOU); the SE assumes clients cannot create symlinks, which holds
-// because no SRM or data-endpoint operation creates one.
+// Resolve maps a site file name to its area and area-relative name. The
+// name is cleaned first (so "..", "." and "//" cannot climb out) and matched
+// to the area with the longest element-wise prefix. Nothing is resolved on
+// disk here: the area's driver resolves the name confined below its root
+// (no symbolic link followed, no mount crossed; see srm/fs). Names of the
+// drivers' temporaries are refused, so clients cannot address them.
 func (ns *Namespace) Resolve(stfn string) (*Location, error) {
 	if !strings.HasPrefix(stfn, "/") || strings.ContainsRune(stfn, 0) {
-		return nil, fmt.Errorf("%w: %q is not an absolute path", ErrEscape, stfn)
+		return nil, fmt.Errorf("%w: not an absolute path", ErrEscape)
 	}
 	clean := path.Clean(stfn)
 	var area *Area
@@ -147,38 +146,22 @@ func (ns *Namespace) Resolve(stfn string) (*Location, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNoArea, clean)
 	}
 	rel := strings.TrimPrefix(strings.TrimPrefix(clean, area.Config.Prefix), "/")
-	cur := area.realRoot
-	if rel != "" {
-		parts := strings.Split(rel, "/")
-		for i, part := range parts {
-			next := filepath.Join(cur, part)
-			st, err := os.Lstat(next)
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					cur = filepath.Join(append([]string{cur}, parts[i:]...)...)
-					break
-				}
-				return nil, fmt.Errorf("resolving %s: %w", clean, err)
-			}
-			if st.Mode()&os.ModeSymlink != 0 {
-				target, err := filepath.EvalSymlinks(next)
-				if err != nil {
-					// Dangling symlink: treat like an escape, never follow
-					// it by creating its target.
-					return nil, fmt.Errorf("%w: %s: dangling symlink", ErrEscape, clean)
-				}
-				next = target
-			}
-			if !under(next, area.realRoot, string(filepath.Separator)) {
-				return nil, fmt.Errorf("%w: %s", ErrEscape, clean)
-			}
-			cur = next
-		}
+	if rootfs.IsReserved(rel) {
+		return nil, fmt.Errorf("%w: %s: names starting with %s are reserved", ErrEscape, clean, rootfs.ReservedPrefix)
 	}
-	if !under(cur, area.realRoot, string(filepath.Separator)) {
+	if _, err := rootfs.CleanName(rel); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrEscape, clean)
 	}
-	return &Location{Area: area, StFN: clean, Phys: cur}, nil
+	return &Location{Area: area, StFN: clean, Name: rel}, nil
+}
+
+// child is the location of entry base in directory loc.
+func (loc *Location) child(base string) *Location {
+	n := base
+	if loc.Name != "" {
+		n = loc.Name + "/" + base
+	}
+	return &Location{Area: loc.Area, StFN: path.Join(loc.StFN, base), Name: n}
 }
 
 // Authorize reports whether id may perform op in area a.

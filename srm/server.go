@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -96,10 +97,33 @@ func New(cfg *Config, d *db.DB, log *logrus.Entry) (*Server, error) {
 	return s, nil
 }
 
+// sweep removes what an interrupted process left in the areas: writes in
+// progress, and staged data of uploads no longer held. Failing to sweep is
+// not fatal (the leftovers are hidden and take only space), but logged.
+func (s *Server) sweep(ctx context.Context) {
+	// Kept by last element: staging names are unique per upload, and an
+	// area whose root holds another area's root sees that area's names
+	// under a longer path.
+	keep := s.engine.heldStages()
+	for _, a := range s.ns.Areas() {
+		sw, ok := a.drv.(fs.Sweeper)
+		if !ok {
+			continue
+		}
+		n, err := sw.Sweep(ctx, func(name string) bool { return keep[path.Base(name)] })
+		if err != nil {
+			s.log.WithError(err).WithField("area", a.Config.Name).Warn("sweeping interrupted writes")
+		}
+		if n > 0 {
+			s.log.WithField("area", a.Config.Name).WithField("removed", n).Info("removed interrupted writes")
+		}
+	}
+}
+
 func newDriver(c AreaConfig) (fs.Driver, error) {
 	switch c.Driver {
 	case "posix", "":
-		return posixfs.New(), nil
+		return posixfs.New(c.Root)
 	case "nearline":
 		return nearline.New(c.Root, c.Nearline.TapeDir, c.Nearline.RecallDelay)
 	}
@@ -178,6 +202,7 @@ func (s *Server) Serve(ctx context.Context, srmLn, dataLn net.Listener) error {
 		dataLn.Close()
 		return err
 	}
+	s.sweep(ctx)
 	s.engine.runCtx = ctx // before any call can start a recall
 	errc := make(chan error, 3)
 	go func() {

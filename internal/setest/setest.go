@@ -209,7 +209,7 @@ func (se *SE) Put(t testing.TB, path string, data []byte, nearline bool) string 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := loc.Area.Driver().(fs.Stager).Purge(ctx, loc.Phys); err != nil {
+		if err := loc.Area.Driver().(fs.Stager).Purge(ctx, loc.Name); err != nil {
 			t.Fatal(err)
 		}
 	}
