@@ -125,7 +125,7 @@ func buildSRR(cfg *Config, ns *Namespace, srmPort, dataPort string, now time.Tim
 		}
 		sh := SRRShare{
 			Name: c.Name, ID: c.SpaceToken, Timestamp: now.Unix(), TotalSize: total, UsedSize: used,
-			ReservedSize: a.reserved.Load(), VOs: areaVOs(c), Path: []string{c.Prefix},
+			ReservedSize: a.reserved.Load() + a.Pending(), VOs: areaVOs(c), Path: []string{c.Prefix},
 			AccessLatency: strings.ToLower(c.AccessLatency), RetentionPolicy: strings.ToLower(c.RetentionPolicy),
 			ServingState: "open", AssignedEndpoints: []string{"all"},
 		}

@@ -388,7 +388,7 @@ func (s *Server) tapeArchiveInfo(w http.ResponseWriter, r *http.Request, p *prin
 			out = append(out, it)
 			continue
 		}
-		fi, err := loc.Area.drv.Stat(r.Context(), loc.Phys)
+		fi, err := loc.Area.drv.Stat(r.Context(), loc.Name)
 		if err != nil {
 			it.Error = hidden
 			out = append(out, it)

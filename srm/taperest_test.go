@@ -31,8 +31,8 @@ func startTapeSE(t *testing.T, immediate int, files ...string) (*testSE, string)
 		loc, err := se.Namespace().Resolve("/tape/" + f)
 		must(t, err)
 		st := loc.Area.Driver().(fs.Stager)
-		must(t, st.Migrate(context.Background(), loc.Phys))
-		must(t, st.Purge(context.Background(), loc.Phys))
+		must(t, st.Migrate(context.Background(), loc.Name))
+		must(t, st.Purge(context.Background(), loc.Name))
 	}
 	return se, tapeRoot
 }
