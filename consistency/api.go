@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/dynamo-go/dynamo/internal/apierr"
 )
 
 // Routes mounts the consistency endpoints on rg (the lead mounts them at
@@ -49,6 +51,10 @@ type RunDetail struct {
 func apiOK(c *gin.Context, data any) { c.JSON(http.StatusOK, gin.H{"status": "success", "data": data}) }
 
 func apiFail(c *gin.Context, code int, kind string, err error) {
+	if code == http.StatusInternalServerError {
+		apierr.Unmapped(c, err)
+		return
+	}
 	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
 }
 

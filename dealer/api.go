@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/dynamo-go/dynamo/internal/apierr"
 )
 
 // Routes mounts the Dealer's read-only REST API on rg (the lead mounts it
@@ -120,9 +122,9 @@ func paging(c *gin.Context) (limit, offset int, ok bool) {
 }
 
 func apiError(c *gin.Context, err error) {
-	status := http.StatusInternalServerError
-	if errors.Is(err, ErrNotFound) {
-		status = http.StatusNotFound
+	if !errors.Is(err, ErrNotFound) {
+		apierr.Unmapped(c, err)
+		return
 	}
-	c.JSON(status, gin.H{"error": err.Error()})
+	c.JSON(http.StatusNotFound, gin.H{"error": err.Error()})
 }

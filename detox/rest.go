@@ -8,6 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
+
 	"github.com/dynamo-go/dynamo/internal/db"
 )
 
@@ -49,6 +51,9 @@ func fail(c *gin.Context, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrNoCycle):
 		status = http.StatusNotFound
+	default:
+		apierr.Unmapped(c, err)
+		return
 	}
 	c.JSON(status, gin.H{"result": "error", "message": err.Error(), "data": nil})
 }

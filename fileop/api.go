@@ -8,6 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
+
 	"github.com/dynamo-go/dynamo/internal/db"
 )
 
@@ -120,6 +122,9 @@ func fail(c *gin.Context, err error) {
 		code, typ = http.StatusNotFound, "not_found"
 	case errors.Is(err, ErrConflict):
 		code, typ = http.StatusConflict, "conflict"
+	default:
+		apierr.Unmapped(c, err)
+		return
 	}
 	c.JSON(code, gin.H{"status": "error", "errorType": typ, "error": err.Error()})
 }

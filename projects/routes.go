@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/dynamo-go/dynamo/internal/apierr"
 )
 
 // Routes mounts the project protocol on rg (the lead mounts it at
@@ -180,6 +182,9 @@ func fail(c *gin.Context, err error) {
 		code, kind = http.StatusNotFound, "not_found"
 	case errors.Is(err, ErrExists), errors.Is(err, ErrNotDelivered), errors.Is(err, ErrConsumerEnded), errors.Is(err, ErrEnded):
 		code, kind = http.StatusConflict, "conflict"
+	default:
+		apierr.Unmapped(c, err)
+		return
 	}
 	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
 }

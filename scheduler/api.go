@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/dynamo-go/dynamo/internal/apierr"
 )
 
 // UserKey is the gin context key under which the authentication layer
@@ -62,6 +64,10 @@ func ok(c *gin.Context, code int, data any) {
 }
 
 func fail(c *gin.Context, code int, kind string, err error) {
+	if code == http.StatusInternalServerError {
+		apierr.Unmapped(c, err)
+		return
+	}
 	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
 }
 
@@ -80,7 +86,7 @@ func (s *Scheduler) failErr(c *gin.Context, err error) {
 	case errors.Is(err, ErrShuttingDown):
 		fail(c, http.StatusServiceUnavailable, "unavailable", err)
 	default:
-		fail(c, http.StatusInternalServerError, "internal", err)
+		apierr.Unmapped(c, err)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/dynamo-go/dynamo/internal/apierr"
 )
 
 // Routes mounts the stager for external callers on rg (the lead mounts it
@@ -86,5 +88,9 @@ func notFoundOr500(c *gin.Context, err error) {
 }
 
 func fail(c *gin.Context, code int, kind string, err error) {
+	if code == http.StatusInternalServerError {
+		apierr.Unmapped(c, err)
+		return
+	}
 	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
 }
