@@ -288,7 +288,7 @@ func loadLarge(ctx context.Context, d *db.DB, st *state, n *names, build bool) e
 					return fmt.Errorf("block replica (%d, %d): %w", r.block, r.site, err)
 				}
 				st.putReplicaAt(BlockReplica{Block: BlockID(r.block), Site: SiteID(r.site), Group: GroupID(r.group),
-					Custodial: r.flags&1 != 0, PendingDeletion: r.flags&2 != 0, Complete: r.complete != 0,
+					Custodial: r.flags&1 != 0, PendingDeletion: r.flags&2 != 0, Suspicious: r.flags&4 != 0, Complete: r.complete != 0,
 					Size: r.size, NumFiles: int32(r.nfiles), LastUpdate: r.lastUpdate}, 0)
 			}
 			return nil

@@ -234,6 +234,9 @@ func (s *state) putReplicaAt(v BlockReplica, i int32) {
 	if v.PendingDeletion {
 		r.flags |= flagPendingDeletion
 	}
+	if v.Suspicious {
+		r.flags |= flagSuspicious
+	}
 	if v.Complete {
 		s.freePartialSlot(r)
 	} else {

@@ -31,6 +31,7 @@ func replicaView(st *state, i int32) BlockReplica {
 	r := st.replicas.at(i)
 	v := BlockReplica{Block: r.block, Site: SiteID(r.site), Group: GroupID(r.group),
 		Custodial: r.flags&flagCustodial != 0, PendingDeletion: r.flags&flagPendingDeletion != 0,
+		Suspicious: r.flags&flagSuspicious != 0,
 		LastUpdate: int64(r.lastUpdate), Complete: r.partial == 0}
 	if r.partial != 0 {
 		p := st.partials.at(r.partial)

@@ -94,6 +94,7 @@ const (
 	flagOpen            = 1 << 1 // datasets, blocks
 	flagCustodial       = 1 << 1 // block replicas
 	flagPendingDeletion = 1 << 2 // block replicas
+	flagSuspicious      = 1 << 3 // block replicas
 	flagGrowing         = 1 << 1 // dataset replicas
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -220,6 +221,29 @@ func (t *Txn) BlockReplica(b BlockID, site SiteID) (BlockReplica, bool) {
 	}
 	return replicaView(t.st, i), true
 }
+
+// Site returns the site with the given id as this Txn sees it (its own
+// site updates included).
+func (t *Txn) Site(id SiteID) (Site, bool) { return t.site(id) }
+
+// BlockReplicas yields the current replicas of block b (like
+// BlockReplica, changes made by this Txn are not visible). With Site and
+// BlockReplica it makes a Txn a CopyReader, so a write can consult the
+// DeletionGuard on the state it is about to change.
+func (t *Txn) BlockReplicas(b BlockID) iter.Seq[BlockReplica] {
+	return func(yield func(BlockReplica) bool) {
+		if !t.blockExists(b) || int32(b) >= t.st.blocks.len() {
+			return
+		}
+		for i := t.st.blocks.at(int32(b)).repHead; i != 0; i = t.st.replicas.at(i).nextInBlock {
+			if !yield(replicaView(t.st, i)) {
+				return
+			}
+		}
+	}
+}
+
+var _ CopyReader = (*Txn)(nil)
 
 // HasBlockReplica reports whether block b has a replica at site as this
 // Txn sees it: replicas it added or deleted count.

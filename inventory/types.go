@@ -81,10 +81,14 @@ type BlockReplica struct {
 	Group           GroupID `json:"group_id"`
 	Custodial       bool    `json:"is_custodial"`
 	PendingDeletion bool    `json:"pending_deletion"` // left the owner's quota; files being removed
-	Complete        bool    `json:"is_complete"`
-	Size            int64   `json:"size"`      // for a complete replica, the block's size
-	NumFiles        int32   `json:"num_files"` // for a complete replica, the block's count
-	LastUpdate      int64   `json:"last_update"`
+	// Suspicious: checksum mismatches traced to this replica as a transfer
+	// source, or an operator declared it bad. It is not counted as a copy
+	// (CountsAsCopy) and not used as a source until an operator clears it.
+	Suspicious bool  `json:"suspicious,omitempty"`
+	Complete   bool  `json:"is_complete"`
+	Size       int64 `json:"size"`      // for a complete replica, the block's size
+	NumFiles   int32 `json:"num_files"` // for a complete replica, the block's count
+	LastUpdate int64 `json:"last_update"`
 }
 
 // Usage is the occupancy of one site partition.

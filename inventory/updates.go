@@ -276,6 +276,9 @@ func (u UpsertBlockReplica) persist(ctx context.Context, tx *sqlx.Tx, d *db.DB) 
 	if u.PendingDeletion {
 		flags |= 2
 	}
+	if u.Suspicious {
+		flags |= 4
+	}
 	_, err := tx.ExecContext(ctx, d.Upsert("block_replicas",
 		[]string{"block_id", "site_id", "group_id", "flags", "is_complete", "size", "num_files", "last_update"},
 		[]string{"block_id", "site_id"}, []string{"group_id", "flags", "is_complete", "size", "num_files", "last_update"}),
