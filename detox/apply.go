@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ type FileDeletion struct {
 	Size    int64
 	Block   string // dataset#block
 	CycleID int64  // detox cycle that decided it, 0 if not recorded
+	// LastCopy: the block keeps no other copy; the queue must pass the
+	// partition's opt-in on to its own last-copy check.
+	LastCopy bool
 }
 
 // DeletionQueue hands file deletions to the file-operation daemon. It must
@@ -68,8 +72,14 @@ type ApplyOptions struct {
 	// MaxFilesPerSite caps the files deleted at any one site (0: no cap).
 	MaxFilesPerSite int64
 	// AllowLastCopyDeletion must match the PlanOptions the plan was made
-	// with: the last-copy rule is re-checked against the current state.
+	// with: the last-copy rule is re-checked against the current state,
+	// and only deletions the plan marked LastCopy may remove a last copy.
 	AllowLastCopyDeletion bool
+	// MaxLastCopyVolume and MaxLastCopyReplicas cap the plan's LastCopy
+	// deletions (0: no cap of that kind; with the opt-in, configuration
+	// requires at least one).
+	MaxLastCopyVolume   int64
+	MaxLastCopyReplicas int
 	// Locks are re-read at apply time (nil: no locks).
 	Locks LockSource
 	// Queue receives the file deletions; required unless DryRun.
@@ -95,7 +105,10 @@ type ApplyResult struct {
 	Skipped []Skipped
 	Bytes   int64
 	Files   int64
-	PerSite map[inventory.SiteID]SiteTotals
+	// LastCopies counts the deleted replicas that were the last copy of
+	// their block (the partition's opt-in).
+	LastCopies int
+	PerSite    map[inventory.SiteID]SiteTotals
 }
 
 // SiteTotals are the deletions at one site.
@@ -114,8 +127,9 @@ const (
 // Apply executes a plan through the one destructive choke point: caps first
 // (a plan above a cap is refused whole, ErrCapExceeded), then every deletion
 // is re-checked against the store's current state (the replica still
-// exists unchanged, is not locked, and is not the last complete disk copy
-// unless allowed), then in one inventory write the surviving block replicas
+// exists unchanged, is not locked, and passes inventory.DeletionGuard in
+// the plan's deletion order: a last copy goes only if the plan marked it
+// LastCopy and opts allow it), then in one inventory write the surviving block replicas
 // become pending deletion (they leave their owner's quota at once) and the
 // plan's re-owned block replicas change owner (if still owned as planned),
 // and finally the deleted replicas' files are queued for physical removal.
@@ -168,43 +182,39 @@ func ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (*A
 	if err != nil {
 		return nil, err
 	}
-	// Complete disk copies per block as the current state has them, minus
-	// the ones this apply removes as it goes.
-	disk := map[inventory.BlockID]int{}
-	diskCopies := func(b inventory.BlockID) int {
-		if n, ok := disk[b]; ok {
-			return n
-		}
-		n := 0
-		for r := range snap.BlockReplicas(b) {
-			if s, ok := snap.Site(r.Site); ok && r.Complete && !r.PendingDeletion && s.StorageType == inventory.StorageDisk {
-				n++
-			}
-		}
-		disk[b] = n
-		return n
+	// The last-copy rule against the current state, in the order the plan
+	// deleted (so the plan's own earlier deletions count as gone). A last
+	// copy goes only if the plan marked it and the partition still opts in.
+	order := make([]int, len(plan.Deletions))
+	for i := range order {
+		order[i] = i
 	}
-	for _, d := range plan.Deletions {
+	slices.SortStableFunc(order, func(a, b int) int { return plan.Deletions[a].Seq - plan.Deletions[b].Seq })
+	why := make([]Reason, len(plan.Deletions))
+	guard := inventory.NewDeletionGuard(snap)
+	for _, i := range order {
+		d := plan.Deletions[i]
 		cur, ok := snap.BlockReplica(d.Block, d.Site)
-		site, _ := snap.Site(d.Site)
 		switch {
 		case !ok || cur.PendingDeletion:
-			res.Skipped = append(res.Skipped, Skipped{d, ReasonGone})
-			continue
+			why[i] = ReasonGone
 		case cur.Size != d.Size:
-			res.Skipped = append(res.Skipped, Skipped{d, ReasonChanged})
-			continue
+			why[i] = ReasonChanged
 		case locked[ReplicaKey{d.Dataset, d.Site}] || locked[ReplicaKey{-inventory.DatasetID(d.Block), d.Site}]:
-			res.Skipped = append(res.Skipped, Skipped{d, ReasonLocked})
+			why[i] = ReasonLocked
+		default:
+			if v := guard.Admit(d.Block, d.Site, opts.AllowLastCopyDeletion && d.LastCopy); !v.Allowed {
+				why[i] = ReasonLastCopy
+			}
+		}
+	}
+	for i, d := range plan.Deletions {
+		if why[i] != "" {
+			res.Skipped = append(res.Skipped, Skipped{d, why[i]})
 			continue
 		}
-		if cur.Complete && site.StorageType == inventory.StorageDisk {
-			n := diskCopies(d.Block)
-			if n <= 1 && !(opts.AllowLastCopyDeletion && d.Reason == ReasonDeleteLine) {
-				res.Skipped = append(res.Skipped, Skipped{d, ReasonLastCopy})
-				continue
-			}
-			disk[d.Block] = n - 1
+		if d.LastCopy {
+			res.LastCopies++
 		}
 		res.Deleted = append(res.Deleted, d)
 		res.Bytes += d.Size
@@ -275,6 +285,23 @@ func ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (*A
 // caps. It looks at the whole plan, before any re-check trims it, so that a
 // runaway policy is stopped rather than partly executed.
 func checkCaps(plan *Plan, opts ApplyOptions) error {
+	var lastBytes int64
+	lastReps := 0
+	for _, d := range plan.Deletions {
+		if d.LastCopy {
+			lastBytes += d.Size
+			lastReps++
+		}
+	}
+	if lastReps > 0 && !opts.AllowLastCopyDeletion {
+		return fmt.Errorf("%w: plan deletes %d last copies but partition %s does not allow it", ErrCapExceeded, lastReps, plan.Partition)
+	}
+	if opts.MaxLastCopyVolume > 0 && lastBytes > opts.MaxLastCopyVolume {
+		return fmt.Errorf("%w: plan deletes %d bytes of last copies, cap %d (partition %s)", ErrCapExceeded, lastBytes, opts.MaxLastCopyVolume, plan.Partition)
+	}
+	if opts.MaxLastCopyReplicas > 0 && lastReps > opts.MaxLastCopyReplicas {
+		return fmt.Errorf("%w: plan deletes %d last copies, cap %d (partition %s)", ErrCapExceeded, lastReps, opts.MaxLastCopyReplicas, plan.Partition)
+	}
 	if opts.MaxVolume > 0 {
 		if v := plan.DeletedBytes(); v > opts.MaxVolume {
 			return fmt.Errorf("%w: plan deletes %d bytes, cap %d (partition %s)", ErrCapExceeded, v, opts.MaxVolume, plan.Partition)
@@ -367,7 +394,7 @@ func collectFiles(ctx context.Context, store FileLister, snap *inventory.Snapsho
 			if present != nil && !present[f.ID] {
 				continue
 			}
-			out = append(out, FileDeletion{Site: site.Name, LFN: f.LFN, FileID: f.ID, Size: f.Size, Block: name, CycleID: cycle})
+			out = append(out, FileDeletion{Site: site.Name, LFN: f.LFN, FileID: f.ID, Size: f.Size, Block: name, CycleID: cycle, LastCopy: d.LastCopy})
 		}
 	}
 	return out, nil

@@ -220,3 +220,81 @@ func TestApplyReowns(t *testing.T) {
 	require.Equal(t, ana.ID, br.Group)
 	require.False(t, br.PendingDeletion)
 }
+
+// A site that becomes unusable after planning (morgue) no longer holds
+// the other copy: the applier keeps both replicas the plan deleted.
+func TestApplyRechecksSiteStatus(t *testing.T) {
+	ctx := context.Background()
+	h := seedApply(t, nil)
+	_, err := h.store.Inject(ctx, time.Now(), &inventory.InjectDoc{Sites: []inventory.InjectSite{
+		{Name: "T2_B", StorageType: inventory.StorageDisk, Status: inventory.SiteMorgue}}})
+	require.NoError(t, err)
+	q := &MemQueue{}
+	res, err := Apply(ctx, h.store, h.plan, ApplyOptions{Queue: q})
+	require.NoError(t, err)
+	require.Empty(t, res.Deleted)
+	require.Len(t, res.Skipped, 2)
+	for _, s := range res.Skipped {
+		require.Equal(t, ReasonLastCopy, s.Why)
+	}
+	require.Empty(t, q.Items)
+}
+
+// Deliberate retirement: a Delete line in a partition that opted in
+// removes a sole tape copy; the deletion is marked LAST COPY in the plan,
+// the result and the queued files, and its own cap applies. Without the
+// opt-in at apply time the plan is refused whole.
+func TestApplyLastCopyOptIn(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, nil, "")
+	h.doc.Sites = append(h.doc.Sites,
+		inventory.InjectSite{Name: "T1_X_MSS", StorageType: inventory.StorageMSS, Status: inventory.SiteReady},
+		inventory.InjectSite{Name: "T2_A", StorageType: inventory.StorageDisk, Status: inventory.SiteReady})
+	h.doc.Groups = append(h.doc.Groups, inventory.InjectGroup{Name: "DataOps"})
+	h.addDataset("/Retired/R-v1/RAW", inventory.DatasetValid, 1, []string{"b1"}, []int64{100}, []int{2})
+	h.addDataset("/Twice/R-v1/RAW", inventory.DatasetValid, 1, []string{"b1"}, []int64{40}, []int{1})
+	h.doc.DatasetReplicas = append(h.doc.DatasetReplicas,
+		inventory.InjectDatasetReplica{Dataset: "/Retired/R-v1/RAW", Site: "T1_X_MSS", Group: "DataOps"},
+		inventory.InjectDatasetReplica{Dataset: "/Twice/R-v1/RAW", Site: "T1_X_MSS", Group: "DataOps"},
+		inventory.InjectDatasetReplica{Dataset: "/Twice/R-v1/RAW", Site: "T2_A", Group: "DataOps"})
+	p, err := policy.ParsePolicy("tape.txt", []byte("Partition Default\nOn site.name == T1_*\nWhen always\nUntil never\nDelete dataset.name == /*/R-v1/RAW\nProtect\n"), policy.PolicyOptions{})
+	require.NoError(t, err)
+	h.pol = p
+
+	// Without the opt-in the plan keeps the sole copy.
+	plan := h.runPlan()
+	require.Len(t, plan.Deletions, 1)
+	require.False(t, plan.Deletions[0].LastCopy)
+	require.Equal(t, ReasonLastCopy, h.decisions("/Retired/R-v1/RAW", "T1_X_MSS")[0].Reason)
+
+	h.opts.AllowLastCopyDeletion = true
+	plan = h.runPlan()
+	require.Len(t, plan.Deletions, 2)
+	var last Deletion
+	for _, d := range plan.Deletions {
+		if d.LastCopy {
+			last = d
+		}
+	}
+	require.Equal(t, ReasonLastCopyDeleted, last.Reason)
+	require.Equal(t, ReasonLastCopyDeleted, h.decisions("/Retired/R-v1/RAW", "T1_X_MSS")[0].Reason)
+
+	q := &MemQueue{}
+	_, err = Apply(ctx, h.store, plan, ApplyOptions{Queue: q})
+	require.ErrorIs(t, err, ErrCapExceeded, "a LAST COPY plan applied without the opt-in")
+	_, err = Apply(ctx, h.store, plan, ApplyOptions{Queue: q, AllowLastCopyDeletion: true, MaxLastCopyVolume: 99})
+	require.ErrorIs(t, err, ErrCapExceeded)
+	require.Empty(t, q.Items)
+	res, err := Apply(ctx, h.store, plan, ApplyOptions{Queue: q, AllowLastCopyDeletion: true, MaxLastCopyVolume: 100, MaxLastCopyReplicas: 1})
+	require.NoError(t, err)
+	require.Len(t, res.Deleted, 2)
+	require.Equal(t, 1, res.LastCopies)
+	n := 0
+	for _, f := range q.Items {
+		if f.LastCopy {
+			require.Equal(t, "/Retired/R-v1/RAW#b1", f.Block)
+			n++
+		}
+	}
+	require.Equal(t, 2, n)
+}

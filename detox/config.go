@@ -41,9 +41,19 @@ type Config struct {
 type PartitionConfig struct {
 	// Policy is the policy file path.
 	Policy string `yaml:"policy"`
-	// AllowLastCopyDeletion lets a Delete line remove the last complete disk
-	// copy of a block in this partition. Dismiss never can.
+	// AllowLastCopyDeletion is the explicit opt-in for deliberate
+	// retirement of data (tape campaigns): a Delete line may then remove
+	// the last copy of a block in this partition (no other complete copy
+	// at a ready or waitroom site). Each such deletion is marked LAST COPY
+	// in the plan, the dry run and the cycle history. Dismiss never can.
+	// It requires MaxLastCopyVolume or MaxLastCopyReplicas.
 	AllowLastCopyDeletion bool `yaml:"allow_last_copy_deletion"`
+	// MaxLastCopyVolume caps the bytes of last copies one cycle may delete
+	// in this partition; a plan above it is refused by Apply. 0: no cap.
+	MaxLastCopyVolume int64 `yaml:"max_last_copy_volume"`
+	// MaxLastCopyReplicas caps the block replicas that are last copies
+	// one cycle may delete in this partition. 0: no cap.
+	MaxLastCopyReplicas int `yaml:"max_last_copy_replicas"`
 	// DeletionPerIteration overrides Config.DeletionPerIteration.
 	DeletionPerIteration float64 `yaml:"deletion_per_iteration"`
 }
@@ -84,6 +94,15 @@ func (c *Config) Validate() error {
 	for name, p := range c.Partitions {
 		if p.Policy == "" {
 			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s.policy: required", ErrConfig, name))
+		}
+		if p.MaxLastCopyVolume < 0 || p.MaxLastCopyReplicas < 0 {
+			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s: max_last_copy_volume and max_last_copy_replicas must be >= 0", ErrConfig, name))
+		}
+		if p.AllowLastCopyDeletion && p.MaxLastCopyVolume == 0 && p.MaxLastCopyReplicas == 0 {
+			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s.allow_last_copy_deletion needs a cap: set max_last_copy_volume and/or max_last_copy_replicas", ErrConfig, name))
+		}
+		if !p.AllowLastCopyDeletion && (p.MaxLastCopyVolume != 0 || p.MaxLastCopyReplicas != 0) {
+			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s: max_last_copy_* without allow_last_copy_deletion", ErrConfig, name))
 		}
 		if p.DeletionPerIteration < 0 || p.DeletionPerIteration > 1 {
 			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s.deletion_per_iteration %v: must be in (0, 1]", ErrConfig, name, p.DeletionPerIteration))

@@ -16,6 +16,7 @@ func TestConfig(t *testing.T) {
 	require.Equal(t, 0.02, c.Step("Physics"))
 	require.Equal(t, DefaultDeletionPerIteration, c.Step("RelVal"))
 	require.True(t, c.Partitions["RelVal"].AllowLastCopyDeletion)
+	require.Equal(t, 5000, c.Partitions["RelVal"].MaxLastCopyReplicas)
 	require.Equal(t, int64(200000), c.MaxFilesPerSite)
 
 	for _, tc := range []struct{ file, want string }{
@@ -25,6 +26,8 @@ func TestConfig(t *testing.T) {
 		{"files.bad.yaml", "detox.max_files_per_site -3"},
 		{"nopolicy.bad.yaml", "detox.partitions.Physics.policy: required"},
 		{"assume.bad.yaml", "unknown producer \"popularity\""},
+		{"lastcopy-nocap.bad.yaml", "detox.partitions.Tape.allow_last_copy_deletion needs a cap"},
+		{"lastcopy-noallow.bad.yaml", "max_last_copy_* without allow_last_copy_deletion"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := LoadConfig(filepath.Join("testdata/config", tc.file))

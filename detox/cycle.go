@@ -24,6 +24,7 @@ const (
 	brDeleted  // deleted by this cycle
 	brStripped // decided by a block line during the current evaluation walk
 	brReowned  // handed to the dataset replica's owner instead of deleted
+	brLastCopy // deleted although no other copy survives (partition opt-in)
 
 	brGone = brDeleted | brReowned // out of the cycle
 )
@@ -150,10 +151,15 @@ type cycle struct {
 	drs     []drec
 
 	blkDS        []inventory.DatasetID
+	blkCopies    []uint8 // replicas inventory.CountsAsCopy accepts, saturating: the last-copy rule
 	blkDisk      []uint8 // complete disk replicas (not pending deletion), saturating
 	blkReadyDisk []uint8 // of which at READY sites
 	blkFlags     []uint8
 	blkTime      []int64 // block last update
+
+	// copies is the one last-copy rule (inventory.DeletionGuard): every
+	// deletion of the cycle is admitted through it, in deletion order.
+	copies *inventory.DeletionGuard
 
 	protectedEnf map[ReplicaKey]bool
 	localAccess  map[ReplicaKey]int64
@@ -225,6 +231,8 @@ func (c *cycle) build(ctx context.Context) error {
 	}
 	nb := len(c.blkDS)
 	c.blkDisk, c.blkReadyDisk, c.blkFlags = make([]uint8, nb), make([]uint8, nb), make([]uint8, nb)
+	c.blkCopies = make([]uint8, nb)
+	c.copies = inventory.NewDeletionGuard(snap)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -260,9 +268,13 @@ func (c *cycle) countCopies(ctx context.Context, sites []inventory.Site, nb int)
 				continue
 			}
 			b := br.Block
-			if !br.Complete {
+			// A suspicious replica is no complete copy for any purpose.
+			if !br.Complete || br.Suspicious {
 				c.blkFlags[b] |= blkIncomplete
 				continue
+			}
+			if inventory.CountsAsCopy(s, br) {
+				inc8(&c.blkCopies[b])
 			}
 			if disk {
 				inc8(&c.blkDisk[b])
@@ -334,7 +346,7 @@ func (c *cycle) collectTargets(ctx context.Context, sites []inventory.Site, nb i
 				continue
 			}
 			r := brec{block: br.Block, group: br.Group, files: br.NumFiles, size: br.Size, lastUpdate: br.LastUpdate}
-			if br.Complete {
+			if br.Complete && !br.Suspicious {
 				r.flags |= brComplete
 			}
 			tmp = append(tmp, r)

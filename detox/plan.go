@@ -57,9 +57,12 @@ const (
 	ReasonDismissed    Reason = "dismissed, site over its trigger" // a Dismiss candidate deleted to reach Until
 	ReasonNotTriggered Reason = "dismissed, site not triggered"    // candidate at a site no When line matched
 	ReasonUntilReached Reason = "dismissed, Until reached"         // candidate left once the site met Until
-	ReasonLastCopy     Reason = "last complete disk copy"          // safety: the last complete disk copy of a block
-	ReasonLocked       Reason = "locked"                           // safety: a detox lock holds it
-	ReasonReowned      Reason = "re-owned to the dataset owner"    // a block line's deletion handed over instead
+	ReasonLastCopy     Reason = "last copy"                        // safety: no other complete copy at a ready or waitroom site would remain
+	// ReasonLastCopyDeleted marks a deletion of a block's last copy, which
+	// only a Delete line in a partition that opted in can make.
+	ReasonLastCopyDeleted Reason = "LAST COPY deleted by a Delete line (partition opt-in)"
+	ReasonLocked          Reason = "locked"                        // safety: a detox lock holds it
+	ReasonReowned         Reason = "re-owned to the dataset owner" // a block line's deletion handed over instead
 )
 
 // ReplicaDecision is the decision for the block replicas of one dataset
@@ -88,6 +91,9 @@ type Deletion struct {
 	Line    int
 	Reason  Reason
 	Seq     int // order in which the cycle deleted it (1-based)
+	// LastCopy: no other copy survives this deletion; allowed only by the
+	// partition's opt-in (Reason is ReasonLastCopyDeleted).
+	LastCopy bool
 }
 
 // Reassignment is a block replica a block line would have deleted that is

@@ -26,8 +26,10 @@ type PlanOptions struct {
 	// DeletionPerIteration is the largest quota fraction one iteration
 	// deletes at the chosen site (0: DefaultDeletionPerIteration).
 	DeletionPerIteration float64
-	// AllowLastCopyDeletion lets Delete lines remove the last complete disk
-	// copy of a block. Dismiss never can.
+	// AllowLastCopyDeletion lets Delete lines remove the last copy of a
+	// block (inventory.DeletionGuard); each such deletion is marked
+	// LastCopy. Dismiss never can. It is the partition's explicit opt-in
+	// (PartitionConfig.AllowLastCopyDeletion).
 	AllowLastCopyDeletion bool
 	// Log receives progress; nil discards.
 	Log *logrus.Entry
@@ -46,8 +48,11 @@ type PlanOptions struct {
 // most DeletionPerIteration of the quota per iteration, with Until checked
 // after every replica; after each iteration only the replicas of the
 // datasets whose copies changed are re-evaluated. Algo Static sorts all
-// candidates once and does not re-evaluate. The last complete disk copy of
-// a block and locked block replicas are never deleted (see Reason).
+// candidates once and does not re-evaluate. Locked block replicas are never
+// deleted, and every deletion passes inventory.DeletionGuard in deletion
+// order: the last copy of a block (no other complete copy at a ready or
+// waitroom site, of any storage type) is kept with ReasonLastCopy unless
+// AllowLastCopyDeletion and a Delete line (then ReasonLastCopyDeleted).
 func PlanCycle(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy, opts PlanOptions) (*Plan, error) {
 	start := time.Now()
 	if err := opts.Sources.CheckProducers(pol); err != nil {
@@ -143,18 +148,33 @@ func (c *cycle) decideRest(brs []brec, a policy.Action, ri int16) {
 	}
 }
 
-// guard returns the safety rule that forbids deleting r, or guardNone.
+// guard returns the safety rule that forbids deleting r, or guardNone. It
+// is the cheap pre-check the accounting uses (the cycle's copy counts);
+// deleteBR asks the inventory's DeletionGuard, which has the last word.
 func (c *cycle) guard(r *brec, st *siteState, a policy.Action) guardCode {
 	if r.flags&brLocked != 0 {
 		return guardLocked
 	}
-	if r.flags&brComplete != 0 && st.site.StorageType == inventory.StorageDisk && c.blkDisk[r.block] <= 1 {
-		if a == policy.ActionDelete && c.opts.AllowLastCopyDeletion {
-			return guardNone
-		}
+	others := int(c.blkCopies[r.block])
+	if c.countsAsCopy(r, st) {
+		others--
+	}
+	if others < 1 && !c.lastCopyAllowed(a) {
 		return guardLastCopy
 	}
 	return guardNone
+}
+
+// countsAsCopy reports whether r is one of the block's copies in
+// blkCopies (replicas in the partition are never pending deletion).
+func (c *cycle) countsAsCopy(r *brec, st *siteState) bool {
+	return r.flags&brComplete != 0 && inventory.UsableSite(st.site)
+}
+
+// lastCopyAllowed: the partition opted in and a Delete line decided.
+// Dismiss never deletes a last copy.
+func (c *cycle) lastCopyAllowed(a policy.Action) bool {
+	return a == policy.ActionDelete && c.opts.AllowLastCopyDeletion
 }
 
 // account folds a drec's decisions into its site's protected and
@@ -267,6 +287,17 @@ func (c *cycle) deleteBR(i int32, d *drec, st *siteState) bool {
 	if c.reowns(r, d) {
 		r.flags |= brReowned
 		return false
+	}
+	v := c.copies.Admit(r.block, st.site.ID, c.lastCopyAllowed(r.action))
+	if !v.Allowed {
+		r.guard = guardLastCopy
+		return false
+	}
+	if v.LastCopy {
+		r.flags |= brLastCopy
+	}
+	if c.countsAsCopy(r, st) {
+		dec8(&c.blkCopies[r.block])
 	}
 	r.flags |= brDeleted
 	c.delSeq++
@@ -528,11 +559,14 @@ func (c *cycle) plan() *Plan {
 				if r.action == policy.ActionDelete {
 					k.reason = ReasonDeleteLine
 				}
+				if r.flags&brLastCopy != 0 {
+					k.reason = ReasonLastCopyDeleted
+				}
 				line := 0
 				if r.rule >= 0 {
 					line = c.pol.Rules[r.rule].Line
 				}
-				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: line, Reason: k.reason, Seq: int(r.seq)})
+				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: line, Reason: k.reason, Seq: int(r.seq), LastCopy: r.flags&brLastCopy != 0})
 			case r.guard != guardNone:
 				k.dec, k.reason = DecisionProtect, r.guard.reason()
 			case r.action == policy.ActionProtect:

@@ -102,6 +102,7 @@ func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *invento
 	}
 	res.Applied, err = ApplyTo(ctx, target(), plan, ApplyOptions{MaxVolume: r.Config.MaxVolumePerCycle,
 		MaxFilesPerSite: r.Config.MaxFilesPerSite, AllowLastCopyDeletion: pc.AllowLastCopyDeletion,
+		MaxLastCopyVolume: pc.MaxLastCopyVolume, MaxLastCopyReplicas: pc.MaxLastCopyReplicas,
 		Locks: r.Sources.Locks, Queue: r.Queue, CycleID: res.CycleID, At: opts.At, Log: r.Log})
 	if r.History != nil && res.CycleID != 0 {
 		status, msg := StatusApplied, ""
@@ -109,6 +110,9 @@ func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *invento
 			status, msg = StatusFailed, err.Error()
 		} else if res.Applied != nil {
 			msg = fmt.Sprintf("%d replicas (%d bytes) deleted, %d skipped", len(res.Applied.Deleted), res.Applied.Bytes, len(res.Applied.Skipped))
+			if n := res.Applied.LastCopies; n > 0 {
+				msg += fmt.Sprintf("; %d LAST COPY deletions (partition opt-in)", n)
+			}
 		}
 		if herr := r.History.Finish(ctx, res.CycleID, status, msg, time.Now()); herr != nil {
 			err = errors.Join(err, herr)

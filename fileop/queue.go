@@ -198,6 +198,10 @@ func enqueueChunkTx(ctx context.Context, tx *sqlx.Tx, at time.Time, op Op, site 
 type ReplicaRef struct {
 	Block inventory.BlockID
 	Site  inventory.SiteID
+	// AllowLastCopy is a deletion's explicit opt-in to remove the last
+	// copy of the block (a Detox LAST COPY deletion of a partition that
+	// allows it). Transfers ignore it.
+	AllowLastCopy bool
 }
 
 // QueueTransfers queues, as part of the inventory write t, the transfer of
@@ -239,13 +243,23 @@ func QueueTransfers(ctx context.Context, s *inventory.Store, t *inventory.Txn, r
 // and the replica when its last file is gone. A replica that holds no file
 // at all is deleted from the inventory here, in t; a replica that does not
 // exist is skipped. It returns the number of deletions requested.
+//
+// It is the destructive choke point every deletion passes: the replicas
+// are admitted in order by inventory.DeletionGuard on t's state, and if
+// one would remove the last copy of its block (without AllowLastCopy) the
+// whole call fails with an error wrapping inventory.ErrLastCopy and
+// queues nothing.
 func QueueDeletions(ctx context.Context, s *inventory.Store, t *inventory.Txn, reps []ReplicaRef, priority int) (int, error) {
 	var reqs []Request
 	var cancel []ReplicaRef
+	guard := inventory.NewDeletionGuard(t)
 	for _, rr := range reps {
 		r, ok := t.BlockReplica(rr.Block, rr.Site)
 		if !ok {
 			continue // no replica: nothing to delete (queueing twice is fine)
+		}
+		if v := guard.Admit(rr.Block, rr.Site, rr.AllowLastCopy); !v.Allowed {
+			return 0, inventory.LastCopyError(t, s.Snapshot().BlockFullName(rr.Block), rr.Site)
 		}
 		files, err := s.Files(ctx, rr.Block)
 		if err != nil {

@@ -206,12 +206,20 @@ func (r refuse) Run(ctx context.Context, report func(fileop.Result)) error {
 }
 
 // TestIrrecoverableDeletionIsHeld: inbatch -> held(irrecoverable) at the
-// first irrecoverable deletion failure; the replica keeps its files.
+// first irrecoverable deletion failure; the replica keeps its files. The
+// source holds the only copy, so the deletion needs the last-copy opt-in:
+// without it nothing is queued.
 func TestIrrecoverableDeletionIsHeld(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {
 		e := setup(t, d, 3, 10)
 		ctx := context.Background()
-		if _, err := e.fed.QueueDelete(ctx, t0, e.fed.Src.ID); err != nil {
+		if _, err := e.fed.QueueDelete(ctx, t0, e.fed.Src.ID); !errors.Is(err, inventory.ErrLastCopy) {
+			t.Fatalf("deleting the only copy: got %v, want ErrLastCopy", err)
+		}
+		if got := e.count(t, "op = 'deletion'"); got != 0 {
+			t.Fatalf("%d deletions queued for a refused last copy", got)
+		}
+		if _, err := e.fed.QueueDeleteLastCopy(ctx, t0, e.fed.Src.ID); err != nil {
 			t.Fatal(err)
 		}
 		e.runUntil(t, testConfig(), fileop.Options{Backend: refuse{q: make(chan fileop.Batch, 16)}}, 10*time.Second)

@@ -183,7 +183,19 @@ func cycleJSON(res *detox.CycleResult) map[string]any {
 		"plan_seconds": p.Elapsed.Seconds(), "sites": sites}
 	if res.Applied != nil {
 		out["applied_bytes"], out["applied_replicas"], out["skipped"] = res.Applied.Bytes, len(res.Applied.Deleted), len(res.Applied.Skipped)
+		out["applied_last_copies"] = res.Applied.LastCopies
 	}
+	// Deletions of last copies (the partition's opt-in) are listed one by
+	// one, always: they are what an audit of the cycle looks for.
+	snap := p.Snapshot()
+	last := []map[string]any{}
+	for _, d := range p.Deletions {
+		if d.LastCopy {
+			site, _ := snap.Site(d.Site)
+			last = append(last, map[string]any{"site": site.Name, "block": snap.BlockFullName(d.Block), "size": d.Size, "line": d.Line})
+		}
+	}
+	out["last_copy_deletions"] = last
 	return out
 }
 
@@ -202,16 +214,25 @@ func printCycle(g *globalOptions, res *detox.CycleResult, list bool) {
 			humanize.Bytes(uint64(s.After)), humanize.Bytes(uint64(s.Deleted)), s.DeletedReps, s.Files, s.Triggered, s.Released)
 	}
 	tw.Flush()
-	if list {
-		snap := p.Snapshot()
-		for _, d := range p.Deletions {
-			site, _ := snap.Site(d.Site)
-			fmt.Fprintf(g.stdout, "delete %s %s %d bytes (%s: %s)\n", site.Name, snap.BlockFullName(d.Block), d.Size, d.Reason, p.LineText(d.Line))
+	snap := p.Snapshot()
+	for _, d := range p.Deletions {
+		// LAST COPY deletions are printed even without --list.
+		if !list && !d.LastCopy {
+			continue
 		}
+		site, _ := snap.Site(d.Site)
+		mark := ""
+		if d.LastCopy {
+			mark = "LAST COPY "
+		}
+		fmt.Fprintf(g.stdout, "delete %s%s %s %d bytes (%s: %s)\n", mark, site.Name, snap.BlockFullName(d.Block), d.Size, d.Reason, p.LineText(d.Line))
 	}
 	if res.Applied != nil {
 		fmt.Fprintf(g.stdout, "applied: %d block replicas (%s) pending deletion, %d skipped at apply time\n",
 			len(res.Applied.Deleted), humanize.Bytes(uint64(res.Applied.Bytes)), len(res.Applied.Skipped))
+		if n := res.Applied.LastCopies; n > 0 {
+			fmt.Fprintf(g.stdout, "applied: %d of them LAST COPY deletions (partition opt-in)\n", n)
+		}
 	}
 }
 

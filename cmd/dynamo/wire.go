@@ -113,7 +113,7 @@ func (q fileopQueue) QueueDeletions(ctx context.Context, dels []detox.FileDeleti
 		if !ok {
 			continue // the block is gone already: nothing left to delete
 		}
-		ref := fileop.ReplicaRef{Block: b.ID, Site: site.ID}
+		ref := fileop.ReplicaRef{Block: b.ID, Site: site.ID, AllowLastCopy: d.LastCopy}
 		if !seen[ref] {
 			seen[ref] = true
 			refs = append(refs, ref)

@@ -97,12 +97,22 @@ func (f *Federation) QueueCopy(ctx context.Context, at time.Time, priority int) 
 }
 
 // QueueDelete does what Detox does: queue the deletion of the block's
-// replica at site.
+// replica at site. The last copy is refused (inventory.ErrLastCopy).
 func (f *Federation) QueueDelete(ctx context.Context, at time.Time, site inventory.SiteID) (int, error) {
+	return f.queueDelete(ctx, at, fileop.ReplicaRef{Block: f.Block, Site: site})
+}
+
+// QueueDeleteLastCopy is QueueDelete with the explicit opt-in that lets
+// the last copy go (a deliberate retirement).
+func (f *Federation) QueueDeleteLastCopy(ctx context.Context, at time.Time, site inventory.SiteID) (int, error) {
+	return f.queueDelete(ctx, at, fileop.ReplicaRef{Block: f.Block, Site: site, AllowLastCopy: true})
+}
+
+func (f *Federation) queueDelete(ctx context.Context, at time.Time, ref fileop.ReplicaRef) (int, error) {
 	n := 0
 	_, err := f.Store.Write(ctx, at, func(t *inventory.Txn) error {
 		var err error
-		n, err = fileop.QueueDeletions(ctx, f.Store, t, []fileop.ReplicaRef{{Block: f.Block, Site: site}}, 0)
+		n, err = fileop.QueueDeletions(ctx, f.Store, t, []fileop.ReplicaRef{ref}, 0)
 		return err
 	})
 	return n, err
