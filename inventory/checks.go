@@ -149,12 +149,11 @@ func (u UpsertFiles) check(t *Txn) error {
 	}
 	seen := make(map[string]bool, len(u.Files))
 	for _, f := range u.Files {
-		where := t.blockName(u.Block)
 		if err := CheckLFN(f.LFN); err != nil {
-			return invalid("block %s: %v", where, err)
+			return invalid("block %s: %v", t.blockName(u.Block), err)
 		}
 		if seen[f.LFN] {
-			return invalid("block %s: file %s listed twice", where, f.LFN)
+			return invalid("block %s: file %s listed twice", t.blockName(u.Block), f.LFN)
 		}
 		seen[f.LFN] = true
 		if f.ID <= 0 {

@@ -337,10 +337,10 @@ func (t *Txn) blockNamesOf(ds DatasetID, doc *InjectDoc) []string {
 			}
 		}
 	}
-	for k := range t.blocks {
-		if k.ds == ds && !seen[k.name] {
-			seen[k.name] = true
-			out = append(out, k.name)
+	for _, name := range t.newBlocks[ds] {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
 		}
 	}
 	return out

@@ -18,7 +18,7 @@ var t0 = time.Unix(1_700_000_000, 0)
 
 func ptr[T any](v T) *T { return &v }
 
-func load(t *testing.T, d *db.DB) *inventory.Store {
+func load(t testing.TB, d *db.DB) *inventory.Store {
 	t.Helper()
 	s, err := inventory.Load(context.Background(), d, logging.Discard(), nil, t0)
 	if err != nil {

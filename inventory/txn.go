@@ -52,7 +52,30 @@ type Txn struct {
 
 	deletedDatasets map[DatasetID]bool
 	deletedBlocks   map[BlockID]bool
+
+	// Reverse indexes of what this Txn added, so that naming an object in
+	// a message or listing a dataset's new blocks costs O(1) per call, not
+	// a scan of everything the Txn holds (which made large injections
+	// quadratic).
+	dsNames   map[DatasetID]string
+	newBlocks map[DatasetID][]string
+
+	progress func(Progress)
 }
+
+// Progress reports how far a large write has got: Phase is "build" while
+// the updates are being validated, "write" while they are persisted.
+// Done and Total count datasets in "build" (Total 0 when unknown) and
+// updates in "write".
+type Progress struct {
+	Phase       string
+	Done, Total int
+}
+
+// OnProgress asks Write to report how far persisting this Txn's updates has
+// got. fn runs on the writer's goroutine, inside the database transaction:
+// it must be quick and must not call the store.
+func (t *Txn) OnProgress(fn func(Progress)) { t.progress = fn }
 
 type blockKey struct {
 	ds   DatasetID
@@ -75,6 +98,7 @@ func newTxn(st *state, n *names, at time.Time, nextFile FileID) *Txn {
 		blocks: map[blockKey]BlockID{}, blockDS: map[BlockID]DatasetID{}, blockSize: map[BlockID]Block{},
 		dsReplicas: map[[2]int32]bool{}, replicas: map[[2]int32]bool{},
 		deletedDatasets: map[DatasetID]bool{}, deletedBlocks: map[BlockID]bool{},
+		dsNames: map[DatasetID]string{}, newBlocks: map[DatasetID][]string{},
 	}
 }
 
@@ -124,11 +148,16 @@ func (t *Txn) note(u Update) {
 		t.parts[v.Name], t.partIDs[v.ID] = v.ID, true
 	case UpsertDataset:
 		t.datasets[v.Name], t.dsIDs[v.ID] = v.ID, true
+		t.dsNames[v.ID] = v.Name
 		delete(t.deletedDatasets, v.ID)
 	case DeleteDataset:
 		t.deletedDatasets[v.ID] = true
 	case UpsertBlock:
-		t.blocks[blockKey{v.Dataset, v.Name}], t.blockDS[v.ID] = v.ID, v.Dataset
+		k := blockKey{v.Dataset, v.Name}
+		if _, ok := t.blocks[k]; !ok {
+			t.newBlocks[v.Dataset] = append(t.newBlocks[v.Dataset], v.Name)
+		}
+		t.blocks[k], t.blockDS[v.ID] = v.ID, v.Dataset
 		t.blockSize[v.ID] = v.Block
 		delete(t.deletedBlocks, v.ID)
 	case DeleteBlock:
@@ -324,10 +353,8 @@ func (t *Txn) replicaExists(b BlockID, site SiteID) bool {
 }
 
 func (t *Txn) datasetName(id DatasetID) string {
-	for n, i := range t.datasets {
-		if i == id {
-			return n
-		}
+	if n, ok := t.dsNames[id]; ok {
+		return n
 	}
 	if int32(id) < t.st.datasets.len() {
 		return t.st.datasets.at(int32(id)).name
