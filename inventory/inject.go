@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -106,10 +105,21 @@ func DecodeInjectDoc(r io.Reader) (*InjectDoc, error) {
 // Inject applies an injection document in one write. Invalid input rejects
 // the whole document with an error naming the object; nothing is written.
 func (s *Store) Inject(ctx context.Context, at time.Time, doc *InjectDoc) (WriteResult, error) {
+	return s.InjectWithProgress(ctx, at, doc, nil)
+}
+
+// InjectWithProgress is Inject that reports how far it has got: datasets
+// validated while the write is built, then updates persisted (see
+// Progress). progress may be nil; it runs on the writer's goroutine and
+// must be quick.
+func (s *Store) InjectWithProgress(ctx context.Context, at time.Time, doc *InjectDoc, progress func(Progress)) (WriteResult, error) {
 	if err := checkInjectNames(doc); err != nil {
 		return WriteResult{}, err
 	}
-	return s.Write(ctx, at, func(t *Txn) error { return s.buildInjection(ctx, t, doc) })
+	return s.Write(ctx, at, func(t *Txn) error {
+		t.OnProgress(progress)
+		return s.buildInjection(ctx, t, doc)
+	})
 }
 
 func (s *Store) buildInjection(ctx context.Context, t *Txn, doc *InjectDoc) error {
@@ -148,7 +158,14 @@ func (s *Store) buildInjection(ctx context.Context, t *Txn, doc *InjectDoc) erro
 		size int64
 	}
 	docFiles := map[BlockID]map[string]fileInfo{}
+	stored, err := s.storedFiles(ctx, doc)
+	if err != nil {
+		return err
+	}
 	for i, in := range doc.Datasets {
+		if t.progress != nil && i%progressEvery == 0 && i > 0 {
+			t.progress(Progress{Phase: "build", Done: i, Total: len(doc.Datasets)})
+		}
 		where := fmt.Sprintf("datasets[%d] (%s)", i, in.Name)
 		id, exists := t.DatasetID(in.Name)
 		if id == 0 {
@@ -196,7 +213,7 @@ func (s *Store) buildInjection(ctx context.Context, t *Txn, doc *InjectDoc) erro
 			if len(bin.Files) == 0 {
 				continue
 			}
-			ids, err := s.fileIDs(ctx, t, bid, bin.Files)
+			ids, err := fileIDs(t, stored, bid, bin.Files)
 			if err != nil {
 				return fmt.Errorf("%s: %w", bwhere, err)
 			}
@@ -346,51 +363,71 @@ func (t *Txn) blockNamesOf(ds DatasetID, doc *InjectDoc) []string {
 	return out
 }
 
+// storedFile is a file the database already holds.
+type storedFile struct {
+	id    FileID
+	block BlockID
+}
+
+// storedFiles looks up, in a few queries for the whole document, which of
+// its files the database already holds (files live only there).
+func (s *Store) storedFiles(ctx context.Context, doc *InjectDoc) (map[string]storedFile, error) {
+	out := map[string]storedFile{}
+	const chunk = 1000
+	var lfns []any
+	query := func() error {
+		if len(lfns) == 0 {
+			return nil
+		}
+		q := "SELECT id, block_id, lfn FROM files WHERE lfn IN (" + strings.TrimSuffix(strings.Repeat("?,", len(lfns)), ",") + ")"
+		rows, err := s.db.QueryContext(ctx, q, lfns...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var f storedFile
+			var lfn string
+			if err := rows.Scan(&f.id, &f.block, &lfn); err != nil {
+				return err
+			}
+			out[lfn] = f
+		}
+		lfns = lfns[:0]
+		return rows.Err()
+	}
+	for _, ds := range doc.Datasets {
+		for _, b := range ds.Blocks {
+			for _, f := range b.Files {
+				lfns = append(lfns, f.LFN)
+				if len(lfns) == chunk {
+					if err := query(); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+	if err := query(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // fileIDs returns an id for each file: the existing id of an LFN already in
 // this block, a new one otherwise. An LFN that belongs to another block is
 // an error (LFNs are unique).
-func (s *Store) fileIDs(ctx context.Context, t *Txn, block BlockID, files []InjectFile) ([]FileID, error) {
-	existing := map[string]FileID{}
-	const chunk = 500
-	for start := 0; start < len(files); start += chunk {
-		part := files[start:min(start+chunk, len(files))]
-		var q bytes.Buffer
-		q.WriteString("SELECT id, block_id, lfn FROM files WHERE lfn IN (")
-		args := make([]any, len(part))
-		for i, f := range part {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteByte('?')
-			args[i] = f.LFN
-		}
-		q.WriteByte(')')
-		rows, err := s.db.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id FileID
-			var b BlockID
-			var lfn string
-			if err := rows.Scan(&id, &b, &lfn); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if b != block {
-				rows.Close()
-				return nil, fmt.Errorf("file %s already belongs to another block (id %d)", lfn, b)
-			}
-			existing[lfn] = id
-		}
-		rows.Close()
-	}
+func fileIDs(t *Txn, stored map[string]storedFile, block BlockID, files []InjectFile) ([]FileID, error) {
 	out := make([]FileID, len(files))
 	for i, f := range files {
-		if id, ok := existing[f.LFN]; ok {
-			out[i] = id
-		} else {
+		old, ok := stored[f.LFN]
+		switch {
+		case !ok:
 			out[i] = t.NewFileID()
+		case old.block != block:
+			return nil, fmt.Errorf("file %s already belongs to another block (id %d)", f.LFN, old.block)
+		default:
+			out[i] = old.id
 		}
 	}
 	return out, nil

@@ -106,17 +106,12 @@ func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (W
 		bodies[i] = b
 	}
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		for i, u := range t.updates {
-			if err := u.persist(ctx, tx, s.db); err != nil {
-				return fmt.Errorf("write %s: %w", u.Kind(), err)
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO inventory_changes (seq, at, kind, body) VALUES (?, ?, ?, ?)",
-				first+uint64(i), at.Unix(), u.Kind(), string(bodies[i])); err != nil {
-				if db.IsDuplicate(err) {
-					return fmt.Errorf("change log seq %d already written: %w (%v)", first+uint64(i), ErrStale, err)
-				}
-				return fmt.Errorf("change log: %w", err)
-			}
+		p := newPersister(ctx, tx, s.db, s.w, s.nextFile, len(t.updates), t.progress)
+		if err := p.changeLog(first, at.Unix(), t.updates, bodies); err != nil {
+			return err
+		}
+		if err := p.persistAll(t.updates); err != nil {
+			return err
 		}
 		for _, fn := range t.execs {
 			if err := fn(ctx, tx); err != nil {
