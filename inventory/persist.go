@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -48,13 +49,13 @@ type persister struct {
 	d   *db.DB
 	st  *state // the writer's state before this write: what the database held
 
-	firstNewFile  FileID            // ids from here on were allocated by this write
-	replicaBlocks map[BlockID]bool  // blocks this write gave a replica row
-	replicaFiles  map[[2]int32]bool // (block, site) this write gave file rows
-	progress      func(Progress)    // nil: nobody asked
-	done, total   int               // updates persisted, and all of them
-	reported      int               // done at the last report
-	sqlCache      map[sqlKey]string // multi-row statement texts by shape
+	firstNewFile  FileID               // ids from here on were allocated by this write
+	replicaBlocks map[BlockID]bool     // blocks this write gave a replica row
+	replicaFiles  map[[2]int32]bool    // (block, site) this write gave file rows
+	progress      func(Progress)       // nil: nobody asked
+	done, total   int                  // updates persisted, and all of them
+	reported      int                  // done at the last report
+	stmts         map[sqlKey]*sql.Stmt // prepared multi-row statements by shape
 }
 
 type sqlKey struct {
@@ -65,7 +66,14 @@ type sqlKey struct {
 func newPersister(ctx context.Context, tx *sqlx.Tx, d *db.DB, st *state, firstNewFile FileID, total int, progress func(Progress)) *persister {
 	return &persister{ctx: ctx, tx: tx, d: d, st: st, firstNewFile: firstNewFile,
 		replicaBlocks: map[BlockID]bool{}, replicaFiles: map[[2]int32]bool{},
-		progress: progress, total: total, sqlCache: map[sqlKey]string{}}
+		progress: progress, total: total, stmts: map[sqlKey]*sql.Stmt{}}
+}
+
+// close releases the prepared statements.
+func (p *persister) close() {
+	for _, st := range p.stmts {
+		st.Close()
+	}
 }
 
 func (p *persister) advance(n int) {
@@ -230,18 +238,25 @@ func (r *rows) flush() error {
 	if r.n == 0 {
 		return nil
 	}
+	// Full-size statements repeat: prepare each shape once per write, so
+	// the database parses it once rather than per 500 rows.
 	k := sqlKey{r.table, r.n}
-	q, ok := r.p.sqlCache[k]
+	st, ok := r.p.stmts[k]
 	if !ok {
+		var q string
 		if r.plain {
 			row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(r.cols)), ",") + ")"
 			q = "INSERT INTO " + r.table + " (" + strings.Join(r.cols, ",") + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+",", r.n), ",")
 		} else {
 			q = r.p.d.UpsertRows(r.table, r.cols, r.key, r.update, r.n)
 		}
-		r.p.sqlCache[k] = q
+		var err error
+		if st, err = r.p.tx.PrepareContext(r.p.ctx, q); err != nil {
+			return fmt.Errorf("write %s: %w", r.kind, err)
+		}
+		r.p.stmts[k] = st
 	}
-	if _, err := r.p.tx.ExecContext(r.p.ctx, q, r.args...); err != nil {
+	if _, err := st.ExecContext(r.p.ctx, r.args...); err != nil {
 		return fmt.Errorf("write %s: %w", r.kind, err)
 	}
 	r.p.advance(r.covers)

@@ -48,7 +48,8 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := s.Inject(cmd.Context(), time.Now(), doc)
+			// A campaign document takes seconds to minutes: say it is moving.
+			res, err := s.InjectWithProgress(cmd.Context(), time.Now(), doc, injectProgress(g.stderr, time.Now))
 			if err != nil {
 				return fmt.Errorf("%s: nothing injected: %w", args[0], err)
 			}
