@@ -136,8 +136,22 @@ func NewBackend(cfg Config, log *logrus.Entry) (Backend, error) {
 
 // Run resumes work left in flight by a previous run, then dispatches and
 // records results until ctx ends. Work in flight at the end stays inbatch
-// and is resumed by the next Run.
+// and is resumed by the next Run, of this daemon or of another server's:
+// in `dynamo serve` Run lasts one writer-lease term, so a server that takes
+// over resumes the previous holder's open batches at once.
 func (d *Daemon) Run(ctx context.Context) error {
+	// What an earlier Run had in flight is in the database, not here: this
+	// Run resumes it from there.
+	d.mu.Lock()
+	d.active, d.links, d.sites, d.keys = map[int64]*activeSub{}, map[link]int{}, map[int32]int{}, map[opKey]bool{}
+	d.mu.Unlock()
+	for drained := false; !drained; {
+		select {
+		case <-d.results:
+		default:
+			drained = true
+		}
+	}
 	if err := d.resume(ctx); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}

@@ -61,5 +61,13 @@ func (p *workerPool) run(ctx context.Context, do func(context.Context, job) Resu
 		}()
 	}
 	wg.Wait()
-	return nil
+	// Tasks still queued belong to batches that stay inbatch: the next
+	// run resumes them from the database, so they must not run twice.
+	for {
+		select {
+		case <-p.queue:
+		default:
+			return nil
+		}
+	}
 }

@@ -23,6 +23,9 @@ type Store struct {
 
 	writeMu sync.Mutex // held for a whole Write: one writer at a time
 
+	gateMu sync.Mutex
+	gate   Writer // set by Seal: every Write goes through it
+
 	mu       sync.Mutex // guards w while it is applied to or frozen
 	w        *state
 	last     *Snapshot // reused while nothing was written since
@@ -86,7 +89,17 @@ func (s *Store) DB() *db.DB { return s.db }
 //
 // at is the time recorded with the changes (callers pass it so that the
 // store never reads the clock itself).
+//
+// Once the store is sealed (Seal), Write goes through the writer given to
+// Seal, which decides whether this process may write at all.
 func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (WriteResult, error) {
+	if g := s.writer(); g != nil {
+		return g.Write(ctx, at, fn)
+	}
+	return s.write(ctx, at, fn)
+}
+
+func (s *Store) write(ctx context.Context, at time.Time, fn func(*Txn) error) (WriteResult, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 

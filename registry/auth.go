@@ -342,5 +342,11 @@ func (s *Server) authMiddleware(c *gin.Context) {
 		s.abort(c, fmt.Errorf("%w: %s %s needs role %s on %s; %q has none", ErrForbidden, c.Request.Method, path, need.Role, need.Target, p.Name()))
 		return
 	}
+	if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead && !need.Public && s.mayWrite != nil {
+		if err := s.mayWrite(); err != nil {
+			s.abort(c, err)
+			return
+		}
+	}
 	c.Next()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -49,12 +50,18 @@ type ErrorBody struct {
 	ErrorType string `json:"errorType"` // bad_request, unauthenticated, forbidden, not_found, conflict, too_large, unavailable, internal
 	Error     string `json:"error"`
 	Field     string `json:"field,omitempty"` // the offending field of a validation error
+	// Holder and HolderAddress name the inventory writer when this server
+	// refused a write because it is not the writer (errorType not_writer).
+	Holder        string `json:"holder,omitempty"`
+	HolderAddress string `json:"holder_address,omitempty"`
 }
 
 // classify maps an error to (HTTP status, error type, Dynamo result text).
 func classify(err error) (int, string, string) {
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.Is(err, inventory.ErrNotWriter):
+		return http.StatusServiceUnavailable, "not_writer", "Service Unavailable"
 	// A database error decides the answer whatever wraps it: it says why
 	// the request failed, and its text is the driver's, not ours.
 	case db.Unavailable(err), db.Retryable(err):
@@ -112,7 +119,10 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 		s.log.WithError(err).WithField("path", c.Request.URL.Path).Info("database constraint")
 		msg = "conflicts with an existing record (written at the same time?); retry or check what exists"
 	}
+	var nw *inventory.NotWriterError
 	switch {
+	case errors.As(err, &nw):
+		c.Header("Retry-After", strconv.Itoa(max(1, int(nw.RetryAfter.Seconds()+0.5))))
 	case db.Unavailable(err), db.Retryable(err):
 		// The database comes back by itself (or an operator is on it):
 		// retry soon, not at the inventory-loading pace.
@@ -131,6 +141,9 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 		return
 	}
 	body := ErrorBody{Status: "error", ErrorType: typ, Error: msg}
+	if nw != nil {
+		body.Holder, body.HolderAddress = nw.Holder, nw.Address
+	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		body.Field = fe.Field

@@ -47,6 +47,12 @@ type Options struct {
 	Metrics *prometheus.Registry
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// MayWrite, when set, says whether this process may write now; a
+	// write route (any method but GET and HEAD) is refused with its error,
+	// before its handler runs. `dynamo serve` sets it to the scheduler's
+	// writer-lease fence, so a standby answers every write with 503
+	// not_writer, the holder's name and Retry-After.
+	MayWrite func() error
 }
 
 // Server is the REST API. Create it with New, add routes with Mount, then
@@ -61,6 +67,8 @@ type Server struct {
 	metrics *prometheus.Registry
 	now     func() time.Time
 	tlsCfg  *tls.Config
+
+	mayWrite func() error
 
 	mu      sync.RWMutex
 	mounted map[string]bool // prefixes given to Mount
@@ -103,7 +111,7 @@ func New(o Options) (*Server, error) {
 	}
 	dbTimeout, _ := o.Config.DBTimeoutDuration() // validated above
 	s := &Server{cfg: o.Config, log: o.Log, store: NewStore(o.DB), authn: a, metrics: o.Metrics, now: o.Now,
-		needs: map[string]Need{}, mounted: map[string]bool{}, dbTimeout: dbTimeout}
+		needs: map[string]Need{}, mounted: map[string]bool{}, dbTimeout: dbTimeout, mayWrite: o.MayWrite}
 	if o.Inventory != nil {
 		s.inv.Store(o.Inventory)
 	}
@@ -157,6 +165,10 @@ func (s *Server) Store() *Store { return s.store }
 // Metrics returns the Prometheus registry served at /metrics; other
 // components register their collectors in it.
 func (s *Server) Metrics() *prometheus.Registry { return s.metrics }
+
+// SetWriteFence sets Options.MayWrite (for a caller that builds the
+// writer after the server). Call it before Run.
+func (s *Server) SetWriteFence(mayWrite func() error) { s.mayWrite = mayWrite }
 
 // SetInventory makes the inventory available (the API answers 503 for
 // inventory reads and every write until it is set).

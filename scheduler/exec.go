@@ -184,17 +184,17 @@ func (s *Scheduler) complete(p *pendingRun) Run {
 		return s.record(bg, log, r, StatusOK, nil)
 	}
 	if !p.writer {
-		r.Planned = planSize(out.plan, s.store)
+		r.Planned = planSize(out.plan, s.rawWrite)
 		log.WithFields(logrus.Fields{"planned": r.Planned, "summary": out.plan.Summary}).Info("dry run: plan not applied")
 		return s.record(bg, log, r, StatusOK, nil)
 	}
 	// Fence: apply only while the lease is ours with a heartbeat to spare;
 	// the change log's sequence numbers catch anything this misses.
-	if !s.Leader() || !s.lease.valid(time.Now(), time.Duration(s.cfg.Heartbeat)) {
+	if s.fence() != nil {
 		return s.record(bg, log, r, StatusFailed, fmt.Errorf("%w: plan of %s discarded", ErrLeaseLost, r.App))
 	}
 	planned := 0
-	res, err := s.store.Write(p.t.runs, time.Now(), func(t *inventory.Txn) error {
+	res, err := s.fencedWrite(p.t.runs, time.Now(), func(t *inventory.Txn) error {
 		if err := t.Add(out.plan.Updates...); err != nil {
 			return err
 		}
@@ -205,16 +205,9 @@ func (s *Scheduler) complete(p *pendingRun) Run {
 		}
 		planned = len(t.Updates())
 		return nil
-	})
+	}, log)
 	r.Planned = planned + committed.n
 	if err != nil {
-		// A collision on the change log means another server wrote: bring
-		// memory up to date so that the next run plans on current state.
-		if n, cerr := s.store.CatchUp(bg); cerr != nil {
-			log.WithError(cerr).Error("replaying the change log after a failed write")
-		} else if n > 0 {
-			log.WithField("replayed", n).Warn("replayed changes written by another server")
-		}
 		return s.record(bg, log, r, StatusFailed, fmt.Errorf("apply plan: %w", err))
 	}
 	r.Updates += res.Updates
@@ -228,13 +221,13 @@ func (s *Scheduler) complete(p *pendingRun) Run {
 // planSize counts a dry-run plan's updates by building it on a throwaway
 // transaction: Write with a function that fails after building writes
 // nothing.
-func planSize(p *Plan, st *inventory.Store) int {
+func planSize(p *Plan, write func(context.Context, time.Time, func(*inventory.Txn) error) (inventory.WriteResult, error)) int {
 	n := len(p.Updates)
 	if p.Build == nil {
 		return n
 	}
 	errDry := errors.New("dry run")
-	_, _ = st.Write(context.Background(), time.Now(), func(t *inventory.Txn) error {
+	_, _ = write(context.Background(), time.Now(), func(t *inventory.Txn) error {
 		if err := t.Add(p.Updates...); err == nil {
 			if err := p.Build(t); err == nil {
 				n = len(t.Updates())
@@ -260,10 +253,10 @@ func (s *Scheduler) committer(rctx context.Context, c *commitCount) (func(contex
 		if closed || rctx.Err() != nil {
 			return inventory.WriteResult{}, ErrStopped
 		}
-		if !s.Leader() || !s.lease.valid(time.Now(), time.Duration(s.cfg.Heartbeat)) {
+		if s.fence() != nil {
 			return inventory.WriteResult{}, ErrLeaseLost
 		}
-		res, err := s.store.Write(rctx, time.Now(), fn)
+		res, err := s.fencedWrite(rctx, time.Now(), fn, s.log)
 		c.n += res.Updates
 		return res, err
 	}
@@ -352,26 +345,4 @@ func (s *Scheduler) cronJob(t *term, req runRequest, jitter time.Duration) {
 		return
 	}
 	s.complete(p)
-}
-
-// Write applies fn to the inventory in one transaction on behalf of a
-// component other than an application (REST writes, injections), with
-// the same fence as plans: it fails with ErrNotLeader on a standby or
-// ErrLeaseLost when the lease is about to expire, so that a standby never
-// writes. It does not wait for the writer slot: inventory.Store.Write
-// already serializes writes and validates each against the current state.
-func (s *Scheduler) Write(ctx context.Context, at time.Time, fn func(*inventory.Txn) error) (inventory.WriteResult, error) {
-	if !s.Leader() {
-		return inventory.WriteResult{}, ErrNotLeader
-	}
-	if !s.lease.valid(time.Now(), time.Duration(s.cfg.Heartbeat)) {
-		return inventory.WriteResult{}, ErrLeaseLost
-	}
-	res, err := s.store.Write(ctx, at, fn)
-	if err != nil {
-		if _, cerr := s.store.CatchUp(context.WithoutCancel(ctx)); cerr != nil {
-			s.log.WithError(cerr).Error("replaying the change log after a failed write")
-		}
-	}
-	return res, err
 }

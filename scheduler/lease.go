@@ -23,7 +23,12 @@ type LeaseInfo struct {
 	Heartbeat time.Time `json:"heartbeat"`
 	Expires   time.Time `json:"expires"`
 	Epoch     int64     `json:"epoch"`
+	// Address is the holder's REST API as it advertises it ("" if none).
+	Address string `json:"address,omitempty"`
 }
+
+// Live reports whether someone holds the lease at now.
+func (l LeaseInfo) Live(now time.Time) bool { return l.Holder != "" && now.Before(l.Expires) }
 
 // lease is one server's handle on the writer lease row. Expiry is judged
 // by the servers' clocks (keep them in NTP sync); the inventory change
@@ -33,6 +38,9 @@ type lease struct {
 	d      *db.DB
 	self   string
 	period time.Duration
+
+	addrMu  sync.Mutex
+	address string // advertised with the lease
 
 	mu    sync.Mutex
 	epoch int64     // our epoch while we hold it, 0 if not
@@ -54,10 +62,13 @@ func (l *lease) ensure(ctx context.Context) error {
 func (l *lease) tryAcquire(ctx context.Context, now time.Time) (bool, error) {
 	exp := now.Add(l.period)
 	var epoch int64
+	l.addrMu.Lock()
+	addr := l.address
+	l.addrMu.Unlock()
 	err := l.d.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE scheduler_lease SET holder = ?, acquired_at = ?, heartbeat_at = ?, expires_at = ?,
-			epoch = epoch + 1 WHERE name = ? AND (holder = '' OR holder = ? OR expires_at < ?)`,
-			l.self, now.UnixNano(), now.UnixNano(), exp.UnixNano(), leaseName, l.self, now.UnixNano())
+			epoch = epoch + 1, address = ? WHERE name = ? AND (holder = '' OR holder = ? OR expires_at < ?)`,
+			l.self, now.UnixNano(), now.UnixNano(), exp.UnixNano(), addr, leaseName, l.self, now.UnixNano())
 		if err != nil {
 			return err
 		}
@@ -150,8 +161,9 @@ func ReadLease(ctx context.Context, d *db.DB) (LeaseInfo, error) {
 		Heartbeat int64  `db:"heartbeat_at"`
 		Expires   int64  `db:"expires_at"`
 		Epoch     int64  `db:"epoch"`
+		Address   string `db:"address"`
 	}
-	err := d.GetContext(ctx, &r, "SELECT holder, acquired_at, heartbeat_at, expires_at, epoch FROM scheduler_lease WHERE name = ?", leaseName)
+	err := d.GetContext(ctx, &r, "SELECT holder, acquired_at, heartbeat_at, expires_at, epoch, address FROM scheduler_lease WHERE name = ?", leaseName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return LeaseInfo{}, nil
 	}
@@ -159,5 +171,5 @@ func ReadLease(ctx context.Context, d *db.DB) (LeaseInfo, error) {
 		return LeaseInfo{}, fmt.Errorf("read writer lease: %w", err)
 	}
 	return LeaseInfo{Holder: r.Holder, Acquired: time.Unix(0, r.Acquired).UTC(), Heartbeat: time.Unix(0, r.Heartbeat).UTC(),
-		Expires: time.Unix(0, r.Expires).UTC(), Epoch: r.Epoch}, nil
+		Expires: time.Unix(0, r.Expires).UTC(), Epoch: r.Epoch, Address: r.Address}, nil
 }

@@ -44,6 +44,10 @@ type Scheduler struct {
 
 	inFlight sync.WaitGroup // runs between begin and the end of complete
 	leader   atomic.Bool
+
+	raw     *inventory.WriteCapability // set by OwnInventoryWrites
+	workers []Worker                   // lease-scoped background writers
+	seen    seenLease                  // the lease as last read
 }
 
 // term is one period during which this server holds the lease and
@@ -57,6 +61,9 @@ type term struct {
 	cancelRuns context.CancelFunc
 	cron       *cron.Cron
 	loops      sync.WaitGroup // sequence goroutines
+	work       context.Context
+	stopWork   context.CancelFunc
+	workers    sync.WaitGroup // lease-scoped workers
 }
 
 // New builds a scheduler over the inventory store. It loads the sequences
@@ -199,7 +206,10 @@ func (s *Scheduler) tryLead(ctx context.Context) (*term, time.Time) {
 		s.log.WithError(err).Error("replaying the inventory change log")
 		return nil, time.Time{}
 	}
-	prev, _ := ReadLease(ctx, s.store.DB())
+	prev, perr := ReadLease(ctx, s.store.DB())
+	if perr == nil {
+		s.seen.Store(prev)
+	}
 	ok, err := s.lease.tryAcquire(ctx, time.Now())
 	if err != nil {
 		if ctx.Err() == nil {
@@ -254,6 +264,7 @@ func (s *Scheduler) startTerm() *term {
 	t := &term{}
 	t.sched, t.stopSched = context.WithCancel(context.Background())
 	t.runs, t.cancelRuns = context.WithCancel(context.Background())
+	t.work, t.stopWork = context.WithCancel(context.Background())
 	t.cron = newCron(s.log)
 	for _, e := range s.cfg.Cron {
 		req := runRequest{App: e.App, Args: e.Args, Timeout: time.Duration(e.Timeout), ReadOnly: e.ReadOnly,
@@ -270,6 +281,10 @@ func (s *Scheduler) startTerm() *term {
 	s.mu.Unlock()
 	s.leader.Store(true)
 	s.m.leaseHeld.Set(1)
+	if l, err := ReadLease(t.sched, s.store.DB()); err == nil {
+		s.seen.Store(l)
+	}
+	s.startWorkers(t)
 	t.cron.Start()
 	if seqs != nil {
 		for _, q := range seqs.Sequences {
@@ -303,6 +318,7 @@ func (s *Scheduler) stepDown(t *term) {
 	s.leader.Store(false)
 	s.m.leaseHeld.Set(0)
 	t.cancelRuns()
+	s.stopWorkers(t)
 	s.stopScheduling(t)
 	s.inFlight.Wait()
 	s.log.Warn("stepped down: standing by for the writer lease")
@@ -322,8 +338,11 @@ func (s *Scheduler) shutdown(t *term) {
 	s.log.WithField("grace", grace.String()).Info("scheduler stopping: no new runs; waiting for running applications")
 	done := make(chan struct{})
 	go func() {
-		// Cron's Stop waits for its jobs, which are the runs themselves,
-		// so the grace covers it too.
+		// Workers stop first (a file-operation daemon leaves its work in
+		// flight for the next holder, which resumes it); cron's Stop waits
+		// for its jobs, which are the runs themselves, so the grace covers
+		// it too.
+		s.stopWorkers(t)
 		s.stopScheduling(t)
 		s.inFlight.Wait()
 		close(done)
@@ -342,6 +361,7 @@ func (s *Scheduler) shutdown(t *term) {
 		}
 	}
 	t.cancelRuns()
+	s.stopWorkers(t) // after the grace: nothing of this term may outlive the lease
 	s.leader.Store(false)
 	s.m.leaseHeld.Set(0)
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -243,7 +243,8 @@ func (r *demoRun) waitServing(ctx context.Context, ready, served <-chan struct{}
 		resp, err := http.Get("http://" + r.l.API + "/api/v1/sites")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// The steps write the inventory: wait for the writer lease too.
+			if resp.StatusCode == http.StatusOK && r.s.scheduler.Leader() {
 				return nil
 			}
 		}

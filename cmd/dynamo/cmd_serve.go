@@ -115,12 +115,13 @@ type serveRun struct {
 //  1. the configuration and every file it names (policies, sequences,
 //     partitions, rule files, component sections): a bad file fails here;
 //  2. every listener (REST API, storage elements): a busy port fails here;
-//  3. only then the database (migrated), the inventory, the sample;
+//  3. only then the database (migrated) and the inventory;
 //  4. the components, each from what was built before it.
 //
 // Nothing with a side effect (a migration, an injection, the writer lease)
-// happens before 1 and 2 succeeded; the lease is taken by the scheduler's
-// run, after newServer returns.
+// happens before 1 and 2 succeeded. The lease is taken by the scheduler's
+// run, after newServer returns; the sample inventory is injected by a
+// worker of the lease holder, like every other inventory write.
 func newServer(ctx context.Context, e *env, o serveOptions) (*server, error) {
 	cfg, err := loadServeConfig(e, o)
 	if err != nil {
@@ -141,14 +142,6 @@ func newServer(ctx context.Context, e *env, o serveOptions) (*server, error) {
 		return nil, err
 	}
 	log := e.log.WithField("component", "serve")
-	if (o.sample || e.cfg.Serve.SampleInventory) && len(store.Snapshot().Sites()) == 0 {
-		if err := injectSample(ctx, store); err != nil {
-			ln.close()
-			e.db.Close()
-			return nil, err
-		}
-		log.Info("injected the built-in sample inventory")
-	}
 	for _, u := range siteUsages(store.Snapshot()) {
 		log.WithFields(logrus.Fields{"site": u.Site, "partition": u.Partition, "quota": humanBytes(u.Quota),
 			"used": humanBytes(u.Used), "projected": humanBytes(u.Projected)}).Info("site partition")
@@ -176,6 +169,7 @@ func assemble(ctx context.Context, e *env, cfg serveConfig, ln *serveListeners, 
 	}{
 		{"registry", s.buildRegistry},
 		{"scheduler", s.buildScheduler},
+		{"injections", s.buildInjections},
 		{"storage-elements", s.buildStorageElements},
 		{"projects", s.buildProjects},
 		{"fileop", s.buildFileop},
@@ -257,6 +251,37 @@ func (s *server) close() {
 	s.env.db.Close()
 }
 
+// buildInjections adds the lease holder's workers that inject: the queue
+// of injection documents (registry.inject_interval) and, with --sample or
+// serve.sample_inventory, the built-in sample when the inventory has no
+// sites. Both write through the scheduler, so only the holder injects.
+func (s *server) buildInjections(context.Context) error {
+	log := s.env.log.WithField("component", "registry")
+	if interval, _ := s.cfg.file.Registry.InjectIntervalDuration(); interval > 0 {
+		err := s.scheduler.AddWorker(scheduler.Worker{Name: "injection-queue", Run: func(ctx context.Context) error {
+			return registry.RunInjectionLoop(ctx, s.store, log, interval)
+		}})
+		if err != nil {
+			return err
+		}
+	}
+	if s.cfg.options.sample || s.env.cfg.Serve.SampleInventory {
+		return s.scheduler.AddWorker(scheduler.Worker{Name: "sample-inventory", Run: func(ctx context.Context) error {
+			if len(s.store.Snapshot().Sites()) > 0 {
+				return nil
+			}
+			if err := injectSample(ctx, s.store); err != nil {
+				return fmt.Errorf("sample inventory: %w", err)
+			}
+			s.log.Info("injected the built-in sample inventory")
+			return nil
+		}})
+	}
+	return nil
+}
+
+// injectSample injects through s.Inject, which a sealed store sends
+// through its writer.
 func injectSample(ctx context.Context, s *inventory.Store) error {
 	doc, err := inventory.DecodeInjectDoc(bytes.NewReader(sampleInventory))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/dynamo-go/dynamo/fileop"
 	_ "github.com/dynamo-go/dynamo/fileop/driver/all"
 	"github.com/dynamo-go/dynamo/registry"
+	"github.com/dynamo-go/dynamo/scheduler"
 )
 
 // buildFileop builds the file-operation daemon and mounts its routes at
@@ -25,6 +26,9 @@ func (s *server) buildFileop(context.Context) error {
 	s.fileop = d
 	api := &fileop.API{DB: s.env.db, Wake: d.Wake}
 	s.mount("/api/v1/fileop", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}}, api.Routes)
-	s.addRun("fileop", d.Run)
-	return nil
+	// Only the writer-lease holder runs file operations: the daemon starts
+	// when this server takes the lease (resuming the open batches of the
+	// previous holder, verified in place before copying again) and stops
+	// before it steps down. A standby never runs it.
+	return s.scheduler.AddWorker(scheduler.Worker{Name: "fileop", Run: d.Run})
 }

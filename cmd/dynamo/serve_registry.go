@@ -22,16 +22,8 @@ func (s *server) buildRegistry(context.Context) error {
 		return err
 	}
 	s.registry, s.metrics = srv, srv.Metrics()
-	interval, _ := cfg.InjectIntervalDuration()
 	ln := s.ln.rest
-	s.addRun("registry", func(ctx context.Context) error {
-		if interval > 0 {
-			// Stand-in writer for queued injections until the scheduler
-			// calls registry.ApplyQueuedInjections from its writer.
-			go func() { _ = registry.RunInjectionLoop(ctx, s.store, log, interval) }()
-		}
-		return srv.Serve(ctx, ln)
-	})
+	s.addRun("registry", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	return nil
 }
 
