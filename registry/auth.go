@@ -92,7 +92,9 @@ type Principal struct {
 	User   string // "" when anonymous or when a certificate DN maps to no user
 	DN     string // certificate subject, when authenticated by certificate
 	Method string // "anonymous", "x509", "token", "jwt"
-	roles  map[Target]Role
+	// FQANs are the verified VOMS attributes that granted roles, if any.
+	FQANs []string
+	roles map[Target]Role
 }
 
 // Anonymous reports whether no user is known.
@@ -115,20 +117,16 @@ func (p *Principal) Name() string {
 }
 
 // CertVerifier authenticates a TLS client chain (leaf first, proxies
-// allowed) and returns the end-entity DN in slash form. gridauth.CAStore
-// implements it through caVerifier.
+// allowed): the end-entity DN in slash form and the verified VOMS FQANs.
+// gridauth.CAStore implements it through caVerifier.
 type CertVerifier interface {
-	Verify(chain []*x509.Certificate) (dn string, err error)
+	Verify(chain []*x509.Certificate) (*gridauth.Identity, error)
 }
 
 type caVerifier struct{ cas *gridauth.CAStore }
 
-func (v caVerifier) Verify(chain []*x509.Certificate) (string, error) {
-	id, err := v.cas.Verify(chain, time.Now())
-	if err != nil {
-		return "", err
-	}
-	return id.DN, nil
+func (v caVerifier) Verify(chain []*x509.Certificate) (*gridauth.Identity, error) {
+	return v.cas.Verify(chain, time.Now())
 }
 
 // authn resolves credentials to principals; built once from Config.
@@ -139,6 +137,7 @@ type authn struct {
 	byName  map[string]*UserConfig
 	tokens  map[[32]byte]string // sha256(token) -> user
 	issuers map[string]jwtIssuer
+	fqans   []FQANRole
 }
 
 type jwtIssuer struct {
@@ -153,7 +152,7 @@ var (
 
 func newAuthn(cfg *Config, certs CertVerifier) (*authn, error) {
 	a := &authn{anon: cfg.AnonymousRead, certs: certs, byDN: map[string]*UserConfig{},
-		byName: map[string]*UserConfig{}, tokens: map[[32]byte]string{}, issuers: map[string]jwtIssuer{}}
+		byName: map[string]*UserConfig{}, tokens: map[[32]byte]string{}, issuers: map[string]jwtIssuer{}, fqans: cfg.FQANRoles}
 	for i := range cfg.Users {
 		u := &cfg.Users[i]
 		a.byName[u.Name] = u
@@ -203,6 +202,42 @@ func (a *authn) principal(user, dn, method string) *Principal {
 	return p
 }
 
+// grantFQANRoles adds the roles of the fqan_roles rules matching the
+// client's verified FQANs (the highest role per target wins).
+func (a *authn) grantFQANRoles(p *Principal, fqans []string) {
+	for _, rule := range a.fqans {
+		if !fqanMatches(rule.FQAN, fqans) {
+			continue
+		}
+		p.FQANs = fqans
+		for t, rs := range rule.Roles {
+			if r, err := ParseRole(rs); err == nil && r > p.roles[Target(t)] {
+				p.roles[Target(t)] = r
+			}
+		}
+	}
+}
+
+// fqanMatches: a rule naming a role matches that FQAN exactly (ignoring a
+// trailing /Capability=NULL); a rule naming a group matches the group and
+// its subgroups, whatever the role.
+func fqanMatches(rule string, fqans []string) bool {
+	for _, f := range fqans {
+		f = strings.TrimSuffix(f, "/Capability=NULL")
+		if strings.Contains(rule, "/Role=") {
+			if f == strings.TrimSuffix(rule, "/Capability=NULL") {
+				return true
+			}
+			continue
+		}
+		g, _, _ := strings.Cut(f, "/Role=")
+		if g == rule || strings.HasPrefix(g, rule+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // authenticate returns the caller: from a bearer token if one is sent (a
 // bad token is an error, never a fallback to anonymous), else from a client
 // certificate, else anonymous.
@@ -218,15 +253,17 @@ func (a *authn) authenticate(r *http.Request) (*Principal, error) {
 		if a.certs == nil {
 			return nil, fmt.Errorf("%w: client certificates are not accepted (no registry.tls.ca_dir)", ErrBadCredentials)
 		}
-		dn, err := a.certs.Verify(r.TLS.PeerCertificates)
+		id, err := a.certs.Verify(r.TLS.PeerCertificates)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadCredentials, err)
 		}
 		user := ""
-		if u := a.byDN[dn]; u != nil {
+		if u := a.byDN[id.DN]; u != nil {
 			user = u.Name
 		}
-		return a.principal(user, dn, "x509"), nil
+		p := a.principal(user, id.DN, "x509")
+		a.grantFQANRoles(p, id.FQANs)
+		return p, nil
 	}
 	return a.principal("", "", "anonymous"), nil
 }

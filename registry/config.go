@@ -36,6 +36,9 @@ type Config struct {
 	Tokens []TokenConfig `yaml:"tokens"`
 	// JWTIssuers are the issuers whose signed tokens are accepted.
 	JWTIssuers []JWTIssuer `yaml:"jwt_issuers"`
+	// FQANRoles grant roles to certificate clients by VOMS attribute
+	// (needs tls.voms_dir: only verified attributes count).
+	FQANRoles []FQANRole `yaml:"fqan_roles"`
 	// BodyLimit bounds request bodies in bytes (injection documents are
 	// the largest).
 	BodyLimit int64 `yaml:"body_limit"`
@@ -70,6 +73,18 @@ type TLSConfig struct {
 	Cert  string `yaml:"cert"`   // PEM host certificate (chain)
 	Key   string `yaml:"key"`    // PEM private key
 	CADir string `yaml:"ca_dir"` // grid CA directory (X509_CERT_DIR layout) for client certificates
+	// VOMSDir is the vomsdir (/etc/grid-security/vomsdir layout) that VOMS
+	// attribute certificates of client proxies are verified against; an AC
+	// that does not verify is ignored. Empty: no AC is believed.
+	VOMSDir string `yaml:"voms_dir"`
+}
+
+// FQANRole grants Roles to a certificate client whose verified VOMS
+// attributes include FQAN: a group ("/cms/ops") matches every role in it,
+// a full FQAN ("/cms/Role=production") only that role.
+type FQANRole struct {
+	FQAN  string            `yaml:"fqan"`
+	Roles map[string]string `yaml:"roles"`
 }
 
 // UserConfig is one user: a name, the DNs that authenticate as it, and its
@@ -127,6 +142,26 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS.CADir != "" && c.TLS.Cert == "" {
 		return errors.New("registry.tls.ca_dir: client certificates need HTTPS (tls.cert and tls.key)")
+	}
+	if c.TLS.VOMSDir != "" && c.TLS.CADir == "" {
+		return errors.New("registry.tls.voms_dir: VOMS proxies need client certificates (tls.ca_dir)")
+	}
+	if len(c.FQANRoles) > 0 && c.TLS.VOMSDir == "" {
+		return errors.New("registry.fqan_roles: FQANs are only believed when verified: set registry.tls.voms_dir")
+	}
+	for i, f := range c.FQANRoles {
+		where := fmt.Sprintf("registry.fqan_roles[%d]", i)
+		if !strings.HasPrefix(f.FQAN, "/") {
+			return fmt.Errorf("%s.fqan %q: want /vo[/group][/Role=role]", where, f.FQAN)
+		}
+		for target, role := range f.Roles {
+			if _, err := ParseTarget(target); err != nil && target != "*" {
+				return fmt.Errorf("%s.roles: %w", where, err)
+			}
+			if r, err := ParseRole(role); err != nil || r == RoleNone {
+				return fmt.Errorf("%s.roles.%s %q: want user, operator or admin", where, target, role)
+			}
+		}
 	}
 	switch c.AnonymousRead {
 	case AnonLoopback, AnonAlways, AnonNever:

@@ -56,3 +56,39 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestVOMSRoles: a role granted by FQAN goes to a proxy whose AC verifies
+// against the vomsdir, not to one signed by a forger using the trusted
+// server's DN, and not to an AC claiming another VO.
+func TestVOMSRoles(t *testing.T) {
+	for _, bin := range []string{"bash", "openssl", "voms-proxy-fake"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not installed (scripts/install-test-deps.sh)", bin)
+			}
+			t.Skipf("%s not installed", bin)
+		}
+	}
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "scripts", "mkpki.sh")
+	dir := t.TempDir()
+	if out, err := exec.Command("bash", script, dir).CombinedOutput(); err != nil {
+		t.Fatalf("mkpki.sh: %v\n%s", err, out)
+	}
+	e := newEnv(t, testdb.SQLite(t), func(c *Config) {
+		c.TLS = TLSConfig{Cert: filepath.Join(dir, "hostcert.pem"), Key: filepath.Join(dir, "hostkey.pem"),
+			CADir: filepath.Join(dir, "certificates"), VOMSDir: filepath.Join(dir, "vomsdir")}
+		// Test User has no role of its own: only the FQAN rule can grant one.
+		c.FQANRoles = []FQANRole{{FQAN: "/dteam", Roles: map[string]string{"registry": "user"}},
+			{FQAN: "/atlas", Roles: map[string]string{"*": "admin"}}}
+	})
+	e.pki.pool.AppendCertsFromPEM(must(os.ReadFile(filepath.Join(dir, "ca.pem"))))
+	for name, want := range map[string]int{"vomsproxy.pem": 201, "vomsproxy-forged.pem": 403, "vomsproxy-wrongvo.pem": 403, "proxy.pem": 403} {
+		cred, err := tls.LoadX509KeyPair(filepath.Join(dir, name), filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.certs[name] = cred
+		e.must(name, "POST", "/api/v1/locks", map[string]any{"item": "/P/*", "expires": "2099-01-01"}, want, nil)
+	}
+}

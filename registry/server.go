@@ -103,6 +103,13 @@ func New(o Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("registry.tls.ca_dir: %w", err)
 		}
+		if o.Config.TLS.VOMSDir != "" {
+			trust, err := gridauth.LoadVOMSDir(o.Config.TLS.VOMSDir)
+			if err != nil {
+				return nil, fmt.Errorf("registry.tls.voms_dir: %w", err)
+			}
+			cas.SetVOMSTrust(trust)
+		}
 		certs = caVerifier{cas}
 	}
 	a, err := newAuthn(&o.Config, certs)

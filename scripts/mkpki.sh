@@ -6,8 +6,13 @@
 #   DIR/usercert.pem userkey.pem       /DC=org/DC=example/CN=Test User
 #   DIR/proxy.pem                      RFC 3820 proxy of the user (grid-proxy-init,
 #                                      or openssl when grid-proxy-init is missing)
-#   DIR/vomsproxy.pem                  VOMS proxy, FQAN /dteam/Role=NULL/Capability=NULL
-#                                      (only when voms-proxy-fake is installed)
+#   DIR/vomsproxy.pem                  VOMS proxy, FQAN /dteam/Role=NULL/Capability=NULL,
+#                                      AC signed by the host credential (the "VOMS server")
+#   DIR/vomsdir/dteam/localhost.lsc    vomsdir trusting that server for VO dteam
+#   DIR/vomsproxy-forged.pem           VOMS proxy whose AC is signed by a self-made
+#                                      "VOMS server" with the same DN (must be refused)
+#   DIR/vomsproxy-wrongvo.pem          AC claiming /atlas from the dteam server (refused)
+#                                      (the three proxies only when voms-proxy-fake is installed)
 # Never use these credentials for anything but tests.
 set -euo pipefail
 DIR=${1:?usage: mkpki.sh DIR}
@@ -72,4 +77,18 @@ if command -v voms-proxy-fake >/dev/null 2>&1; then
   q voms-proxy-fake -cert usercert.pem -key userkey.pem -hostcert hostcert.pem -hostkey hostkey.pem \
     -voms dteam -fqan /dteam/Role=NULL/Capability=NULL -uri localhost:15000 -out vomsproxy.pem \
     -rfc -certdir certificates
+  mkdir -p vomsdir/dteam
+  printf '%s\n' "/DC=org/DC=example/CN=localhost" "/DC=org/DC=example/CN=Test CA" > vomsdir/dteam/localhost.lsc
+  # A forger's "VOMS server": same DN as the trusted one, its own key, self-signed.
+  q openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout forgedkey.pem -out forgedcert.pem \
+    -subj "/DC=org/DC=example/CN=localhost" -addext "subjectKeyIdentifier=hash" \
+    -addext "authorityKeyIdentifier=keyid:always" -addext "basicConstraints=critical,CA:FALSE"
+  q voms-proxy-fake -cert usercert.pem -key userkey.pem -hostcert forgedcert.pem -hostkey forgedkey.pem \
+    -voms dteam -fqan /dteam/Role=NULL/Capability=NULL -uri localhost:15000 -out vomsproxy-forged.pem \
+    -rfc -certdir certificates
+  q voms-proxy-fake -cert usercert.pem -key userkey.pem -hostcert hostcert.pem -hostkey hostkey.pem \
+    -voms dteam -fqan /atlas/Role=production/Capability=NULL -uri localhost:15000 -out vomsproxy-wrongvo.pem \
+    -rfc -certdir certificates
+  rm -f forgedkey.pem forgedcert.pem
+  chmod 600 vomsproxy-forged.pem vomsproxy-wrongvo.pem
 fi

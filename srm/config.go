@@ -38,6 +38,11 @@ type Config struct {
 	Key  string `yaml:"key"`
 	// CADir is the grid CA directory (X509_CERT_DIR layout).
 	CADir string `yaml:"ca_dir"`
+	// VOMSDir is the vomsdir (/etc/grid-security/vomsdir layout: <vo>/*.lsc
+	// or VOMS server certificates) that VOMS attribute certificates are
+	// verified against. An AC that does not verify is ignored (the DN still
+	// authenticates). Empty: no AC is believed, so group rules match nobody.
+	VOMSDir string `yaml:"voms_dir"`
 	// DB is the request database DSN (sqlite:PATH or mysql://...). Empty:
 	// the caller (dynamo srm) picks one, see docs/srm.md.
 	DB string `yaml:"db"`

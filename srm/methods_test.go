@@ -125,8 +125,11 @@ func TestRequestLifecycle(t *testing.T) {
 // proxy and refuses the plain proxy of the same user.
 func TestVOMSGroupRule(t *testing.T) {
 	needTool(t, "voms-proxy-fake")
+	var pki string
 	se := startSE(t, nil, func(c *Config) {
 		c.Areas[0].Allow = []Rule{{Group: "/dteam"}}
+		pki = filepath.Dir(c.CADir)
+		c.VOMSDir = filepath.Join(pki, "vomsdir")
 	})
 	ctx := context.Background()
 	plain, _, S := clientFor(t, se)
@@ -140,6 +143,18 @@ func TestVOMSGroupRule(t *testing.T) {
 	defer vc.CloseIdle()
 	if _, err := vc.Stat(ctx, S); err != nil {
 		t.Errorf("VOMS proxy: %v", err)
+	}
+	// ACs signed by a self-made server with the trusted DN, or claiming
+	// another VO's group, give no group: the DN alone is not admitted.
+	for _, name := range []string{"vomsproxy-forged.pem", "vomsproxy-wrongvo.pem"} {
+		cred, err := client.LoadCredential(filepath.Join(se.PKI, name), "")
+		must(t, err)
+		fc, err := client.New("srm://localhost:"+port(se.SRMAddr().String()), client.Options{Certificate: cred, CADir: filepath.Join(se.PKI, "certificates")})
+		must(t, err)
+		if _, err := fc.Stat(ctx, S); !errors.Is(err, client.ErrDenied) {
+			t.Errorf("%s: %v, want authorization failure", name, err)
+		}
+		fc.CloseIdle()
 	}
 }
 

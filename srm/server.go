@@ -79,6 +79,13 @@ func New(cfg *Config, d *db.DB, log *logrus.Entry) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("srm: %w", err)
 	}
+	if cfg.VOMSDir != "" {
+		trust, err := gridauth.LoadVOMSDir(cfg.VOMSDir)
+		if err != nil {
+			return nil, fmt.Errorf("srm: voms_dir: %w", err)
+		}
+		cas.SetVOMSTrust(trust)
+	}
 	ns, err := NewNamespace(context.Background(), cfg.Areas, newDriver)
 	if err != nil {
 		return nil, fmt.Errorf("srm: %w", err)

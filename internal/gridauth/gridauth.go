@@ -47,10 +47,14 @@ type Identity struct {
 	// DN is the end-entity subject in OpenSSL slash form, e.g.
 	// "/DC=org/DC=example/CN=Test User". Proxies never change it.
 	DN string
-	// FQANs are the VOMS attributes of the first valid VOMS AC found in the
-	// proxy chain, in the order issued (the first is the primary FQAN); nil
-	// without VOMS. The AC signature is NOT verified (see ParseVOMS).
+	// FQANs are the VOMS attributes of the first VOMS AC in the proxy
+	// chain that verifies against the store's VOMS trust (see VOMSTrust),
+	// in the order issued (the first is the primary FQAN); nil without a
+	// verified AC.
 	FQANs []string
+	// VOMSIgnored says why ACs the client presented were ignored (nil
+	// when none was, or one verified): for logs, never for decisions.
+	VOMSIgnored error
 	// VO is the VOMS VO name, "" without VOMS.
 	VO string
 	// Proxies counts the proxy certificates in front of the EEC.
@@ -84,7 +88,13 @@ func (id *Identity) Groups() []string {
 type CAStore struct {
 	dir  string
 	pool atomic.Pointer[x509.CertPool]
+	voms atomic.Pointer[VOMSTrust]
 }
+
+// SetVOMSTrust makes Verify accept VOMS attribute certificates that verify
+// against v; nil (the default) accepts none, so FQANs are only ever
+// verified ones.
+func (s *CAStore) SetVOMSTrust(v *VOMSTrust) { s.voms.Store(v) }
 
 // LoadCADir reads a CA directory in the grid hashed layout (X509_CERT_DIR):
 // every file named <8 hex digits>.<n> holding PEM certificates. Other files
@@ -194,11 +204,6 @@ func (s *CAStore) Verify(chain []*x509.Certificate, now time.Time) (*Identity, e
 			return nil, fmt.Errorf("%w: %q is not valid at %s (valid %s to %s)", ErrBadProxy, DN(c),
 				now.UTC().Format(time.RFC3339), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
 		}
-		if id.FQANs == nil {
-			if vo, fqans, err := VOMSFromCert(c, now); err == nil && len(fqans) > 0 {
-				id.VO, id.FQANs = vo, fqans
-			}
-		}
 	}
 	id.Proxies = i
 	eec := chain[i]
@@ -220,7 +225,30 @@ func (s *CAStore) Verify(chain []*x509.Certificate, now time.Time) (*Identity, e
 	}
 	id.EEC = eec
 	id.DN = DN(eec)
+	id.VO, id.FQANs, id.VOMSIgnored = s.verifiedVOMS(chain[:i], chain[:i+1], now)
 	return id, nil
+}
+
+// verifiedVOMS returns the VO and FQANs of the first AC carried by a proxy
+// that verifies; an AC that fails is ignored (the DN still authenticates)
+// and the last failure is returned for logs. Each AC's holder must be a
+// certificate below the proxy carrying it (towards the EEC).
+func (s *CAStore) verifiedVOMS(proxies, chain []*x509.Certificate, now time.Time) (string, []string, error) {
+	trust := s.voms.Load()
+	var last error
+	for i, p := range proxies {
+		for _, der := range rawACs(p) {
+			if trust == nil {
+				return "", nil, fmt.Errorf("%w: no vomsdir is configured", ErrVOMSUntrusted)
+			}
+			vo, fqans, err := trust.VerifyAC(der, chain[i+1:], s.Pool(), now)
+			if err == nil {
+				return vo, fqans, nil
+			}
+			last = err
+		}
+	}
+	return "", nil, last
 }
 
 func isProxy(c *x509.Certificate) bool {

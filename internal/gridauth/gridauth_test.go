@@ -68,6 +68,13 @@ func TestVerifyRealCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "vomsdir")); err == nil {
+		trust, err := LoadVOMSDir(filepath.Join(dir, "vomsdir"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cas.SetVOMSTrust(trust)
+	}
 	now := time.Now()
 	for _, tc := range []struct {
 		file    string
@@ -77,6 +84,11 @@ func TestVerifyRealCredentials(t *testing.T) {
 		{"usercert.pem", 0, nil},
 		{"proxy.pem", 1, nil},
 		{"vomsproxy.pem", 1, []string{"/dteam/Role=NULL/Capability=NULL"}},
+		// Signed by a self-made server with the trusted server's DN: the
+		// AC is ignored, the DN still authenticates.
+		{"vomsproxy-forged.pem", 1, nil},
+		// Signed by the trusted dteam server, but claiming /atlas.
+		{"vomsproxy-wrongvo.pem", 1, nil},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			p := filepath.Join(dir, tc.file)
@@ -98,6 +110,9 @@ func TestVerifyRealCredentials(t *testing.T) {
 			}
 			if tc.fqans != nil && id.VO != "dteam" {
 				t.Errorf("VO = %q", id.VO)
+			}
+			if tc.fqans == nil && tc.file != "usercert.pem" && tc.file != "proxy.pem" && id.VOMSIgnored == nil {
+				t.Error("an untrusted AC was ignored without a reason")
 			}
 		})
 	}
@@ -238,5 +253,48 @@ func TestGroups(t *testing.T) {
 	g := id.Groups()
 	if len(g) != 2 || g[0] != "/dteam" || g[1] != "/dteam/prod" {
 		t.Errorf("Groups = %q", g)
+	}
+}
+
+// TestVOMSNeedsTrust: without a vomsdir no AC is believed; an AC verified
+// against the vomsdir stops being believed outside its validity period.
+func TestVOMSNeedsTrust(t *testing.T) {
+	dir := makePKI(t)
+	p := filepath.Join(dir, "vomsproxy.pem")
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("voms-proxy-fake not installed and CI=true")
+		}
+		t.Skip("voms-proxy-fake not installed")
+	}
+	cas, err := LoadCADir(filepath.Join(dir, "certificates"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := cas.Verify(loadChain(t, p), time.Now())
+	if err != nil || id.FQANs != nil || !errors.Is(id.VOMSIgnored, ErrVOMSUntrusted) {
+		t.Errorf("no vomsdir: FQANs %q, ignored %v, err %v", id.FQANs, id.VOMSIgnored, err)
+	}
+	trust, err := LoadVOMSDir(filepath.Join(dir, "vomsdir"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := loadChain(t, p)
+	// The AC validity (12 h from voms-proxy-fake) is checked on its own.
+	for _, der := range rawACs(chain[0]) {
+		if _, _, err := trust.VerifyAC(der, chain[1:], cas.Pool(), time.Now().Add(-time.Hour)); !errors.Is(err, ErrVOMSUntrusted) {
+			t.Errorf("AC before its validity: %v", err)
+		}
+		// Holder binding: the AC is not valid for another user's chain.
+		other := loadChain(t, filepath.Join(dir, "hostcert.pem"))
+		if _, _, err := trust.VerifyAC(der, other, cas.Pool(), time.Now()); !errors.Is(err, ErrVOMSUntrusted) {
+			t.Errorf("AC with a foreign holder: %v", err)
+		}
+		if _, _, err := trust.VerifyAC(der, chain[1:], cas.Pool(), time.Now()); err != nil {
+			t.Errorf("trusted AC: %v", err)
+		}
+	}
+	if _, err := LoadVOMSDir(t.TempDir()); err == nil {
+		t.Error("an empty vomsdir was accepted")
 	}
 }

@@ -21,10 +21,9 @@ var ErrNoVOMS = errors.New("gridauth: no VOMS attribute certificate")
 // VOMSFromCert extracts the VO name and FQANs of the first VOMS attribute
 // certificate in c's VOMS extension whose validity period contains now.
 //
-// The AC is parsed, and its validity period checked, but its signature is NOT
-// verified against a VOMS server certificate (no vomsdir/.lsc handling yet):
-// a client can therefore claim any FQAN. Authorization rules that rely on VO
-// membership are only as strong as this; the SE documents it.
+// It only parses: the signature and holder are NOT verified, so its result
+// must never decide anything (CAStore.Verify with a VOMSTrust does that). It
+// serves tools that display what a proxy claims.
 func VOMSFromCert(c *x509.Certificate, now time.Time) (vo string, fqans []string, err error) {
 	for _, e := range c.Extensions {
 		if !e.Id.Equal(OIDVOMSExtension) {
