@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -245,6 +246,14 @@ func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, sn
 	rec.EmptyDirs = int64(len(lres.EmptyDirs))
 	if err := writeNDJSON(filepath.Join(reportDir, ListEmptyDirs+".ndjson"), lres.EmptyDirs); err != nil {
 		return err
+	}
+	rec.Temporary = int64(len(lres.Temporary))
+	slices.SortFunc(lres.Temporary, func(a, b TempFile) int { return strings.Compare(a.Path, b.Path) })
+	if err := writeNDJSON(filepath.Join(reportDir, ListTemporary+".ndjson"), lres.Temporary); err != nil {
+		return err
+	}
+	if rec.Temporary > 0 {
+		log.WithField("temporary", rec.Temporary).Warn("temporary uploads at the site: transfers in progress, or leftovers of interrupted ones (the file-operation daemon removes those when it starts)")
 	}
 
 	plan, err := c.plan(ctx, rec, si, sc, lres.EmptyDirs, reportDir, now)

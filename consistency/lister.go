@@ -99,11 +99,21 @@ type EmptyDir struct {
 	ModTime int64  `json:"mtime"`
 }
 
-// ListResult is a finished listing: sorted run files to merge, and the
-// empty directories seen.
+// TempFile is a driver's temporary upload seen while listing (see
+// driver.IsTemporary): a transfer writing now, or the leftover of an
+// interrupted one. It is neither a site file nor an orphan.
+type TempFile struct {
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`
+	ModTime int64  `json:"mtime,omitempty"`
+}
+
+// ListResult is a finished listing: sorted run files to merge, the empty
+// directories and the temporary uploads seen.
 type ListResult struct {
 	Runs      []string
 	EmptyDirs []EmptyDir
+	Temporary []TempFile
 	Progress  ListProgress
 	// Resumed is true when the listing continued from a checkpoint.
 	Resumed bool
@@ -119,6 +129,7 @@ type checkpoint struct {
 	Runs      []string   `json:"runs"` // base names in the work directory
 	Pending   []dirItem  `json:"pending"`
 	EmptyDirs []EmptyDir `json:"empty_dirs"`
+	Temporary []TempFile `json:"temporary,omitempty"`
 	Dirs      int64      `json:"dirs"`
 	Files     int64      `json:"files"`
 	Bytes     int64      `json:"bytes"`
@@ -183,7 +194,7 @@ func List(ctx context.Context, d driver.Driver, workDir string, opts ListOptions
 			return nil, err
 		}
 	}
-	return &ListResult{Runs: l.spool.Runs(), EmptyDirs: l.cp.EmptyDirs, Progress: l.progress(), Resumed: l.resumed}, nil
+	return &ListResult{Runs: l.spool.Runs(), EmptyDirs: l.cp.EmptyDirs, Temporary: l.cp.Temporary, Progress: l.progress(), Resumed: l.resumed}, nil
 }
 
 type lister struct {
@@ -393,7 +404,8 @@ func (l *lister) worker(ctx context.Context) {
 			for i := len(res.subdirs) - 1; i >= 0; i-- {
 				l.stack = append(l.stack, res.subdirs[i])
 			}
-			if res.n == 0 && len(res.subdirs) == 0 && !it.Top {
+			l.cp.Temporary = append(l.cp.Temporary, res.temporary...)
+			if res.n == 0 && len(res.subdirs) == 0 && len(res.temporary) == 0 && !it.Top {
 				l.cp.EmptyDirs = append(l.cp.EmptyDirs, EmptyDir{Path: it.Path, ModTime: it.ModTime})
 			}
 			l.cp.Dirs++
@@ -408,10 +420,11 @@ func (l *lister) worker(ctx context.Context) {
 // dirResult is one directory's listing: the files still in memory, the
 // sorted runs its overflow was spilled to, and its subdirectories.
 type dirResult struct {
-	files    []SiteFile
-	spilled  []string
-	subdirs  []dirItem
-	n, bytes int64
+	files     []SiteFile
+	spilled   []string
+	subdirs   []dirItem
+	temporary []TempFile
+	n, bytes  int64
 }
 
 // discard removes spilled runs of a failed attempt.
@@ -419,7 +432,7 @@ func (r *dirResult) discard() {
 	for _, p := range r.spilled {
 		os.Remove(p)
 	}
-	*r = dirResult{files: r.files[:0], subdirs: r.subdirs[:0]}
+	*r = dirResult{files: r.files[:0], subdirs: r.subdirs[:0], temporary: r.temporary[:0]}
 }
 
 // listDir lists one directory completely, retrying recoverable failures
@@ -451,6 +464,12 @@ func (l *lister) listDir(ctx context.Context, it dirItem) (res dirResult, retrie
 			}
 			if e.IsDir {
 				res.subdirs = append(res.subdirs, dirItem{Path: p, ModTime: mt})
+				return nil
+			}
+			if driver.IsTemporary(e.Name) {
+				// Not a replica: compared with the inventory it would be
+				// an orphan, and deleting it could cut a transfer short.
+				res.temporary = append(res.temporary, TempFile{Path: p, Size: e.Size, ModTime: mt})
 				return nil
 			}
 			res.files = append(res.files, SiteFile{LFN: p, Size: e.Size, ModTime: mt})

@@ -18,11 +18,12 @@ const (
 	ListChecksumMismatch = "checksum_mismatch"
 	ListStalled          = "stalled"
 	ListEmptyDirs        = "empty_dirs"
+	ListTemporary        = "temporary"
 	ListActions          = "actions"
 )
 
 // Lists are the report lists every run has.
-var Lists = []string{ListMissing, ListOrphans, ListSizeMismatch, ListChecksumMismatch, ListStalled, ListEmptyDirs, ListActions}
+var Lists = []string{ListMissing, ListOrphans, ListSizeMismatch, ListChecksumMismatch, ListStalled, ListEmptyDirs, ListTemporary, ListActions}
 
 // Difference is one line of a report list.
 type Difference struct {
@@ -50,7 +51,7 @@ func newReportWriter(dir string) (*reportWriter, error) {
 	}
 	w := &reportWriter{dir: dir, files: map[string]*os.File{}, bufs: map[string]*bufio.Writer{}}
 	for _, l := range Lists {
-		if l == ListEmptyDirs || l == ListActions {
+		if l == ListEmptyDirs || l == ListTemporary || l == ListActions {
 			continue // written by the run
 		}
 		f, err := os.Create(filepath.Join(dir, l+".ndjson"))

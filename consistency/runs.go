@@ -35,7 +35,9 @@ type RunRecord struct {
 	Message   string `json:"message,omitempty" db:"message"`
 	Dirs      int64  `json:"listed_dirs" db:"listed_dirs"`
 	Counts
-	EmptyDirs       int64 `json:"empty_dirs" db:"empty_dirs"`
+	EmptyDirs int64 `json:"empty_dirs" db:"empty_dirs"`
+	// Temporary counts drivers' temporary uploads seen (list "temporary").
+	Temporary       int64 `json:"temporary" db:"temporary_files"`
 	TransfersQueued int64 `json:"transfers_queued" db:"transfers_queued"`
 	// DeletionsQueued counts orphan deletions queued, or done directly when
 	// the Actions cannot queue them (see DeletionQueuer).
@@ -46,7 +48,7 @@ type RunRecord struct {
 
 const runCols = `id, site, dry_run, status, started_at, ended_at, work_dir, message, listed_dirs, site_files, site_bytes,
 expected_files, expected_bytes, matched, missing, missing_bytes, orphans, orphan_bytes, size_mismatch,
-checksum_mismatch, stalled, skipped, empty_dirs, transfers_queued, deletions_queued, replicas_updated, dirs_removed`
+checksum_mismatch, stalled, skipped, empty_dirs, temporary_files, transfers_queued, deletions_queued, replicas_updated, dirs_removed`
 
 func insertRun(ctx context.Context, d *db.DB, r *RunRecord) error {
 	res, err := d.ExecContext(ctx, `INSERT INTO consistency_runs (site, dry_run, status, started_at, work_dir, message) VALUES (?, ?, ?, ?, '', '')`,
@@ -63,7 +65,7 @@ func saveRun(ctx context.Context, d *db.DB, r *RunRecord) error {
 message = :message, listed_dirs = :listed_dirs, site_files = :site_files, site_bytes = :site_bytes,
 expected_files = :expected_files, expected_bytes = :expected_bytes, matched = :matched, missing = :missing,
 missing_bytes = :missing_bytes, orphans = :orphans, orphan_bytes = :orphan_bytes, size_mismatch = :size_mismatch,
-checksum_mismatch = :checksum_mismatch, stalled = :stalled, skipped = :skipped, empty_dirs = :empty_dirs,
+checksum_mismatch = :checksum_mismatch, stalled = :stalled, skipped = :skipped, empty_dirs = :empty_dirs, temporary_files = :temporary_files,
 transfers_queued = :transfers_queued, deletions_queued = :deletions_queued, replicas_updated = :replicas_updated,
 dirs_removed = :dirs_removed WHERE id = :id`, r)
 	if err != nil {

@@ -20,9 +20,10 @@ import (
 	"github.com/dynamo-go/dynamo/fileop/driver"
 )
 
-// tmpPrefix marks in-flight uploads. List hides them so the consistency
-// checker never reports a transfer in progress as an orphan.
-const tmpPrefix = ".dynamo-tmp."
+// tmpPrefix marks in-flight uploads. List returns them like any file:
+// callers tell them apart with driver.IsTemporary (the consistency check
+// reports them as temporary, never as orphans).
+const tmpPrefix = driver.TempPrefix
 
 // copyBuf is the write size of Put.
 const copyBuf = 1 << 20
@@ -124,9 +125,6 @@ func (l *Local) List(ctx context.Context, dir string, fn driver.ListFunc) error 
 		}
 		ents, rerr := f.ReadDir(512)
 		for _, de := range ents {
-			if strings.HasPrefix(de.Name(), tmpPrefix) {
-				continue
-			}
 			fi, err := de.Info()
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed while listing

@@ -14,8 +14,9 @@ import (
 	"github.com/dynamo-go/dynamo/fileop/driver"
 )
 
-// tmpPrefix names in-flight uploads; List hides them.
-const tmpPrefix = ".dynamo-tmp."
+// tmpPrefix names in-flight uploads; List returns them (see
+// driver.IsTemporary).
+const tmpPrefix = driver.TempPrefix
 
 // xrdfs prints times in the client's local zone.
 const timeLayout = "2006-01-02 15:04:05"
@@ -126,9 +127,6 @@ func (x *XRootD) List(ctx context.Context, dir string, fn driver.ListFunc) error
 		if !ok || name == "" || strings.Contains(name, "/") {
 			perr = driver.NewError(ctx, "list", x.urlOf(abs), driver.ErrServer, "", fmt.Errorf("entry %q outside %s", m[4], abs))
 			break
-		}
-		if strings.HasPrefix(name, tmpPrefix) {
-			continue
 		}
 		e := driver.Entry{Name: name, IsDir: strings.HasPrefix(m[1], "d")}
 		if !e.IsDir {
