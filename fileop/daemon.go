@@ -307,8 +307,10 @@ func (d *Daemon) resume(ctx context.Context) error {
 		return err
 	}
 	snap := d.store.Snapshot()
-	now := d.now().Unix()
+	started := d.now()
+	now := started.Unix()
 	resumed := 0
+	var rebuilt []Batch
 	for _, br := range batches {
 		var subs []Subscription
 		if err := d.db.SelectContext(ctx, &subs, "SELECT "+subCols+" FROM "+TableSubscriptions+" WHERE batch_id = ? AND state = ?", br.ID, StateInBatch); err != nil {
@@ -349,6 +351,10 @@ func (d *Daemon) resume(ctx context.Context) error {
 		if len(b.Tasks) == 0 {
 			continue
 		}
+		rebuilt = append(rebuilt, b)
+	}
+	d.removeLeftovers(ctx, rebuilt, started)
+	for _, b := range rebuilt {
 		if err := d.submit(ctx, b); err != nil {
 			return err
 		}
@@ -363,6 +369,38 @@ func (d *Daemon) resume(ctx context.Context) error {
 		d.log.WithFields(logrus.Fields{"batches": len(batches), "operations": resumed}).Info("resumed work in flight")
 	}
 	return nil
+}
+
+// removeLeftovers removes the temporary uploads that transfers in flight
+// when the previous daemon stopped (a kill -9, a crash, a lost lease) left
+// in their destination directories, before those transfers start again:
+// nothing else would ever remove them. Only uploads older than this start
+// go; the consistency check reports any left elsewhere as temporary. A
+// failure is logged and does not stop the daemon.
+func (d *Daemon) removeLeftovers(ctx context.Context, batches []Batch, started time.Time) {
+	lr, ok := d.backend.(LeftoverRemover)
+	if !ok {
+		return
+	}
+	var targets []string
+	for _, b := range batches {
+		if b.Op != OpTransfer {
+			continue
+		}
+		for _, t := range b.Tasks {
+			targets = append(targets, t.Target)
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	n, err := lr.RemoveLeftovers(ctx, targets, started)
+	if err != nil {
+		d.log.WithError(err).Warn("some leftover temporary uploads could not be removed; the consistency check reports them")
+	}
+	if n > 0 {
+		d.log.WithField("removed", n).Info("removed temporary uploads left by interrupted transfers")
+	}
 }
 
 // submit hands b to the backend and records its job id. A refused

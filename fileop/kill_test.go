@@ -96,6 +96,26 @@ func TestKill9MidBatchResumes(t *testing.T) {
 	if inflight == 0 || doneAtKill >= nfiles {
 		t.Fatalf("kill did not land mid-batch (%d done, %d in flight)", doneAtKill, inflight)
 	}
+	// The kill may have cut copies short, leaving their temporary uploads;
+	// make sure one exists, as an interrupted copy of an in-flight file
+	// leaves it (its directory, an old mtime), so the restart has to
+	// remove it.
+	var lfn string
+	if err := d.Get(&lfn, "SELECT lfn FROM fileop_subscriptions WHERE state = 'inbatch' LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(fed.DstDir, filepath.Dir(lfn), ".dynamo-tmp.interrupted")
+	if err := os.MkdirAll(filepath.Dir(planted), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(planted, []byte("half a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(planted, old, old); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("temporary uploads after the kill: %v", tempFiles(t, fed.DstDir))
 
 	p = start()
 	deadline = time.Now().Add(120 * time.Second)
@@ -108,6 +128,9 @@ func TestKill9MidBatchResumes(t *testing.T) {
 	}
 	_ = p.Process.Signal(syscall.SIGTERM)
 	_ = p.Wait()
+	if left := tempFiles(t, fed.DstDir); len(left) > 0 {
+		t.Fatalf("temporary uploads of interrupted transfers left after the restart: %v", left)
+	}
 
 	if n := count("SELECT COUNT(*) FROM fileop_subscriptions WHERE live = 1"); n != 0 {
 		t.Fatalf("%d subscriptions still live", n)
@@ -150,6 +173,25 @@ func TestKill9MidBatchResumes(t *testing.T) {
 	if n := count("SELECT COUNT(*) FROM block_replica_files"); n != 0 {
 		t.Fatalf("%d replica file rows left for a complete replica", n)
 	}
+}
+
+// tempFiles lists the drivers' temporary uploads below dir.
+func tempFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(e.Name(), ".dynamo-tmp.") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // freeAddr returns a loopback address with a port free right now (the
