@@ -115,6 +115,11 @@ type PlanOptions struct {
 	// Now is the cycle's clock (time expressions, access decay); zero
 	// means time.Now().
 	Now time.Time
+	// Plugins, when not empty, restricts the cycle to these plugins (each
+	// still subject to its enabled flag): the request tracker runs the
+	// requests plugin alone so that new requests are placed within a
+	// minute without a full cycle.
+	Plugins []string
 }
 
 // Plan gathers the inputs and plans one cycle on snap (see PlanWith).
@@ -149,6 +154,7 @@ func (d *Dealer) PlanWith(snap *inventory.Snapshot, in Inputs, opts PlanOptions)
 	if err != nil {
 		return nil, err
 	}
+	pl.only = opts.Plugins
 	return pl.run()
 }
 

@@ -108,6 +108,7 @@ func (s *siteState) projected() int64 { return s.usage.Projected + s.added }
 // planner holds one cycle's state. Checks that depend on it are methods;
 // the order in decide is the Dealer's feasibility stack.
 type planner struct {
+	only  []string // plugins to run (empty: all enabled ones)
 	d     *Dealer
 	cfg   *Config
 	snap  *inventory.Snapshot
@@ -216,7 +217,7 @@ func (p *planner) run() (*Plan, error) {
 	lists := map[string][]Proposal{}
 	prio := map[string]int{}
 	for _, pl := range p.plugins() {
-		if !pl.common.Enabled {
+		if !pl.common.Enabled || len(p.only) > 0 && !slices.Contains(p.only, pl.name) {
 			continue
 		}
 		props, err := pl.propose(p)

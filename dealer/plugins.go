@@ -1,6 +1,7 @@
 package dealer
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -256,9 +257,14 @@ func (p *planner) holds(it *reqItem, s inventory.SiteID) (full, complete bool) {
 // all exist) become activated. Others keep their status and are retried.
 func (p *planner) requestUpdates() []RequestUpdate {
 	accepted := map[int64]bool{}
+	refused := map[int64]string{}
 	for _, d := range p.plan.Decisions {
-		if d.Accepted && d.RequestID != 0 {
+		switch {
+		case d.RequestID == 0:
+		case d.Accepted:
 			accepted[d.RequestID] = true
+		case refused[d.RequestID] == "":
+			refused[d.RequestID] = strings.TrimSuffix(fmt.Sprintf("not placed: %s at %s: %s: %s", d.Item, cmp.Or(d.Site, "any listed site"), d.Reason, d.Detail), ": ")
 		}
 	}
 	ids := make([]int64, 0, len(p.reqs))
@@ -275,7 +281,11 @@ func (p *planner) requestUpdates() []RequestUpdate {
 		case rs.satisfied:
 			out = append(out, RequestUpdate{ID: id, Status: RequestCompleted})
 		case rs.req.Status == RequestNew && (accepted[id] || rs.present):
-			out = append(out, RequestUpdate{ID: id, Status: RequestActivated})
+			out = append(out, RequestUpdate{ID: id, Status: RequestActivated, Reason: refused[id]})
+		case refused[id] != "":
+			// Refused again this cycle: the request keeps its status and
+			// says why, so that its owner need not read the Dealer's history.
+			out = append(out, RequestUpdate{ID: id, Status: rs.req.Status, Reason: refused[id]})
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package fileop
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -15,7 +16,8 @@ import (
 type SourceFailure struct {
 	Site        int32
 	Failures    int
-	Recoverable bool // of the last failure
+	Recoverable bool   // of the last failure
+	Code        string // the last failure's error class
 }
 
 // SourceCandidate is a site holding a complete copy of the file.
@@ -137,7 +139,7 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 			}
 			src, reason := SelectSource(sc, failures[s.ID])
 			if reason != "" {
-				holds = append(holds, hold{s, reason, fmt.Sprintf("%d candidate sources", len(sc))})
+				holds = append(holds, hold{s, reason, holdMessage(snap, reason, sc, failures[s.ID], s.Message)})
 				continue
 			}
 			ss, _ := snap.Site(src)
@@ -277,12 +279,13 @@ func (d *Daemon) loadFailures(ctx context.Context, subs []Subscription) (map[int
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
 		var rows []struct {
-			Sub         int64 `db:"subscription_id"`
-			Site        int32 `db:"source_site_id"`
-			Failures    int   `db:"failures"`
-			Recoverable bool  `db:"recoverable"`
+			Sub         int64  `db:"subscription_id"`
+			Site        int32  `db:"source_site_id"`
+			Failures    int    `db:"failures"`
+			Recoverable bool   `db:"recoverable"`
+			Code        string `db:"code"`
 		}
-		q := "SELECT subscription_id, source_site_id, failures, recoverable FROM " + TableSourceFailures +
+		q := "SELECT subscription_id, source_site_id, failures, recoverable, code FROM " + TableSourceFailures +
 			" WHERE subscription_id IN (?" + repeatQ(len(chunk)-1) + ")"
 		if err := d.db.SelectContext(ctx, &rows, q, chunk...); err != nil {
 			return nil, err
@@ -291,7 +294,7 @@ func (d *Daemon) loadFailures(ctx context.Context, subs []Subscription) (map[int
 			if out[r.Sub] == nil {
 				out[r.Sub] = map[int32]SourceFailure{}
 			}
-			out[r.Sub][r.Site] = SourceFailure{Site: r.Site, Failures: r.Failures, Recoverable: r.Recoverable}
+			out[r.Sub][r.Site] = SourceFailure{Site: r.Site, Failures: r.Failures, Recoverable: r.Recoverable, Code: r.Code}
 		}
 	}
 	return out, nil
@@ -310,4 +313,31 @@ func clip(s string) string {
 		s = s[:1000]
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// holdMessage says why a transfer is held in terms an operator can act on:
+// which sources were tried, how often each failed and with what, and the
+// last error seen.
+func holdMessage(snap *inventory.Snapshot, reason HoldReason, cands []SourceCandidate, failures map[int32]SourceFailure, last string) string {
+	if reason == HoldNoSource {
+		return "no ready site holds a complete copy of the file"
+	}
+	var b strings.Builder
+	b.WriteString("every source failed irrecoverably:")
+	for i, c := range cands {
+		f := failures[int32(c.Site)]
+		name := fmt.Sprintf("site %d", c.Site)
+		if s, ok := snap.Site(c.Site); ok {
+			name = s.Name
+		}
+		if i > 0 {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, " %s (%d failures, last %s)", name, f.Failures, cmp.Or(f.Code, "error"))
+	}
+	if last != "" && last != "released" {
+		b.WriteString("; last error: ")
+		b.WriteString(last)
+	}
+	return clip(b.String())
 }

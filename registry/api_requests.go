@@ -144,7 +144,33 @@ func (s *Server) doCreate(c *gin.Context, kind Kind, body CopyRequestBody) (Requ
 			return Request{}, false, fieldErr("n", "%d: want 0 (every listed site) to %d (the number of sites)", nr.N, len(sites))
 		}
 	}
-	return s.store.CreateRequest(c.Request.Context(), nr, s.now())
+	req, reused, err := s.store.CreateRequest(c.Request.Context(), nr, s.now())
+	if err != nil || kind != KindDeletion || req.ApprovedBy != "" || !p.Has(RoleOperator, TargetRegistry) {
+		return req, reused, err
+	}
+	// An operator's deletion request needs no further approval.
+	req, err = s.store.ApproveRequest(c.Request.Context(), req.ID, p.Name(), s.now())
+	return req, reused, err
+}
+
+// approveDeletion lets an operator approve a deletion request that the
+// request tracker holds because it reaches beyond its requester's groups.
+func (s *Server) approveDeletion(c *gin.Context) {
+	id, err := idParam(c, "id")
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	if _, err := s.snapshot(); err != nil {
+		s.abort(c, err)
+		return
+	}
+	req, err := s.store.ApproveRequest(c.Request.Context(), id, principalOf(c).Name(), s.now())
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, req)
 }
 
 func (s *Server) createDeletion(c *gin.Context) {

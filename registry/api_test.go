@@ -142,8 +142,6 @@ func TestCopyRequestLifecycle(t *testing.T) {
 			Actions: []Action{{Item: "/P/R-v1/AOD", Site: "T2_B", Status: "queued"}}}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		// Activated requests cannot be cancelled.
-		e.must("alice", "POST", "/api/v1/copy-requests/"+itoa(r.ID)+"/cancel", nil, 409, nil)
 		if err := st.UpdateRequest(ctx, KindCopy, r.ID, Transition{From: []Status{StatusNew}, To: StatusRejected}, time.Now()); err == nil {
 			t.Fatal("compare-and-set from new accepted an activated request")
 		}
@@ -160,6 +158,8 @@ func TestCopyRequestLifecycle(t *testing.T) {
 		if got.Status != StatusCompleted || len(got.Actions) != 1 || got.Actions[0].Status != "completed" {
 			t.Fatalf("completed: %+v", got)
 		}
+		// A finished request cannot be cancelled.
+		e.must("alice", "POST", "/api/v1/copy-requests/"+itoa(r.ID)+"/cancel", nil, 409, nil)
 		h, _ := st.RequestHistory(ctx, r.ID)
 		if len(h) != 3 || h[1].Status != StatusActivated || h[2].Actor != "dealer" {
 			t.Fatalf("history: %+v", h)

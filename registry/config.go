@@ -52,6 +52,11 @@ type Config struct {
 	// Retry-After after at most this long instead of holding the request.
 	// /readyz probes the database with the same bound.
 	DBTimeout string `yaml:"db_timeout"`
+	// RequestInterval is how often `dynamo serve` runs the request tracker
+	// (the scheduler app "requests") when no scheduler cron entry names it:
+	// a Go duration, "0" for never (then only sequences, cron entries or
+	// `dynamo app run requests` run it).
+	RequestInterval string `yaml:"request_interval"`
 	// Client is what the CLI (dynamo request|lock|inventory --server) uses
 	// when neither flags nor environment say otherwise.
 	Client ClientConfig `yaml:"client"`
@@ -95,6 +100,20 @@ type UserConfig struct {
 	// Roles maps a target (inventory, registry, policy, application, or
 	// "*" for all) to a role (user, operator, admin).
 	Roles map[string]string `yaml:"roles"`
+	// Groups are the inventory groups the user acts for: the user's
+	// deletion requests are approved without an operator when every
+	// replica they delete is owned by one of these groups.
+	Groups []string `yaml:"groups"`
+}
+
+// UserGroups returns the groups user acts for (nil for an unknown user).
+func (c *Config) UserGroups(user string) []string {
+	for _, u := range c.Users {
+		if u.Name == user {
+			return u.Groups
+		}
+	}
+	return nil
 }
 
 // TokenConfig is a static bearer token for User. Prefer TokenFile: the
@@ -119,12 +138,13 @@ type JWTIssuer struct {
 // anonymous reads from loopback, no writers.
 func DefaultConfig() Config {
 	return Config{
-		Listen:         "127.0.0.1:8080",
-		AnonymousRead:  AnonLoopback,
-		BodyLimit:      16 << 20,
-		DefaultGroup:   "AnalysisOps",
-		InjectInterval: "10s",
-		DBTimeout:      "5s",
+		Listen:          "127.0.0.1:8080",
+		AnonymousRead:   AnonLoopback,
+		BodyLimit:       16 << 20,
+		DefaultGroup:    "AnalysisOps",
+		InjectInterval:  "10s",
+		DBTimeout:       "5s",
+		RequestInterval: "30s",
 	}
 }
 
@@ -177,6 +197,9 @@ func (c *Config) Validate() error {
 	if _, err := c.DBTimeoutDuration(); err != nil {
 		return fmt.Errorf("registry.db_timeout: %w", err)
 	}
+	if _, err := parseInterval(c.RequestInterval); err != nil {
+		return fmt.Errorf("registry.request_interval: %w", err)
+	}
 	names := map[string]bool{}
 	for i, u := range c.Users {
 		where := fmt.Sprintf("registry.users[%d]", i)
@@ -227,15 +250,24 @@ func (c *Config) Validate() error {
 
 // InjectIntervalDuration is InjectInterval parsed (0: no loop).
 func (c *Config) InjectIntervalDuration() (time.Duration, error) {
-	if c.InjectInterval == "" || c.InjectInterval == "0" {
+	return parseInterval(c.InjectInterval)
+}
+
+// RequestIntervalDuration is RequestInterval parsed (0: no default schedule).
+func (c *Config) RequestIntervalDuration() (time.Duration, error) {
+	return parseInterval(c.RequestInterval)
+}
+
+func parseInterval(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(c.InjectInterval)
+	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, err
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("%q is negative", c.InjectInterval)
+		return 0, fmt.Errorf("%q is negative", s)
 	}
 	return d, nil
 }

@@ -58,8 +58,10 @@ func (s *Server) routes() {
 		h(post, k.path, tag, "Create a "+string(k.kind)+" request (201), or count one more of an identical open request (200)", regUser, nil, k.body, k.create)
 		h(get, k.path, tag, "List "+string(k.kind)+" requests by ascending id; paginated or NDJSON", anyone, append([]string{"status", "user", "item", "site"}, pageQuery...), "", s.listRequests(k.kind))
 		h(get, k.path+"/:id", tag, "One "+string(k.kind)+" request with its actions", anyone, nil, "", s.getRequest(k.kind))
-		h(post, k.path+"/:id/cancel", tag, "Cancel a new "+string(k.kind)+" request (owner or operator)", regUser, nil, "", s.cancelRequest(k.kind))
+		h(post, k.path+"/:id/cancel", tag, "Cancel a "+string(k.kind)+" request (owner or operator): a copy request while new or activated (its transfers are cancelled and incomplete replicas removed), a deletion request while new", regUser, nil, "", s.cancelRequest(k.kind))
 	}
+	h(post, v1+"/deletion-requests/:id/approve", "deletion requests", "Approve a new deletion request outside its requester's group scope (operators)",
+		Need{Role: RoleOperator, Target: TargetRegistry}, nil, "", s.approveDeletion)
 
 	h(post, v1+"/locks", "detox locks", "Lock a dataset glob or block against deletion until expires (201), or extend the caller's identical lock (200)", regUser, nil, "LockBody {item, expires, sites?, groups?, comment?, service?}", s.addLock)
 	h(get, v1+"/locks", "detox locks", "Active locks (all=true: with unlocked and expired history)", anyone, lockFilter, "", s.listLocks)

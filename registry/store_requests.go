@@ -66,17 +66,49 @@ type Request struct {
 	Status       Status   `json:"status"`
 	Reason       string   `json:"reason,omitempty"`
 	Updated      int64    `json:"updated"`
-	Actions      []Action `json:"active"`
+	// ApprovedBy is who approved a deletion request: an operator, or
+	// "policy" when the requester's groups own every replica it deletes.
+	ApprovedBy string   `json:"approved_by,omitempty"`
+	Actions    []Action `json:"active"`
 }
 
-// Action is what was done for one item at one site (Dynamo's active_copies).
+// Action is the state of one item at one site (Dynamo's active_copies,
+// Rucio's replica locks). Site is "*" for a copy the Dealer has yet to
+// place at one of the request's sites.
 type Action struct {
-	Item    string `json:"item"`
-	Site    string `json:"site"`
-	Status  string `json:"status"` // new, queued, failed, completed (free text for other components)
-	Reason  string `json:"reason,omitempty"`
-	Created int64  `json:"created"`
-	Updated int64  `json:"updated"`
+	Item   string `json:"item" db:"item"`
+	Site   string `json:"site" db:"site"`
+	Status string `json:"status" db:"status"` // see the Action* constants
+	Reason string `json:"reason,omitempty" db:"reason"`
+	// Files and bytes done and in total: copied for a copy, removed for a
+	// deletion.
+	FilesDone  int64 `json:"files_done" db:"files_done"`
+	FilesTotal int64 `json:"files_total" db:"files_total"`
+	BytesDone  int64 `json:"bytes_done" db:"bytes_done"`
+	BytesTotal int64 `json:"bytes_total" db:"bytes_total"`
+	Created    int64 `json:"created" db:"created"`
+	Updated    int64 `json:"updated" db:"updated"`
+}
+
+// The states of an action. A copy goes new (waiting for the Dealer to
+// place it) -> queued (transfers waiting) -> transferring -> completed, or
+// stuck (transfers held; the reason says which sources failed and why) or
+// cancelled. A deletion goes new (waiting for approval or the guard) ->
+// queued -> deleting -> completed, or stuck, or rejected.
+const (
+	ActionNew          = "new"
+	ActionQueued       = "queued"
+	ActionTransferring = "transferring"
+	ActionDeleting     = "deleting"
+	ActionCompleted    = "completed"
+	ActionStuck        = "stuck"
+	ActionCancelled    = "cancelled"
+	ActionRejected     = "rejected"
+)
+
+// ActionDone reports whether an action state is final.
+func ActionDone(st string) bool {
+	return st == ActionCompleted || st == ActionCancelled || st == ActionRejected
 }
 
 // NewRequest is what a client asks for. Items and Sites must already be
@@ -301,7 +333,11 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, e
 		ID int64 `db:"request_id"`
 		Action
 	}
-	q, a, err := sqlx.In("SELECT request_id, item, site, status, reason, created, updated FROM request_actions WHERE request_id IN (?) ORDER BY request_id, item, site", ids)
+	q, a, err := sqlx.In(`SELECT a.request_id, a.item, a.site, a.status, a.reason, a.created, a.updated,
+		COALESCE(p.files_done, 0) AS files_done, COALESCE(p.files_total, 0) AS files_total,
+		COALESCE(p.bytes_done, 0) AS bytes_done, COALESCE(p.bytes_total, 0) AS bytes_total
+		FROM request_actions a LEFT JOIN request_progress p ON p.request_id = a.request_id AND p.item = a.item AND p.site = a.site
+		WHERE a.request_id IN (?) ORDER BY a.request_id, a.item, a.site`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -311,6 +347,20 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, e
 	for _, k := range acts {
 		i := pos[k.ID]
 		out[i].Actions = append(out[i].Actions, k.Action)
+	}
+	var apps []struct {
+		ID int64  `db:"request_id"`
+		By string `db:"approved_by"`
+	}
+	q, a, err = sqlx.In("SELECT request_id, approved_by FROM request_approvals WHERE request_id IN (?)", ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.d.SelectContext(ctx, &apps, q, a...); err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	for _, k := range apps {
+		out[pos[k.ID]].ApprovedBy = k.By
 	}
 	return out, nil
 }
@@ -324,6 +374,9 @@ type Transition struct {
 	Reason  string
 	Actor   string
 	Actions []Action
+	// Drop removes actions (by item and site) that no longer apply, such
+	// as the "*" placeholder of a copy the Dealer has now placed.
+	Drop []Action
 }
 
 // UpdateRequest applies t to request id as a compare-and-set on its
@@ -351,6 +404,8 @@ func (s *Store) UpdateRequest(ctx context.Context, kind Kind, id int64, t Transi
 		}
 		up := s.d.Upsert("request_actions", []string{"request_id", "item", "site", "status", "reason", "created", "updated"},
 			[]string{"request_id", "item", "site"}, []string{"status", "reason", "updated"})
+		prog := s.d.Upsert("request_progress", []string{"request_id", "item", "site", "files_done", "files_total", "bytes_done", "bytes_total"},
+			[]string{"request_id", "item", "site"}, []string{"files_done", "files_total", "bytes_done", "bytes_total"})
 		for _, a := range t.Actions {
 			if a.Created == 0 {
 				a.Created = now
@@ -361,6 +416,16 @@ func (s *Store) UpdateRequest(ctx context.Context, kind Kind, id int64, t Transi
 			if _, err := tx.ExecContext(ctx, up, id, a.Item, a.Site, a.Status, a.Reason, a.Created, a.Updated); err != nil {
 				return err
 			}
+			if _, err := tx.ExecContext(ctx, prog, id, a.Item, a.Site, a.FilesDone, a.FilesTotal, a.BytesDone, a.BytesTotal); err != nil {
+				return err
+			}
+		}
+		for _, a := range t.Drop {
+			for _, tbl := range []string{"request_actions", "request_progress"} {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM "+tbl+" WHERE request_id = ? AND item = ? AND site = ?", id, a.Item, a.Site); err != nil {
+					return err
+				}
+			}
 		}
 		if cur != t.To {
 			return addHistory(ctx, tx, id, now, t.To, t.Reason, t.Actor)
@@ -369,10 +434,17 @@ func (s *Store) UpdateRequest(ctx context.Context, kind Kind, id int64, t Transi
 	})
 }
 
-// CancelRequest cancels a new request. Only new requests can be cancelled:
-// once activated, the Dealer or Detox acts on them (ErrConflict).
+// CancelRequest cancels an open request. A copy request that was already
+// activated is cleaned up by the request tracker: its pending transfers
+// are cancelled and its incomplete replicas removed. A deletion request can
+// be cancelled only while new: once activated its replicas are already
+// pending deletion (ErrConflict).
 func (s *Store) CancelRequest(ctx context.Context, kind Kind, id int64, actor string, at time.Time) (Request, error) {
-	err := s.UpdateRequest(ctx, kind, id, Transition{From: []Status{StatusNew}, To: StatusCancelled, Reason: "cancelled by " + actor, Actor: actor}, at)
+	from := []Status{StatusNew, StatusActivated}
+	if kind == KindDeletion {
+		from = []Status{StatusNew}
+	}
+	err := s.UpdateRequest(ctx, kind, id, Transition{From: from, To: StatusCancelled, Reason: "cancelled by " + actor, Actor: actor}, at)
 	if err != nil {
 		return Request{}, err
 	}
@@ -392,4 +464,51 @@ func (s *Store) RequestHistory(ctx context.Context, id int64) ([]HistoryEntry, e
 	var out []HistoryEntry
 	err := s.d.SelectContext(ctx, &out, "SELECT at, status, reason, actor FROM request_history WHERE request_id = ? ORDER BY id", id)
 	return out, err
+}
+
+// ApproveRequest records the approval of a new deletion request, by an
+// operator or by the request tracker's policy ("policy"). It is
+// idempotent; a request that is no longer new is ErrConflict.
+func (s *Store) ApproveRequest(ctx context.Context, id int64, by string, at time.Time) (Request, error) {
+	err := s.d.InTx(ctx, func(tx *sqlx.Tx) error {
+		var cur Status
+		err := tx.GetContext(ctx, &cur, "SELECT status FROM requests WHERE id = ? AND kind = ?"+s.d.ForUpdate(), id, KindDeletion)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: deletion request %d", ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		if cur != StatusNew {
+			return fmt.Errorf("%w: deletion request %d is %s; only a new request can be approved", ErrConflict, id, cur)
+		}
+		var n int
+		if err := tx.GetContext(ctx, &n, "SELECT COUNT(*) FROM request_approvals WHERE request_id = ?", id); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO request_approvals (request_id, approved_by, at) VALUES (?,?,?)", id, by, at.Unix()); err != nil {
+			return err
+		}
+		return addHistory(ctx, tx, id, at.Unix(), StatusNew, "approved by "+by, by)
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	return s.GetRequest(ctx, KindDeletion, id)
+}
+
+// UnfinishedCancelled returns the cancelled requests of a kind that still
+// have an action in progress: the request tracker's clean-up work.
+func (s *Store) UnfinishedCancelled(ctx context.Context, kind Kind) ([]Request, error) {
+	var ids []int64
+	err := s.d.SelectContext(ctx, &ids, `SELECT DISTINCT r.id FROM requests r JOIN request_actions a ON a.request_id = r.id
+		WHERE r.kind = ? AND r.status = ? AND a.status NOT IN (?, ?, ?) ORDER BY r.id`,
+		kind, StatusCancelled, ActionCompleted, ActionCancelled, ActionRejected)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	return s.ListRequests(ctx, RequestFilter{Kind: kind, IDs: ids})
 }

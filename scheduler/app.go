@@ -184,3 +184,32 @@ func (s *Scheduler) lookup(name string) (*App, error) {
 	}
 	return a, nil
 }
+
+// AddCron adds a schedule of a component's own, for an application that
+// must run without the operator configuring it (the request tracker). An
+// entry of the configuration that already runs the same app wins: the
+// operator's schedule replaces the default, so AddCron then does nothing
+// and reports false. Call it before Run.
+func (s *Scheduler) AddCron(e CronEntry) (bool, error) {
+	if e.Name == "" {
+		e.Name = e.App
+	}
+	if err := CheckAppName(e.App); err != nil {
+		return false, err
+	}
+	if _, err := cronParser.Parse(e.Schedule); err != nil {
+		return false, fmt.Errorf("%w: schedule %q: %v", ErrBadApp, e.Schedule, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return false, fmt.Errorf("%w: AddCron %s after Run", ErrBadApp, e.Name)
+	}
+	for _, c := range s.cfg.Cron {
+		if c.App == e.App || c.Name == e.Name {
+			return false, nil
+		}
+	}
+	s.cfg.Cron = append(s.cfg.Cron, e)
+	return true, nil
+}

@@ -174,6 +174,7 @@ func assemble(ctx context.Context, e *env, cfg serveConfig, ln *serveListeners, 
 		{"projects", s.buildProjects},
 		{"fileop", s.buildFileop},
 		{"dealer", s.buildDealer},
+		{"requests", s.buildRequests},
 		{"detox", s.buildDetox},
 		{"consistency", s.buildConsistency},
 	}
