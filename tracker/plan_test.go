@@ -221,10 +221,10 @@ func TestDeletionApprovalGuardAndProgress(t *testing.T) {
 	// Approved, but the guard refuses: rejected with the reason, nothing deleted.
 	r := del("bob", "/D/Only-v1/RAW", "T2_A")
 	r.ApprovedBy = "op"
-	lastCopy := guardFunc(func(*inventory.Snapshot, fileop.ReplicaRef) string { return "last complete disk copy" })
+	lastCopy := guardFunc(func(*inventory.Snapshot, fileop.ReplicaRef) string { return "last copy" })
 	p, _ = Make(ctx, Input{Snapshot: snap, Deletions: []registry.Request{r}, Groups: groups}, lastCopy)
 	c = only(t, p)
-	if c.Transition.To != registry.StatusRejected || len(c.Delete) != 0 || !strings.Contains(c.Transition.Reason, "/D/Only-v1/RAW#b0 at T2_A: last complete disk copy") {
+	if c.Transition.To != registry.StatusRejected || len(c.Delete) != 0 || !strings.Contains(c.Transition.Reason, "/D/Only-v1/RAW#b0 at T2_A: last copy") {
 		t.Fatalf("refused: %+v", c)
 	}
 	// Nothing there: completed at once.

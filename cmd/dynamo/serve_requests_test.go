@@ -279,7 +279,7 @@ func TestServeCarriesRequestsToTheirEnd(t *testing.T) {
 	// The last copy: rejected by the guard, nothing deleted.
 	last := h.create("alice", "deletion", map[string]any{"items": []string{"/Req/Last-v1/AOD"}, "sites": []string{"T2_B"}})
 	done = h.waitRequest("deletion", last.ID, "rejected", func(r registry.Request) bool { return r.Status != registry.StatusNew })
-	if done.Status != registry.StatusRejected || !strings.Contains(done.Reason, "last complete disk copy") || !strings.Contains(done.Reason, "/Req/Last-v1/AOD#b0 at T2_B") {
+	if done.Status != registry.StatusRejected || !strings.Contains(done.Reason, "last copy") || !strings.Contains(done.Reason, "/Req/Last-v1/AOD#b0 at T2_B: last copy") {
 		t.Fatalf("last-copy deletion: %s %q", done.Status, done.Reason)
 	}
 
