@@ -2,6 +2,8 @@ package srm
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -381,10 +383,15 @@ func QuickStart(root, listen, dataListen, cert, key, caDir string) (*Config, err
 	if err != nil {
 		return nil, fmt.Errorf("srm quick start: root %q: %w", root, err)
 	}
+	secret, err := quickStartSecret(abs)
+	if err != nil {
+		return nil, fmt.Errorf("srm quick start: %w", err)
+	}
 	c := &Config{
 		Listen: listen, DataListen: dataListen, Cert: cert, Key: key, CADir: caDir,
 		Areas: []AreaConfig{{Name: "root", Prefix: "/", Root: abs, SpaceToken: "DEFAULT",
 			Protocols: []string{"https", "file"}, Allow: []Rule{{DN: "*"}}}},
+		Macaroons: MacaroonConfig{SecretFile: secret},
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
@@ -400,4 +407,29 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// quickStartSecret returns the macaroon secret file of a quick-start SE,
+// creating it (32 random bytes, hex, mode 0600) on first use. It lives next
+// to the root, never inside it, like the request database: clients must
+// not read it. Third-party copies need macaroons (the SE never lends its
+// own identity), so the quick start always has them.
+func quickStartSecret(root string) (string, error) {
+	file := filepath.Join(filepath.Dir(root), "."+filepath.Base(root)+".dynamo-macaroon.secret")
+	if st, err := os.Stat(file); err == nil && st.Size() >= 32 {
+		return file, nil
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("macaroon secret: %w", err)
+	}
+	_, err = f.WriteString(hex.EncodeToString(b[:]) + "\n")
+	if err = errors.Join(err, f.Sync(), f.Close()); err != nil {
+		return "", fmt.Errorf("macaroon secret: %w", err)
+	}
+	return file, nil
 }

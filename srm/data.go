@@ -5,7 +5,6 @@ import (
 	"errors"
 	iofs "io/fs"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,88 +12,6 @@ import (
 	"github.com/dynamo-go/dynamo/srm/fs"
 	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
-
-// serveData is the HTTPS data endpoint behind https TURLs: GET (with
-// ranges) and HEAD (with Want-Digest: adler32) for reads, PUT for uploads.
-// Paths are site file names, resolved and authorized exactly like SURLs.
-// A PUT is accepted only while an srmPrepareToPut holds the SURL, so space
-// accounting (done at srmPutDone) and the busy rules stay consistent.
-func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
-	pr := principalFrom(r.Context())
-	stfn, err := url.PathUnescape(r.URL.EscapedPath())
-	if err != nil {
-		http.Error(w, "bad path", http.StatusBadRequest)
-		return
-	}
-	var acc access
-	switch r.Method {
-	case http.MethodGet:
-		acc = accRead
-	case http.MethodHead:
-		acc = accList
-	case http.MethodPut, "COPY":
-		acc = accCreate
-	default:
-		// Includes gfal2's POST macaroon request, which must get a 4xx.
-		w.Header().Set("Allow", "GET, HEAD, PUT, COPY")
-		http.Error(w, "method not supported on this data endpoint", http.StatusMethodNotAllowed)
-		return
-	}
-	loc, err := s.ns.Resolve(stfn)
-	if err != nil {
-		code, msg := http.StatusNotFound, "no storage area serves this path"
-		if errors.Is(err, ErrEscape) {
-			code, msg = http.StatusForbidden, "the path leaves its storage area or names a reserved file"
-		}
-		http.Error(w, msg, code)
-		return
-	}
-	if !pr.permits(loc, acc) {
-		if pr.anonymous() {
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		http.Error(w, errForbidden.Error(), http.StatusForbidden)
-		return
-	}
-	if r.Method == "COPY" {
-		s.dataCopy(w, r, loc)
-		return
-	}
-	if acc == accCreate {
-		s.dataPut(w, r, loc)
-		return
-	}
-	drv := loc.Area.drv
-	fi, err := drv.Stat(r.Context(), loc.Name)
-	if err != nil {
-		httpFSError(w, err)
-		return
-	}
-	if fi.IsDir() {
-		http.Error(w, "is a directory", http.StatusMethodNotAllowed)
-		return
-	}
-	if fi.Locality == fs.Nearline {
-		http.Error(w, "file is on tape only: bring it online first", http.StatusServiceUnavailable)
-		return
-	}
-	if wantsAdler32(r.Header.Get("Want-Digest")) {
-		if ck, ok := drv.(fs.Checksummer); ok {
-			if sum, err := ck.Adler32(r.Context(), loc.Name, true); err == nil && sum != "" {
-				w.Header().Set("Digest", "adler32="+sum)
-			}
-		}
-	}
-	f, err := drv.Open(r.Context(), loc.Name)
-	if err != nil {
-		httpFSError(w, err)
-		return
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", "application/octet-stream")
-	http.ServeContent(w, r, fi.Name, fi.ModTime, f)
-}
 
 func wantsAdler32(h string) bool {
 	for _, p := range strings.Split(h, ",") {

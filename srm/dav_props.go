@@ -91,13 +91,17 @@ func (s *Server) dropProps(ctx context.Context, stfn string) error {
 	return err
 }
 
-// copyProps gives to (and its subtree) the dead properties of from (and
-// its subtree), replacing what to had; with move, from's are removed.
-func (s *Server) copyProps(ctx context.Context, from, to string, move bool) error {
+// copyProps gives to (and, when deep, its subtree) the dead properties of
+// from (and its subtree), replacing what to had; with move, from's are
+// removed.
+func (s *Server) copyProps(ctx context.Context, from, to string, move, deep bool) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []propRow
-		if err := tx.SelectContext(ctx, &rows, `SELECT stfn, ns, name, value FROM srm_dav_props WHERE stfn = ? OR stfn LIKE ? ESCAPE '\'`,
-			from, likePrefix(from)); err != nil {
+		q, args := "SELECT stfn, ns, name, value FROM srm_dav_props WHERE stfn = ?", []any{from}
+		if deep {
+			q, args = q+` OR stfn LIKE ? ESCAPE '\'`, append(args, likePrefix(from))
+		}
+		if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM srm_dav_props WHERE stfn = ? OR stfn LIKE ? ESCAPE '\'`, to, likePrefix(to)); err != nil {

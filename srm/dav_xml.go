@@ -232,6 +232,7 @@ func parseProppatch(r io.Reader) ([]patchOp, error) {
 			return d.children(func(p xml.StartElement) error {
 				op := patchOp{remove: remove, prop: davProp{Name: p.Name}}
 				if remove {
+					ops = append(ops, op)
 					return d.skip()
 				}
 				v, err := d.inner()

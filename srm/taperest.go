@@ -70,6 +70,8 @@ func (s *Server) serveTapeREST(w http.ResponseWriter, r *http.Request, p *princi
 	if !ok {
 		return false
 	}
+	// gfal2 appends a slash to the endpoint names ("/api/v1/archiveinfo/").
+	rest = strings.TrimSuffix(rest, "/")
 	parts := strings.Split(rest, "/")
 	method := func(m string) bool {
 		if r.Method != m {
