@@ -100,15 +100,16 @@ func TestEngine(t *testing.T) {
 			t.Fatalf("TURL %q", turl)
 		}
 		// While the upload holds the SURL: Ls says busy, a second put
-		// without overwrite is a duplication, a PUT without a request is refused.
+		// without overwrite is a duplication. A PUT elsewhere is a WebDAV
+		// upload of its own, accounted in the area at once.
 		if _, err := c.Stat(ctx, S+"d/f1"); !errors.Is(err, client.ErrBusy) {
 			t.Errorf("Stat during upload: %v", err)
 		}
 		if _, _, err := c.PutTURL(ctx, S+"d/f1", 1, false, "https"); !errors.Is(err, client.ErrExists) {
 			t.Errorf("second put: %v", err)
 		}
-		if resp, _ := httpDo(t, hc, "PUT", strings.Replace(turl, "f1", "other", 1), payload); resp.StatusCode != http.StatusConflict {
-			t.Errorf("PUT without srmPrepareToPut: %d", resp.StatusCode)
+		if resp, _ := httpDo(t, hc, "PUT", strings.Replace(turl, "f1", "other", 1), payload); resp.StatusCode != http.StatusCreated {
+			t.Errorf("WebDAV PUT without srmPrepareToPut: %d", resp.StatusCode)
 		}
 		if resp, b := httpDo(t, hc, "PUT", turl, payload); resp.StatusCode != http.StatusCreated {
 			t.Fatalf("PUT: %d %s", resp.StatusCode, b)
@@ -126,7 +127,7 @@ func TestEngine(t *testing.T) {
 		if e.Size != int64(len(payload)) || e.Checksum != adler32Hex(payload) || e.Locality != "ONLINE" {
 			t.Errorf("Stat = %+v", e)
 		}
-		if got := se.Namespace().Areas()[0].Used(); got != int64(len(payload)) {
+		if got := se.Namespace().Areas()[0].Used(); got != 2*int64(len(payload)) {
 			t.Errorf("used space = %d", got)
 		}
 
@@ -139,8 +140,8 @@ func TestEngine(t *testing.T) {
 		if resp, _ := httpDo(t, hc, "HEAD", turl, nil, "Want-Digest", "adler32"); resp.Header.Get("Digest") != "adler32="+adler32Hex(payload) {
 			t.Errorf("HEAD digest: %q", resp.Header.Get("Digest"))
 		}
-		if resp, _ := httpDo(t, hc, "POST", turl, []byte("{}"), "Content-Type", "application/macaroon-request"); resp.StatusCode < 400 || resp.StatusCode >= 500 {
-			t.Errorf("macaroon POST: %d, want 4xx", resp.StatusCode)
+		if resp, _ := httpDo(t, hc, "POST", turl, []byte("{}"), "Content-Type", "application/macaroon-request"); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("macaroon POST without activities: %d, want 400", resp.StatusCode)
 		}
 		// A third-party pull from a missing source fails before any marker.
 		_, ptok, err := c.PutTURL(ctx, S+"d/tpc", -1, false, "https")
@@ -150,7 +151,13 @@ func TestEngine(t *testing.T) {
 		if resp, b := httpDo(t, hc, "COPY", pr.Files[0].TURL, nil, "Source", strings.Replace(turl, "f1", "missing", 1)); resp.StatusCode != http.StatusBadGateway {
 			t.Errorf("COPY from a missing source: %d %s", resp.StatusCode, b)
 		}
-		if resp, b := httpDo(t, hc, "COPY", pr.Files[0].TURL, nil, "Source", turl); resp.StatusCode != http.StatusAccepted || !strings.HasSuffix(string(b), "success: Created\n") {
+		// The pull acts only with the credential the client hands over (a
+		// macaroon for the source), never with the SE's host certificate.
+		if resp, b := httpDo(t, hc, "COPY", pr.Files[0].TURL, nil, "Source", turl); resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("COPY pull without a credential for the source: %d %q", resp.StatusCode, b)
+		}
+		_, mac := mintMacaroon(t, hc, turl, nil, "activity:DOWNLOAD")
+		if resp, b := httpDo(t, hc, "COPY", pr.Files[0].TURL, nil, "Source", turl, "TransferHeaderAuthorization", "Bearer "+mac); resp.StatusCode != http.StatusAccepted || !strings.HasSuffix(string(b), "success: Created\n") {
 			t.Errorf("COPY pull: %d %q", resp.StatusCode, b)
 		}
 		// The pull is staged: the name appears at srmPutDone.
@@ -190,14 +197,14 @@ func TestEngine(t *testing.T) {
 			t.Errorf("oversized put: %v", err)
 		}
 
-		// Paging: 9 entries (f1, tpc, 7 dirs) with max_ls_entries 5.
+		// Paging: 10 entries (f1, other, tpc, 7 dirs) with max_ls_entries 5.
 		for i := 0; i < 7; i++ {
 			must(t, c.Mkdir(ctx, S+"d/sub"+string(rune('a'+i))))
 		}
 		list, err := c.List(ctx, S+"d", 0)
 		must(t, err)
-		if len(list) != 9 {
-			t.Errorf("List paged %d entries, want 9", len(list))
+		if len(list) != 10 {
+			t.Errorf("List paged %d entries, want 10", len(list))
 		}
 		if err := c.Rmdir(ctx, S+"d", false); !errors.Is(err, client.ErrNotEmpty) {
 			t.Errorf("Rmdir non-empty: %v", err)
