@@ -185,7 +185,7 @@ func findPropValue(props []davProp, n xml.Name) (davProp, bool) {
 func (s *Server) deadPropsUnder(ctx context.Context, stfn string, children bool) (map[string][]davProp, error) {
 	q, args := "SELECT stfn, ns, name, value FROM srm_dav_props WHERE stfn = ?", []any{stfn}
 	if children {
-		q, args = q+` OR stfn LIKE ? ESCAPE '\'`, append(args, likePrefix(stfn))
+		q, args = q+` OR stfn LIKE ? ESCAPE '!'`, append(args, likePrefix(stfn))
 	}
 	var rows []propRow
 	if err := s.db.SelectContext(ctx, &rows, q+" ORDER BY stfn, ns, name", args...); err != nil {

@@ -29,7 +29,9 @@ func propID(stfn string, n xml.Name) string {
 
 // likePrefix is a LIKE pattern matching everything below dir.
 func likePrefix(dir string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	// "!" escapes: a backslash means different things in MySQL and
+	// SQLite string literals.
+	r := strings.NewReplacer(`!`, `!!`, `%`, `!%`, `_`, `!_`)
 	if dir == "/" {
 		return "/%"
 	}
@@ -87,7 +89,7 @@ func (s *Server) countDeadProps(ctx context.Context, stfn string) (int, error) {
 // dropProps removes the dead properties of stfn and, for a collection,
 // of everything below it.
 func (s *Server) dropProps(ctx context.Context, stfn string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM srm_dav_props WHERE stfn = ? OR stfn LIKE ? ESCAPE '\'`, stfn, likePrefix(stfn))
+	_, err := s.db.ExecContext(ctx, `DELETE FROM srm_dav_props WHERE stfn = ? OR stfn LIKE ? ESCAPE '!'`, stfn, likePrefix(stfn))
 	return err
 }
 
@@ -99,16 +101,16 @@ func (s *Server) copyProps(ctx context.Context, from, to string, move, deep bool
 		var rows []propRow
 		q, args := "SELECT stfn, ns, name, value FROM srm_dav_props WHERE stfn = ?", []any{from}
 		if deep {
-			q, args = q+` OR stfn LIKE ? ESCAPE '\'`, append(args, likePrefix(from))
+			q, args = q+` OR stfn LIKE ? ESCAPE '!'`, append(args, likePrefix(from))
 		}
 		if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM srm_dav_props WHERE stfn = ? OR stfn LIKE ? ESCAPE '\'`, to, likePrefix(to)); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM srm_dav_props WHERE stfn = ? OR stfn LIKE ? ESCAPE '!'`, to, likePrefix(to)); err != nil {
 			return err
 		}
 		if move {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM srm_dav_props WHERE stfn = ? OR stfn LIKE ? ESCAPE '\'`, from, likePrefix(from)); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM srm_dav_props WHERE stfn = ? OR stfn LIKE ? ESCAPE '!'`, from, likePrefix(from)); err != nil {
 				return err
 			}
 		}
