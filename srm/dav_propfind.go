@@ -59,7 +59,7 @@ func (s *Server) liveProps(a *Area, fi fs.FileInfo, root bool) []davProp {
 	return append(props,
 		davProp{Name: propResourceType},
 		davProp{Name: propContentLength, Value: []byte(strconv.FormatInt(fi.Size, 10))},
-		davProp{Name: propETag, Value: []byte(xmlEscape(etag(fi)))},
+		davProp{Name: propETag, Value: []byte(davXMLEscape(etag(fi)))},
 		davProp{Name: propContentType, Value: []byte("application/octet-stream")})
 }
 

@@ -263,7 +263,7 @@ func newMultistatus() *multistatus {
 	return m
 }
 
-func xmlEscape(s string) string {
+func davXMLEscape(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
@@ -277,7 +277,7 @@ type propstat struct {
 
 // response adds one resource: href (already escaped) and its propstats.
 func (m *multistatus) response(href string, stats ...propstat) {
-	m.buf.WriteString("<D:response><D:href>" + xmlEscape(href) + "</D:href>")
+	m.buf.WriteString("<D:response><D:href>" + davXMLEscape(href) + "</D:href>")
 	for _, ps := range stats {
 		if len(ps.props) == 0 {
 			continue
@@ -294,7 +294,7 @@ func (m *multistatus) response(href string, stats ...propstat) {
 // responseStatus adds a resource answered with one status (no props).
 func (m *multistatus) responseStatus(href string, status int) {
 	fmt.Fprintf(&m.buf, "<D:response><D:href>%s</D:href><D:status>HTTP/1.1 %d %s</D:status></D:response>",
-		xmlEscape(href), status, statusText(status))
+		davXMLEscape(href), status, statusText(status))
 }
 
 func (m *multistatus) prop(p davProp) {
@@ -308,7 +308,7 @@ func (m *multistatus) prop(p davProp) {
 		m.buf.WriteString("<" + open + ` xmlns=""`)
 	default:
 		open = "p:" + p.Name.Local
-		m.buf.WriteString("<" + open + ` xmlns:p="` + xmlEscape(p.Name.Space) + `"`)
+		m.buf.WriteString("<" + open + ` xmlns:p="` + davXMLEscape(p.Name.Space) + `"`)
 	}
 	if len(p.Value) == 0 {
 		m.buf.WriteString("/>")
