@@ -1,6 +1,7 @@
 package consistency
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,7 +59,9 @@ func apiFail(c *gin.Context, code int, kind string, err error) {
 	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
 }
 
-func (ch *Checker) hSites(c *gin.Context) {
+// SiteStatuses returns every configured site with its last run: the body
+// of GET /sites, and the console's consistency page.
+func (ch *Checker) SiteStatuses(ctx context.Context) ([]SiteStatus, error) {
 	names := make([]string, 0, len(ch.cfg.Sites))
 	for n := range ch.cfg.Sites {
 		names = append(names, n)
@@ -67,15 +70,28 @@ func (ch *Checker) hSites(c *gin.Context) {
 	out := make([]SiteStatus, 0, len(names))
 	for _, n := range names {
 		st := SiteStatus{Site: n, Paths: ch.cfg.Sites[n].Paths}
-		runs, err := ListRuns(c.Request.Context(), ch.db, n, 1)
+		runs, err := ListRuns(ctx, ch.db, n, 1)
 		if err != nil {
-			apiFail(c, http.StatusInternalServerError, "internal", err)
-			return
+			return nil, err
 		}
 		if len(runs) > 0 {
 			st.LastRun = &runs[0]
 		}
 		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Runs lists runs of a site ("" any), newest first.
+func (ch *Checker) Runs(ctx context.Context, site string, limit int) ([]RunRecord, error) {
+	return ListRuns(ctx, ch.db, site, limit)
+}
+
+func (ch *Checker) hSites(c *gin.Context) {
+	out, err := ch.SiteStatuses(c.Request.Context())
+	if err != nil {
+		apiFail(c, http.StatusInternalServerError, "internal", err)
+		return
 	}
 	apiOK(c, out)
 }

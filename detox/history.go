@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -260,4 +261,60 @@ func (h *History) Latest(ctx context.Context, partition string) (*CycleRow, erro
 		return nil, fmt.Errorf("%w for partition %q", ErrNoCycle, partition)
 	}
 	return h.Cycle(ctx, cs[0].ID)
+}
+
+// SiteCycle is one target site's occupancy in one cycle: the points of a
+// site's occupancy-over-time chart.
+type SiteCycle struct {
+	CycleID   int64  `db:"cycle_id" json:"cycle_id"`
+	Partition string `db:"partition_name" json:"partition"`
+	Started   int64  `db:"started" json:"started"`
+	Quota     int64  `db:"quota" json:"quota"`
+	Before    int64  `db:"before_bytes" json:"before_bytes"`
+	After     int64  `db:"after_bytes" json:"after_bytes"`
+	Triggered bool   `db:"triggered" json:"triggered"`
+	DryRun    bool   `db:"dry_run" json:"dry_run"`
+}
+
+// SiteHistory returns the site's summaries over its newest limit cycles
+// (<= 0: 200), oldest first.
+func (h *History) SiteHistory(ctx context.Context, site string, limit int) ([]SiteCycle, error) {
+	if limit <= 0 {
+		limit = 200
+	}
+	out := []SiteCycle{}
+	err := h.d.SelectContext(ctx, &out, `SELECT s.cycle_id, c.partition_name, c.started, s.quota, s.before_bytes, s.after_bytes,
+		s.triggered, c.dry_run FROM detox_cycle_sites s JOIN detox_cycles c ON c.id = s.cycle_id
+		WHERE s.site_name = ? ORDER BY s.cycle_id DESC LIMIT ?`, site, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read detox history of site %s: %w", site, err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// DatasetDecisions returns the decisions about a dataset over the newest
+// cycles, newest first, at most limit (<= 0: 200), with the text of each
+// deciding line.
+func (h *History) DatasetDecisions(ctx context.Context, dataset string, limit int) ([]CycleReplicaRow, error) {
+	if limit <= 0 {
+		limit = 200
+	}
+	var ids []int64
+	if err := h.d.SelectContext(ctx, &ids, `SELECT DISTINCT cycle_id FROM detox_cycle_replicas WHERE dataset_name = ?
+		ORDER BY cycle_id DESC LIMIT ?`, dataset, limit); err != nil {
+		return nil, fmt.Errorf("search detox decisions for %s: %w", dataset, err)
+	}
+	out := []CycleReplicaRow{}
+	for _, id := range ids {
+		rs, err := h.Replicas(ctx, id, "", dataset, limit-len(out), 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
 }

@@ -150,3 +150,47 @@ func History(ctx context.Context, d *db.DB, sub int64, limit int) ([]HistoryEntr
 	err := d.SelectContext(ctx, &out, q, args...)
 	return out, err
 }
+
+// LinkRow counts pending subscriptions of one op on one link in one
+// state. Source is 0 while no source has been chosen (a transfer not yet
+// dispatched) and for deletions.
+type LinkRow struct {
+	Op     Op    `db:"op" json:"op"`
+	Source int32 `db:"source_site_id" json:"source_site_id"`
+	Site   int32 `db:"site_id" json:"site_id"`
+	State  State `db:"state" json:"state"`
+	Count  int64 `db:"n" json:"count"`
+	Bytes  int64 `db:"bytes" json:"bytes"`
+}
+
+// Queue counts the live subscriptions (not yet done, failed for good or
+// cancelled) by op, link and state.
+func Queue(ctx context.Context, d *db.DB) ([]LinkRow, error) {
+	var out []LinkRow
+	err := d.SelectContext(ctx, &out, "SELECT op, source_site_id, site_id, state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM "+
+		TableSubscriptions+" WHERE live = 1 GROUP BY op, source_site_id, site_id, state ORDER BY op, site_id, source_site_id, state")
+	return out, err
+}
+
+// ThroughputPoint is what one link moved in one time bucket.
+type ThroughputPoint struct {
+	Start  int64 `db:"t" json:"start"` // unix seconds, a multiple of the bucket width
+	Source int32 `db:"source_site_id" json:"source_site_id"`
+	Site   int32 `db:"site_id" json:"site_id"`
+	Bytes  int64 `db:"bytes" json:"bytes"`
+	Files  int64 `db:"n" json:"files"`
+}
+
+// Throughput sums the bytes of successful transfers per link and per
+// bucket of width seconds, for attempts finished at or after since.
+func Throughput(ctx context.Context, d *db.DB, since time.Time, width time.Duration) ([]ThroughputPoint, error) {
+	w := int64(width / time.Second)
+	if w <= 0 {
+		return nil, fmt.Errorf("%w: throughput bucket %s: want at least 1s", ErrInvalid, width)
+	}
+	var out []ThroughputPoint
+	err := d.SelectContext(ctx, &out, "SELECT finished - (finished % ?) AS t, source_site_id, site_id, COALESCE(SUM(bytes), 0) AS bytes, COUNT(*) AS n FROM "+
+		TableHistory+" WHERE op = ? AND outcome = 'done' AND finished >= ? GROUP BY t, source_site_id, site_id ORDER BY t",
+		w, OpTransfer, since.Unix())
+	return out, err
+}

@@ -1,6 +1,7 @@
 package fileop
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -32,10 +33,6 @@ type API struct {
 //
 // Errors are {"status":"error","errorType":...,"error":...}.
 func (a *API) Routes(rg *gin.RouterGroup) {
-	now := a.Now
-	if now == nil {
-		now = time.Now
-	}
 	rg.GET("/status", func(c *gin.Context) {
 		rows, err := Status(c, a.DB)
 		if err != nil {
@@ -62,13 +59,10 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			fail(c, errors.Join(ErrInvalid, err))
 			return
 		}
-		n, err := Release(c, a.DB, now(), req.IDs, req.Reason)
+		n, err := a.Release(c, req.IDs, req.Reason)
 		if err != nil {
 			fail(c, err)
 			return
-		}
-		if a.Wake != nil {
-			a.Wake()
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"released": n}})
 	})
@@ -80,7 +74,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			fail(c, errors.Join(ErrInvalid, err))
 			return
 		}
-		n, err := Cancel(c, a.DB, now(), req.IDs)
+		n, err := a.Cancel(c, req.IDs)
 		if err != nil {
 			fail(c, err)
 			return
@@ -110,6 +104,46 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": rows})
 	})
+}
+
+func (a *API) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Release moves held subscriptions back to new (see the package function
+// Release) and wakes the daemon: what POST /release does, for the
+// console's release and retry-from-source buttons too.
+func (a *API) Release(ctx context.Context, ids []int64, reason HoldReason) (int, error) {
+	n, err := Release(ctx, a.DB, a.now(), ids, reason)
+	if err == nil && n > 0 && a.Wake != nil {
+		a.Wake()
+	}
+	return n, err
+}
+
+// Cancel cancels pending subscriptions: what POST /cancel does.
+func (a *API) Cancel(ctx context.Context, ids []int64) (int, error) {
+	return Cancel(ctx, a.DB, a.now(), ids)
+}
+
+// Status, Held, Queue and Throughput are the package's queries on a.DB,
+// for readers holding an API (the console).
+func (a *API) Status(ctx context.Context) ([]StatusRow, error) { return Status(ctx, a.DB) }
+
+// Held lists held subscriptions, oldest first.
+func (a *API) Held(ctx context.Context, limit int) ([]Subscription, error) {
+	return Held(ctx, a.DB, limit)
+}
+
+// Queue counts live subscriptions by op, link and state.
+func (a *API) Queue(ctx context.Context) ([]LinkRow, error) { return Queue(ctx, a.DB) }
+
+// Throughput sums successful transfer bytes per link and time bucket.
+func (a *API) Throughput(ctx context.Context, since time.Time, width time.Duration) ([]ThroughputPoint, error) {
+	return Throughput(ctx, a.DB, since, width)
 }
 
 // fail maps an error to a status code and the JSON error body.

@@ -241,13 +241,23 @@ func fqanMatches(rule string, fqans []string) bool {
 // authenticate returns the caller: from a bearer token if one is sent (a
 // bad token is an error, never a fallback to anonymous), else from a client
 // certificate, else anonymous.
-func (a *authn) authenticate(r *http.Request) (*Principal, error) {
+//
+// On page routes (cookie true) the session cookie stands for the bearer
+// token when no Authorization header is sent; it is checked the same way.
+func (a *authn) authenticate(r *http.Request, cookie bool) (*Principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 			return nil, fmt.Errorf("%w: Authorization header: want Bearer TOKEN", ErrBadCredentials)
 		}
 		return a.bearer(strings.TrimSpace(tok))
+	}
+	if tok := sessionToken(r); cookie && tok != "" {
+		p, err := a.bearer(tok)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the session is no longer valid; sign in again", ErrBadCredentials)
+		}
+		return p, nil
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		if a.certs == nil {
@@ -346,7 +356,9 @@ func principalOf(c *gin.Context) *Principal {
 // (s.needs, filled by route and Mount) and answers 401/403 before any
 // handler runs. Routes nobody declared a need for are refused (fail closed).
 func (s *Server) authMiddleware(c *gin.Context) {
-	p, err := s.authn.authenticate(c.Request)
+	path := c.FullPath()
+	_, page := s.pageRoute(path)
+	p, err := s.authn.authenticate(c.Request, page)
 	if err != nil {
 		s.abort(c, err)
 		return
@@ -355,7 +367,6 @@ func (s *Server) authMiddleware(c *gin.Context) {
 	if name := p.Name(); name != "" {
 		c.Set(UserKey, name)
 	}
-	path := c.FullPath()
 	if path == "" { // no route matched: let gin answer 404/405
 		c.Next()
 		return
@@ -378,6 +389,15 @@ func (s *Server) authMiddleware(c *gin.Context) {
 	case !p.Has(need.Role, need.Target):
 		s.abort(c, fmt.Errorf("%w: %s %s needs role %s on %s; %q has none", ErrForbidden, c.Request.Method, path, need.Role, need.Target, p.Name()))
 		return
+	}
+	if page {
+		if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead && !need.Public {
+			if err := s.checkCSRF(c, p); err != nil {
+				s.abort(c, err)
+				return
+			}
+		}
+		c.Set(ctxCSRF, s.csrfToken(p, sessionToken(c.Request)))
 	}
 	if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead && !need.Public && s.mayWrite != nil {
 		if err := s.mayWrite(); err != nil {

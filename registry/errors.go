@@ -136,6 +136,10 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 	case code == http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="dynamo"`)
 	}
+	if render, ok := s.pageRoute(c.FullPath()); ok && render != nil {
+		render(c, code, msg)
+		return
+	}
 	if p := c.Request.URL.Path; strings.HasPrefix(p, "/data/") || strings.HasPrefix(p, "/registry/") {
 		c.JSON(code, gin.H{"result": result, "message": msg, "data": nil})
 		return

@@ -73,6 +73,7 @@ func (s *Server) routes() {
 	h(post, v1+"/injections/sync", "injection", "Apply an injection document now, in one inventory write", invAdmin, nil, "inventory.InjectDoc", s.injectSync)
 	h(get, v1+"/injections/:id", "injection", "State of a queued injection", anyone, nil, "", s.getInjection)
 
+	s.sessionRoutes(h)
 	s.compatRoutes(h)
 }
 

@@ -77,6 +77,8 @@ type Server struct {
 
 	// dbTimeout bounds each database call of a request (Config.DBTimeout).
 	dbTimeout time.Duration
+	pages     map[string]PageErrorFunc // page route path -> its error renderer (MountPages)
+	csrfKey   [32]byte
 
 	names datasetIndex
 	usage usageCache
@@ -118,7 +120,7 @@ func New(o Options) (*Server, error) {
 	}
 	dbTimeout, _ := o.Config.DBTimeoutDuration() // validated above
 	s := &Server{cfg: o.Config, log: o.Log, store: NewStore(o.DB), authn: a, metrics: o.Metrics, now: o.Now,
-		needs: map[string]Need{}, mounted: map[string]bool{}, dbTimeout: dbTimeout, mayWrite: o.MayWrite}
+		needs: map[string]Need{}, mounted: map[string]bool{}, dbTimeout: dbTimeout, mayWrite: o.MayWrite, csrfKey: newCSRFKey()}
 	if o.Inventory != nil {
 		s.inv.Store(o.Inventory)
 	}

@@ -190,8 +190,8 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 	if err := r.waitServing(ctx, ready, served); err != nil {
 		return nil, err
 	}
-	r.say("serving: REST API http://%s, SRM httpg://localhost:%d and :%d, file-operation daemon, Dealer, projects (log: %s)",
-		r.l.API, r.l.SRMPorts[demoDiskSite], r.l.SRMPorts[demoTapeSite], r.l.LogFile)
+	r.say("serving: console http://%s/, REST API http://%s/api/v1, SRM httpg://localhost:%d and :%d, file-operation daemon, Dealer, projects (log: %s)",
+		r.l.API, r.l.API, r.l.SRMPorts[demoDiskSite], r.l.SRMPorts[demoTapeSite], r.l.LogFile)
 
 	r.report = &demoReport{}
 	if r.report.Before, err = demoOccupancy(r.store.Snapshot()); err != nil {
@@ -263,6 +263,7 @@ func (r *demoRun) printExplore() {
 	api := "http://" + r.l.API
 	fmt.Fprintf(r.out, `
 The federation keeps running (Ctrl-C stops it; its files stay in %[1]s).
+  Operator console: %[2]s/   (sign in to act with the token in %[7]s)
   curl %[2]s/api/v1/sites
   curl %[2]s/api/v1/copy-requests
   curl %[2]s/api/v1/fileop/status
@@ -274,5 +275,5 @@ The federation keeps running (Ctrl-C stops it; its files stay in %[1]s).
   bin/dynamo --db %[3]s detox explain --partition Default --site %[4]s --dataset %[5]s
   DYNAMO_SERVER=%[2]s bin/dynamo project status demo-reco
   bin/dynamo serve --config %[6]s      # the same system later, from its configuration
-`, r.l.Dir, api, r.l.DSN, demoFileSite, r.l.Datasets[0].Name, r.l.Config)
+`, r.l.Dir, api, r.l.DSN, demoFileSite, r.l.Datasets[0].Name, r.l.Config, r.l.OperatorToken)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/adler32"
@@ -50,16 +52,19 @@ Order decreasing replica.size
 
 // demoLayout is everything the demo generates under its directory.
 type demoLayout struct {
-	Dir      string
-	PKI      *pki.PKI
-	Config   string // the one YAML configuration
-	DSN      string
-	LogFile  string
-	Policy   string
-	Roots    map[string]string // site -> directory holding the site's files (LFN paths below it)
-	API      string            // registry listen address
-	SRMPorts map[string]int    // site -> SRM port of its embedded SE
-	Datasets []demoDataset
+	Dir     string
+	PKI     *pki.PKI
+	Config  string // the one YAML configuration
+	DSN     string
+	LogFile string
+	Policy  string
+	Roots   map[string]string // site -> directory holding the site's files (LFN paths below it)
+	API     string            // registry listen address
+	// OperatorToken is the file holding the bearer token of the demo's
+	// operator user (signs in to the console, acts through the API).
+	OperatorToken string
+	SRMPorts      map[string]int // site -> SRM port of its embedded SE
+	Datasets      []demoDataset
 }
 
 type demoDataset struct {
@@ -143,7 +148,7 @@ func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
 	}
 	l := &demoLayout{Dir: abs, DSN: "sqlite:" + filepath.Join(abs, "dynamo.db"), LogFile: filepath.Join(abs, "dynamo.log"),
 		Config: filepath.Join(abs, "dynamo.yaml"), Policy: filepath.Join(abs, "detox-policy.txt"),
-		Roots: map[string]string{}, SRMPorts: map[string]int{}}
+		OperatorToken: filepath.Join(abs, "operator.token"), Roots: map[string]string{}, SRMPorts: map[string]int{}}
 	if err := os.MkdirAll(filepath.Join(abs, "pki"), 0o755); err != nil {
 		return nil, err
 	}
@@ -167,6 +172,15 @@ func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
 	l.SRMPorts[demoDiskSite], l.SRMPorts[demoTapeSite] = ports[1], ports[3]
 
 	l.Datasets = demoExperiment(rng)
+	// A fresh random token per demo: the demo's API listens on a port other
+	// local users can reach.
+	tok := make([]byte, 24)
+	if _, err := crand.Read(tok); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(l.OperatorToken, []byte(hex.EncodeToString(tok)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(l.Policy, []byte(demoPolicy(l.Datasets[0].Name)), 0o644); err != nil {
 		return nil, err
 	}
@@ -194,6 +208,8 @@ serve: {shutdown_grace: 10s}
 registry:
   listen: %[2]q
   inject_interval: "0"
+  users: [{name: demo-operator, roles: {"*": operator}}]
+  tokens: [{user: demo-operator, token_file: %[17]q}]
 storage_elements:
   - name: %[3]s
     listen: 127.0.0.1:%[4]d
@@ -244,7 +260,7 @@ projects:
   credential: {cert: %[14]q, ca_dir: %[8]q}
   stager: {backoff_start: 50ms, backoff_cap: 500ms, tick: 50ms}
 `, l.DSN, l.API, demoDiskSite, ports[1], ports[2], l.PKI.HostCert, l.PKI.HostKey, l.PKI.CertDir, l.Roots[demoDiskSite],
-		demoTapeSite, ports[3], ports[4], l.Roots[demoTapeSite], l.PKI.UserCred, l.Policy, l.Roots[demoTapeSite]+".tape")
+		demoTapeSite, ports[3], ports[4], l.Roots[demoTapeSite], l.PKI.UserCred, l.Policy, l.Roots[demoTapeSite]+".tape", l.OperatorToken)
 	if err := os.WriteFile(l.Config, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
