@@ -92,10 +92,25 @@ func (d *Dealer) HasTransferQueue() bool { return d.deps.Transfers != nil }
 
 // ApplyTo is Apply on an explicit Target. Without a TransferQueue, a plan
 // with copies is refused with ErrNoTransferQueue (nothing recorded).
-func (d *Dealer) ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (*ApplyResult, error) {
+func (d *Dealer) ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (_ *ApplyResult, err error) {
 	if opts.At.IsZero() {
 		opts.At = time.Now()
 	}
+	defer func() {
+		status := CycleApplied
+		switch {
+		case err != nil:
+			status = CycleFailed
+		case opts.DryRun:
+			status = CycleDryRun
+		}
+		// The cycle started when its plan was made (plan.Now).
+		took := time.Duration(0)
+		if !plan.Now.IsZero() {
+			took = time.Since(plan.Now)
+		}
+		d.deps.Metrics.observe(plan, status, took, time.Now())
+	}()
 	if !opts.DryRun && d.deps.Transfers == nil {
 		for _, c := range plan.Copies {
 			if !c.Reassign {
@@ -120,7 +135,7 @@ func (d *Dealer) ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts Apply
 		}
 		res.CycleID = id
 	}
-	err := d.apply(ctx, tgt, plan, opts, res)
+	err = d.apply(ctx, tgt, plan, opts, res)
 	if h != nil {
 		status := CycleApplied
 		if err != nil {

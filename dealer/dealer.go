@@ -23,6 +23,7 @@ type Deps struct {
 	Protection ProtectionSource
 	Transfers  TransferQueue
 	History    *History
+	Metrics    *Metrics // nil: no metrics
 }
 
 // Dealer plans and applies copy cycles. It is safe for concurrent use;

@@ -26,6 +26,7 @@ type Runner struct {
 	Sources Sources
 	Queue   DeletionQueue // required for cycles that are not dry runs
 	Log     *logrus.Entry
+	Metrics *Metrics // nil: no metrics
 }
 
 // RunOptions adjust one RunCycle call.
@@ -76,7 +77,18 @@ func (r *Runner) RunCycle(ctx context.Context, partition string, opts RunOptions
 // target() returns (called after planning, so its snapshot is current).
 // The scheduler application passes its run's snapshot and a target whose
 // Commit is the run's Env.Commit.
-func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *inventory.Snapshot, target func() Target, opts RunOptions) (*CycleResult, error) {
+func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *inventory.Snapshot, target func() Target, opts RunOptions) (res *CycleResult, err error) {
+	start := time.Now()
+	defer func() {
+		status := StatusApplied
+		switch {
+		case err != nil:
+			status = StatusFailed
+		case res != nil && res.DryRun:
+			status = StatusPlanned
+		}
+		r.Metrics.observe(res, status, time.Since(start), time.Now())
+	}()
 	pol, err := r.LoadPolicy(partition, opts.PolicyFile)
 	if err != nil {
 		return nil, err
@@ -91,7 +103,7 @@ func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *invento
 	if err != nil {
 		return nil, err
 	}
-	res := &CycleResult{Plan: plan, DryRun: dry}
+	res = &CycleResult{Plan: plan, DryRun: dry}
 	if r.History != nil {
 		if res.CycleID, err = r.History.Record(ctx, plan, StatusPlanned, dry, "", time.Now()); err != nil {
 			return nil, err

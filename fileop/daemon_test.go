@@ -149,6 +149,10 @@ func TestTransferCompletesReplicaInTheSameWrite(t *testing.T) {
 		if got := metricValue(t, reg, "dynamo_fileop_transferred_bytes_total"); got != 20*3000 {
 			t.Fatalf("bytes metric %v, want %d", got, 20*3000)
 		}
+		// The documented per-link throughput gauge exists for the link used.
+		if got := metricValue(t, reg, "dynamo_fileop_link_bytes_per_second"); got <= 0 {
+			t.Fatalf("link throughput %v, want > 0", got)
+		}
 		if got := e.count(t, "state = 'done'"); got != 20 {
 			t.Fatalf("%d done, want 20", got)
 		}

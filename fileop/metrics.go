@@ -21,6 +21,7 @@ type metrics struct {
 
 	mu       sync.Mutex
 	window   map[string]int64
+	links    map[string]bool // every link that has moved bytes: idle ones read 0, not absent
 	lastTick time.Time
 }
 
@@ -38,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Bytes transferred by successful transfers."}, []string{"link"}),
 		linkRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "dynamo", Subsystem: "fileop", Name: "link_bytes_per_second",
 			Help: "Transfer throughput per link over the last metrics interval."}, []string{"link"}),
-		window: map[string]int64{}, lastTick: time.Now(),
+		window: map[string]int64{}, links: map[string]bool{}, lastTick: time.Now(),
 	}
 	if reg == nil {
 		return m, nil
@@ -82,6 +83,9 @@ func (d *Daemon) metricsLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// Once more on the way out, so the gauges cover the work done
+			// since the last tick (a drained queue reads 0, not its past).
+			d.refreshGauges(context.WithoutCancel(ctx))
 			return
 		case <-tick.C:
 		}
@@ -114,9 +118,11 @@ func (d *Daemon) refreshGauges(ctx context.Context) {
 	m.mu.Lock()
 	secs := time.Since(m.lastTick).Seconds()
 	m.lastTick = time.Now()
-	m.linkRate.Reset()
-	for l, b := range m.window {
-		m.linkRate.WithLabelValues(l).Set(float64(b) / secs)
+	for l := range m.window {
+		m.links[l] = true
+	}
+	for l := range m.links {
+		m.linkRate.WithLabelValues(l).Set(float64(m.window[l]) / secs)
 	}
 	clear(m.window)
 	m.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dynamo-go/dynamo/consistency"
 	"github.com/dynamo-go/dynamo/console"
 	"github.com/dynamo-go/dynamo/dealer"
@@ -50,6 +52,11 @@ func setupConsole(_ context.Context, s *serveEnv) (func(context.Context) error, 
 	c, err := console.New(console.Options{Sources: src, Access: srv, Log: s.env.log.WithField("component", "console")})
 	if err != nil {
 		return nil, err
+	}
+	if reg, ok := s.shared["metrics"].(*prometheus.Registry); ok {
+		if err := reg.Register(c.Collector()); err != nil {
+			return nil, fmt.Errorf("console metrics: %w", err)
+		}
 	}
 	// Actions need what POST /api/v1/fileop/release and /cancel need.
 	srv.MountPages("/", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}},

@@ -1,0 +1,75 @@
+package detox
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the Detox cycle series. Create them with NewMetrics and set
+// Runner.Metrics; a nil *Metrics records nothing.
+type Metrics struct {
+	cycles    *prometheus.CounterVec   // partition, status
+	duration  *prometheus.HistogramVec // partition
+	decisions *prometheus.CounterVec   // partition, decision
+	bytes     *prometheus.CounterVec   // partition, site: bytes decided for deletion
+	last      *prometheus.GaugeVec     // partition: end of the last cycle
+	lastBytes *prometheus.GaugeVec     // partition: bytes the last cycle decided to delete
+}
+
+// NewMetrics registers the Detox metrics on reg (nil: unregistered). A
+// second registration of the same series reuses the first, so two
+// runners in one process (serve and a test) share them.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynamo_detox_cycles_total",
+			Help: "Detox cycles by partition and outcome (planned = dry run, applied, failed)."}, []string{"partition", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dynamo_detox_cycle_duration_seconds",
+			Help:    "Wall time of a Detox cycle: planning, recording and applying.",
+			Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"partition"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynamo_detox_decisions_total",
+			Help: "Dataset-replica decisions of Detox cycles by outcome (keep, protect, delete, ignore)."}, []string{"partition", "decision"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynamo_detox_deleted_bytes_total",
+			Help: "Bytes Detox cycles decided to delete, per site (dry runs excluded)."}, []string{"partition", "site"}),
+		last: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_detox_last_cycle_timestamp_seconds",
+			Help: "End time of the partition's last Detox cycle."}, []string{"partition"}),
+		lastBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_detox_last_cycle_deleted_bytes",
+			Help: "Bytes the partition's last Detox cycle decided to delete (dry runs included)."}, []string{"partition"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.cycles, m.duration, m.decisions, m.bytes, m.last, m.lastBytes} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// observe records one finished cycle.
+func (m *Metrics) observe(res *CycleResult, status string, took time.Duration, end time.Time) {
+	if m == nil || res == nil || res.Plan == nil {
+		return
+	}
+	p := res.Plan
+	m.cycles.WithLabelValues(p.Partition, status).Inc()
+	m.duration.WithLabelValues(p.Partition).Observe(took.Seconds())
+	for _, r := range p.Replicas {
+		m.decisions.WithLabelValues(p.Partition, r.Decision.String()).Inc()
+	}
+	m.last.WithLabelValues(p.Partition).Set(float64(end.Unix()))
+	m.lastBytes.WithLabelValues(p.Partition).Set(float64(p.DeletedBytes()))
+	if status != StatusApplied {
+		return
+	}
+	for _, s := range p.Sites {
+		if s.Deleted > 0 {
+			m.bytes.WithLabelValues(p.Partition, s.Name).Add(float64(s.Deleted))
+		}
+	}
+}
