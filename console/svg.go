@@ -156,7 +156,7 @@ func timeChart(title string, ss []series, format func(float64) string, refLines 
 			fmt.Fprintf(&b, `<circle class="dot %s" cx="%.1f" cy="%.1f" r="2.5"><title>%s %s: %s</title></circle>`,
 				cls, x(p.T), y(p.V), html.EscapeString(s.Name), p.T.UTC().Format(time.DateTime), html.EscapeString(format(p.V)))
 		}
-		fmt.Fprintf(&b, `<text class="legend %s" x="%.0f" y="%.0f">%s</text>`, cls, left+8+float64(i%4)*170, top+12+float64(i/4)*14, html.EscapeString(s.Name))
+		fmt.Fprintf(&b, `<text class="legend %s" x="%.0f" y="%.0f">%s</text>`, cls, left+8, top+12+float64(i)*14, html.EscapeString(s.Name))
 	}
 	b.WriteString(`</svg>`)
 	return chart{Title: title, SVG: template.HTML(b.String())} //nolint:gosec // built from escaped parts above

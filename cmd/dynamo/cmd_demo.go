@@ -29,6 +29,9 @@ type demoOptions struct {
 	Listen string
 	Out    io.Writer
 	Seed   uint64 // 0 = random
+	// kept, when set, is called once the report is printed and the demo
+	// keeps serving (tests drive the running federation from there).
+	kept func(*demoRun)
 }
 
 func newDemoCmd(g *globalOptions) *cobra.Command {
@@ -209,6 +212,9 @@ func runDemo(ctx context.Context, o demoOptions) (rep *demoReport, err error) {
 	r.report.print(r.out)
 	if o.Keep {
 		r.printExplore()
+		if o.kept != nil {
+			o.kept(r)
+		}
 		<-ctx.Done()
 		r.say("stopping")
 	}
