@@ -11,6 +11,7 @@ declare -A want=(
   [davix-get]=davix [litmus]=litmus [grid-proxy-init]=globus-proxy-utils [voms-proxy-fake]=voms-clients
   [openssl]=openssl [apache2]=apache2 [xrootd]=xrootd-server [xrdfs]=xrootd-client
   [systemd-socket-activate]=systemd
+  [chromium]="chromium fonts-dejavu-core"  # the console's browser tests
 )
 missing=()
 for cmd in "${!want[@]}"; do
