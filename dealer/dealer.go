@@ -171,3 +171,6 @@ func (d *Dealer) RunCycle(ctx context.Context, store *inventory.Store, dryRun bo
 	res, err := d.Apply(ctx, store, plan, ApplyOptions{DryRun: dryRun, At: now})
 	return plan, res, err
 }
+
+// History returns the cycle history the Dealer records in (nil: none).
+func (d *Dealer) History() *History { return d.deps.History }

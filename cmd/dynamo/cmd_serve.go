@@ -94,6 +94,7 @@ type server struct {
 	seDBs           []*db.DB           // the storage elements' request databases
 	projects        *projects.Services // nil: off (no projects section)
 	fileop          *fileop.Daemon
+	fileopAPI       *fileop.API // the queue's REST API, which the console shares
 	dealer          *dealer.Dealer
 	detox           *detox.Runner
 	consistency     *consistency.Checker // nil: no consistency section
@@ -177,6 +178,7 @@ func assemble(ctx context.Context, e *env, cfg serveConfig, ln *serveListeners, 
 		{"requests", s.buildRequests},
 		{"detox", s.buildDetox},
 		{"consistency", s.buildConsistency},
+		{"console", s.buildConsole}, // last: it reads what every other component serves
 	}
 	for _, st := range steps {
 		if err := st.build(ctx); err != nil {

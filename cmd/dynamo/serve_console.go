@@ -4,64 +4,47 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/dynamo-go/dynamo/consistency"
 	"github.com/dynamo-go/dynamo/console"
-	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/detox"
-	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/registry"
-	"github.com/dynamo-go/dynamo/scheduler"
 	"github.com/dynamo-go/dynamo/srm"
 )
 
-func init() {
-	// Last: it reads what every other component published.
-	registerServeComponent(serveComponent{name: "console", order: 95, setup: setupConsole})
-}
-
-// setupConsole serves the operator console at / on the registry's server.
-// It reads through what the other components published (a component this
-// server does not run shows as such) and acts only through fileop's API,
-// the one the REST routes use, with the same permission they have.
-func setupConsole(_ context.Context, s *serveEnv) (func(context.Context) error, error) {
-	srv, ok := s.shared["registry"].(*registry.Server)
-	if !ok {
-		return nil, fmt.Errorf("the console needs the registry's server")
+// buildConsole serves the operator console at / on the registry's server.
+// It reads through the components built before it (one this server does
+// not run shows as such) and acts only through fileop's API, the one the
+// REST routes use, with the permission those routes have.
+func (s *server) buildConsole(context.Context) error {
+	src := console.Sources{Inventory: s.store, Requests: s.registry.Store(), Detox: detox.NewHistory(s.env.db)}
+	if s.detox != nil {
+		src.Watermarks = s.detox
 	}
-	src := console.Sources{Inventory: s.store, Requests: srv.Store(), Detox: detox.NewHistory(s.env.db)}
-	if r, ok := s.shared["detox"].(*detox.Runner); ok {
-		src.Watermarks = r
+	if s.scheduler != nil {
+		src.Scheduler = s.scheduler
 	}
-	if h, ok := s.shared["dealer.history"].(*dealer.History); ok {
-		src.Dealer = h
+	if s.dealer != nil && s.dealer.History() != nil {
+		src.Dealer = s.dealer.History()
 	}
-	if a, ok := s.shared["fileop.api"].(*fileop.API); ok {
-		src.Transfers = a
+	if s.fileopAPI != nil {
+		src.Transfers = s.fileopAPI
 	}
-	if c, ok := s.shared["consistency"].(*consistency.Checker); ok {
-		src.Consistency = c
+	if s.consistency != nil {
+		src.Consistency = s.consistency
 	}
-	if sch, ok := s.shared["scheduler"].(*scheduler.Scheduler); ok {
-		src.Scheduler = sch
+	if len(s.storageElements) == len(s.cfg.file.StorageElements) {
+		src.StorageAreas = seAreas{names: s.cfg.file.StorageElements, servers: s.storageElements}
 	}
-	if ses, ok := s.shared["storage-elements"].([]*srm.Server); ok && len(ses) == len(s.env.file.StorageElements) {
-		src.StorageAreas = seAreas{names: s.env.file.StorageElements, servers: ses}
-	}
-	c, err := console.New(console.Options{Sources: src, Access: srv, Log: s.env.log.WithField("component", "console")})
+	c, err := console.New(console.Options{Sources: src, Access: s.registry, Log: s.env.log.WithField("component", "console")})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if reg, ok := s.shared["metrics"].(*prometheus.Registry); ok {
-		if err := reg.Register(c.Collector()); err != nil {
-			return nil, fmt.Errorf("console metrics: %w", err)
-		}
+	if err := s.metrics.Register(c.Collector()); err != nil {
+		return fmt.Errorf("console metrics: %w", err)
 	}
 	// Actions need what POST /api/v1/fileop/release and /cancel need.
-	srv.MountPages("/", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}},
+	s.registry.MountPages("/", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}},
 		c.RenderError, c.Routes)
-	return nil, nil
+	return nil
 }
 
 // seAreas lists the storage areas of the embedded SE named like a site.

@@ -56,6 +56,9 @@ func (s *server) buildDealer(context.Context) error {
 		return err
 	}
 	deps.Transfers = fileopQueue{s.store}
+	if deps.Metrics, err = dealer.NewMetrics(s.metrics); err != nil {
+		return err
+	}
 	if err := dealerInputs(s.cfg.dealer, deps); err != nil {
 		return err
 	}

@@ -34,6 +34,10 @@ func (s *server) buildDetox(context.Context) error {
 	if err := r.Sources.FillEmpty(cfg.AssumeEmpty...); err != nil {
 		return err
 	}
+	var err error
+	if r.Metrics, err = detox.NewMetrics(s.metrics); err != nil {
+		return err
+	}
 	s.detox = r
 	s.mount("/api/v1/detox", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetPolicy}},
 		func(rg *gin.RouterGroup) { detox.Routes(rg, s.env.db) })

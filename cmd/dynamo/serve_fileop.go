@@ -25,7 +25,7 @@ func (s *server) buildFileop(context.Context) error {
 	}
 	s.fileop = d
 	api := &fileop.API{DB: s.env.db, Wake: d.Wake}
-	s.shared["fileop.api"] = api // the console reads and acts through the same API
+	s.fileopAPI = api // the console reads and acts through the same API
 	s.mount("/api/v1/fileop", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}}, api.Routes)
 	// Only the writer-lease holder runs file operations: the daemon starts
 	// when this server takes the lease (resuming the open batches of the
