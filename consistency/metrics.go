@@ -23,7 +23,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynamo_consistency_runs_total",
 			Help: "Consistency runs by site and final status (done, alert, failed, interrupted)."}, []string{"site", "status"}),
 		files: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_consistency_files",
-			Help: "Files per kind found by the site's last run (listed, expected, missing, orphan, size_mismatch, checksum_mismatch)."}, []string{"site", "kind"}),
+			Help: "Files per kind found by the site's last run (listed, expected, missing, orphan, size_mismatch, checksum_mismatch, temporary)."}, []string{"site", "kind"}),
 		bytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_consistency_bytes",
 			Help: "Bytes per kind found by the site's last run (listed, expected, missing, orphan)."}, []string{"site", "kind"}),
 		alertG: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_consistency_alert",
@@ -74,7 +74,7 @@ func (m *metrics) observe(r *RunRecord, d time.Duration) {
 		return
 	}
 	for k, v := range map[string]int64{"listed": r.SiteFiles, "expected": r.ExpectedFiles, "missing": r.Missing, "orphan": r.Orphans,
-		"size_mismatch": r.SizeMismatch, "checksum_mismatch": r.ChecksumMismatch} {
+		"size_mismatch": r.SizeMismatch, "checksum_mismatch": r.ChecksumMismatch, "temporary": r.Temporary} {
 		m.files.WithLabelValues(r.Site, k).Set(float64(v))
 	}
 	for k, v := range map[string]int64{"listed": r.SiteBytes, "expected": r.ExpectedBytes, "missing": r.MissingBytes, "orphan": r.OrphanBytes} {
