@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,7 +112,16 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 		msg = "internal error; see the server log"
 	case db.Unavailable(err):
 		s.log.WithError(err).WithField("path", c.Request.URL.Path).Warn("database unavailable")
-		msg = fmt.Sprintf("the database is unavailable or did not answer within %s; retry later", s.dbTimeout)
+		switch {
+		case errors.Is(err, db.ErrTimeout):
+			msg = fmt.Sprintf("the database did not answer within %s; retry later", s.dbTimeout)
+		case errors.Is(err, context.DeadlineExceeded):
+			// A deadline of the handler's own: the database or another
+			// service it waited for.
+			msg = "the request ran out of time waiting for the database or another service; retry later"
+		default:
+			msg = "the database is unavailable; retry later"
+		}
 	case db.Retryable(err):
 		s.log.WithError(err).WithField("path", c.Request.URL.Path).Info("database busy")
 		msg = "the database is busy; retry"
