@@ -28,6 +28,10 @@ type InjectSite struct {
 	Backend     string           `json:"backend,omitempty"`
 	Status      SiteStatus       `json:"status"`
 	Quotas      map[string]int64 `json:"quotas,omitempty"`
+	// AllowProtectionChange confirms a change of storage type, or of
+	// status away from ready/waitroom, on a site holding last copies
+	// (see checkSiteProtection); without it such a change is an error.
+	AllowProtectionChange bool `json:"allow_protection_change,omitempty"`
 }
 
 // InjectGroup adds or updates a group.
@@ -129,6 +133,8 @@ func (s *Store) buildInjection(ctx context.Context, t *Txn, doc *InjectDoc) erro
 		id, ok := t.SiteID(in.Name)
 		if !ok {
 			id = t.NewSiteID()
+		} else if err := t.checkSiteProtection(id, in); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
 		}
 		if err := t.Add(UpsertSite{Site{ID: id, Name: in.Name, Host: in.Host, StorageType: in.StorageType, Backend: in.Backend, Status: in.Status}}); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
