@@ -92,9 +92,14 @@ detox:
 	waitUntil(t, "the server to be ready", 90*time.Second, func() bool {
 		return apiCall("GET", base+"/readyz", "", "").code == http.StatusOK
 	})
-	if a := apiCall("POST", base+"/api/v1/injections/sync", token, lastCopyInventory); a.code != http.StatusOK {
-		t.Fatalf("inject: %d %s %v", a.code, a.body, a.err)
-	}
+	// Writes need the writer lease, which the server takes after it is ready.
+	waitUntil(t, "the inventory to be injected", 60*time.Second, func() bool {
+		a := apiCall("POST", base+"/api/v1/injections/sync", token, lastCopyInventory)
+		if a.code != http.StatusOK && a.code != http.StatusServiceUnavailable {
+			t.Fatalf("inject: %d %s %v", a.code, a.body, a.err)
+		}
+		return a.code == http.StatusOK
+	})
 	t.Setenv(appEnvToken, token)
 	waitUntil(t, "the server to hold the writer lease", 30*time.Second, func() bool {
 		out, err := runCLI(t, "app", "list", "--server", base)
