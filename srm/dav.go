@@ -16,6 +16,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/dynamo-go/dynamo/srm/fs"
@@ -322,23 +323,41 @@ func writeAtomic(ctx context.Context, drv fs.Driver, name string, body io.Reader
 	if limit >= 0 {
 		body = io.LimitReader(body, limit+1)
 	}
-	var dst io.Writer = wr
+	// A driver writer that checksums as it writes saves a second pass.
+	summer, streams := wr.(interface{ Adler32() string })
+	var dst io.Writer = plainWriter{wr}
 	h := adler32.New()
-	if adler != "" {
-		dst = io.MultiWriter(wr, h)
+	if adler != "" && !streams {
+		dst = io.MultiWriter(dst, h)
 	}
-	n, err := io.Copy(dst, body)
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(dst, body, *buf)
+	copyBufs.Put(buf)
 	if err != nil {
 		return n, err
 	}
 	if limit >= 0 && n > limit {
 		return n, errTooLarge
 	}
-	if adler != "" && hex.EncodeToString(h.Sum(nil)) != strings.ToLower(adler) {
-		return n, fmt.Errorf("%w: got adler32 %s, the source declared %s", errChecksumMismatch, hex.EncodeToString(h.Sum(nil)), adler)
+	if adler != "" {
+		got := hex.EncodeToString(h.Sum(nil))
+		if streams {
+			got = summer.Adler32()
+		}
+		if got != strings.ToLower(adler) {
+			return n, fmt.Errorf("%w: got adler32 %s, the source declared %s", errChecksumMismatch, got, adler)
+		}
 	}
 	return n, wr.Commit(expected, replace)
 }
+
+// copyBufs are the buffers of streamed writes: large ones keep the
+// syscalls per GiB few.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// plainWriter hides a writer's ReadFrom, so io.CopyBuffer uses our large
+// buffer instead of the writer's generic 32 KiB loop.
+type plainWriter struct{ io.Writer }
 
 // writeFile is writeAtomic to loc plus what srmPutDone does after: the
 // area's used space and the tape copy follow.

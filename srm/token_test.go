@@ -183,7 +183,7 @@ func TestBearerTokens(t *testing.T) {
 }
 
 // mintMacaroon asks the SE for a macaroon on url with the given client.
-func mintMacaroon(t *testing.T, hc *http.Client, url string, hdr []string, caveats ...string) (int, string) {
+func mintMacaroon(t testing.TB, hc *http.Client, url string, hdr []string, caveats ...string) (int, string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"caveats": caveats, "validity": "PT30M"})
 	resp, out := httpDo(t, hc, "POST", url, body, append([]string{"Content-Type", "application/macaroon-request"}, hdr...)...)
