@@ -124,3 +124,12 @@ func (s *Server) copyProps(ctx context.Context, from, to string, move, deep bool
 		return nil
 	})
 }
+
+// forgetProps drops the dead properties of a name the SRM side removed, so
+// a later file of that name does not inherit them; a failure is logged
+// (the file is gone either way).
+func (s *Server) forgetProps(ctx context.Context, stfn string) {
+	if err := s.dropProps(ctx, stfn); err != nil {
+		s.log.WithError(err).WithField("stfn", stfn).Warn("dropping WebDAV properties")
+	}
+}

@@ -292,3 +292,35 @@ func TestTokenWrites(t *testing.T) {
 	}
 	_ = json.Valid
 }
+
+// Dead properties follow the SRM namespace operations too: srmMv moves
+// them, srmRm drops them, so a later file of the name starts clean.
+func TestPropsFollowSRM(t *testing.T) {
+	se := startSE(t, nil, nil)
+	c, hc, S := clientFor(t, se)
+	B := httpsBase(se)
+	ctx := context.Background()
+	if resp, _ := httpDo(t, hc, "PUT", B+"/f", []byte("x")); resp.StatusCode != 201 {
+		t.Fatalf("PUT: %d", resp.StatusCode)
+	}
+	patch := `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><z:color xmlns:z="urn:z">blue</z:color></D:prop></D:set></D:propertyupdate>`
+	if resp, out := httpDo(t, hc, "PROPPATCH", B+"/f", []byte(patch)); resp.StatusCode != 207 || !strings.Contains(string(out), "200") {
+		t.Fatalf("PROPPATCH: %d %s", resp.StatusCode, out)
+	}
+	must(t, c.Mv(ctx, S+"f", S+"g"))
+	find := func(p string) string {
+		_, out := httpDo(t, hc, "PROPFIND", B+p, nil, "Depth", "0")
+		return string(out)
+	}
+	if out := find("/g"); !strings.Contains(out, "blue") {
+		t.Errorf("property lost by srmMv: %s", out)
+	}
+	_, err := c.Rm(ctx, S+"g")
+	must(t, err)
+	if resp, _ := httpDo(t, hc, "PUT", B+"/g", []byte("y")); resp.StatusCode != 201 {
+		t.Fatalf("PUT again: %d", resp.StatusCode)
+	}
+	if out := find("/g"); strings.Contains(out, "blue") {
+		t.Errorf("a new file inherited the removed file's property: %s", out)
+	}
+}

@@ -300,6 +300,7 @@ func (s *Server) rmdir(c *call, req *node) (any, error) {
 		code, expl := fsStatus(err)
 		return returnOnly{rs(code, expl)}, nil
 	}
+	s.forgetProps(c.ctx, loc.StFN)
 	return returnOnly{rs(SRM_SUCCESS, "")}, nil
 }
 
@@ -373,6 +374,7 @@ func (s *Server) rmOne(c *call, surl string) TReturnStatus {
 	if fi.Mode.IsRegular() {
 		loc.Area.used.Add(-fi.Size)
 	}
+	s.forgetProps(c.ctx, loc.StFN)
 	return rs(SRM_SUCCESS, "")
 }
 
@@ -411,6 +413,10 @@ func (s *Server) mv(c *call, req *node) (any, error) {
 	}
 	if err := from.Area.drv.Rename(c.ctx, from.Name, to.Name); err != nil {
 		return returnOnly{rs(fsStatus(err))}, nil
+	}
+	// WebDAV properties travel with the name.
+	if err := s.copyProps(c.ctx, from.StFN, to.StFN, true, true); err != nil {
+		s.log.WithError(err).WithField("stfn", to.StFN).Warn("moving WebDAV properties")
 	}
 	return returnOnly{rs(SRM_SUCCESS, "")}, nil
 }

@@ -141,7 +141,8 @@ func (s *Server) decodeTapeBody(w http.ResponseWriter, r *http.Request, v any) b
 func (s *Server) tapeStage(w http.ResponseWriter, r *http.Request, p *principal) {
 	var body struct {
 		Files []struct {
-			Path string `json:"path"`
+			Path         string `json:"path"`
+			DiskLifetime string `json:"diskLifetime"`
 		} `json:"files"`
 	}
 	if !s.decodeTapeBody(w, r, &body) {
@@ -159,6 +160,14 @@ func (s *Server) tapeStage(w http.ResponseWriter, r *http.Request, p *principal)
 	now := time.Now()
 	req := &request{Type: typeBoL, DN: p.name(), FQANs: strings.Join(p.fqans(), ","), UserDesc: "tape-rest",
 		PinLifetime: int64(ec.DefaultPinLifetime / time.Second), Created: now.Unix(), Overwrite: "N"}
+	// The pin is the longest diskLifetime asked for (ISO 8601), bounded by
+	// engine.max_pin_lifetime; unparsable values are ignored, as the API
+	// allows.
+	for _, bf := range body.Files {
+		if d, err := parseISODuration(bf.DiskLifetime); err == nil && d > 0 {
+			req.PinLifetime = max(req.PinLifetime, int64(min(d, ec.MaxPinLifetime)/time.Second))
+		}
+	}
 	seen := map[string]bool{}
 	var files []*file
 	for i, bf := range body.Files {
