@@ -31,6 +31,8 @@ type Store struct {
 	last     *Snapshot // reused while nothing was written since
 	names    *names
 	nextFile FileID
+
+	memoryOnly bool // made by a Builder: nothing backs it, writes are refused
 }
 
 // PartitionDef defines a partition: a leaf partition by a condition on
@@ -93,6 +95,9 @@ func (s *Store) DB() *db.DB { return s.db }
 // Once the store is sealed (Seal), Write goes through the writer given to
 // Seal, which decides whether this process may write at all.
 func (s *Store) Write(ctx context.Context, at time.Time, fn func(*Txn) error) (WriteResult, error) {
+	if s.memoryOnly {
+		return WriteResult{}, ErrBuiltInMemory
+	}
 	if g := s.writer(); g != nil {
 		return g.Write(ctx, at, fn)
 	}
@@ -185,6 +190,9 @@ func (s *Store) apply(us []Update, first uint64) {
 // writer lease calls it before writing, so nothing is missed or applied
 // twice (updates are applied in seq order, each exactly once).
 func (s *Store) CatchUp(ctx context.Context) (int, error) {
+	if s.memoryOnly {
+		return 0, ErrBuiltInMemory
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	rows, err := s.db.QueryxContext(ctx, "SELECT seq, kind, body FROM inventory_changes WHERE seq > ? ORDER BY seq", s.Seq())

@@ -51,19 +51,30 @@ var (
 // Generate writes the inventory into an empty, migrated database.
 // progress, if not nil, is called now and then with what is done so far.
 func Generate(ctx context.Context, d *db.DB, spec Spec, progress func(Stats)) (Stats, error) {
-	var st Stats
-	if spec.Sites < 1 || spec.Sites > 65535 || spec.Datasets < 1 || spec.BlocksPerDataset < 1 || spec.ReplicasPerBlock < 1 || spec.ReplicasPerBlock > 5 {
-		return st, fmt.Errorf("synth: sites 1..65535, datasets >= 1, blocks per dataset >= 1, replicas per block 1..5")
+	if err := spec.check(); err != nil {
+		return Stats{}, err
 	}
 	var n int
 	if err := d.GetContext(ctx, &n, "SELECT COUNT(*) FROM datasets"); err != nil {
-		return st, err
+		return Stats{}, err
 	}
 	if n > 0 {
-		return st, fmt.Errorf("synth: the database already holds %d datasets; generate into an empty one", n)
+		return Stats{}, fmt.Errorf("synth: the database already holds %d datasets; generate into an empty one", n)
 	}
+	return generate(ctx, spec, dbSink{newBulk(d)}, progress)
+}
+
+func (spec Spec) check() error {
+	if spec.Sites < 1 || spec.Sites > 65535 || spec.Datasets < 1 || spec.BlocksPerDataset < 1 || spec.ReplicasPerBlock < 1 || spec.ReplicasPerBlock > 5 {
+		return fmt.Errorf("synth: sites 1..65535, datasets >= 1, blocks per dataset >= 1, replicas per block 1..5")
+	}
+	return nil
+}
+
+// generate produces the inventory row by row into w, parents first.
+func generate(ctx context.Context, spec Spec, w sink, progress func(Stats)) (Stats, error) {
+	var st Stats
 	rng := rand.New(rand.NewPCG(spec.Seed, 0x5eed))
-	w := newBulk(d)
 
 	// Sites: ~10% tape, a few not ready.
 	type siteInfo struct {
@@ -85,8 +96,7 @@ func Generate(ctx context.Context, d *db.DB, spec Spec, progress func(Stats)) (S
 			status = "morgue"
 		}
 		sites[i].tape = tape
-		if err := w.add(ctx, "sites", "id, name, host, storage_type, backend, status",
-			i, name, fmt.Sprintf("se%03d.example.org", i), typ, fmt.Sprintf("davs://se%03d.example.org:443/store", i), status); err != nil {
+		if err := w.site(ctx, i, name, fmt.Sprintf("se%03d.example.org", i), typ, fmt.Sprintf("davs://se%03d.example.org:443/store", i), status); err != nil {
 			return st, err
 		}
 		st.Sites++
@@ -96,13 +106,10 @@ func Generate(ctx context.Context, d *db.DB, spec Spec, progress func(Stats)) (S
 		if g == "DataOps" {
 			level = "block"
 		}
-		if err := w.add(ctx, "owner_groups", "id, name, olevel", i+1, g, level); err != nil {
+		if err := w.group(ctx, i+1, g, level); err != nil {
 			return st, err
 		}
 		st.Groups++
-	}
-	if err := w.add(ctx, "partitions", "id, name", 1, "Default"); err != nil {
-		return st, err
 	}
 
 	// Replica count weights giving the requested mean over 1..5.
@@ -133,8 +140,7 @@ func Generate(ctx context.Context, d *db.DB, spec Spec, progress func(Stats)) (S
 			open = 1
 		}
 		last := now - rng.Int64N(4*365*86400)
-		if err := w.add(ctx, "datasets", "id, name, status, data_type, software_version, last_update, is_open",
-			ds, name, status, dtype, fmt.Sprintf("CMSSW_%d_%d_%d", 8+rng.IntN(7), rng.IntN(6), rng.IntN(20)), last, open); err != nil {
+		if err := w.dataset(ctx, ds, name, status, dtype, fmt.Sprintf("CMSSW_%d_%d_%d", 8+rng.IntN(7), rng.IntN(6), rng.IntN(20)), last, open); err != nil {
 			return st, err
 		}
 		st.Datasets++
@@ -158,7 +164,7 @@ func Generate(ctx context.Context, d *db.DB, spec Spec, progress func(Stats)) (S
 			if sites[s].tape {
 				group[i] = 2 // DataOps custodial copies on tape
 			}
-			if err := w.add(ctx, "dataset_replicas", "dataset_id, site_id, growing, group_id", ds, s, open, group[i]); err != nil {
+			if err := w.datasetReplica(ctx, ds, s, open, group[i]); err != nil {
 				return st, err
 			}
 			st.DatasetReplicas++
@@ -173,8 +179,7 @@ func Generate(ctx context.Context, d *db.DB, spec Spec, progress func(Stats)) (S
 			if open == 1 && b == nblocks-1 {
 				bopen = 1
 			}
-			if err := w.add(ctx, "blocks", "id, dataset_id, name, size, num_files, is_open, last_update",
-				blockID, ds, uuid(rng), size, nfiles, bopen, last); err != nil {
+			if err := w.block(ctx, blockID, ds, uuid(rng), size, nfiles, bopen, last); err != nil {
 				return st, err
 			}
 			st.Blocks++
@@ -194,8 +199,7 @@ func Generate(ctx context.Context, d *db.DB, spec Spec, progress func(Stats)) (S
 				if sites[s].tape {
 					flags = 1
 				}
-				if err := w.add(ctx, "block_replicas", "block_id, site_id, group_id, flags, is_complete, size, num_files, last_update",
-					blockID, s, group[i], flags, complete, rsize, rfiles, last); err != nil {
+				if err := w.blockReplica(ctx, blockID, s, group[i], flags, complete, rsize, rfiles, last); err != nil {
 					return st, err
 				}
 				sites[s].used += rsize
@@ -220,11 +224,11 @@ func Generate(ctx context.Context, d *db.DB, spec Spec, progress func(Stats)) (S
 		if quota == 0 {
 			quota = 1e12
 		}
-		if err := w.add(ctx, "quotas", "site_id, partition_id, quota", i, 1, quota); err != nil {
+		if err := w.quota(ctx, i, quota); err != nil {
 			return st, err
 		}
 	}
-	if err := w.flushAll(ctx); err != nil {
+	if err := w.finish(ctx); err != nil {
 		return st, err
 	}
 	if progress != nil {
