@@ -146,7 +146,7 @@ func generate(ctx context.Context, spec Spec, w sink, progress func(Stats)) (Sta
 		st.Datasets++
 
 		// The dataset's replicas: k distinct sites, one owner group each.
-		k := pick(rng, weights)
+		k := min(pick(rng, weights), spec.Sites) // distinct sites: no more than there are
 		chosen = chosen[:0]
 		for len(chosen) < k {
 			s := 1 + rng.IntN(spec.Sites)

@@ -1,0 +1,512 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/dynamo-go/dynamo/consistency"
+	"github.com/dynamo-go/dynamo/dealer"
+	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/policy"
+	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/inventory/synth"
+	"github.com/dynamo-go/dynamo/registry/bench"
+)
+
+func init() { benchSubcommands = append(benchSubcommands, newBenchScaleCmd) }
+
+// The steps of the scaling benchmark, in the order they run.
+var scaleSteps = []string{"load", "detox", "dealer", "consistency", "rest"}
+
+type scaleOptions struct {
+	Sizes         []float64         // multiples of CMS
+	Steps         []string          // subset of scaleSteps
+	LoadDB        map[string]string // size -> DSN of a database generated with the same spec
+	PolicyFile    string
+	Partition     string
+	Requests      int
+	Rate          int
+	RESTDuration  time.Duration
+	ConsistencyTo int // cap on the files of the consistency diff (0: none)
+	Seed          uint64
+	WorkDir       string
+	Dealer        dealer.Config
+}
+
+// scaleRow is one inventory size's figures. Seconds are wall time; the
+// CPU figures say what the step cost on a shared machine.
+type scaleRow struct {
+	Scale          float64 `json:"scale"`
+	Sites          int64   `json:"sites"`
+	Datasets       int64   `json:"datasets"`
+	Blocks         int64   `json:"blocks"`
+	BlockReplicas  int64   `json:"block_replicas"`
+	DSReplicas     int64   `json:"dataset_replicas"`
+	Objects        int64   `json:"objects"`
+	BuildSeconds   float64 `json:"build_seconds"`
+	HeapBytes      int64   `json:"heap_bytes"`
+	BytesPerObject float64 `json:"bytes_per_object"`
+	RSSBytes       int64   `json:"rss_bytes"`
+
+	LoadSeconds *float64 `json:"load_seconds,omitempty"`
+	LoadDB      string   `json:"load_db,omitempty"`
+
+	DetoxSeconds    *float64 `json:"detox_seconds,omitempty"`
+	DetoxCPU        *float64 `json:"detox_cpu_seconds,omitempty"`
+	DetoxDeletions  int      `json:"detox_deletions"`
+	DetoxDeleted    int64    `json:"detox_deleted_bytes"`
+	DetoxDecisions  int      `json:"detox_replica_decisions"`
+	DealerSeconds   *float64 `json:"dealer_seconds,omitempty"`
+	DealerCPU       *float64 `json:"dealer_cpu_seconds,omitempty"`
+	DealerRequests  int      `json:"dealer_requests"`
+	DealerCopies    int      `json:"dealer_copies"`
+	LargestSite     string   `json:"largest_site,omitempty"`
+	LargestSiteRep  int64    `json:"largest_site_block_replicas"`
+	LargestSiteFile int64    `json:"largest_site_files"`
+	DiffFiles       int      `json:"consistency_files"`
+	DiffSeconds     *float64 `json:"consistency_seconds,omitempty"`
+	RESTP99         *float64 `json:"rest_p99_ms,omitempty"`
+	RESTP50         *float64 `json:"rest_p50_ms,omitempty"`
+	RESTErrors      int      `json:"rest_errors"`
+	RESTRate        float64  `json:"rest_achieved_rate"`
+	RESTCycles      int      `json:"rest_detox_cycles_during"`
+	LoadAvg         string   `json:"loadavg"`
+}
+
+// scaleReport is the whole run: a row per size and the growth exponents
+// of each cost between the smallest and largest size.
+type scaleReport struct {
+	Rows       []scaleRow         `json:"rows"`
+	Exponents  map[string]float64 `json:"exponents,omitempty"`
+	GOMAXPROCS int                `json:"gomaxprocs"`
+}
+
+func newBenchScaleCmd(g *globalOptions) *cobra.Command {
+	o := scaleOptions{Partition: "Default", Requests: 10_000, Rate: 500, RESTDuration: 10 * time.Second, Seed: 1,
+		PolicyFile: "detox/testdata/policies/physics-default.txt"}
+	var sizes, steps []string
+	var jsonOut string
+	cmd := &cobra.Command{
+		Use:   "scale",
+		Short: "Measure memory and cycle costs on synthetic inventories of 1x, 3x, 10x CMS built in memory; prints a table and JSON",
+		Long: `Builds synthetic inventories in memory (1x CMS = 100 sites, 300,000 datasets,
+3 M blocks, 10 M block replicas; --sizes picks multiples) and measures for each:
+resident memory and bytes per object; the load time from a database generated
+with the same spec (--load-db SIZE=DSN; make one with
+"dynamo bench generate --sites 100*SIZE --datasets 300000*SIZE"); a Detox full
+cycle with --policy (plan only); a Dealer cycle with --requests synthetic open
+requests; a consistency diff of a site with as many files as the largest site
+holds (its own scratch SQLite database, written untimed); REST read latency at
+--rate req/s while Detox cycles run. Nothing is written to --db.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			for _, s := range sizes {
+				f, err := strconv.ParseFloat(strings.TrimSuffix(s, "x"), 64)
+				if err != nil || f <= 0 {
+					return usageError{fmt.Errorf("--sizes: %q is not a positive multiple of CMS", s)}
+				}
+				o.Sizes = append(o.Sizes, f)
+			}
+			for _, s := range steps {
+				if !slices.Contains(scaleSteps, s) {
+					return usageError{fmt.Errorf("--steps: unknown step %q (have %s)", s, strings.Join(scaleSteps, ", "))}
+				}
+			}
+			o.Steps = steps
+			main, err := loadFileConfig(g.configPath)
+			if err != nil {
+				return usageError{err}
+			}
+			if o.Dealer, err = loadDealerConfig("", main.Dealer); err != nil {
+				return usageError{err}
+			}
+			log, err := g.logger()
+			if err != nil {
+				return usageError{err}
+			}
+			rep, err := runScale(ctx, o, logrus.NewEntry(log))
+			if err != nil {
+				return err
+			}
+			printScaleTable(g.stdout, rep)
+			if jsonOut != "" {
+				w := g.stdout
+				if jsonOut != "-" {
+					f, err := os.Create(jsonOut)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					w = f
+				}
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", " ")
+				return enc.Encode(rep)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&sizes, "sizes", []string{"1", "3", "10"}, "inventory sizes as multiples of CMS")
+	f.StringSliceVar(&steps, "steps", scaleSteps, "steps to run per size")
+	f.StringToStringVar(&o.LoadDB, "load-db", nil, "SIZE=DSN: time loading this database (generated with the same spec) at that size")
+	f.StringVar(&o.PolicyFile, "policy", o.PolicyFile, "Detox policy file")
+	f.StringVar(&o.Partition, "partition", o.Partition, "Detox partition")
+	f.IntVar(&o.Requests, "requests", o.Requests, "open requests of the Dealer cycle")
+	f.IntVar(&o.Rate, "rate", o.Rate, "REST requests per second during the cycle")
+	f.DurationVar(&o.RESTDuration, "rest-duration", o.RESTDuration, "measured REST time")
+	f.IntVar(&o.ConsistencyTo, "consistency-max-files", 0, "cap the consistency diff's files (0: the largest site's)")
+	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the inventory and of the synthetic inputs")
+	f.StringVar(&o.WorkDir, "dir", "", "work directory (default: a temp dir, removed afterwards)")
+	f.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file (- for stdout)")
+	return cmd
+}
+
+// scaleSpec is the synthetic spec of k times CMS.
+func scaleSpec(k float64, seed uint64) synth.Spec {
+	s := synth.CMS()
+	s.Sites = max(10, int(math.Round(float64(s.Sites)*k)))
+	s.Datasets = max(1, int(math.Round(float64(s.Datasets)*k)))
+	s.Seed = seed
+	s.ReportEveryBlocks = 5_000_000
+	return s
+}
+
+func (o scaleOptions) step(name string) bool { return len(o.Steps) == 0 || slices.Contains(o.Steps, name) }
+
+func runScale(ctx context.Context, o scaleOptions, log *logrus.Entry) (*scaleReport, error) {
+	dir := o.WorkDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "dynamo-bench-scale-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	// Components that keep their own tables (the registry's) get a scratch
+	// database; the inventory lives only in memory.
+	scratch, err := db.Open(ctx, "sqlite:"+filepath.Join(dir, "scratch.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer scratch.Close()
+	if _, err := scratch.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	var pol *policy.Policy
+	var src detox.Sources
+	if o.step("detox") || o.step("rest") {
+		if pol, err = policy.LoadPolicy(o.PolicyFile, policy.PolicyOptions{Partition: o.Partition}); err != nil {
+			return nil, usageError{err}
+		}
+		if err := src.FillEmpty(allProducers()...); err != nil {
+			return nil, err
+		}
+	}
+	rep := &scaleReport{GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	blog := log.WithField("component", "bench")
+	for _, k := range o.Sizes {
+		row, err := scaleOne(ctx, o, k, dir, scratch, pol, src, blog)
+		if err != nil {
+			return nil, fmt.Errorf("%gx: %w", k, err)
+		}
+		rep.Rows = append(rep.Rows, row)
+	}
+	rep.Exponents = scaleExponents(rep.Rows)
+	return rep, nil
+}
+
+func scaleOne(ctx context.Context, o scaleOptions, k float64, dir string, scratch *db.DB, pol *policy.Policy, src detox.Sources, log *logrus.Entry) (scaleRow, error) {
+	spec := scaleSpec(k, o.Seed)
+	row := scaleRow{Scale: k}
+	log = log.WithField("scale", k)
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	store, st, err := synth.Build(ctx, scratch, log, spec, func(s synth.Stats) {
+		log.WithField("block_replicas", s.BlockReplicas).WithField("elapsed", time.Since(start).Round(time.Second).String()).Info("building")
+	})
+	if err != nil {
+		return row, err
+	}
+	row.BuildSeconds = time.Since(start).Seconds()
+	runtime.GC()
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	snap := store.Snapshot()
+	c := snap.Counts()
+	if c.Datasets != st.Datasets || c.Blocks != st.Blocks || c.BlockReplicas != st.BlockReplicas || c.Sites != st.Sites {
+		return row, fmt.Errorf("built inventory %+v differs from what was generated %+v", c, st)
+	}
+	row.Sites, row.Datasets, row.Blocks, row.BlockReplicas, row.DSReplicas = c.Sites, c.Datasets, c.Blocks, c.BlockReplicas, c.DatasetReplicas
+	row.Objects = c.Sites + c.Datasets + c.Blocks + c.BlockReplicas
+	row.HeapBytes = int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	row.BytesPerObject = float64(row.HeapBytes) / float64(max(row.Objects, 1))
+	row.RSSBytes = procStatusBytes("VmRSS")
+	log.WithField("objects", row.Objects).WithField("bytes_per_object", math.Round(row.BytesPerObject*10)/10).
+		WithField("seconds", math.Round(row.BuildSeconds)).Info("built in memory")
+
+	if dsn, ok := o.LoadDB[strconv.FormatFloat(k, 'g', -1, 64)]; ok && o.step("load") {
+		secs, name, err := timeLoad(ctx, dsn, log, c)
+		if err != nil {
+			return row, fmt.Errorf("load: %w", err)
+		}
+		row.LoadSeconds, row.LoadDB = &secs, name
+		log.WithField("seconds", secs).Info("loaded from the database")
+	}
+	if o.step("detox") {
+		runtime.GC()
+		c0, t0 := cpuSeconds(), time.Now()
+		plan, err := detox.PlanCycle(ctx, snap, pol, detox.PlanOptions{Sources: src})
+		if err != nil {
+			return row, fmt.Errorf("detox: %w", err)
+		}
+		secs, cpu := time.Since(t0).Seconds(), cpuSeconds()-c0
+		row.DetoxSeconds, row.DetoxCPU = &secs, &cpu
+		row.DetoxDeletions, row.DetoxDeleted, row.DetoxDecisions = len(plan.Deletions), plan.DeletedBytes(), len(plan.Replicas)
+		log.WithField("seconds", secs).WithField("deletions", row.DetoxDeletions).Info("detox cycle planned")
+	}
+	if o.step("dealer") {
+		now := time.Unix(1_760_000_000, 0)
+		in := dealer.SyntheticInputs(snap, o.Requests, o.Seed, now)
+		dl, err := dealer.New(o.Dealer, dealer.Deps{Requests: dealer.NewMemRequests(in.Requests...),
+			Accesses: dealer.MemAccesses(in.Accesses), Protection: dealer.MemProtection{P: in.Protection}}, log)
+		if err != nil {
+			return row, fmt.Errorf("dealer: %w", err)
+		}
+		runtime.GC()
+		c0, t0 := cpuSeconds(), time.Now()
+		plan, err := dl.Plan(ctx, snap, dealer.PlanOptions{Seed: o.Seed, Now: now})
+		if err != nil {
+			return row, fmt.Errorf("dealer: %w", err)
+		}
+		secs, cpu := time.Since(t0).Seconds(), cpuSeconds()-c0
+		row.DealerSeconds, row.DealerCPU = &secs, &cpu
+		row.DealerRequests, row.DealerCopies = len(in.Requests), len(plan.Copies)
+		log.WithField("seconds", secs).WithField("copies", row.DealerCopies).Info("dealer cycle planned")
+	}
+	site, reps, files := largestSite(snap)
+	row.LargestSite, row.LargestSiteRep, row.LargestSiteFile = site, reps, files
+	if o.step("consistency") && files > 0 {
+		n := int(files)
+		if o.ConsistencyTo > 0 {
+			n = min(n, o.ConsistencyTo)
+		}
+		n = max(10_000, (n+9_999)/10_000*10_000) // the diff benchmark's layout unit
+		cdir, err := os.MkdirTemp(dir, "consistency-")
+		if err != nil {
+			return row, err
+		}
+		cdb, err := db.Open(ctx, "sqlite:"+filepath.Join(cdir, "inventory.db"))
+		if err != nil {
+			return row, err
+		}
+		if _, err := cdb.Migrate(ctx); err != nil {
+			cdb.Close()
+			return row, err
+		}
+		res, err := consistency.Bench(ctx, cdb, consistency.BenchOptions{Dir: cdir, Files: n, SpoolBudget: 64 << 20,
+			Progress: func(s string) { log.Info(s) }})
+		cdb.Close()
+		os.RemoveAll(cdir)
+		if err != nil {
+			return row, fmt.Errorf("consistency: %w", err)
+		}
+		secs := res.Cold.Total.Seconds()
+		row.DiffFiles, row.DiffSeconds = n, &secs
+		log.WithField("files", n).WithField("seconds", secs).Info("consistency diff (cold)")
+	}
+	if o.step("rest") {
+		res, cycles, err := restDuringCycles(ctx, store, snap, pol, src, o, log)
+		if err != nil {
+			return row, fmt.Errorf("rest: %w", err)
+		}
+		row.RESTP99, row.RESTP50 = &res.All.P99, &res.All.P50
+		row.RESTErrors, row.RESTRate, row.RESTCycles = res.All.Errors, res.AchievedRate, cycles
+		log.WithField("p99_ms", res.All.P99).WithField("detox_cycles", cycles).Info("REST during cycles")
+	}
+	row.LoadAvg = loadAvg()
+	runtime.KeepAlive(store)
+	return row, nil
+}
+
+// timeLoad loads the database's inventory and checks it is the one that
+// was built (same counts): otherwise the two figures are not comparable.
+func timeLoad(ctx context.Context, dsn string, log *logrus.Entry, want inventory.Counts) (float64, string, error) {
+	d, err := db.Open(ctx, dsn)
+	if err != nil {
+		return 0, "", err
+	}
+	defer d.Close()
+	runtime.GC()
+	t0 := time.Now()
+	s, err := inventory.Load(ctx, d, log, nil, time.Now())
+	if err != nil {
+		return 0, d.Name, fmt.Errorf("%s: %w", d.Name, err)
+	}
+	secs := time.Since(t0).Seconds()
+	if got := s.Snapshot().Counts(); got.Datasets != want.Datasets || got.BlockReplicas != want.BlockReplicas {
+		return 0, d.Name, fmt.Errorf("%s holds %d datasets and %d block replicas, the built inventory %d and %d: generate it with the same spec",
+			d.Name, got.Datasets, got.BlockReplicas, want.Datasets, want.BlockReplicas)
+	}
+	return secs, d.Name, nil
+}
+
+// largestSite is the site with the most block replicas, and how many
+// files those replicas hold.
+func largestSite(snap *inventory.Snapshot) (string, int64, int64) {
+	var best inventory.Site
+	var bestN int64 = -1
+	for _, s := range snap.Sites() {
+		var n int64
+		for range snap.BlockReplicasAtSite(s.ID) {
+			n++
+		}
+		if n > bestN {
+			best, bestN = s, n
+		}
+	}
+	if bestN <= 0 {
+		return "", 0, 0
+	}
+	var files int64
+	for r := range snap.BlockReplicasAtSite(best.ID) {
+		files += int64(r.NumFiles)
+	}
+	return best.Name, bestN, files
+}
+
+// restDuringCycles runs Detox cycles back to back while the REST read mix
+// runs at o.Rate, and reports the read latency.
+func restDuringCycles(ctx context.Context, store *inventory.Store, snap *inventory.Snapshot, pol *policy.Policy, src detox.Sources,
+	o scaleOptions, log *logrus.Entry) (bench.Result, int, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var cycles int
+	var cycleErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for cctx.Err() == nil {
+			if _, err := detox.PlanCycle(cctx, snap, pol, detox.PlanOptions{Sources: src}); err != nil {
+				if cctx.Err() == nil {
+					cycleErr = err
+				}
+				return
+			}
+			cycles++
+		}
+	}()
+	res, err := bench.API(ctx, store, log.WithField("component", "registry"), bench.Options{Rate: o.Rate, Duration: o.RESTDuration,
+		Warmup: time.Second, Seed: o.Seed})
+	cancel()
+	wg.Wait()
+	if err == nil {
+		err = cycleErr
+	}
+	return res, cycles, err
+}
+
+// scaleExponents fits cost ~ size^k for each step over the sizes measured.
+func scaleExponents(rows []scaleRow) map[string]float64 {
+	out := map[string]float64{}
+	fit := func(name string, get func(scaleRow) *float64) {
+		var xs, ys []float64
+		for _, r := range rows {
+			if v := get(r); v != nil && *v > 0 {
+				xs = append(xs, r.Scale)
+				ys = append(ys, *v)
+			}
+		}
+		if k, ok := logLogSlope(xs, ys).(float64); ok {
+			out[name] = math.Round(k*100) / 100
+		}
+	}
+	f := func(v float64) *float64 { return &v }
+	fit("memory", func(r scaleRow) *float64 { return f(float64(r.HeapBytes)) })
+	fit("build", func(r scaleRow) *float64 { return f(r.BuildSeconds) })
+	fit("load", func(r scaleRow) *float64 { return r.LoadSeconds })
+	fit("detox", func(r scaleRow) *float64 { return r.DetoxSeconds })
+	fit("detox_cpu", func(r scaleRow) *float64 { return r.DetoxCPU })
+	fit("dealer", func(r scaleRow) *float64 { return r.DealerSeconds })
+	fit("dealer_cpu", func(r scaleRow) *float64 { return r.DealerCPU })
+	fit("consistency", func(r scaleRow) *float64 { return r.DiffSeconds })
+	fit("rest_p99", func(r scaleRow) *float64 { return r.RESTP99 })
+	return out
+}
+
+func printScaleTable(w io.Writer, rep *scaleReport) {
+	opt := func(v *float64, format string) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf(format, *v)
+	}
+	fmt.Fprintf(w, "%-5s %6s %9s %11s %7s %7s %8s %8s %13s %12s %12s %10s %s\n", "scale", "sites", "datasets", "blk_replicas",
+		"GiB", "B/obj", "build_s", "load_s", "detox_s(cpu)", "dealer_s", "diff_s(files)", "rest_p99", "loadavg")
+	for _, r := range rep.Rows {
+		diff := "-"
+		if r.DiffSeconds != nil {
+			diff = fmt.Sprintf("%.1f(%dk)", *r.DiffSeconds, r.DiffFiles/1000)
+		}
+		detoxCol := "-"
+		if r.DetoxSeconds != nil {
+			detoxCol = fmt.Sprintf("%.1f(%.1f)", *r.DetoxSeconds, *r.DetoxCPU)
+		}
+		la := strings.Fields(r.LoadAvg)
+		if len(la) > 0 {
+			la = la[:1]
+		}
+		fmt.Fprintf(w, "%-5g %6d %9d %11d %7.2f %7.1f %8.1f %8s %13s %12s %12s %10s %s\n", r.Scale, r.Sites, r.Datasets, r.BlockReplicas,
+			float64(r.HeapBytes)/(1<<30), r.BytesPerObject, r.BuildSeconds, opt(r.LoadSeconds, "%.1f"), detoxCol,
+			opt(r.DealerSeconds, "%.2f"), diff, opt(r.RESTP99, "%.1fms"), strings.Join(la, ""))
+	}
+	if len(rep.Exponents) > 0 {
+		keys := make([]string, 0, len(rep.Exponents))
+		for k := range rep.Exponents {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, rep.Exponents[k]))
+		}
+		fmt.Fprintf(w, "growth exponents (cost ~ size^k): %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// procStatusBytes reads a "kB" field of /proc/self/status (VmRSS, VmHWM).
+func procStatusBytes(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n << 10
+			}
+		}
+	}
+	return 0
+}
