@@ -188,7 +188,9 @@ func scaleSpec(k float64, seed uint64) synth.Spec {
 	return s
 }
 
-func (o scaleOptions) step(name string) bool { return len(o.Steps) == 0 || slices.Contains(o.Steps, name) }
+func (o scaleOptions) step(name string) bool {
+	return len(o.Steps) == 0 || slices.Contains(o.Steps, name)
+}
 
 func runScale(ctx context.Context, o scaleOptions, log *logrus.Entry) (*scaleReport, error) {
 	dir := o.WorkDir
