@@ -25,6 +25,9 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		Short: "Write a realistic synthetic inventory into an empty database (deterministic with --seed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := writeRoute(cmd.Context(), g, nil, "bench generate", false); err != nil {
+				return err
+			}
 			e, err := g.open(cmd.Context(), true)
 			if err != nil {
 				return err

@@ -71,6 +71,20 @@ X509_USER_PROXY / X509_CERT_DIR.`,
 				return usageError{errors.New("--site is required")}
 			}
 			ctx := cmd.Context()
+			srv, err := writeRoute(ctx, g, nil, "consistency run", true)
+			if err != nil {
+				return err
+			}
+			if srv != nil {
+				if err := remoteOnlyFlags("consistency run", map[string]bool{"consistency-config": cfgPath != "", "work-dir": workDir != ""}); err != nil {
+					return err
+				}
+				var args []string
+				if dryRun {
+					args = []string{"--dry-run"}
+				}
+				return runRemoteApp(ctx, g, srv, "consistency:"+site, args, false)
+			}
 			e, err := g.open(ctx, true)
 			if err != nil {
 				return err
@@ -93,6 +107,13 @@ X509_USER_PROXY / X509_CERT_DIR.`,
 			st, err := e.loadInventory(ctx)
 			if err != nil {
 				return err
+			}
+			if !dryRun {
+				release, err := holdOffline(ctx, e, st)
+				if err != nil {
+					return err
+				}
+				defer release()
 			}
 			var acts consistency.Actions
 			switch {

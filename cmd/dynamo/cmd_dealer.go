@@ -63,6 +63,17 @@ func newDealerCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			c, err := writeRoute(ctx, g, nil, "dealer run", true)
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				if err := remoteOnlyFlags("dealer run", map[string]bool{"dealer-config": cfgPath != "", "requests": requestsPath != "",
+					"seed": seed != 0}); err != nil {
+					return err
+				}
+				return runRemoteApp(ctx, g, c, "dealer", nil, dryRun)
+			}
 			main, err := loadFileConfig(g.configPath)
 			if err != nil {
 				return usageError{err}
@@ -90,6 +101,13 @@ func newDealerCmd(g *globalOptions) *cobra.Command {
 			store, err := e.loadInventory(ctx)
 			if err != nil {
 				return err
+			}
+			if !dryRun {
+				release, err := holdOffline(ctx, e, store)
+				if err != nil {
+					return err
+				}
+				defer release()
 			}
 			deps.Transfers = fileopQueue{store}
 			log := e.log.WithField("component", "dealer")
@@ -134,7 +152,7 @@ func newDealerCyclesCmd(g *globalOptions) *cobra.Command {
 		Short: "List recorded Dealer cycles, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := g.open(cmd.Context(), true)
+			e, err := g.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -172,7 +190,7 @@ func newDealerShowCmd(g *globalOptions) *cobra.Command {
 			if _, err := fmt.Sscan(args[0], &id); err != nil || id <= 0 {
 				return usageError{fmt.Errorf("cycle %q is not a positive integer", args[0])}
 			}
-			e, err := g.open(cmd.Context(), true)
+			e, err := g.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -127,6 +127,17 @@ func newDetoxRunCmd(g *globalOptions) *cobra.Command {
 				return usageError{errors.New("--partition is required")}
 			}
 			ctx := cmd.Context()
+			c, err := writeRoute(ctx, g, nil, "detox run", true)
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				if err := remoteOnlyFlags("detox run", map[string]bool{"policy": f.policyFile != "", "partitions": f.partitions != "",
+					"detox-config": f.detoxConfig != "", "assume-empty": len(f.assumeEmpty) > 0}); err != nil {
+					return err
+				}
+				return runRemoteApp(ctx, g, c, "detox:"+f.partition, nil, dryRun)
+			}
 			e, err := g.open(ctx, true)
 			if err != nil {
 				return err
@@ -137,6 +148,11 @@ func newDetoxRunCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if !dryRun && !r.Config.DryRun {
+				release, err := holdOffline(ctx, e, r.Store)
+				if err != nil {
+					return err
+				}
+				defer release()
 				r.Queue = fileopQueue{r.Store}
 			}
 			res, err := r.RunCycle(ctx, f.partition, detox.RunOptions{PolicyFile: f.policyFile, DryRun: dryRun})
@@ -249,7 +265,7 @@ func newDetoxExplainCmd(g *globalOptions) *cobra.Command {
 				return usageError{errors.New("--dataset and --site are required")}
 			}
 			ctx := cmd.Context()
-			e, err := g.open(ctx, true)
+			e, err := g.openExisting(ctx)
 			if err != nil {
 				return err
 			}

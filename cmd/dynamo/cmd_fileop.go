@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -28,7 +29,7 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "status", Short: "Count subscriptions by operation, state and hold reason", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			e, err := g.open(c.Context(), true)
+			e, err := g.openExisting(c.Context())
 			if err != nil {
 				return err
 			}
@@ -48,7 +49,7 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 	held := &cobra.Command{
 		Use: "held", Short: "List held subscriptions (JSON)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			e, err := g.open(c.Context(), true)
+			e, err := g.openExisting(c.Context())
 			if err != nil {
 				return err
 			}
@@ -74,6 +75,24 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 			if len(ids) == 0 && !all {
 				return usageError{fmt.Errorf("give subscription ids or --all")}
 			}
+			// The queue belongs to the writer's daemon: a running one gets it.
+			srv, err := writeRoute(c.Context(), g, nil, "fileop release", true)
+			if err != nil {
+				return err
+			}
+			if srv != nil {
+				var out struct {
+					Data struct {
+						Released int64 `json:"released"`
+					} `json:"data"`
+				}
+				body := map[string]any{"ids": ids, "reason": reason}
+				if err := srv.Do(c.Context(), http.MethodPost, "/api/v1/fileop/release", nil, body, &out); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "released %d\n", out.Data.Released)
+				return nil
+			}
 			e, err := g.open(c.Context(), true)
 			if err != nil {
 				return err
@@ -97,6 +116,22 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			srv, err := writeRoute(c.Context(), g, nil, "fileop cancel", true)
+			if err != nil {
+				return err
+			}
+			if srv != nil {
+				var out struct {
+					Data struct {
+						Cancelled int64 `json:"cancelled"`
+					} `json:"data"`
+				}
+				if err := srv.Do(c.Context(), http.MethodPost, "/api/v1/fileop/cancel", nil, map[string]any{"ids": ids}, &out); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "cancelled %d\n", out.Data.Cancelled)
+				return nil
+			}
 			e, err := g.open(c.Context(), true)
 			if err != nil {
 				return err
@@ -114,7 +149,7 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 	hist := &cobra.Command{
 		Use: "history", Short: "Recorded attempts, newest first (JSON)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			e, err := g.open(c.Context(), true)
+			e, err := g.openExisting(c.Context())
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/glob"
 	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/registry"
 )
 
 func init() { registerCommand(newInventoryCmd) }
@@ -39,19 +41,28 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", args[0], err)}
 			}
-			e, err := g.open(cmd.Context(), true)
+			// A running server is the writer: the document goes to it.
+			c, err := writeRoute(cmd.Context(), g, api, "inventory inject", true)
 			if err != nil {
 				return err
 			}
-			defer e.db.Close()
-			s, err := e.loadInventory(cmd.Context())
-			if err != nil {
-				return err
-			}
-			// A campaign document takes seconds to minutes: say it is moving.
-			res, err := s.InjectWithProgress(cmd.Context(), time.Now(), doc, injectProgress(g.stderr, time.Now))
-			if err != nil {
-				return fmt.Errorf("%s: nothing injected: %w", args[0], err)
+			var res inventory.WriteResult
+			if c != nil {
+				var r registry.InjectResult
+				if err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/injections/sync", nil, doc, &r); err != nil {
+					return fmt.Errorf("%s: nothing injected: %w", args[0], err)
+				}
+				res = inventory.WriteResult{Updates: r.Updates, FirstSeq: r.FirstSeq, LastSeq: r.LastSeq}
+			} else {
+				_, s, done, err := g.offlineWriter(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer done()
+				// A campaign document takes seconds to minutes: say it is moving.
+				if res, err = s.InjectWithProgress(cmd.Context(), time.Now(), doc, injectProgress(g.stderr, time.Now)); err != nil {
+					return fmt.Errorf("%s: nothing injected: %w", args[0], err)
+				}
 			}
 			if asJSON {
 				return json.NewEncoder(g.stdout).Encode(res)
@@ -69,7 +80,7 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 			if api.remote() {
 				return remoteSites(cmd, g, api, asJSON)
 			}
-			e, err := g.open(cmd.Context(), true)
+			e, err := g.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -98,7 +109,7 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 			if api.remote() {
 				return remoteDatasets(cmd, g, api, pattern, asJSON)
 			}
-			e, err := g.open(cmd.Context(), true)
+			e, err := g.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}

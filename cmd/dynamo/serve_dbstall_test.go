@@ -146,6 +146,11 @@ registry:
 	waitUntil(t, "the server to be ready", 90*time.Second, func() bool {
 		return apiCall("GET", base+"/readyz", "", "").code == http.StatusOK
 	})
+	// Writes go to the writer-lease holder only (a server still deciding
+	// answers 503 not_writer): wait for this one to hold it.
+	waitUntil(t, "the server to hold the writer lease", 30*time.Second, func() bool {
+		return strings.Contains(apiCall("GET", base+"/api/v1/apps", token, "").body, `"leader":true`)
+	})
 
 	// The poison document, then a good one, through the REST queue.
 	var bad, good struct {
