@@ -158,10 +158,11 @@ type Console struct {
 }
 
 type cached[T any] struct {
-	at  time.Time
-	seq uint64
-	val T
-	err error
+	at      time.Time
+	seq     uint64
+	val     T
+	err     error
+	loading bool // a background refresh is running
 }
 
 // refreshEvery is how stale the cached aggregates may be.

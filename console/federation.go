@@ -125,15 +125,9 @@ func (c *Console) cachedQueue(ctx context.Context) ([]fileop.LinkRow, error) {
 	if c.src.Transfers == nil {
 		return nil, nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	if !c.queue.at.IsZero() && now.Sub(c.queue.at) < refreshEvery {
-		return c.queue.val, c.queue.err
-	}
-	q, err := c.src.Transfers.Queue(ctx)
-	c.queue = cached[[]fileop.LinkRow]{at: now, val: q, err: err}
-	return q, err
+	return refreshing(c, &c.queue, 0, func() ([]fileop.LinkRow, error) {
+		return c.src.Transfers.Queue(context.WithoutCancel(ctx))
+	})
 }
 
 // cachedWatermarks re-evaluates the policies when the inventory changed
@@ -143,15 +137,39 @@ func (c *Console) cachedWatermarks(snap *inventory.Snapshot) ([]detox.Watermark,
 	if c.src.Watermarks == nil {
 		return nil, nil
 	}
+	return refreshing(c, &c.watermark, snap.Seq(), func() ([]detox.Watermark, error) {
+		return c.src.Watermarks.Watermarks(c.src.Inventory.Snapshot(), c.now())
+	})
+}
+
+// refreshing returns the cached value and, when it is older than
+// refreshEvery (and, with seq > 0, the inventory changed since), starts
+// one background refresh: a page never waits for a database scan or a
+// policy parse, except the very first one.
+func refreshing[T any](c *Console, e *cached[T], seq uint64, load func() (T, error)) (T, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := c.now()
-	if !c.watermark.at.IsZero() && (c.watermark.seq == snap.Seq() || now.Sub(c.watermark.at) < refreshEvery) {
-		return c.watermark.val, c.watermark.err
+	if e.at.IsZero() {
+		c.mu.Unlock()
+		v, err := load()
+		c.mu.Lock()
+		*e = cached[T]{at: now, seq: seq, val: v, err: err}
+		c.mu.Unlock()
+		return v, err
 	}
-	w, err := c.src.Watermarks.Watermarks(snap, now)
-	c.watermark = cached[[]detox.Watermark]{at: now, seq: snap.Seq(), val: w, err: err}
-	return w, err
+	stale := now.Sub(e.at) >= refreshEvery && (seq == 0 || seq != e.seq)
+	if stale && !e.loading {
+		e.loading = true
+		go func() {
+			v, err := load()
+			c.mu.Lock()
+			*e = cached[T]{at: c.now(), seq: seq, val: v, err: err}
+			c.mu.Unlock()
+		}()
+	}
+	v, err := e.val, e.err
+	c.mu.Unlock()
+	return v, err
 }
 
 // FederationChart is the occupancy chart of the federation page.
