@@ -72,7 +72,7 @@ func (m collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if queue, err := c.cachedQueue(ctx); err == nil {
+	if queue, err := c.cachedQueue(ctx); err == nil && c.src.Transfers != nil {
 		type key struct {
 			site int32
 			op   fileop.Op
@@ -81,9 +81,10 @@ func (m collector) Collect(ch chan<- prometheus.Metric) {
 		for _, q := range queue {
 			sum[key{q.Site, q.Op}] += q.Count
 		}
-		for k, n := range sum {
-			if name, ok := names[k.site]; ok {
-				ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(n), name, string(k.op))
+		// Every site and op, 0 included: an alert on a queue needs the series.
+		for id, name := range names {
+			for _, op := range []fileop.Op{fileop.OpTransfer, fileop.OpDeletion} {
+				ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(sum[key{id, op}]), name, string(op))
 			}
 		}
 	}

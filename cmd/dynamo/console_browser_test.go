@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,21 @@ func (b *browser) text(sel string) string {
 	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
 	require.NoError(b.t, err, "text of %s", sel)
 	return s
+}
+
+// waitText polls until the element matching sel contains want (a click
+// that submits a form returns before the next page is there).
+func (b *browser) waitText(sel, want string) {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err == nil && strings.Contains(s, want) {
+			return
+		}
+		require.True(b.t, time.Now().Before(deadline), "%s never contained %q (last %q, %v)", sel, want, s, err)
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (b *browser) shot(name string) {
@@ -244,15 +260,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#token"), strings.TrimSpace(string(tok))), chromedp.Click(chromedp.CSS("#signin")),
 		chromedp.WaitVisible(chromedp.CSS("#held"))))
 	require.Equal(t, "demo-operator", b.text("#user"))
-	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id="%d"] button.release`, ids[0]))),
-		chromedp.WaitVisible(chromedp.CSS("#notice"))))
-	require.Contains(t, b.text("#notice"), "Released 1 held")
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id="%d"] button.release`, ids[0])))))
+	b.waitText("#notice", "Released 1 held")
 	sub, err := fileop.Get(ctx, r.e.db, ids[0])
 	require.NoError(t, err)
 	require.True(t, sub.Message == "released" || sub.Tries > 0 || sub.State != fileop.StateHeld, "released: %+v", sub)
-	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id="%d"] button.cancel`, ids[1]))),
-		chromedp.WaitVisible(chromedp.CSS("#notice"))))
-	require.Contains(t, b.text("#notice"), "Cancelled 1")
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id="%d"] button.cancel`, ids[1])))))
+	b.waitText("#notice", "Cancelled 1")
 	sub, err = fileop.Get(ctx, r.e.db, ids[1])
 	require.NoError(t, err)
 	require.Equal(t, fileop.StateCancelled, sub.State)
@@ -285,7 +299,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		`dynamo_dealer_cycles_total{partition="Default",status="applied"}`,
 		`dynamo_detox_decisions_total{decision="delete",partition="Default"}`,
 	} {
-		require.Contains(t, string(metrics), m)
+		require.True(t, strings.Contains(string(metrics), m), "/metrics has %s", m)
+	}
+	// The Grafana dashboard asks only for documented series, and the demo
+	// serves those of the sites, Detox and the Dealer.
+	dash, err := os.ReadFile("../../docs/grafana/dynamo.json")
+	require.NoError(t, err)
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	require.NoError(t, err)
+	for _, name := range regexp.MustCompile(`dynamo_[a-z_]+`).FindAllString(string(dash), -1) {
+		name = strings.TrimSuffix(name, "_bucket")
+		require.Contains(t, string(doc), name, "dashboard series %s is documented", name)
+		// (fileop's gauges appear at its first 15-second refresh.)
+		if regexp.MustCompile(`^dynamo_(site|detox|dealer)_`).MatchString(name) {
+			require.True(t, strings.Contains(string(metrics), name), "the demo serves %s", name)
+		}
 	}
 }
 
