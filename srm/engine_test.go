@@ -271,11 +271,15 @@ func TestSOAPEndpoint(t *testing.T) {
 	pool := x509.NewCertPool()
 	ca, _ := os.ReadFile(filepath.Join(se.PKI, "ca.pem"))
 	pool.AppendCertsFromPEM(ca)
-	post := func(method, body string) (int, string) {
+	post := func(method, body string, path ...string) (int, string) {
 		conn, err := tls.Dial("tcp", se.SRMAddr().String(), &tls.Config{Certificates: []tls.Certificate{cred}, RootCAs: pool, ServerName: "localhost"})
 		must(t, err)
 		defer conn.Close()
-		req, _ := http.NewRequest(method, "http://localhost/srm/managerv2", strings.NewReader(body))
+		u := "http://localhost/srm/managerv2"
+		if len(path) > 0 {
+			u = "http://localhost" + path[0]
+		}
+		req, _ := http.NewRequest(method, u, strings.NewReader(body))
 		_, _ = conn.Write([]byte("0"))
 		must(t, req.Write(conn))
 		resp, err := http.ReadResponse(bufioReader(conn), req)
@@ -283,13 +287,34 @@ func TestSOAPEndpoint(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, b := post("GET", ""); code != 200 || !strings.Contains(b, "srmPrepareToGet") {
-		t.Errorf("GET: %d", code)
+	for _, p := range []string{WSDLPath, "/srm/managerv2?wsdl"} {
+		if code, b := post("GET", "", p); code != 200 || !strings.Contains(b, "srmPrepareToGet") {
+			t.Errorf("GET %s: %d", p, code)
+		}
+	}
+	for _, p := range []string{"/srm/managerv2", "/", "/etc/passwd", "/srm/managerv2?x", "/anything.wsdl"} {
+		if code, b := post("GET", "", p); code != 404 || strings.Contains(b, "srmPrepareToGet") {
+			t.Errorf("GET %s: %d, want 404", p, code)
+		}
+	}
+	// Only the SOAP 1.1 envelope is executed: SOAP 1.2, no namespace, a
+	// Body in another namespace are faults.
+	for _, env := range []string{
+		`<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><s:srmPing xmlns:s="` + NSSRM + `"/></e:Body></e:Envelope>`,
+		`<Envelope><Body><srmPing/></Body></Envelope>`,
+		`<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><f:Body xmlns:f="urn:other"><srmPing/></f:Body></e:Envelope>`,
+	} {
+		if code, b := post("POST", env); code != 500 || !strings.Contains(b, "Fault") || strings.Contains(b, "versionInfo") {
+			t.Errorf("foreign envelope executed: %d %s", code, b)
+		}
+	}
+	if code, b := post("POST", `<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><srmPing/></Body></Envelope>`); code != 200 || !strings.Contains(b, "v2.2") {
+		t.Errorf("default-namespace SOAP 1.1 envelope: %d %s", code, b)
 	}
 	if code, b := post("POST", "<nope"); code != 500 || !strings.Contains(b, "Fault") {
 		t.Errorf("malformed: %d %s", code, b)
 	}
-	big := `<Envelope><Body><srmLs><r>` + strings.Repeat("<x>y</x>", 5000) + `</r></srmLs></Body></Envelope>`
+	big := `<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><srmLs><r>` + strings.Repeat("<x>y</x>", 5000) + `</r></srmLs></Body></Envelope>`
 	if code, b := post("POST", big); code != 500 || !strings.Contains(b, "larger than 8192") {
 		t.Errorf("oversized: %d %s", code, b)
 	}

@@ -222,7 +222,8 @@ func (e *engine) recall(ctx context.Context, r *request, f *file, loc *Location,
 		}
 		upd := *f
 		if *errp != nil {
-			upd.set(SRM_FAILURE, "error recalling file from tape: "+(*errp).Error())
+			e.log.WithError(*errp).WithField("token", token).Warn("recall from tape failed")
+			upd.set(SRM_FAILURE, "error recalling file from tape")
 		} else {
 			upd.set(done, "")
 			upd.TURL = turl

@@ -299,18 +299,27 @@ func init() {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// serveSRM handles the SOAP endpoint: GET returns the WSDL, POST dispatches
-// on the body's operation element (never on SOAPAction).
+// WSDLPath is where the SRM port serves the WSDL on GET (also as
+// <WSDLPath>?wsdl); every other GET is 404.
+const WSDLPath = "/srm/managerv2.wsdl"
+
+// serveSRM handles the SOAP endpoint: GET of the WSDL paths returns the
+// WSDL, POST dispatches on the body's operation element (never on
+// SOAPAction).
 func (s *Server) serveSRM(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
-	case http.MethodGet:
+	case http.MethodGet, http.MethodHead:
+		if r.URL.Path != WSDLPath && (r.URL.Path != "/srm/managerv2" || r.URL.RawQuery != "wsdl") {
+			http.Error(w, "not found: the WSDL is at "+WSDLPath, http.StatusNotFound)
+			return
+		}
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 		_, _ = w.Write(WSDL)
 		return
 	case http.MethodPost:
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "use POST for SOAP or GET for the WSDL", http.StatusMethodNotAllowed)
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "use POST for SOAP or GET "+WSDLPath+" for the WSDL", http.StatusMethodNotAllowed)
 		return
 	}
 	out := bufPool.Get().(*bytes.Buffer)

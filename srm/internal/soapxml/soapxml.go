@@ -16,6 +16,24 @@ import (
 // ErrMalformed is wrapped by every decoding failure.
 var ErrMalformed = errors.New("malformed SOAP message")
 
+// NSEnvelope is the SOAP 1.1 envelope namespace, the only one accepted: a
+// SOAP 1.2 or namespace-less envelope is refused, not guessed at.
+const NSEnvelope = "http://schemas.xmlsoap.org/soap/envelope/"
+
+// nsOf resolves the prefix of name with the declarations of the given
+// elements' attributes, innermost first.
+func nsOf(name xml.Name, scopes ...[]xml.Attr) string {
+	for _, attrs := range scopes {
+		for _, a := range attrs {
+			if (name.Space == "" && a.Name.Space == "" && a.Name.Local == "xmlns") ||
+				(name.Space != "" && a.Name.Space == "xmlns" && a.Name.Local == name.Space) {
+				return a.Value
+			}
+		}
+	}
+	return ""
+}
+
 // Decoding limits: a request body is already bounded in bytes; these bound
 // the tree built from it.
 const (
@@ -120,6 +138,7 @@ func Decode(r io.Reader) (op string, part *Node, err error) {
 	var stack []*Node
 	var names []xml.Name // open elements, to check nesting (RawToken does not)
 	var root *Node
+	var rootAttrs []xml.Attr
 	for {
 		// RawToken skips namespace resolution, which this decoder never
 		// needs (names compare by local name) and which costs a quarter
@@ -143,6 +162,19 @@ func Decode(r io.Reader) (op string, part *Node, err error) {
 				// (only XML Schema instance defines one).
 				if a.Name.Local == "nil" && strings.TrimSpace(a.Value) == "true" {
 					n.Name = "" // nil element: kept only to balance the stack
+				}
+			}
+			// The namespace is checked where it decides what the message
+			// is: the Envelope and its direct children (Header, Body).
+			switch len(stack) {
+			case 0:
+				if ns := nsOf(t.Name, t.Attr); ns != NSEnvelope {
+					return "", nil, fmt.Errorf("%w: the Envelope is not in the SOAP 1.1 namespace %s", ErrMalformed, NSEnvelope)
+				}
+				rootAttrs = t.Attr
+			case 1:
+				if ns := nsOf(t.Name, t.Attr, rootAttrs); ns != NSEnvelope {
+					return "", nil, fmt.Errorf("%w: <%s> is not in the SOAP 1.1 namespace", ErrMalformed, t.Name.Local)
 				}
 			}
 			if len(stack) == 0 {
