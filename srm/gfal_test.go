@@ -24,7 +24,7 @@ type gfal struct {
 
 func newGfal(t *testing.T, se *testSE) *gfal {
 	t.Helper()
-	for _, tool := range []string{"gfal-ls", "gfal-copy", "gfal-stat", "gfal-mkdir", "gfal-rm", "gfal-rename", "gfal-sum", "gfal-xattr", "gfal-bringonline"} {
+	for _, tool := range []string{"gfal-ls", "gfal-copy", "gfal-stat", "gfal-mkdir", "gfal-rm", "gfal-rename", "gfal-sum", "gfal-xattr", "gfal-bringonline", "gfal-chmod"} {
 		needTool(t, tool)
 	}
 	// A copy of the gfal2 configuration with BDII off, so short SURLs never
@@ -146,6 +146,15 @@ func TestGfal2(t *testing.T) {
 			}
 			if out := g.ok("gfal-xattr", S+"/dteam/a/moved.bin", "user.status"); !strings.Contains(out, "ONLINE") {
 				t.Errorf("user.status on disk: %q", out)
+			}
+			// Modes are applied as sent: 700 clears the group and other
+			// bits. (srm-ifce never transmits group bits, so over SRM a
+			// group mode cannot be set: 604 is what gfal-chmod can ask.)
+			for _, m := range []os.FileMode{0o700, 0o604, 0o705} {
+				g.ok("gfal-chmod", fmt.Sprintf("%o", m), S+"/dteam/a/moved.bin")
+				if st, err := os.Stat(filepath.Join(se.Root, "dteam/a/moved.bin")); err != nil || st.Mode().Perm() != m {
+					t.Errorf("gfal-chmod %o: mode %v %v", m, st.Mode().Perm(), err)
+				}
 			}
 			g.ok("gfal-rm", "-r", S+"/dteam/a")
 			if _, err := os.Stat(filepath.Join(se.Root, "dteam/a")); !os.IsNotExist(err) {

@@ -10,8 +10,11 @@ import (
 
 // Permissions: the SE serves all files as its own process user, so SRM
 // permissions are the POSIX mode bits of the file (owner, group = the
-// storage area, other). They are advisory for grid clients: access is
-// decided by the storage area's admission rules, as in StoRM.
+// storage area, other), applied with chmod exactly as asked. Per-user and
+// per-group entries (what POSIX ACLs would hold) are answered
+// SRM_NOT_SUPPORTED: grid identities are not POSIX users here, so an ACL
+// entry would protect nothing, and saying SUCCESS for it would be a lie.
+// Access is decided by the storage area's admission rules, as in StoRM.
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
@@ -38,9 +41,23 @@ func (s *Server) setPermission(c *call, req *node) (any, error) {
 		mask |= 7 << shift
 		return true
 	}
+	if len(req.Child("arrayOfUserPermissions").All("userPermissionArray")) > 0 {
+		return returnOnly{rs(SRM_NOT_SUPPORTED, "per-user permissions (ACL entries) are not supported: access is decided by the storage area's rules")}, nil
+	}
 	group := ""
-	if g := req.Child("arrayOfGroupPermissions").Child("groupPermissionArray"); g != nil {
-		group = g.Str("mode")
+	groups := req.Child("arrayOfGroupPermissions").All("groupPermissionArray")
+	switch {
+	case len(groups) > 1:
+		return returnOnly{rs(SRM_NOT_SUPPORTED, "per-group permissions (ACL entries) are not supported: only the storage area's group ("+loc.Area.Config.Name+") has a mode")}, nil
+	case len(groups) == 1:
+		if id := groups[0].Str("groupID"); id != "" && id != loc.Area.Config.Name {
+			return returnOnly{rs(SRM_NOT_SUPPORTED, "per-group permissions (ACL entries) are not supported: only the storage area's group ("+loc.Area.Config.Name+") has a mode")}, nil
+		}
+		group = groups[0].Str("mode")
+	case req.Has("arrayOfGroupPermissions") && req.Str("permissionType") != "ADD" && req.Str("permissionType") != "REMOVE":
+		// CHANGE with an empty group list (what gfal-chmod sends: srm-ifce
+		// does not transmit group bits) means no group permission.
+		group = "NONE"
 	}
 	if !field(req.Str("ownerPermission"), 6) || !field(group, 3) || !field(req.Str("otherPermission"), 0) {
 		return returnOnly{rs(SRM_INVALID_REQUEST, "permission modes must be NONE, X, W, WX, R, RX, RW or RWX")}, nil

@@ -200,3 +200,41 @@ func TestRestart(t *testing.T) {
 		})
 	})
 }
+
+// TestSetPermissionHonest: modes are applied as sent; ACL entries (per user
+// or per foreign group) are NOT_SUPPORTED and change nothing.
+func TestSetPermissionHonest(t *testing.T) {
+	se := startSE(t, nil, nil)
+	f := filepath.Join(se.Root, "f")
+	must(t, os.WriteFile(f, []byte("x"), 0o644))
+	ctx := context.Background()
+	set := func(inner string) string {
+		t.Helper()
+		resp, err := se.dispatch(&call{ctx: ctx, id: identityOf(t, se)}, "srmSetPermission",
+			mustNode(t, "srmSetPermission", "<SURL>srm://localhost/f</SURL>"+inner))
+		must(t, err)
+		return resp.(returnOnly).ReturnStatus.StatusCode
+	}
+	mode := func() os.FileMode {
+		st, err := os.Stat(f)
+		must(t, err)
+		return st.Mode().Perm()
+	}
+	for _, tc := range []struct {
+		inner string
+		code  string
+		mode  os.FileMode
+	}{
+		// gfal-chmod 700: owner and other, an empty group list.
+		{"<permissionType>CHANGE</permissionType><ownerPermission>7</ownerPermission><arrayOfUserPermissions/><arrayOfGroupPermissions/><otherPermission>0</otherPermission>", "SRM_SUCCESS", 0o700},
+		{"<permissionType>ADD</permissionType><otherPermission>R</otherPermission>", "SRM_SUCCESS", 0o704},
+		{"<permissionType>CHANGE</permissionType><arrayOfGroupPermissions><groupPermissionArray><groupID>root</groupID><mode>RX</mode></groupPermissionArray></arrayOfGroupPermissions>", "SRM_SUCCESS", 0o754},
+		{"<permissionType>REMOVE</permissionType><ownerPermission>W</ownerPermission>", "SRM_SUCCESS", 0o554},
+		{"<permissionType>ADD</permissionType><arrayOfUserPermissions><userPermissionArray><userID>/CN=x</userID><mode>RWX</mode></userPermissionArray></arrayOfUserPermissions>", "SRM_NOT_SUPPORTED", 0o554},
+		{"<permissionType>ADD</permissionType><arrayOfGroupPermissions><groupPermissionArray><groupID>/atlas</groupID><mode>RWX</mode></groupPermissionArray></arrayOfGroupPermissions>", "SRM_NOT_SUPPORTED", 0o554},
+	} {
+		if got := set(tc.inner); got != tc.code || mode() != tc.mode {
+			t.Errorf("%s: %s, mode %o; want %s, %o", tc.inner, got, mode(), tc.code, tc.mode)
+		}
+	}
+}
