@@ -82,6 +82,7 @@ func (s *Server) accept(c *call, req *node, rtype, surlElem string) submitted {
 	immediate := len(files) <= ec.ImmediateMaxFiles
 	if err := s.engine.submit(c.ctx, r, files, immediate); err != nil {
 		if errors.Is(err, ErrQueueFull) {
+			s.metrics.refusals.Inc()
 			return submitted{status: rs(SRM_INTERNAL_ERROR, "the storage element is busy ("+err.Error()+"): retry later")}
 		}
 		s.log.WithError(err).Error("storing an SRM request")

@@ -47,8 +47,9 @@ type Server struct {
 	log    *logrus.Entry
 	ns     *Namespace
 	cas    *gridauth.CAStore
-	cert   tls.Certificate
-	engine *engine
+	cert    tls.Certificate
+	engine  *engine
+	metrics *seMetrics
 
 	tpcOnce  sync.Once
 	tpc      *http.Client  // third-party copies, see data_tpc.go
@@ -101,6 +102,7 @@ func New(cfg *Config, d *db.DB, log *logrus.Entry) (*Server, error) {
 	s := &Server{cfg: cfg, db: d, log: log, ns: ns, cas: cas, cert: cert, ready: make(chan struct{}),
 		tokens: tv, macaroons: mi, tpcSlots: make(chan struct{}, cfg.TPC.MaxConcurrent)}
 	s.engine = newEngine(s)
+	s.metrics = newSEMetrics(s)
 	return s, nil
 }
 
@@ -188,7 +190,7 @@ func (s *Server) Serve(ctx context.Context, srmLn, dataLn net.Listener) error {
 		ErrorLog:          logger(errLog),
 	}
 	dataSrv := &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
+		Handler:           s.auditData(http.HandlerFunc(s.serveHTTP)),
 		ConnContext:       connContext,
 		ConnState:         fresh.track,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -309,6 +311,10 @@ const WSDLPath = "/srm/managerv2.wsdl"
 func (s *Server) serveSRM(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		if r.URL.Path == "/metrics" {
+			s.serveMetrics(w, r)
+			return
+		}
 		if r.URL.Path != WSDLPath && (r.URL.Path != "/srm/managerv2" || r.URL.RawQuery != "wsdl") {
 			http.Error(w, "not found: the WSDL is at "+WSDLPath, http.StatusNotFound)
 			return
@@ -326,9 +332,17 @@ func (s *Server) serveSRM(w http.ResponseWriter, r *http.Request) {
 	out.Reset()
 	defer bufPool.Put(out)
 	id := identityFrom(r.Context())
+	start := time.Now()
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	op, req, err := decodeEnvelope(body)
 	status := http.StatusOK
+	var resp any
+	defer func() {
+		if op == "" {
+			op = "(malformed)"
+		}
+		s.auditCall(id, op, req, resp, out.Len(), time.Since(start))
+	}()
 	switch {
 	case err != nil:
 		var mbe *http.MaxBytesError
@@ -343,8 +357,9 @@ func (s *Server) serveSRM(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusInternalServerError
 	default:
 		_, _ = io.Copy(io.Discard, body)
-		resp, err := s.dispatch(&call{ctx: r.Context(), id: id}, op, req)
+		resp, err = s.dispatch(&call{ctx: r.Context(), id: id}, op, req)
 		if err != nil {
+			resp = nil
 			encodeFault(out, "Client", err.Error())
 			status = http.StatusInternalServerError
 			break
@@ -369,12 +384,7 @@ func (s *Server) dispatch(c *call, op string, req *node) (any, error) {
 		}
 		return returnOnly{rs(SRM_NOT_SUPPORTED, op+" is not implemented by this storage element")}, nil
 	}
-	start := time.Now()
-	resp, err := m(s, c, req)
-	if s.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
-		s.log.WithFields(logrus.Fields{"op": op, "dn": c.id.DN, "took": time.Since(start)}).Debug("srm call")
-	}
-	return resp, err
+	return m(s, c, req)
 }
 
 // reloadCAs re-reads the CA directory every CAReloadInterval, so CA and

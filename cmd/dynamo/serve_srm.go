@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/srm"
 )
@@ -46,6 +48,13 @@ func (s *server) buildStorageElements(ctx context.Context) error {
 		srv, err := srm.New(&se.Config, d, log)
 		if err != nil {
 			return fmt.Errorf("storage_elements[%d] (%s): %w", i, se.Name, err)
+		}
+		// The SE's metrics also go to the process's /metrics, one label
+		// per SE.
+		if s.metrics != nil {
+			if err := srv.RegisterMetrics(s.metrics, prometheus.Labels{"se": se.Name}); err != nil {
+				return fmt.Errorf("storage_elements[%d] (%s): metrics: %w", i, se.Name, err)
+			}
 		}
 		s.storageElements = append(s.storageElements, srv)
 	}
