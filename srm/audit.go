@@ -67,7 +67,11 @@ var (
 // areaCollector reports the areas' accounting at scrape time.
 type areaCollector struct{ ns *Namespace }
 
-func (areaCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descUsed; ch <- descFree; ch <- descPending }
+func (areaCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descUsed
+	ch <- descFree
+	ch <- descPending
+}
 
 func (c areaCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, a := range c.ns.Areas() {

@@ -42,11 +42,11 @@ var WSDL []byte
 
 // Server is the storage element. Create it with New and start it with Run.
 type Server struct {
-	cfg    *Config
-	db     *db.DB
-	log    *logrus.Entry
-	ns     *Namespace
-	cas    *gridauth.CAStore
+	cfg     *Config
+	db      *db.DB
+	log     *logrus.Entry
+	ns      *Namespace
+	cas     *gridauth.CAStore
 	cert    tls.Certificate
 	engine  *engine
 	metrics *seMetrics
