@@ -264,6 +264,7 @@ type Summary struct {
 	Dataset   string            `json:"dataset"`
 	Site      string            `json:"site"`
 	State     string            `json:"state"`
+	Owner     string            `json:"owner,omitempty"` // the user who started it
 	LookAhead int               `json:"lookahead"`
 	Created   time.Time         `json:"created"`
 	Ended     *time.Time        `json:"ended,omitempty"`
@@ -310,7 +311,7 @@ func (m *Manager) List(_ context.Context) []Summary {
 }
 
 func (m *Manager) summary(p *project) Summary {
-	s := Summary{Name: p.Name, Dataset: p.Dataset, Site: p.Site, State: p.State, LookAhead: p.LookAhead,
+	s := Summary{Name: p.Name, Dataset: p.Dataset, Site: p.Site, State: p.State, LookAhead: p.LookAhead, Owner: p.Owner,
 		Created: time.Unix(0, p.Created).UTC(), Files: len(p.files), Counts: map[FileState]int{}, Recovery: []string{}}
 	if p.Ended != 0 {
 		t := time.Unix(0, p.Ended).UTC()

@@ -145,6 +145,7 @@ type project struct {
 	Site      string
 	State     string // running, ended
 	LookAhead int
+	Owner     string // the user who started it ("" : the system's)
 	Created   int64
 	Ended     int64
 	files     []*pfile
@@ -218,6 +219,9 @@ type StartRequest struct {
 	Files   []string `json:"files,omitempty" form:"files"` // LFNs; instead of Dataset
 	// LookAhead overrides Config.LookAhead when positive.
 	LookAhead int `json:"lookahead,omitempty" form:"lookahead"`
+	// Owner is the user starting the project, set by the REST route from
+	// the authenticated caller (never from the body).
+	Owner string `json:"-" form:"-"`
 }
 
 // Start snapshots the files and starts the project. It returns ErrExists
@@ -262,7 +266,7 @@ func (m *Manager) Start(ctx context.Context, r StartRequest) (Summary, error) {
 	if r.LookAhead > 0 {
 		la = r.LookAhead
 	}
-	p := &project{Name: r.Name, Dataset: r.Dataset, Site: r.Site, State: ProjectRunning, LookAhead: la,
+	p := &project{Name: r.Name, Dataset: r.Dataset, Site: r.Site, State: ProjectRunning, LookAhead: la, Owner: r.Owner,
 		Created: m.now().UnixNano(), consumers: map[int64]*consumer{}}
 	if p.Dataset == "" {
 		p.Dataset = "(snapshot)"

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dynamo-go/dynamo/internal/apierr"
+	"github.com/dynamo-go/dynamo/internal/caller"
 )
 
 // Routes mounts the project protocol on rg (the lead mounts it at
@@ -27,6 +28,10 @@ import (
 //	POST   /:name/processes/:cpid/files       updateFileStatus: {"filename", "status": consumed|skipped}
 //	POST   /:name/processes/:cpid/end         endProcess: {"status": completed|bad}
 //
+// A project belongs to the user who started it: only that user or an
+// operator may end it, attach processes to it or take and mark its files
+// (403 otherwise); anyone may read its summary.
+//
 // Bodies may also be HTML forms (samweb clients send forms). JSON answers
 // are {"status": "success", "data": ...} (as the other dynamo APIs); errors
 // are {"status": "error", "errorType", "error"}.
@@ -37,6 +42,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 		if !bind(c, &r) {
 			return
 		}
+		r.Owner = caller.Name(c)
 		s, err := m.Start(c.Request.Context(), r)
 		if err != nil {
 			fail(c, err)
@@ -64,6 +70,9 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 		okJSON(c, http.StatusOK, gin.H{"project": s.Name, "files": s.Recovery})
 	})
 	rg.POST("/:name/end", func(c *gin.Context) {
+		if !mayUse(c, m) {
+			return
+		}
 		s, err := m.End(c.Request.Context(), c.Param("name"))
 		if err != nil {
 			fail(c, err)
@@ -72,6 +81,9 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 		okJSON(c, http.StatusOK, s)
 	})
 	rg.POST("/:name/processes", func(c *gin.Context) {
+		if !mayUse(c, m) {
+			return
+		}
 		var r struct {
 			Name string `json:"name" form:"name"`
 		}
@@ -87,7 +99,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 	})
 	rg.POST("/:name/processes/:cpid/next", func(c *gin.Context) {
 		cpid, valid := cpidParam(c)
-		if !valid {
+		if !valid || !mayUse(c, m) {
 			return
 		}
 		d, err := m.NextFile(c.Request.Context(), c.Param("name"), cpid)
@@ -112,7 +124,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 	})
 	rg.POST("/:name/processes/:cpid/files", func(c *gin.Context) {
 		cpid, valid := cpidParam(c)
-		if !valid {
+		if !valid || !mayUse(c, m) {
 			return
 		}
 		var r struct {
@@ -130,7 +142,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 	})
 	rg.POST("/:name/processes/:cpid/end", func(c *gin.Context) {
 		cpid, valid := cpidParam(c)
-		if !valid {
+		if !valid || !mayUse(c, m) {
 			return
 		}
 		var r struct {
@@ -145,6 +157,27 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 		}
 		okJSON(c, http.StatusOK, gin.H{"cpid": cpid, "status": r.Status})
 	})
+}
+
+// mayUse answers 404 or 403 unless the caller may act on the project of
+// the route: the user who started it, or an operator. Projects started
+// without an authenticated user are the system's, for operators.
+func mayUse(c *gin.Context, m *Manager) bool {
+	s, err := m.Summary(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		fail(c, err)
+		return false
+	}
+	if !caller.May(c, s.Owner) {
+		owner := "the system"
+		if s.Owner != "" {
+			owner = "user " + s.Owner
+		}
+		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"status": "error", "errorType": "forbidden",
+			"error": fmt.Sprintf("project %s belongs to %s; only its owner or an operator may use it", s.Name, owner)})
+		return false
+	}
+	return true
 }
 
 func okJSON(c *gin.Context, code int, data any) {

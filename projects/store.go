@@ -19,6 +19,11 @@ func (m *Manager) insertProject(ctx context.Context, p *project) error {
 		if p.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
+		if p.Owner != "" {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO project_owners (project_id, user_name) VALUES (?, ?)", p.ID, p.Owner); err != nil {
+				return fmt.Errorf("projects: storing the owner of %s: %w", p.Name, err)
+			}
+		}
 		// Batched inserts: datasets have tens of thousands of files.
 		const batch = 200
 		for i := 0; i < len(p.files); i += batch {
@@ -75,12 +80,14 @@ func (m *Manager) load(ctx context.Context) error {
 		LookAhead int    `db:"lookahead"`
 		Created   int64  `db:"created"`
 		Ended     int64  `db:"ended"`
+		Owner     string `db:"owner"`
 	}
-	if err := m.d.SelectContext(ctx, &rows, "SELECT id, name, dataset, site, state, lookahead, created, ended FROM projects WHERE state = ?", ProjectRunning); err != nil {
+	if err := m.d.SelectContext(ctx, &rows, `SELECT p.id, p.name, p.dataset, p.site, p.state, p.lookahead, p.created, p.ended,
+		COALESCE(o.user_name, '') AS owner FROM projects p LEFT JOIN project_owners o ON o.project_id = p.id WHERE p.state = ?`, ProjectRunning); err != nil {
 		return fmt.Errorf("projects: loading: %w", err)
 	}
 	for _, r := range rows {
-		p := &project{ID: r.ID, Name: r.Name, Dataset: r.Dataset, Site: r.Site, State: r.State, LookAhead: r.LookAhead,
+		p := &project{ID: r.ID, Name: r.Name, Dataset: r.Dataset, Site: r.Site, State: r.State, LookAhead: r.LookAhead, Owner: r.Owner,
 			Created: r.Created, Ended: r.Ended, consumers: map[int64]*consumer{}}
 		var files []struct {
 			Idx       int       `db:"idx"`

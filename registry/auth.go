@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/dynamo-go/dynamo/internal/caller"
 	"github.com/dynamo-go/dynamo/internal/gridauth"
 )
 
@@ -341,7 +342,7 @@ const ctxPrincipal = "registry.principal"
 // UserKey is the gin context key under which the auth middleware stores
 // the caller's name (Principal.Name) for authenticated callers, so mounted
 // components can record who acted without importing this package's types.
-const UserKey = "user"
+const UserKey = caller.UserKey
 
 // principalOf returns the caller set by the auth middleware.
 func principalOf(c *gin.Context) *Principal {
@@ -364,10 +365,8 @@ func (s *Server) authMiddleware(c *gin.Context) {
 		return
 	}
 	c.Set(ctxPrincipal, p)
-	if name := p.Name(); name != "" {
-		c.Set(UserKey, name)
-	}
 	if path == "" { // no route matched: let gin answer 404/405
+		caller.Set(c, p.Name(), false)
 		c.Next()
 		return
 	}
@@ -376,6 +375,14 @@ func (s *Server) authMiddleware(c *gin.Context) {
 		s.abort(c, fmt.Errorf("%w: %s %s declares no permission", ErrForbidden, c.Request.Method, path))
 		return
 	}
+	// Mounted components decide ownership themselves (stager requests,
+	// projects): they learn who calls and whether that caller is an
+	// operator for the route's target (reads name none: the registry's).
+	target := need.Target
+	if target == "" {
+		target = TargetRegistry
+	}
+	caller.Set(c, p.Name(), p.Has(RoleOperator, target))
 	switch {
 	case need.Public:
 	case need.Role == RoleNone:

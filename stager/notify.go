@@ -88,7 +88,7 @@ func (s *Stager) post(ctx context.Context, url string, body []byte) error {
 		m.Write(body)
 		r.Header.Set("X-Dynamo-Signature", "sha256="+hex.EncodeToString(m.Sum(nil)))
 	}
-	resp, err := http.DefaultClient.Do(r)
+	resp, err := s.webhooks.Do(r)
 	if err != nil {
 		return err
 	}

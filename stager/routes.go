@@ -2,12 +2,15 @@ package stager
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/dynamo-go/dynamo/internal/apierr"
+	"github.com/dynamo-go/dynamo/internal/caller"
 )
 
 // Routes mounts the stager for external callers on rg (the lead mounts it
@@ -18,6 +21,10 @@ import (
 //	POST   /requests/:id/release   release a get's pin (or abort a request in progress)
 //	DELETE /requests/:id           abort
 //
+// A request belongs to who submitted it (owner "user:NAME"); requests the
+// projects component submits are the system's. Only the owner or an
+// operator may look at, release or abort one (403 otherwise).
+//
 // Answers are {"status": "success", "data": ...}; errors are
 // {"status": "error", "errorType", "error"}.
 func Routes(rg *gin.RouterGroup, s *Stager) {
@@ -26,6 +33,15 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 		if err := c.ShouldBindJSON(&r); err != nil {
 			fail(c, http.StatusBadRequest, "bad_data", err)
 			return
+		}
+		// The owner is who calls, never what the body says: it decides who
+		// may look at, release or abort the request.
+		if r.Owner != "" {
+			fail(c, http.StatusBadRequest, "bad_data", errors.New("owner: set by the server to the authenticated caller; leave it out"))
+			return
+		}
+		if name := caller.Name(c); name != "" {
+			r.Owner = UserOwnerPrefix + name
 		}
 		id, err := s.Submit(c.Request.Context(), r, nil)
 		if err != nil {
@@ -48,16 +64,29 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 			fn(c, id)
 		}
 	}
-	rg.GET("/requests/:id", withID(func(c *gin.Context, id int64) {
+	// owned answers 404 or 403 unless the caller may act on request id.
+	owned := func(c *gin.Context, id int64) (Result, bool) {
 		r, err := s.Lookup(c.Request.Context(), id)
 		if err != nil {
 			notFoundOr500(c, err)
-			return
+			return r, false
 		}
-		ok(c, http.StatusOK, r)
+		if !caller.May(c, OwnerUser(r.Owner)) {
+			fail(c, http.StatusForbidden, "forbidden", fmt.Errorf("stager request %d belongs to %s; only its owner or an operator may use it", id, ownerText(r.Owner)))
+			return r, false
+		}
+		return r, true
+	}
+	rg.GET("/requests/:id", withID(func(c *gin.Context, id int64) {
+		if r, valid := owned(c, id); valid {
+			ok(c, http.StatusOK, r)
+		}
 	}))
 	end := func(release bool) gin.HandlerFunc {
 		return withID(func(c *gin.Context, id int64) {
+			if _, valid := owned(c, id); !valid {
+				return
+			}
 			var err error
 			if release {
 				err = s.Release(c.Request.Context(), id)
@@ -93,4 +122,26 @@ func fail(c *gin.Context, code int, kind string, err error) {
 		return
 	}
 	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
+}
+
+// UserOwnerPrefix marks the owner of a request a user submitted through the
+// REST API; other owners (projects) are the system's.
+const UserOwnerPrefix = "user:"
+
+// OwnerUser is the user owning a request with owner, "" for the system's.
+func OwnerUser(owner string) string {
+	if u, ok := strings.CutPrefix(owner, UserOwnerPrefix); ok {
+		return u
+	}
+	return ""
+}
+
+func ownerText(owner string) string {
+	if u := OwnerUser(owner); u != "" {
+		return "user " + u
+	}
+	if owner == "" {
+		return "the system"
+	}
+	return "the " + owner + " component"
 }

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -247,6 +248,8 @@ type Stager struct {
 	opt  Options
 	now  func() time.Time
 	wake chan struct{}
+	// webhooks delivers callbacks, refusing internal addresses.
+	webhooks *http.Client
 
 	mu      sync.Mutex
 	reqs    map[int64]*req // every request not yet final, cleaned up and notified
@@ -269,7 +272,7 @@ func New(cfg Config, d *db.DB, log *logrus.Entry, opt Options) (*Stager, error) 
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Stager{cfg: cfg, d: d, log: log, opt: opt, now: opt.Now, wake: make(chan struct{}, 1),
+	return &Stager{cfg: cfg, d: d, log: log, opt: opt, now: opt.Now, wake: make(chan struct{}, 1), webhooks: cfg.Webhook.webhookClient(),
 		reqs: map[int64]*req{}, cbs: map[int64]Callback{}, subs: map[string]Callback{}}, nil
 }
 
@@ -300,8 +303,12 @@ func (s *Stager) Submit(ctx context.Context, r Request, cb Callback) (int64, err
 		return 0, ErrNoMover
 	}
 	if r.Webhook != "" {
-		if u, _ := url.Parse(r.Webhook); !s.cfg.Webhook.webhookAllowed(u.Hostname()) {
+		u, _ := url.Parse(r.Webhook)
+		if !s.cfg.Webhook.webhookAllowed(u.Hostname()) {
 			return 0, fmt.Errorf("%w: webhook host %q is not in webhook.allow_hosts", ErrBadRequest, u.Hostname())
+		}
+		if err := s.cfg.Webhook.checkWebhookHost(u.Hostname()); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 	}
 	now := s.now()

@@ -367,6 +367,7 @@ func TestSyncOpsAndWebhook(t *testing.T) {
 	hooks := map[int64][]Result{}
 	cfg := fastConfig()
 	cfg.Webhook.Secret = "s3cret"
+	cfg.Webhook.AllowHosts = []string{"127.0.0.1"} // the test's callback server
 	var fails int
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -476,7 +477,9 @@ func TestSubmitValidates(t *testing.T) {
 func TestRoutes(t *testing.T) {
 	se := setest.Start(t, setest.Options{})
 	f := se.Put(t, "/r1", []byte("r"), false)
-	s := newStager(t, testdb.SQLite(t), se, fastConfig())
+	cfg := fastConfig()
+	cfg.Webhook.AllowHosts = []string{"127.0.0.1"} // the test's callback server
+	s := newStager(t, testdb.SQLite(t), se, cfg)
 	run(t, s)
 	got := make(chan Result, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
