@@ -236,9 +236,15 @@ dealer:
 	})
 	doc := map[string]any{"sites": sites, "groups": []map[string]any{{"name": "AnalysisOps", "olevel": "dataset"}, {"name": "DataOps", "olevel": "dataset"}},
 		"datasets": dss, "dataset_replicas": reps}
-	if code, b := h.do("op", http.MethodPost, "/api/v1/injections/sync", doc); code != http.StatusOK {
-		t.Fatalf("inject: %d %s", code, b)
-	}
+	// Ready serves reads; writes wait for the writer lease (503 not_writer
+	// until the scheduler has taken it).
+	waitUntil(t, "the inventory injected", 30*time.Second, func() bool {
+		code, b := h.do("op", http.MethodPost, "/api/v1/injections/sync", doc)
+		if code != http.StatusOK && !strings.Contains(string(b), "not_writer") {
+			t.Fatalf("inject: %d %s", code, b)
+		}
+		return code == http.StatusOK
+	})
 	return h
 }
 
