@@ -58,6 +58,28 @@ func throwawayMariaDB(t *testing.T) (dsn string, pid int, stop func()) {
 	return strings.TrimSpace(string(out)), pid, stop
 }
 
+// allThreadsStopped reports whether every thread of pid is stopped
+// (state T in /proc).
+func allThreadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: comm may contain spaces, the state follows
+		// the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
 func freePortNumber(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -167,7 +189,13 @@ registry:
 			{"name": "b2", "files": [{"lfn": "/store/poison/1.root", "size": 1}]}]}]}`, &bad},
 		{`{"sites": [{"name": "T2_AFTER_POISON", "storage_type": "disk", "status": "ready"}]}`, &good},
 	} {
-		a := apiCall("POST", base+"/api/v1/injections", token, q.doc)
+		// Writes wait for the server to take the writer lease (503
+		// not_writer until then).
+		var a apiAnswer
+		waitUntil(t, "the server to accept writes", 60*time.Second, func() bool {
+			a = apiCall("POST", base+"/api/v1/injections", token, q.doc)
+			return a.code != http.StatusServiceUnavailable
+		})
 		if a.code != http.StatusAccepted {
 			t.Fatalf("queue injection: %d %s %v", a.code, a.body, a.err)
 		}
@@ -193,6 +221,8 @@ registry:
 
 	// Frozen.
 	must(t, syscall.Kill(pid, syscall.SIGSTOP))
+	// kill returns before every thread of the server has stopped.
+	waitUntil(t, "MariaDB to stop", 30*time.Second, func() bool { return allThreadsStopped(pid) })
 	checkUnavailable(t, "a database read while MariaDB is frozen", apiCall("GET", dbRead, "", ""))
 	checkUnavailable(t, "a database write while MariaDB is frozen",
 		apiCall("POST", base+"/api/v1/injections/sync", token, `{"groups": [{"name": "Frozen", "olevel": "block"}]}`))
@@ -209,8 +239,15 @@ registry:
 	waitUntil(t, "database reads to succeed again", 30*time.Second, func() bool {
 		return apiCall("GET", dbRead, "", "").code == http.StatusOK
 	})
-	if a := apiCall("POST", base+"/api/v1/injections/sync", token, `{"groups": [{"name": "Thawed", "olevel": "block"}]}`); a.code != http.StatusOK {
-		t.Fatalf("a write after the thaw: %d %s %v", a.code, a.body, a.err)
+	// A write succeeds again once this server is the writer again (the
+	// freeze may have cost it the lease).
+	var thawed apiAnswer
+	waitUntil(t, "writes to succeed again", 90*time.Second, func() bool {
+		thawed = apiCall("POST", base+"/api/v1/injections/sync", token, `{"groups": [{"name": "Thawed", "olevel": "block"}]}`)
+		return thawed.code != http.StatusServiceUnavailable
+	})
+	if thawed.code != http.StatusOK {
+		t.Fatalf("a write after the thaw: %d %s %v", thawed.code, thawed.body, thawed.err)
 	}
 
 	// Stopped.
