@@ -120,12 +120,13 @@ func ApplyQueuedInjections(ctx context.Context, store *inventory.Store, log *log
 // injectTemporary tells a failure that says nothing about the document
 // (retry it later) from one that does (mark it failed, answer 400). Only
 // what the database layer classifies as temporary (retryable transactions,
-// lost or refused connections, deadlines) and a writer that is behind the
-// change log are temporary. Everything else, a database constraint the
-// document violates included, is the document's: treating it as temporary
-// would block every document queued behind it, forever.
+// lost or refused connections, deadlines), a writer that is behind the
+// change log, and a process that is not (or no longer) the writer are
+// temporary. Everything else, a database constraint the document violates
+// included, is the document's: treating it as temporary would block every
+// document queued behind it, forever.
 func injectTemporary(err error) bool {
-	return errors.Is(err, inventory.ErrStale) || db.Temporary(err)
+	return errors.Is(err, inventory.ErrStale) || errors.Is(err, inventory.ErrNotWriter) || db.Temporary(err)
 }
 
 // injectFailure is the reason recorded for a failed document, shown to

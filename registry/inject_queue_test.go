@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/inventory"
 )
 
 // poisonDoc puts one LFN into two blocks. Queued, it used to fail on the
@@ -135,6 +137,7 @@ func TestInjectionFailureIsFinalUnlessTheDatabaseIsAway(t *testing.T) {
 		&mysql.MySQLError{Number: 1053, Message: "Server shutdown in progress"},
 		mysql.ErrInvalidConn,
 		db.ErrTimeout,
+		fmt.Errorf("lease lost: %w", &inventory.NotWriterError{Holder: "other:1"}), // the lease moved mid-queue
 	} {
 		if !injectTemporary(err) {
 			t.Errorf("%v is not temporary", err)
