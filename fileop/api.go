@@ -12,11 +12,16 @@ import (
 	"github.com/dynamo-go/dynamo/internal/apierr"
 
 	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/inventory"
 )
 
 // API serves the queue over REST. Mount with Routes.
 type API struct {
 	DB *db.DB
+	// Inventory is the store replica flags are read from and written to
+	// (its Write is the lease-fenced writer in dynamo serve). Without it
+	// the /replicas routes and /retry-from answer 501.
+	Inventory *inventory.Store
 	// Wake, if set, is called after releases so the daemon looks at once.
 	Wake func()
 	Now  func() time.Time
@@ -30,6 +35,10 @@ type API struct {
 //	POST /cancel  {"ids":[..]}          pending -> cancelled
 //	GET  /subscriptions/:id             one subscription
 //	GET  /history?subscription=ID&limit=N  attempts, newest first
+//	GET  /replicas                      replicas with checksum mismatches or flagged suspicious
+//	POST /replicas/mark {"block":"ds#b","site":"S","bad":true,"reason":"..."}
+//	                                    declare a replica bad (bad: false clears the flag)
+//	POST /retry-from {"id":N,"source":"S"}  retry a held transfer from a named source
 //
 // Errors are {"status":"error","errorType":...,"error":...}.
 func (a *API) Routes(rg *gin.RouterGroup) {
@@ -94,6 +103,61 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": s})
 	})
+	rg.GET("/replicas", func(c *gin.Context) {
+		if a.Inventory == nil {
+			fail(c, errNoInventory)
+			return
+		}
+		rows, err := ReplicaHealthList(c, a.DB, a.Inventory.Snapshot())
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "success", "data": rows})
+	})
+	rg.POST("/replicas/mark", func(c *gin.Context) {
+		var req struct {
+			Block  string `json:"block" binding:"required"`
+			Site   string `json:"site" binding:"required"`
+			Bad    *bool  `json:"bad" binding:"required"`
+			Reason string `json:"reason"`
+		}
+		if err := c.ShouldBindJSON(&req); err != nil {
+			fail(c, errors.Join(ErrInvalid, err))
+			return
+		}
+		if a.Inventory == nil {
+			fail(c, errNoInventory)
+			return
+		}
+		if err := MarkReplica(c, a.Inventory, a.DB, a.Inventory.Snapshot(), req.Block, req.Site, *req.Bad, req.Reason, a.now()); err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"block": req.Block, "site": req.Site, "suspicious": *req.Bad}})
+	})
+	rg.POST("/retry-from", func(c *gin.Context) {
+		var req struct {
+			ID     int64  `json:"id" binding:"required"`
+			Source string `json:"source" binding:"required"`
+		}
+		if err := c.ShouldBindJSON(&req); err != nil {
+			fail(c, errors.Join(ErrInvalid, err))
+			return
+		}
+		if a.Inventory == nil {
+			fail(c, errNoInventory)
+			return
+		}
+		if err := RetryFromSource(c, a.DB, a.Inventory.Snapshot(), a.now(), req.ID, req.Source); err != nil {
+			fail(c, err)
+			return
+		}
+		if a.Wake != nil {
+			a.Wake()
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"id": req.ID, "source": req.Source}})
+	})
 	rg.GET("/history", func(c *gin.Context) {
 		sub, _ := strconv.ParseInt(c.Query("subscription"), 10, 64)
 		limit, _ := strconv.Atoi(c.Query("limit"))
@@ -146,6 +210,9 @@ func (a *API) Throughput(ctx context.Context, since time.Time, width time.Durati
 	return Throughput(ctx, a.DB, since, width)
 }
 
+// errNoInventory: the API was built without an inventory store.
+var errNoInventory = errors.New("replica flags need the inventory; not wired here")
+
 // fail maps an error to a status code and the JSON error body.
 func fail(c *gin.Context, err error) {
 	code, typ := http.StatusInternalServerError, "internal"
@@ -156,6 +223,8 @@ func fail(c *gin.Context, err error) {
 		code, typ = http.StatusNotFound, "not_found"
 	case errors.Is(err, ErrConflict):
 		code, typ = http.StatusConflict, "conflict"
+	case errors.Is(err, errNoInventory):
+		code, typ = http.StatusNotImplemented, "unavailable"
 	default:
 		apierr.Unmapped(c, err)
 		return

@@ -93,6 +93,9 @@ func (d *Daemon) record(ctx context.Context, fs []finished, skipInventory string
 			if notes, err = d.inventoryUpdates(ctx, t, fs); err != nil {
 				return err
 			}
+			if err := sourceMismatches(ctx, d.store.DB(), t, fs, d.cfg.SuspectAfterMismatches); err != nil {
+				return err
+			}
 		} else {
 			for i := range notes {
 				notes[i] = skipInventory
@@ -322,6 +325,9 @@ func (d *Daemon) recordResults(ctx context.Context, tx *sqlx.Tx, now time.Time, 
 			}
 			if int(n) != len(chunk) {
 				return fmt.Errorf("%w: %d of %d finished subscriptions were not inbatch", ErrConflict, len(chunk)-int(n), len(chunk))
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+TableForcedSources+" WHERE subscription_id IN (?"+repeatQ(len(chunk)-1)+")", args[4:]...); err != nil {
+				return err
 			}
 		}
 	}

@@ -41,6 +41,10 @@ type Config struct {
 	RetryMax  time.Duration `yaml:"retry_max"`
 	// CommitBatch is the most results recorded in one transaction (default 1000).
 	CommitBatch int `yaml:"commit_batch"`
+	// SuspectAfterMismatches is how many checksum mismatches of transfers
+	// read from one source replica flag it suspicious (not counted as a
+	// copy, not used as a source) until an operator clears it. 0: 3.
+	SuspectAfterMismatches int `yaml:"suspect_after_mismatches"`
 	// Protocol selects the PFN mapping used with Sites[*].PFN (default "davs").
 	Protocol string `yaml:"protocol"`
 	// Sites overrides per site how LFNs become storage URLs. Without an
@@ -94,6 +98,7 @@ func (c *Config) ApplyDefaults() {
 	defD(&c.RetryBase, time.Minute)
 	defD(&c.RetryMax, 6*time.Hour)
 	def(&c.CommitBatch, 1000)
+	def(&c.SuspectAfterMismatches, 3)
 	c.Native.applyDefaults()
 	c.Gfal2.applyDefaults()
 	c.FTS3.applyDefaults()
@@ -103,6 +108,9 @@ func (c *Config) ApplyDefaults() {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("fileop."+format, args...)) }
+	if c.SuspectAfterMismatches < 1 {
+		bad("suspect_after_mismatches: %d: must be at least 1", c.SuspectAfterMismatches)
+	}
 	switch c.Backend {
 	case "native", "gfal2", "fts3":
 	default:

@@ -103,6 +103,10 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	forced, err := forcedSources(ctx, d.db)
+	if err != nil {
+		return 0, err
+	}
 	snap := d.store.Snapshot()
 
 	var holds []hold
@@ -130,8 +134,13 @@ func (d *Daemon) dispatch(ctx context.Context) (int, error) {
 		if s.Op == OpTransfer {
 			var sc []SourceCandidate
 			for r := range snap.BlockReplicas(inventory.BlockID(s.BlockID)) {
-				if !r.Complete || r.Site == inventory.SiteID(s.SiteID) {
+				// A suspicious replica (checksum mismatches, or declared
+				// bad) is no source until an operator clears it.
+				if !r.Complete || r.Suspicious || r.Site == inventory.SiteID(s.SiteID) {
 					continue
+				}
+				if f, ok := forced[s.ID]; ok && r.Site != f {
+					continue // an operator named the source
 				}
 				if site, ok := snap.Site(r.Site); ok && site.Status == inventory.SiteReady {
 					sc = append(sc, SourceCandidate{Site: r.Site, Tape: site.StorageType == inventory.StorageMSS})

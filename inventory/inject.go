@@ -244,6 +244,9 @@ func (s *Store) buildInjection(ctx context.Context, t *Txn, doc *InjectDoc) erro
 		blk, _ := t.Block(bid)
 		r := BlockReplica{Block: bid, Site: site, Group: group, Custodial: custodial, LastUpdate: ts,
 			Complete: true, Size: blk.Size, NumFiles: blk.NumFiles}
+		if cur, ok := t.BlockReplica(bid, site); ok {
+			r.Suspicious = cur.Suspicious // only an operator clears it (fileop.MarkReplica)
+		}
 		var add []FileID
 		if len(present) > 0 {
 			known := docFiles[bid]

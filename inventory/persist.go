@@ -422,6 +422,9 @@ func (p *persister) blockReplicas(us []Update) error {
 		if v.PendingDeletion {
 			flags |= 2
 		}
+		if v.Suspicious {
+			flags |= 4
+		}
 		if err := r.add(1, v.Block, v.Site, v.Group, flags, b2i(v.Complete), v.Size, v.NumFiles, v.LastUpdate); err != nil {
 			return err
 		}

@@ -164,7 +164,75 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 	hist.Flags().Int64Var(&sub, "subscription", 0, "only this subscription")
 	hist.Flags().IntVar(&limit, "limit", 100, "at most this many")
 	cmd.AddCommand(hist)
+	cmd.AddCommand(newFileopReplicaCmds(g, printJSON)...)
 	return cmd
+}
+
+// newFileopReplicaCmds are the commands that change replica flags or
+// retry from a named source. Flags are inventory writes, so they go to
+// the server (the writer-lease holder) over REST, never to the database.
+func newFileopReplicaCmds(g *globalOptions, printJSON func(*cobra.Command, any) error) []*cobra.Command {
+	replicas := &cobra.Command{
+		Use: "replicas", Short: "Replicas with checksum mismatches as a transfer source, or flagged suspicious (JSON)", Args: cobra.NoArgs,
+	}
+	listClient := serverClientFlags(replicas, "/api/v1/fileop", 30*time.Second)
+	replicas.RunE = func(c *cobra.Command, _ []string) error {
+		var rows []fileop.ReplicaHealth
+		if err := listClient().call(c.Context(), "GET", "/replicas", nil, &rows); err != nil {
+			return err
+		}
+		return printJSON(c, rows)
+	}
+	var reason string
+	markBad := &cobra.Command{
+		Use: "mark-bad DATASET#BLOCK SITE --reason WHY", Short: "Declare a replica bad: not counted as a copy, never a transfer source", Args: cobra.ExactArgs(2),
+	}
+	markClient := serverClientFlags(markBad, "/api/v1/fileop", 30*time.Second)
+	markBad.Flags().StringVar(&reason, "reason", "", "why (recorded with the flag; required)")
+	markBad.RunE = func(c *cobra.Command, args []string) error {
+		if reason == "" {
+			return usageError{fmt.Errorf("--reason is required")}
+		}
+		return markReplica(c, g, markClient(), args[0], args[1], true, reason)
+	}
+	clearBad := &cobra.Command{
+		Use: "clear-bad DATASET#BLOCK SITE", Short: "Clear a replica's suspicious flag and its mismatch count", Args: cobra.ExactArgs(2),
+	}
+	clearClient := serverClientFlags(clearBad, "/api/v1/fileop", 30*time.Second)
+	clearBad.RunE = func(c *cobra.Command, args []string) error {
+		return markReplica(c, g, clearClient(), args[0], args[1], false, "")
+	}
+	var source string
+	retry := &cobra.Command{
+		Use: "retry ID --source SITE", Short: "Retry a held transfer reading from the named source only", Args: cobra.ExactArgs(1),
+	}
+	retryClient := serverClientFlags(retry, "/api/v1/fileop", 30*time.Second)
+	retry.Flags().StringVar(&source, "source", "", "site to read the file from (required)")
+	retry.RunE = func(c *cobra.Command, args []string) error {
+		id, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil || source == "" {
+			return usageError{fmt.Errorf("give a subscription id and --source SITE")}
+		}
+		if err := retryClient().call(c.Context(), "POST", "/retry-from", map[string]any{"id": id, "source": source}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "subscription %d queued again, reading from %s\n", id, source)
+		return nil
+	}
+	return []*cobra.Command{replicas, markBad, clearBad, retry}
+}
+
+func markReplica(c *cobra.Command, g *globalOptions, cl *appClient, block, site string, bad bool, reason string) error {
+	body := map[string]any{"block": block, "site": site, "bad": bad, "reason": reason}
+	if err := cl.call(c.Context(), "POST", "/replicas/mark", body, nil); err != nil {
+		return err
+	}
+	if bad {
+		fmt.Fprintf(g.stdout, "%s at %s declared bad\n", block, site)
+	} else {
+		fmt.Fprintf(g.stdout, "%s at %s cleared\n", block, site)
+	}
+	return nil
 }
 
 func parseIDs(args []string) ([]int64, error) {

@@ -164,4 +164,26 @@ detox:
 	a := apiCall("GET", base+"/api/v1/detox/cycles?partition=Default&limit=1", token, "")
 	require.Equal(t, http.StatusOK, a.code, a.body)
 	require.Contains(t, a.body, `"status":"applied"`)
+
+	// An operator declares the tape copy bad, through the server: it is
+	// listed as suspicious; clearing the flag takes it off the list.
+	out, err = runCLI(t, "fileop", "mark-bad", "/OnTape/R-v1/RAW#b1", "T1_X_MSS", "--server", base)
+	require.Error(t, err, "mark-bad without --reason")
+	out, err = runCLI(t, "fileop", "mark-bad", "/OnTape/R-v1/RAW#b1", "T1_X_MSS", "--reason", "tape lost in the robot", "--server", base)
+	require.NoError(t, err, out)
+	out, err = runCLI(t, "fileop", "replicas", "--server", base)
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"block": "/OnTape/R-v1/RAW#b1"`)
+	require.Contains(t, out, `"suspicious": true`)
+	require.Contains(t, out, "declared bad: tape lost in the robot")
+	var flags int
+	must(t, d.Get(&flags, `SELECT r.flags FROM block_replicas r JOIN sites s ON s.id = r.site_id WHERE s.name = 'T1_X_MSS'`))
+	require.Equal(t, 4, flags&4, "suspicious flag not stored")
+	_, err = runCLI(t, "fileop", "mark-bad", "/OnTape/R-v1/RAW#b9", "T1_X_MSS", "--reason", "x", "--server", base)
+	require.ErrorContains(t, err, "block /OnTape/R-v1/RAW#b9")
+	out, err = runCLI(t, "fileop", "clear-bad", "/OnTape/R-v1/RAW#b1", "T1_X_MSS", "--server", base)
+	require.NoError(t, err, out)
+	out, err = runCLI(t, "fileop", "replicas", "--server", base)
+	require.NoError(t, err, out)
+	require.NotContains(t, out, "OnTape")
 }

@@ -24,7 +24,7 @@ func (s *server) buildFileop(context.Context) error {
 		return err
 	}
 	s.fileop = d
-	api := &fileop.API{DB: s.env.db, Wake: d.Wake}
+	api := &fileop.API{DB: s.env.db, Wake: d.Wake, Inventory: s.store}
 	s.fileopAPI = api // the console reads and acts through the same API
 	s.mount("/api/v1/fileop", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}}, api.Routes)
 	// Only the writer-lease holder runs file operations: the daemon starts
