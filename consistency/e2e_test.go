@@ -596,3 +596,52 @@ func TestDirectOrphanRemoval(t *testing.T) {
 		t.Errorf("dry run deleted (err %v)", err)
 	}
 }
+
+// TestOrphanLastCopyKept: an old orphan that is a file of an inventory
+// block with no usable copy anywhere (the only data left) is kept with
+// reason "last copy"; one whose block has a complete copy at a ready site
+// is deleted like any orphan.
+func TestOrphanLastCopyKept(t *testing.T) {
+	ctx := context.Background()
+	d := testdb.SQLite(t)
+	dir := t.TempDir()
+	s := site{url: "file://" + dir, data: dir}
+	st := setup(t, d, s)
+	plantSite(t, s)
+	doc, err := inventory.DecodeInjectDoc(strings.NewReader(`{
+ "sites": [{"name": "T2_B", "storage_type": "disk", "status": "ready"}, {"name": "T2_M", "storage_type": "disk", "status": "morgue"}],
+ "groups": [{"name": "AnalysisOps", "olevel": "dataset"}],
+ "datasets": [
+  {"name": "/Lost/R-v1/AOD", "status": "valid", "data_type": "mc", "blocks": [{"name": "l1", "files": [{"lfn": "/store/mc/lost/l1.root", "size": 7}]}]},
+  {"name": "/Spare/R-v1/AOD", "status": "valid", "data_type": "mc", "blocks": [{"name": "s1", "files": [{"lfn": "/store/mc/spare/s1.root", "size": 7}]}]}],
+ "dataset_replicas": [{"dataset": "/Lost/R-v1/AOD", "site": "T2_M", "group": "AnalysisOps"},
+  {"dataset": "/Spare/R-v1/AOD", "site": "T2_B", "group": "AnalysisOps"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Inject(ctx, now.Add(-30*day), doc); err != nil {
+		t.Fatal(err)
+	}
+	s.plant(t, "/store/mc/lost/l1.root", 7, 30*day)
+	s.plant(t, "/store/mc/spare/s1.root", 7, 30*day)
+	cfg := testConfig(t)
+	acts := dealerActs(t)
+	c, err := consistency.New(cfg, d, st, acts, driver.Options{}, nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Run(ctx, "T2_A", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEqual(t, "deletions", acts.Deletions("T2_A"), []consistency.Deletion{{LFN: "/store/mc/old/orphan.root", Size: 7}, {LFN: "/store/mc/spare/s1.root", Size: 7}})
+	kept := false
+	for _, it := range readList[consistency.PlanItem](t, r, cfg, consistency.ListActions) {
+		if it.Path == "/store/mc/lost/l1.root" {
+			kept = it.Action == consistency.ActNone && it.Reason == consistency.ReasonOrphanLastCopy
+		}
+	}
+	if !kept {
+		t.Fatal("the only copy of /Lost#l1 (an orphan here, its other copy at a morgue site) was not kept with reason last copy")
+	}
+}

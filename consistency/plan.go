@@ -35,6 +35,7 @@ const (
 	ReasonOrphanOld        = "orphan older than the grace period"
 	ReasonOrphanGrace      = "orphan within the grace period"
 	ReasonOrphanNoTime     = "orphan without a modification time: never deleted automatically"
+	ReasonOrphanLastCopy   = "last copy: a file of a block with no complete copy at a ready or waitroom site"
 	ReasonEmptyDir         = "empty directory older than min_age"
 	ReasonEmptyDirYoung    = "empty directory younger than min_age (or without a time)"
 	ReasonEmptyDirsOff     = "clean_empty_dirs is off"
@@ -149,6 +150,7 @@ func (c *Checker) plan(ctx context.Context, rec *RunRecord, si inventory.Site, s
 		return nil, err
 	}
 	grace := now - int64(c.cfg.OrphanGrace/time.Second)
+	var old []Difference
 	err = readNDJSON(filepath.Join(reportDir, ListOrphans+".ndjson"), func(d Difference) error {
 		switch {
 		case d.ModTime == 0:
@@ -156,13 +158,24 @@ func (c *Checker) plan(ctx context.Context, rec *RunRecord, si inventory.Site, s
 		case d.ModTime > grace:
 			p.Items = append(p.Items, PlanItem{Action: ActNone, Path: d.LFN, Size: d.Size, Reason: ReasonOrphanGrace})
 		default:
-			p.Deletions = append(p.Deletions, Deletion{LFN: d.LFN, Size: d.Size})
-			p.Items = append(p.Items, PlanItem{Action: ActDelete, Path: d.LFN, Size: d.Size, Reason: ReasonOrphanOld})
+			old = append(old, d)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	lastCopy, err := c.orphanLastCopies(ctx, old)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range old {
+		if b, ok := lastCopy[d.LFN]; ok {
+			p.Items = append(p.Items, PlanItem{Action: ActNone, Path: d.LFN, Size: d.Size, BlockID: int32(b), Reason: ReasonOrphanLastCopy})
+			continue
+		}
+		p.Deletions = append(p.Deletions, Deletion{LFN: d.LFN, Size: d.Size})
+		p.Items = append(p.Items, PlanItem{Action: ActDelete, Path: d.LFN, Size: d.Size, Reason: ReasonOrphanOld})
 	}
 	minAge := now - int64(c.cfg.MinAge/time.Second)
 	// Deepest first, so that a parent emptied by its children's removal is
@@ -180,6 +193,34 @@ func (c *Checker) plan(ctx context.Context, rec *RunRecord, si inventory.Site, s
 		}
 	}
 	return p, nil
+}
+
+// orphanLastCopies applies the last-copy rule to orphans: an orphan that
+// is a file of an inventory block (a copy the inventory does not record
+// at this site) is kept when the block has no copy that
+// inventory.CountsAsCopy (complete, not suspicious, not pending deletion,
+// at a ready or waitroom site): it may be the only data left. It returns
+// those LFNs with their block.
+func (c *Checker) orphanLastCopies(ctx context.Context, orphans []Difference) (map[string]inventory.BlockID, error) {
+	out := map[string]inventory.BlockID{}
+	if len(orphans) == 0 || c.store == nil {
+		return out, nil
+	}
+	lfns := make([]string, len(orphans))
+	for i, d := range orphans {
+		lfns[i] = d.LFN
+	}
+	blocks, err := c.store.BlocksOfLFNs(ctx, lfns)
+	if err != nil {
+		return nil, fmt.Errorf("orphans known to the inventory: %w", err)
+	}
+	snap := c.store.Snapshot()
+	for lfn, b := range blocks {
+		if inventory.UsableCopies(snap, b, 0) == 0 {
+			out[lfn] = b
+		}
+	}
+	return out, nil
 }
 
 // apply executes a plan: the one destructive choke point, which honours

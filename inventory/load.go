@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -323,6 +324,32 @@ func (s *Store) Files(ctx context.Context, block BlockID) ([]File, error) {
 	var out []File
 	err := s.db.SelectContext(ctx, &out, "SELECT id, block_id AS block, lfn, size, adler32 FROM files WHERE block_id = ? ORDER BY lfn", block)
 	return out, err
+}
+
+// BlocksOfLFNs returns the block of each LFN that is a file of the
+// inventory (LFNs it does not know are absent from the map), read from the
+// database in chunks.
+func (s *Store) BlocksOfLFNs(ctx context.Context, lfns []string) (map[string]BlockID, error) {
+	out := map[string]BlockID{}
+	for start := 0; start < len(lfns); start += 500 {
+		chunk := lfns[start:min(start+500, len(lfns))]
+		q := "SELECT lfn, block_id FROM files WHERE lfn IN (?" + strings.Repeat(", ?", len(chunk)-1) + ")"
+		args := make([]any, len(chunk))
+		for i, l := range chunk {
+			args[i] = l
+		}
+		var rows []struct {
+			LFN   string  `db:"lfn"`
+			Block BlockID `db:"block_id"`
+		}
+		if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			out[r.LFN] = r.Block
+		}
+	}
+	return out, nil
 }
 
 // ReplicaFileIDs returns the ids of the files present in an incomplete
