@@ -644,4 +644,27 @@ func TestOrphanLastCopyKept(t *testing.T) {
 	if !kept {
 		t.Fatal("the only copy of /Lost#l1 (an orphan here, its other copy at a morgue site) was not kept with reason last copy")
 	}
+
+	// A replica flagged suspicious is listed in the next run's actions.
+	snap := st.Snapshot()
+	b, _ := snap.BlockByName("/P/R-v1/AOD#b2")
+	a, _ := snap.SiteByName("T2_A")
+	if _, err := st.Write(ctx, now, func(tx *inventory.Txn) error {
+		r, _ := tx.BlockReplica(b.ID, a.ID)
+		r.Suspicious = true
+		return tx.Add(inventory.UpsertBlockReplica{BlockReplica: r})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, err = c.Run(ctx, "T2_A", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := false
+	for _, it := range readList[consistency.PlanItem](t, r, cfg, consistency.ListActions) {
+		listed = listed || it.Path == "/P/R-v1/AOD#b2" && it.Reason == consistency.ReasonSuspicious
+	}
+	if !listed {
+		t.Fatal("suspicious replica not listed by consistency")
+	}
 }

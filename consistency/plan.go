@@ -36,6 +36,7 @@ const (
 	ReasonOrphanGrace      = "orphan within the grace period"
 	ReasonOrphanNoTime     = "orphan without a modification time: never deleted automatically"
 	ReasonOrphanLastCopy   = "last copy: a file of a block with no complete copy at a ready or waitroom site"
+	ReasonSuspicious       = "replica flagged suspicious (checksum mismatches as a source, or declared bad): not counted as a copy, not a transfer source; clear with dynamo fileop clear-bad"
 	ReasonEmptyDir         = "empty directory older than min_age"
 	ReasonEmptyDirYoung    = "empty directory younger than min_age (or without a time)"
 	ReasonEmptyDirsOff     = "clean_empty_dirs is off"
@@ -176,6 +177,16 @@ func (c *Checker) plan(ctx context.Context, rec *RunRecord, si inventory.Site, s
 		}
 		p.Deletions = append(p.Deletions, Deletion{LFN: d.LFN, Size: d.Size})
 		p.Items = append(p.Items, PlanItem{Action: ActDelete, Path: d.LFN, Size: d.Size, Reason: ReasonOrphanOld})
+	}
+	// Suspicious replicas at the site are listed for the operator: their
+	// files are checked like any others, but nothing else trusts them.
+	if c.store != nil {
+		snap := c.store.Snapshot()
+		for r := range snap.BlockReplicasAtSite(si.ID) {
+			if r.Suspicious {
+				p.Items = append(p.Items, PlanItem{Action: ActNone, Path: snap.BlockFullName(r.Block), Size: r.Size, BlockID: int32(r.Block), Reason: ReasonSuspicious})
+			}
+		}
 	}
 	minAge := now - int64(c.cfg.MinAge/time.Second)
 	// Deepest first, so that a parent emptied by its children's removal is
