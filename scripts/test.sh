@@ -40,6 +40,13 @@ fi
 go vet ./...
 go test -count=1 -timeout 30m "$@" ./...
 
+# The storage element's parsers, fuzzed briefly beyond their committed
+# corpora (testdata/fuzz/), which the run above already replays.
+for target in "FuzzDecode ./srm/internal/soapxml" "FuzzParseSURL ./srm/internal/sfn" "FuzzMap ./srm/internal/sfn"; do
+  set -- $target
+  go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-5s}" "$2"
+done
+
 # CMS's production Detox policies, partitions and enforcer rules must all
 # pass `dynamo detox check` (they live beside the checkout, not in it).
 policies="${DYNAMO_POLICIES_DIR:-../shared/reference/dynamo-policies}"

@@ -2,23 +2,21 @@ package srm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/dynamo-go/dynamo/internal/gridauth"
 	"github.com/dynamo-go/dynamo/srm/fs"
-	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
+	"github.com/dynamo-go/dynamo/srm/internal/sfn"
 )
 
 // Namespace errors; Resolve wraps them with the offending path.
 var (
-	ErrNoArea = errors.New("no storage area serves this path")
-	ErrEscape = errors.New("path escapes its storage area")
+	ErrNoArea = sfn.ErrNoArea
+	ErrEscape = sfn.ErrEscape
 )
 
 // Area is a configured storage area at run time.
@@ -115,14 +113,7 @@ func (ns *Namespace) AreaByToken(tok string) *Area {
 	return nil
 }
 
-// under reports whether p equals dir or lies below it, comparing whole path
-// elements (so "/data2" is not under "/data"). Both must be clean.
-func under(p, dir, sep string) bool {
-	if dir == sep {
-		return strings.HasPrefix(p, sep)
-	}
-	return p == dir || strings.HasPrefix(p, dir+sep)
-}
+func under(p, dir, sep string) bool { return sfn.Under(p, dir, sep) }
 
 // Resolve maps a site file name to its area and area-relative name. The
 // name is cleaned first (so "..", "." and "//" cannot climb out) and matched
@@ -131,28 +122,15 @@ func under(p, dir, sep string) bool {
 // (no symbolic link followed, no mount crossed; see srm/fs). Names of the
 // drivers' temporaries are refused, so clients cannot address them.
 func (ns *Namespace) Resolve(stfn string) (*Location, error) {
-	if !strings.HasPrefix(stfn, "/") || strings.ContainsRune(stfn, 0) {
-		return nil, fmt.Errorf("%w: not an absolute path", ErrEscape)
+	prefixes := make([]string, len(ns.areas))
+	for i, a := range ns.areas {
+		prefixes[i] = a.Config.Prefix
 	}
-	clean := path.Clean(stfn)
-	var area *Area
-	for _, a := range ns.areas {
-		if under(clean, a.Config.Prefix, "/") {
-			area = a
-			break
-		}
+	i, clean, rel, err := sfn.Map(stfn, prefixes)
+	if err != nil {
+		return nil, err
 	}
-	if area == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNoArea, clean)
-	}
-	rel := strings.TrimPrefix(strings.TrimPrefix(clean, area.Config.Prefix), "/")
-	if rootfs.IsReserved(rel) {
-		return nil, fmt.Errorf("%w: %s: names starting with %s are reserved", ErrEscape, clean, rootfs.ReservedPrefix)
-	}
-	if _, err := rootfs.CleanName(rel); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrEscape, clean)
-	}
-	return &Location{Area: area, StFN: clean, Name: rel}, nil
+	return &Location{Area: ns.areas[i], StFN: clean, Name: rel}, nil
 }
 
 // child is the location of entry base in directory loc.

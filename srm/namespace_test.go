@@ -24,7 +24,7 @@ func escapeFixture(t *testing.T) (*Namespace, string) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(base, "secret/key"), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(base, "secret/key"), []byte("the secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for link, target := range map[string]string{
