@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus/hooks/test"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dynamo-go/dynamo/consistency"
 	"github.com/dynamo-go/dynamo/console"
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/fileop"
@@ -137,4 +138,31 @@ func TestSourceErrorsStayInTheLog(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "transfer queue unavailable")
 	require.NotContains(t, body, "secret.db")
+}
+
+// fakeConsistency reports one site whose last run tripped a safety valve.
+type fakeConsistency struct{}
+
+func (fakeConsistency) SiteStatuses(context.Context) ([]consistency.SiteStatus, error) {
+	return []consistency.SiteStatus{
+		{Site: "T2_A", LastRun: &consistency.RunRecord{ID: 7, Site: "T2_A", Status: consistency.StatusAlert, Message: "missing 40% > max 5%"}},
+		{Site: "T1_C_MSS"},
+	}, nil
+}
+
+func (fakeConsistency) Runs(context.Context, string, int) ([]consistency.RunRecord, error) {
+	return []consistency.RunRecord{{ID: 7, Site: "T2_A", Status: consistency.StatusAlert}}, nil
+}
+
+// The consistency page lists the sites whose safety valves tripped.
+func TestConsistencyAlerts(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t), func(s console.Sources) console.Sources {
+		s.Consistency = fakeConsistency{}
+		return s
+	})
+	code, body := e.get(t, "/consistency")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "Safety valves tripped")
+	require.Contains(t, body, "T2_A: missing 40% &gt; max 5%")
+	require.Contains(t, body, "never checked")
 }
