@@ -50,18 +50,14 @@ func (c *Console) requests(g *gin.Context) {
 		Deletions []requestRow
 	}{}
 	for _, k := range []registry.Kind{registry.KindCopy, registry.KindDeletion} {
-		all, err := c.src.Requests.ListRequests(ctx, registry.RequestFilter{Kind: k})
+		newest, err := c.src.Requests.ListRequests(ctx, registry.RequestFilter{Kind: k, Newest: true, Limit: 100})
 		if err != nil {
 			c.sourceErr(g, err)
 			return
 		}
-		// The newest 100: the list is by ascending id.
-		if len(all) > 100 {
-			all = all[len(all)-100:]
-		}
-		rows := make([]requestRow, 0, len(all))
-		for i := len(all) - 1; i >= 0; i-- {
-			rows = append(rows, requestProgress(snap, all[i]))
+		rows := make([]requestRow, 0, len(newest))
+		for _, q := range newest {
+			rows = append(rows, requestProgress(snap, q))
 		}
 		if k == registry.KindCopy {
 			data.Copies = rows

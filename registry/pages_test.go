@@ -1,16 +1,20 @@
 package registry
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 )
 
@@ -192,4 +196,27 @@ func TestMountPagesRefusesAPIPrefixes(t *testing.T) {
 			e.srv.MountPages(p, Permission{}, nil, func(*gin.RouterGroup) {})
 		}()
 	}
+}
+
+// The console lists the newest requests first, bounded.
+func TestListRequestsNewest(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := NewStore(d)
+		var ids []int64
+		for i := range 3 {
+			r, _, err := s.CreateRequest(ctx, NewRequest{Kind: KindCopy, Items: []string{fmt.Sprintf("/P/R-v%d/AOD", i)}, Sites: []string{"T2_A"}, N: 1, User: "alice"}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+		got, err := s.ListRequests(ctx, RequestFilter{Kind: KindCopy, Newest: true, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].ID != ids[2] || got[1].ID != ids[1] || got[0].Items[0] != "/P/R-v2/AOD" {
+			t.Fatalf("newest two: %+v", got)
+		}
+	})
 }

@@ -134,6 +134,7 @@ type RequestFilter struct {
 	Sites    []string
 	After    int64 // only ids greater than this (pagination)
 	Limit    int   // 0: no limit
+	Newest   bool  // by descending id: with Limit, the newest requests (the console's list)
 }
 
 // Store is the registry's database layer: requests, detox locks and queued
@@ -250,8 +251,8 @@ type requestRow struct {
 	Updated      int64  `db:"updated"`
 }
 
-// ListRequests returns the requests matching f, by ascending id, with
-// their items, sites and actions.
+// ListRequests returns the requests matching f, by ascending id (f.Newest:
+// descending), with their items, sites and actions.
 func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, error) {
 	var where []string
 	var args []any
@@ -281,7 +282,11 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, e
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id"
+	if f.Newest {
+		q += " ORDER BY id DESC"
+	} else {
+		q += " ORDER BY id"
+	}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
