@@ -91,7 +91,12 @@ func who(id *gridauth.Identity) logrus.Fields {
 	if id == nil {
 		return logrus.Fields{"dn": "", "vo": ""}
 	}
-	return logrus.Fields{"dn": id.DN, "vo": id.VO}
+	f := logrus.Fields{"dn": id.DN, "vo": id.VO}
+	if id.VOMSIgnored != nil {
+		// Why a presented AC gave no VO: what an operator asks first.
+		f["voms_ignored"] = id.VOMSIgnored.Error()
+	}
+	return f
 }
 
 // auditCall logs one SRM call at info level and counts it.
