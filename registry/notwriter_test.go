@@ -1,0 +1,53 @@
+package registry
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/inventory"
+)
+
+// On a server that is not the inventory writer every write route answers
+// 503 not_writer with the holder, its address and Retry-After, before its
+// handler runs; reads are served.
+func TestStandbyRefusesEveryWrite(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t), nil)
+	e.srv.SetWriteFence(func() error {
+		return &inventory.NotWriterError{Holder: "db1:4242", Address: "https://db1.example:8443", RetryAfter: 7 * time.Second}
+	})
+	e.must("ada", "GET", "/api/v1/sites", nil, http.StatusOK, nil)
+	for _, w := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/injections/sync", `{"sites": [{"name": "T2_NEW", "storage_type": "disk", "status": "ready"}]}`},
+		{"POST", "/api/v1/injections", `{"sites": [{"name": "T2_NEW", "storage_type": "disk", "status": "ready"}]}`},
+		{"POST", "/api/v1/copy-requests", `{"items": ["/P/R-v1/AOD"], "sites": ["T2_A"]}`},
+	} {
+		req, err := http.NewRequest(w.method, e.url+w.path, strings.NewReader(w.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		tc := tlsFor(e)
+		tc.Certificates = []tls.Certificate{e.certs["ada"]}
+		cl := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 30 * time.Second}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body ErrorBody
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		cl.CloseIdleConnections()
+		if resp.StatusCode != http.StatusServiceUnavailable || body.ErrorType != "not_writer" || body.Holder != "db1:4242" ||
+			body.HolderAddress != "https://db1.example:8443" || resp.Header.Get("Retry-After") != "7" || !strings.Contains(body.Error, "db1:4242") {
+			t.Errorf("%s %s on a standby: %d Retry-After %q %+v", w.method, w.path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	if _, ok := e.inv.Snapshot().SiteByName("T2_NEW"); ok {
+		t.Error("the standby applied the injection")
+	}
+}
