@@ -102,8 +102,8 @@ func TestServeProjectsComponent(t *testing.T) {
 	s, err := testAssembly(t, &env{log: log, db: d}, serveOptions{})
 	must(t, err)
 	must(t, s.buildProjects(context.Background()))
-	if s.projects != nil || len(s.runs) != 1 { // the registry's run only
-		t.Fatalf("without configuration: projects %v, runs %v", s.projects, s.runs)
+	if s.projects != nil {
+		t.Fatalf("without configuration: projects %v", s.projects)
 	}
 	cfgPath := filepath.Join(t.TempDir(), "projects.yaml")
 	must(t, os.WriteFile(cfgPath, []byte("tick: 50ms\ncredential: {cert: "+filepath.Join(pki, "proxy.pem")+", ca_dir: "+filepath.Join(pki, "certificates")+"}\n"), 0o644))
@@ -113,13 +113,9 @@ func TestServeProjectsComponent(t *testing.T) {
 	if s.projects == nil || s.projects.Manager == nil || s.projects.Stager == nil || s.projects.Estimator == nil {
 		t.Fatalf("built %+v", s.projects)
 	}
-	run := s.runs[len(s.runs)-1]
-	if run.name != "projects" {
-		t.Fatalf("last run is %q", run.name)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run.run(ctx) }()
+	go func() { done <- s.projects.Run(ctx) }()
 	time.Sleep(200 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {

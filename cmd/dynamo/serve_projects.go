@@ -7,6 +7,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/projects"
 	"github.com/dynamo-go/dynamo/registry"
+	"github.com/dynamo-go/dynamo/scheduler"
 	"github.com/dynamo-go/dynamo/stager"
 )
 
@@ -35,6 +36,8 @@ func (s *server) buildProjects(context.Context) error {
 		func(rg *gin.RouterGroup) { projects.Routes(rg, svc.Manager) })
 	s.mount("/api/v1/stager", registry.Permission{Write: registry.Need{Role: registry.RoleUser, Target: registry.TargetRegistry}},
 		func(rg *gin.RouterGroup) { stager.Routes(rg, svc.Stager) })
-	s.addRun("projects", svc.Run)
-	return nil
+	// The stager's and the manager's loops copy files and move projects
+	// along: background writers, so only the writer-lease holder runs
+	// them (two servers would stage the same files twice).
+	return s.scheduler.AddWorker(scheduler.Worker{Name: "projects", Run: svc.Run})
 }
