@@ -86,7 +86,7 @@ func (d *Daemon) recordOne(ctx context.Context, f finished) error {
 // them without inventory updates, with that note.
 func (d *Daemon) record(ctx context.Context, fs []finished, skipInventory string) error {
 	now := d.now()
-	_, err := d.store.Write(ctx, now, func(t *inventory.Txn) error {
+	_, err := d.writer.Write(ctx, now, func(t *inventory.Txn) error {
 		notes := make([]string, len(fs))
 		if skipInventory == "" {
 			var err error

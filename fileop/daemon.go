@@ -37,6 +37,7 @@ type Prioritizer interface {
 type Daemon struct {
 	cfg     Config
 	store   *inventory.Store
+	writer  inventory.Writer // records results: the store, or the one writer of `dynamo serve`
 	db      *db.DB
 	log     *logrus.Entry
 	backend Backend
@@ -84,6 +85,10 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Writer records results in the inventory (default: the store). In
+	// `dynamo serve` it is the scheduler, whose writes are fenced by the
+	// writer lease.
+	Writer inventory.Writer
 }
 
 // New builds a daemon over store (whose DB holds the queue tables).
@@ -97,6 +102,10 @@ func New(cfg Config, store *inventory.Store, log *logrus.Entry, o Options) (*Dae
 		active: map[int64]*activeSub{}, links: map[link]int{}, sites: map[int32]int{}, keys: map[opKey]bool{}}
 	if d.now == nil {
 		d.now = time.Now
+	}
+	d.writer = o.Writer
+	if d.writer == nil {
+		d.writer = store
 	}
 	for site, sc := range cfg.Sites {
 		m, err := pfn.Compile(site, sc.PFN)

@@ -15,7 +15,7 @@ import (
 // backend URLs as PFN prefixes). The estimator, when projects are on,
 // ranks transfers by their source's locality.
 func (s *server) buildFileop(context.Context) error {
-	o := fileop.Options{Registerer: s.metrics}
+	o := fileop.Options{Registerer: s.metrics, Writer: s.scheduler}
 	if s.projects != nil {
 		o.Prioritizer = s.projects.Estimator
 	}
