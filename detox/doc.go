@@ -15,8 +15,10 @@
 //   - Runner ties both to the cycle history (History) for the CLI, the
 //     scheduler and the REST layer (Routes).
 //
-// Safety rules hold whatever the policy says: the last complete disk copy of
-// a block is only deleted by a Delete line in a partition configured to
-// allow it; locked block replicas are never deleted; a site stops at the
-// replica that makes Until hold.
+// Safety rules hold whatever the policy says: every deletion passes
+// inventory.DeletionGuard, so the last copy of a block (no other complete
+// copy at a ready or waitroom site, of any storage type) is only deleted
+// by a Delete decision in a partition configured to allow it, and then
+// marked LAST COPY; locked block replicas are never deleted; a site stops
+// at the replica that makes Until hold.
 package detox
