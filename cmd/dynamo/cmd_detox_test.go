@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,4 +110,55 @@ func TestDetoxRunExplainAccess(t *testing.T) {
 	require.NoError(t, d.Get(&pending, "SELECT COUNT(*) FROM block_replicas WHERE flags & 2 = 2"))
 	require.Positive(t, queued, "no file deletions queued")
 	require.Positive(t, pending, "no replica marked pending deletion")
+}
+
+// A tape campaign through the CLI: without the partition's opt-in the sole
+// tape copy is kept (last copy); with it (and its cap) the dry run prints
+// the deletion marked LAST COPY even without --list, and --json lists it.
+func TestDetoxRunLastCopyOptIn(t *testing.T) {
+	dir := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(dir, "d.db")
+	_, stderr, err := runDynamo(t, "--db", dsn, "inventory", "inject", "testdata/lastcopy_tape.json")
+	require.NoError(t, err, stderr)
+	run := func(cfg string, extra ...string) string {
+		file := filepath.Join(dir, "detox.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(cfg), 0o644))
+		args := append([]string{"--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/lastcopy_tape_policy.txt",
+			"--detox-config", file, "--dry-run"}, extra...)
+		out, stderr, err := runDynamo(t, args...)
+		require.NoError(t, err, stderr)
+		return out
+	}
+	out := run("partitions: {Default: {policy: x}}\n", "--list")
+	require.Contains(t, out, "delete T1_X_MSS /OnDisk/RunIISummer15GS-v1/GEN-SIM#b1")
+	require.NotContains(t, out, "/Retired/")
+	out, stderr, err = runDynamo(t, "--db", dsn, "detox", "explain", "--dataset", "/Retired/RunIISummer15GS-v1/GEN-SIM", "--site", "T1_X_MSS")
+	require.NoError(t, err, stderr)
+	require.Contains(t, out, "last copy")
+
+	optIn := "partitions: {Default: {policy: x, allow_last_copy_deletion: true, max_last_copy_replicas: 10}}\n"
+	out = run(optIn)
+	require.Contains(t, out, "delete LAST COPY T1_X_MSS /Retired/RunIISummer15GS-v1/GEN-SIM#b1 100 bytes")
+	require.NotContains(t, out, "/OnDisk/", "without --list only LAST COPY deletions are printed")
+	out = run(optIn, "--json")
+	var js struct {
+		LastCopies []map[string]any `json:"last_copy_deletions"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &js))
+	require.Len(t, js.LastCopies, 1)
+	require.Equal(t, "/Retired/RunIISummer15GS-v1/GEN-SIM#b1", js.LastCopies[0]["block"])
+	out, stderr, err = runDynamo(t, "--db", dsn, "detox", "explain", "--dataset", "/Retired/RunIISummer15GS-v1/GEN-SIM", "--site", "T1_X_MSS")
+	require.NoError(t, err, stderr)
+	require.Contains(t, out, "LAST COPY")
+
+	_, _, err = runDynamo(t, "--db", dsn, "detox", "run", "--partition", "Default", "--policy", "testdata/lastcopy_tape_policy.txt",
+		"--detox-config", writeFile(t, dir, "nocap.yaml", "partitions: {Default: {policy: x, allow_last_copy_deletion: true}}\n"), "--dry-run")
+	require.ErrorContains(t, err, "needs a cap")
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
 }
