@@ -56,6 +56,11 @@ type PartitionConfig struct {
 	MaxLastCopyReplicas int `yaml:"max_last_copy_replicas"`
 	// DeletionPerIteration overrides Config.DeletionPerIteration.
 	DeletionPerIteration float64 `yaml:"deletion_per_iteration"`
+	// CopyCounts is the scope the copy-counting and fullness variables
+	// are evaluated on (CopyScope): "partition" (the default, Dynamo's
+	// semantics, so a migrated Dynamo policy makes Dynamo's decisions) or
+	// "inventory". It never changes the last-copy guard.
+	CopyCounts CopyScope `yaml:"copy_counts"`
 }
 
 // DefaultDeletionPerIteration is Dynamo's step: 1 % of the quota.
@@ -103,6 +108,9 @@ func (c *Config) Validate() error {
 		}
 		if !p.AllowLastCopyDeletion && (p.MaxLastCopyVolume != 0 || p.MaxLastCopyReplicas != 0) {
 			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s: max_last_copy_* without allow_last_copy_deletion", ErrConfig, name))
+		}
+		if !p.CopyCounts.valid() {
+			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s.copy_counts %q: must be %q or %q", ErrConfig, name, p.CopyCounts, CopyScopePartition, CopyScopeInventory))
 		}
 		if p.DeletionPerIteration < 0 || p.DeletionPerIteration > 1 {
 			errs = append(errs, fmt.Errorf("%w: detox.partitions.%s.deletion_per_iteration %v: must be in (0, 1]", ErrConfig, name, p.DeletionPerIteration))

@@ -18,6 +18,8 @@ func TestConfig(t *testing.T) {
 	require.True(t, c.Partitions["RelVal"].AllowLastCopyDeletion)
 	require.Equal(t, 5000, c.Partitions["RelVal"].MaxLastCopyReplicas)
 	require.Equal(t, int64(200000), c.MaxFilesPerSite)
+	require.Equal(t, CopyScopeInventory, c.Partitions["Physics"].CopyCounts)
+	require.True(t, c.Partitions["RelVal"].CopyCounts.partition(), "the partition's view is the default")
 
 	for _, tc := range []struct{ file, want string }{
 		{"unknown-key.bad.yaml", "field polcy not found"},
@@ -28,6 +30,7 @@ func TestConfig(t *testing.T) {
 		{"assume.bad.yaml", "unknown producer \"popularity\""},
 		{"lastcopy-nocap.bad.yaml", "detox.partitions.Tape.allow_last_copy_deletion needs a cap"},
 		{"lastcopy-noallow.bad.yaml", "max_last_copy_* without allow_last_copy_deletion"},
+		{"copycounts.bad.yaml", `detox.partitions.Physics.copy_counts "site": must be "partition" or "inventory"`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := LoadConfig(filepath.Join("testdata/config", tc.file))

@@ -152,8 +152,8 @@ type cycle struct {
 
 	blkDS        []inventory.DatasetID
 	blkCopies    []uint8 // replicas inventory.CountsAsCopy accepts, saturating: the last-copy rule
-	blkDisk      []uint8 // complete disk replicas (not pending deletion), saturating
-	blkReadyDisk []uint8 // of which at READY sites
+	blkDisk      []uint8 // complete disk replicas (not pending deletion) in the CopyScope, saturating
+	blkReadyDisk []uint8 // complete disk replicas at READY sites, whole inventory
 	blkFlags     []uint8
 	blkTime      []int64 // block last update
 
@@ -251,14 +251,42 @@ func (c *cycle) build(ctx context.Context) error {
 	return c.loadProducers(ctx)
 }
 
-// countCopies reads every replica of every site: copy counts, tape
-// coverage and full copies. cnt/own are per dataset, reset through touched.
+// countCopies reads every replica of every site: the last-copy counts,
+// tape coverage and transfer-source counts over the whole inventory, and
+// the copy counts and full copies the policy variables read in the
+// cycle's CopyScope. cnt/own are per dataset, reset through touched.
 func (c *cycle) countCopies(ctx context.Context, sites []inventory.Site, nb int) error {
 	snap := c.snap
+	scoped := c.opts.CopyCounts.partition()
 	cnt := make([]int32, len(c.ds))
 	own := make([]inventory.GroupID, len(c.ds))
 	mixed := map[inventory.DatasetID][]inventory.GroupID{}
 	var touched []inventory.DatasetID
+	// count records br as a complete copy for the policy variables.
+	count := func(br inventory.BlockReplica, disk bool) {
+		b := br.Block
+		if disk {
+			inc8(&c.blkDisk[b])
+		}
+		ds := c.blkDS[b]
+		if cnt[ds] == 0 {
+			touched = append(touched, ds)
+			own[ds] = br.Group
+		} else if own[ds] != br.Group {
+			m := mixed[ds]
+			if len(m) == 0 {
+				m = append(m, own[ds])
+			}
+			if !containsGroup(m, br.Group) {
+				m = append(m, br.Group)
+			}
+			mixed[ds] = m
+		}
+		cnt[ds]++
+	}
+	usable := func(br inventory.BlockReplica) bool {
+		return !br.PendingDeletion && int(br.Block) < nb && br.Complete && !br.Suspicious
+	}
 	for _, s := range sites {
 		disk, ready, tape := s.StorageType == inventory.StorageDisk, s.Status == inventory.SiteReady, s.StorageType == inventory.StorageMSS
 		touched = touched[:0]
@@ -269,38 +297,34 @@ func (c *cycle) countCopies(ctx context.Context, sites []inventory.Site, nb int)
 			}
 			b := br.Block
 			// A suspicious replica is no complete copy for any purpose.
-			if !br.Complete || br.Suspicious {
+			if !usable(br) {
 				c.blkFlags[b] |= blkIncomplete
 				continue
 			}
 			if inventory.CountsAsCopy(s, br) {
 				inc8(&c.blkCopies[b])
 			}
-			if disk {
-				inc8(&c.blkDisk[b])
-				if ready {
-					inc8(&c.blkReadyDisk[b])
-				}
+			if disk && ready {
+				inc8(&c.blkReadyDisk[b])
 			}
-			ds := c.blkDS[b]
 			if tape && c.blkFlags[b]&blkTape == 0 {
 				c.blkFlags[b] |= blkTape
-				c.ds[ds].tapeBlocks++
+				c.ds[c.blkDS[b]].tapeBlocks++
 			}
-			if cnt[ds] == 0 {
-				touched = append(touched, ds)
-				own[ds] = br.Group
-			} else if own[ds] != br.Group {
-				m := mixed[ds]
-				if len(m) == 0 {
-					m = append(m, own[ds])
-				}
-				if !containsGroup(m, br.Group) {
-					m = append(m, br.Group)
-				}
-				mixed[ds] = m
+			if !scoped {
+				count(br, disk)
 			}
-			cnt[ds]++
+		}
+		// The partition's view: its block replicas at its target sites.
+		// Target-ness is decided here again, not read from collectTargets,
+		// which runs concurrently; both evaluate the same On lines on the
+		// same site and usage.
+		if scoped && c.isTarget(s) {
+			for br := range snap.BlockReplicasInPartition(s.ID, c.part) {
+				if usable(br) {
+					count(br, disk)
+				}
+			}
 		}
 		for _, ds := range touched {
 			if cnt[ds] == c.ds[ds].d.NumBlocks {
@@ -314,6 +338,15 @@ func (c *cycle) countCopies(ctx context.Context, sites []inventory.Site, nb int)
 	}
 
 	return nil
+}
+
+// isTarget reports whether an On line matches the site, with the
+// partition's usage there.
+func (c *cycle) isTarget(s inventory.Site) bool {
+	st := siteState{site: s}
+	u := c.snap.Usage(s.ID, c.part)
+	st.quota, st.before, st.used = u.Quota, u.Physical, u.Physical
+	return c.cp.IsTarget(&st)
 }
 
 // collectTargets finds the target sites and groups the partition's block
@@ -336,7 +369,7 @@ func (c *cycle) collectTargets(ctx context.Context, sites []inventory.Site, nb i
 		si := int32(len(c.sites) - 1)
 		c.siteIdx[s.ID] = si
 		sp := &c.sites[si]
-		sp.target = c.cp.IsTarget(sp)
+		sp.target = c.isTarget(s)
 		if !sp.target {
 			continue
 		}

@@ -31,6 +31,9 @@ type PlanOptions struct {
 	// LastCopy. Dismiss never can. It is the partition's explicit opt-in
 	// (PartitionConfig.AllowLastCopyDeletion).
 	AllowLastCopyDeletion bool
+	// CopyCounts is the scope of the copy-counting and fullness variables
+	// (empty: CopyScopePartition).
+	CopyCounts CopyScope
 	// Log receives progress; nil discards.
 	Log *logrus.Entry
 }
@@ -57,6 +60,9 @@ func PlanCycle(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy
 	start := time.Now()
 	if err := opts.Sources.CheckProducers(pol); err != nil {
 		return nil, err
+	}
+	if !opts.CopyCounts.valid() {
+		return nil, fmt.Errorf("copy counts scope %q: must be %q or %q", opts.CopyCounts, CopyScopePartition, CopyScopeInventory)
 	}
 	if opts.At.IsZero() {
 		opts.At = time.Now()

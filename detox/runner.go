@@ -99,7 +99,8 @@ func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *invento
 	dry := opts.DryRun || r.Config.DryRun
 	pc := r.Config.Partitions[partition]
 	plan, err := PlanCycle(ctx, snap, pol, PlanOptions{At: opts.At, Sources: r.Sources,
-		DeletionPerIteration: r.Config.Step(partition), AllowLastCopyDeletion: pc.AllowLastCopyDeletion, Log: r.Log})
+		DeletionPerIteration: r.Config.Step(partition), AllowLastCopyDeletion: pc.AllowLastCopyDeletion,
+		CopyCounts: pc.CopyCounts, Log: r.Log})
 	if err != nil {
 		return nil, err
 	}

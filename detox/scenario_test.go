@@ -30,7 +30,7 @@ import (
 //	flag tape_request|unhandled_copy|protected_site|catalog|release DATASET...
 //	enforcer DATASET@SITE...
 //	enforcer-rules        lines up to "end": an enforcer rules file (JSON)
-//	option allow_last_copy | step FRACTION
+//	option allow_last_copy | step FRACTION | copy_counts partition|inventory
 //	policy                lines up to "end": the Detox policy
 //	run                   plan a cycle
 //	expect delete|keep|protect|ignore DATASET[#BLOCK] SITE [line N] [reason TEXT]
@@ -149,6 +149,8 @@ func runScenario(t *testing.T, path string) {
 			switch w[1] {
 			case "allow_last_copy":
 				h.opts.AllowLastCopyDeletion = true
+			case "copy_counts":
+				h.opts.CopyCounts = CopyScope(w[2])
 			case "step":
 				v, err := strconv.ParseFloat(w[2], 64)
 				require.NoError(t, err, where)

@@ -291,7 +291,8 @@ func newDetoxExplainCmd(g *globalOptions) *cobra.Command {
 					return fmt.Errorf("no dataset %q or site %q in the inventory", dataset, site)
 				}
 				plan, err := detox.PlanCycle(ctx, snap, pol, detox.PlanOptions{Sources: r.Sources,
-					DeletionPerIteration: r.Config.Step(f.partition), AllowLastCopyDeletion: r.Config.Partitions[f.partition].AllowLastCopyDeletion})
+					DeletionPerIteration: r.Config.Step(f.partition), AllowLastCopyDeletion: r.Config.Partitions[f.partition].AllowLastCopyDeletion,
+					CopyCounts: r.Config.Partitions[f.partition].CopyCounts})
 				if err != nil {
 					return err
 				}
