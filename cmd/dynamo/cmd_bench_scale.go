@@ -83,6 +83,7 @@ type scaleRow struct {
 	RESTP99         *float64 `json:"rest_p99_ms,omitempty"`
 	RESTP50         *float64 `json:"rest_p50_ms,omitempty"`
 	RESTErrors      int      `json:"rest_errors"`
+	RESTCPUPerReq   float64  `json:"rest_cpu_ms_per_request"`
 	RESTRate        float64  `json:"rest_achieved_rate"`
 	RESTCycles      int      `json:"rest_detox_cycles_during"`
 	LoadAvg         string   `json:"loadavg"`
@@ -342,7 +343,7 @@ func scaleOne(ctx context.Context, o scaleOptions, k float64, dir string, scratc
 			return row, fmt.Errorf("rest: %w", err)
 		}
 		row.RESTP99, row.RESTP50 = &res.All.P99, &res.All.P50
-		row.RESTErrors, row.RESTRate, row.RESTCycles = res.All.Errors, res.AchievedRate, cycles
+		row.RESTErrors, row.RESTRate, row.RESTCycles, row.RESTCPUPerReq = res.All.Errors, res.AchievedRate, cycles, res.CPUPerRequest
 		log.WithField("p99_ms", res.All.P99).WithField("detox_cycles", cycles).Info("REST during cycles")
 	}
 	row.LoadAvg = loadAvg()
