@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -11,17 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/srm/client"
 )
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	// Released before the server binds it: drawn below the ephemeral range
+	// so no outgoing connection takes it meanwhile (testservers.FreePort).
+	return fmt.Sprintf("127.0.0.1:%d", testservers.FreePort(t))
 }
 
 func TestSRMCommandUsage(t *testing.T) {

@@ -95,7 +95,10 @@ func (d demoDataset) size() int64 {
 }
 
 // freePorts reserves n distinct loopback ports by listening on them at
-// once, then frees them for the servers to take.
+// once, then frees them for the servers to take. They are drawn below the
+// kernel's ephemeral range (32768-60999): a port the kernel hands out for
+// ":0" may be taken as the source port of any outgoing connection between
+// our release and the server's bind, which a busy machine does often.
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -104,13 +107,17 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 200 {
+			return nil, fmt.Errorf("no free loopback port in 20000-31999")
+		}
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, fmt.Errorf("no free loopback port: %w", err)
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dynamo-go/dynamo/internal/testservers"
 )
 
 // throwawayMariaDB starts a MariaDB of its own (scripts/mariadb.sh) on a
@@ -82,12 +83,9 @@ func allThreadsStopped(pid int) bool {
 
 func freePortNumber(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	// Released before the server binds it: drawn below the ephemeral range
+	// so no outgoing connection takes it meanwhile (testservers.FreePort).
+	return strconv.Itoa(testservers.FreePort(t))
 }
 
 type apiAnswer struct {
