@@ -17,8 +17,8 @@ type DiffSide struct {
 }
 
 // ReplicaChange is a set of block replicas of one dataset at one site
-// whose decision differs between two plans, with the decision on each side.
-// A side with an empty Decision did not decide them (not in its partition
+// whose decision, reason or deciding rule differs between two plans, with the decision on each side.
+// A side with a zero Decision did not decide them (not in its partition
 // or not at one of its target sites).
 type ReplicaChange struct {
 	Site    string
@@ -87,7 +87,10 @@ func DiffPlans(a, b *Plan) ([]SiteDiff, error) {
 	visit := func(k key) {
 		ra, oka := ia[k]
 		rb, okb := ib[k]
-		if oka && okb && ra.Decision == rb.Decision && ra.Line == rb.Line && ra.Reason == rb.Reason {
+		// Lines are compared by text: two policy files number them
+		// differently, and the same decision by another rule is worth
+		// reviewing.
+		if oka && okb && ra.Decision == rb.Decision && ra.Reason == rb.Reason && a.LineText(ra.Line) == b.LineText(rb.Line) {
 			return
 		}
 		if !oka && !okb {

@@ -82,7 +82,7 @@ func (f *detoxFlags) runner(ctx context.Context, g *globalOptions, e *env) (*det
 
 func newDetoxCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "detox", Short: "Check and run deletion policies"}
-	cmd.AddCommand(newDetoxCheckCmd(g), newDetoxRunCmd(g), newDetoxExplainCmd(g))
+	cmd.AddCommand(newDetoxCheckCmd(g), newDetoxRunCmd(g), newDetoxExplainCmd(g), newDetoxDiffCmd(g))
 	return cmd
 }
 

@@ -162,3 +162,49 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 	return p
 }
+
+// detox diff plans one policy under the two copy-count scopes on one
+// snapshot: T2_B holds the other copies but is no target, so the
+// partition's view counts one copy and protects both replicas, the
+// inventory counts two and deletes /Big (then Until holds and /Small is
+// kept). Two different policy files compare the same way.
+func TestDetoxDiff(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "d.db")
+	_, stderr, err := runDynamo(t, "--db", dsn, "inventory", "inject", "testdata/detox_inventory.json")
+	require.NoError(t, err, stderr)
+	base := []string{"--db", dsn, "detox", "diff", "--partition", "Default", "--policy", "testdata/detox_copycount_policy.txt"}
+
+	out, stderr, err := runDynamo(t, append(base, "--copy-counts-a", "partition", "--copy-counts-b", "inventory")...)
+	require.NoError(t, err, stderr)
+	require.Contains(t, out, "T2_A: B frees 700 bytes, keeps 0 bytes that A deletes")
+	require.Regexp(t, `/Big/R-v1/AOD\s+all\s+700\s+protect line 5 "Protect dataset.num_full_disk_copy < 2" \(policy line\)\s+delete line 0`, out)
+	require.Regexp(t, `/Small/R-v1/AOD\s+all\s+300\s+protect line 5 .*keep line 0`, out)
+	require.NotContains(t, out, "T2_B")
+
+	out, stderr, err = runDynamo(t, append(base, "--copy-counts-a", "inventory", "--copy-counts-b", "partition", "--json")...)
+	require.NoError(t, err, stderr)
+	var js struct {
+		Sites []struct {
+			Site  string `json:"site"`
+			Freed int64  `json:"freed_bytes"`
+			Kept  int64  `json:"kept_bytes"`
+		} `json:"sites"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &js))
+	require.Len(t, js.Sites, 1)
+	require.Equal(t, "T2_A", js.Sites[0].Site)
+	require.Equal(t, int64(700), js.Sites[0].Kept)
+	require.Zero(t, js.Sites[0].Freed)
+
+	out, stderr, err = runDynamo(t, append(base, "--against", "testdata/detox_policy.txt", "--copy-counts-a", "partition")...)
+	require.NoError(t, err, stderr)
+	require.Regexp(t, `/Big/R-v1/AOD\s+all\s+700\s+protect line 5 .*delete line 0`, out)
+	require.Regexp(t, `/Small/R-v1/AOD\s+all\s+300\s+protect line 5 .*protect line 5 "Protect dataset.name == /Small/\*/\*"`, out)
+
+	out, stderr, err = runDynamo(t, base...)
+	require.NoError(t, err, stderr)
+	require.Contains(t, out, "no decision changes")
+
+	_, _, err = runDynamo(t, append(base, "--copy-counts-b", "site")...)
+	require.Equal(t, 2, exitCode(err))
+}
