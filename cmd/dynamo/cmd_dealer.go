@@ -12,17 +12,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dynamo-go/dynamo/dealer"
+	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/registry"
 )
 
 func init() { registerCommand(newDealerCmd) }
 
-// dealerDeps builds the Dealer's collaborators for the CLI. The default has
-// only the history; the lead's wiring replaces it with the registry's
-// request source, the file-operation queue, Detox's accesses and
-// protection figures.
+// dealerDeps builds the Dealer's collaborators: its history, the
+// registry's copy requests, the dataset accesses the system records (for
+// the popularity plugin) and the latest Detox cycle's protection figures
+// (for the balancer). `dynamo serve` adds the file-operation queue.
 var dealerDeps = func(e *env) (dealer.Deps, error) {
-	return dealer.Deps{History: dealer.NewHistory(e.db), Requests: registryRequests{registry.NewStore(e.db)}}, nil
+	return dealer.Deps{History: dealer.NewHistory(e.db), Requests: registryRequests{registry.NewStore(e.db)},
+		Accesses: recordedAccesses{e.db}, Protection: detoxProtection{detox.NewHistory(e.db)}}, nil
 }
 
 // loadDealerConfig reads path, else the file named by DYNAMO_DEALER_CONFIG

@@ -17,17 +17,10 @@ import (
 const envDealerConfig = "DYNAMO_DEALER_CONFIG"
 
 // serveDealerDefaults are the Dealer's defaults in this build: CMS's
-// production values, except that the popularity and balancer plugins are
-// off, because nothing in `dynamo serve` feeds them yet (no dataset access
-// source, no protection source). Enabling one explicitly without its
-// source fails at startup (dealerInputs) rather than proposing nothing in
-// silence; once a source is wired, its plugin's default goes back on.
-func serveDealerDefaults() dealer.Config {
-	c := dealer.DefaultConfig()
-	c.Plugins.Popularity.Enabled = false
-	c.Plugins.Balancer.Enabled = false
-	return c
-}
+// production values, every plugin with its input wired (dealerDeps): the
+// popularity plugin reads the accesses the system records, the balancer
+// the latest Detox cycle's protection.
+func serveDealerDefaults() dealer.Config { return dealer.DefaultConfig() }
 
 // dealerInputs checks that every enabled plugin of cfg has its input in
 // deps: an enabled plugin without one would plan nothing, forever, and
