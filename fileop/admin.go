@@ -25,8 +25,47 @@ func Held(ctx context.Context, d *db.DB, limit int) ([]Subscription, error) {
 // reason non-empty restricts to that hold reason. It returns how many
 // moved; subscriptions not held are left alone.
 func Release(ctx context.Context, d *db.DB, now time.Time, ids []int64, reason HoldReason) (int, error) {
+	return ReleaseWith(ctx, d, now, ReleaseOptions{IDs: ids, HoldReason: reason})
+}
+
+// ReleaseOptions say which held subscriptions to release and what to
+// record about it.
+type ReleaseOptions struct {
+	IDs        []int64    // empty: every held one
+	HoldReason HoldReason // non-empty: only those held for it (a known reason)
+	// Comment and By are recorded as the subscriptions' message
+	// ("released by BY: COMMENT"), so that `fileop held`/history and the
+	// requests show why an operator let them go again.
+	Comment string
+	By      string
+}
+
+// ParseHoldReason checks a hold reason given by an operator.
+func ParseHoldReason(s string) (HoldReason, error) {
+	switch r := HoldReason(s); r {
+	case "", HoldNoSource, HoldAllFailed, HoldSiteUnavailable, HoldIrrecoverable:
+		return r, nil
+	}
+	return "", fmt.Errorf("%w: hold reason %q: want no_source, all_failed, site_unavailable or irrecoverable (a note goes in the comment)", ErrInvalid, s)
+}
+
+// ReleaseWith is Release with a comment; see ReleaseOptions.
+func ReleaseWith(ctx context.Context, d *db.DB, now time.Time, o ReleaseOptions) (int, error) {
+	reason, err := ParseHoldReason(string(o.HoldReason))
+	if err != nil {
+		return 0, err
+	}
+	ids := o.IDs
+	msg := "released"
+	if o.By != "" {
+		msg += " by " + o.By
+	}
+	if o.Comment != "" {
+		msg += ": " + o.Comment
+	}
+	msg = clip(msg)
 	n := 0
-	err := d.InTx(ctx, func(tx *sqlx.Tx) error {
+	err = d.InTx(ctx, func(tx *sqlx.Tx) error {
 		n = 0
 		var targets []int64
 		q := "SELECT id FROM " + TableSubscriptions + " WHERE state = ?"
@@ -45,8 +84,8 @@ func Release(ctx context.Context, d *db.DB, now time.Time, ids []int64, reason H
 			return err
 		}
 		for _, id := range targets {
-			k, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, hold_reason = '', tries = 0, next_try_ns = 0, message = 'released', updated = ? WHERE id = ? AND state = ?",
-				StateNew, now.Unix(), id, StateHeld)
+			k, err := execN(ctx, tx, "UPDATE "+TableSubscriptions+" SET state = ?, hold_reason = '', tries = 0, next_try_ns = 0, message = ?, updated = ? WHERE id = ? AND state = ?",
+				StateNew, msg, now.Unix(), id, StateHeld)
 			if err != nil {
 				return err
 			}

@@ -31,7 +31,7 @@ type API struct {
 //
 //	GET  /status                        counts by op, state, hold reason
 //	GET  /held?limit=N                  held subscriptions
-//	POST /release {"ids":[..],"reason":""}  held -> new (empty ids: all)
+//	POST /release {"ids":[..],"hold_reason":"","comment":""}  held -> new (empty ids: all)
 //	POST /cancel  {"ids":[..]}          pending -> cancelled
 //	GET  /subscriptions/:id             one subscription
 //	GET  /history?subscription=ID&limit=N  attempts, newest first
@@ -61,14 +61,19 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 	})
 	rg.POST("/release", func(c *gin.Context) {
 		var req struct {
-			IDs    []int64    `json:"ids"`
-			Reason HoldReason `json:"reason"`
+			IDs        []int64    `json:"ids"`
+			HoldReason HoldReason `json:"hold_reason"`
+			Reason     HoldReason `json:"reason"` // older name of hold_reason
+			Comment    string     `json:"comment"`
 		}
 		if err := c.ShouldBindJSON(&req); err != nil {
 			fail(c, errors.Join(ErrInvalid, err))
 			return
 		}
-		n, err := a.Release(c, req.IDs, req.Reason)
+		if req.HoldReason == "" {
+			req.HoldReason = req.Reason
+		}
+		n, err := a.ReleaseWith(c, ReleaseOptions{IDs: req.IDs, HoldReason: req.HoldReason, Comment: req.Comment, By: c.GetString("user")})
 		if err != nil {
 			fail(c, err)
 			return
@@ -182,6 +187,15 @@ func (a *API) now() time.Time {
 // console's release and retry-from-source buttons too.
 func (a *API) Release(ctx context.Context, ids []int64, reason HoldReason) (int, error) {
 	n, err := Release(ctx, a.DB, a.now(), ids, reason)
+	if err == nil && n > 0 && a.Wake != nil {
+		a.Wake()
+	}
+	return n, err
+}
+
+// ReleaseWith is Release with a comment and who released (ReleaseOptions).
+func (a *API) ReleaseWith(ctx context.Context, o ReleaseOptions) (int, error) {
+	n, err := ReleaseWith(ctx, a.DB, a.now(), o)
 	if err == nil && n > 0 && a.Wake != nil {
 		a.Wake()
 	}

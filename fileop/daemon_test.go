@@ -319,8 +319,15 @@ func TestIrrecoverableSourceIsHeldThenReleased(t *testing.T) {
 		if err := os.WriteFile(lost, saved, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := fileop.Release(ctx, d, t0, nil, ""); err != nil || n != 1 {
+		// A note where a hold reason belongs would match nothing: refused.
+		if _, err := fileop.ReleaseWith(ctx, d, t0, fileop.ReleaseOptions{HoldReason: "restored the file"}); !errors.Is(err, fileop.ErrInvalid) {
+			t.Fatalf("free text as a hold reason: %v", err)
+		}
+		if n, err := fileop.ReleaseWith(ctx, d, t0, fileop.ReleaseOptions{HoldReason: fileop.HoldAllFailed, Comment: "restored the lost file", By: "op"}); err != nil || n != 1 {
 			t.Fatalf("released %d: %v", n, err)
+		}
+		if sub, err := fileop.Get(ctx, d, held[0].ID); err != nil || sub.Message != "released by op: restored the lost file" {
+			t.Fatalf("released subscription's message %q (%v)", sub.Message, err)
 		}
 		e.runUntil(t, testConfig(), fileop.Options{}, 30*time.Second)
 		rep, _ = e.store.Snapshot().BlockReplica(e.fed.Block, e.fed.Dst.ID)

@@ -64,12 +64,16 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 	held.Flags().IntVar(&limit, "limit", 1000, "at most this many")
 	cmd.AddCommand(held)
 	var all bool
-	var reason string
+	var reason, comment string
 	release := &cobra.Command{
-		Use: "release [ID...]", Short: "Move held subscriptions back to the queue (IDs, or --all [--reason R])",
+		Use: "release [ID...]", Short: "Move held subscriptions back to the queue (IDs, or --all [--hold-reason R]), with --comment saying why",
 		RunE: func(c *cobra.Command, args []string) error {
 			ids, err := parseIDs(args)
 			if err != nil {
+				return usageError{err}
+			}
+			// A hold reason that is not one would match nothing, silently.
+			if _, err := fileop.ParseHoldReason(reason); err != nil {
 				return usageError{err}
 			}
 			if len(ids) == 0 && !all {
@@ -86,7 +90,7 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 						Released int64 `json:"released"`
 					} `json:"data"`
 				}
-				body := map[string]any{"ids": ids, "reason": reason}
+				body := map[string]any{"ids": ids, "hold_reason": reason, "comment": comment}
 				if err := srv.Do(c.Context(), http.MethodPost, "/api/v1/fileop/release", nil, body, &out); err != nil {
 					return err
 				}
@@ -98,7 +102,8 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer e.db.Close()
-			n, err := fileop.Release(c.Context(), e.db, time.Now(), ids, fileop.HoldReason(reason))
+			n, err := fileop.ReleaseWith(c.Context(), e.db, time.Now(), fileop.ReleaseOptions{IDs: ids, HoldReason: fileop.HoldReason(reason),
+				Comment: comment, By: "cli"})
 			if err != nil {
 				return err
 			}
@@ -107,7 +112,9 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	release.Flags().BoolVar(&all, "all", false, "release every held subscription")
-	release.Flags().StringVar(&reason, "reason", "", "only those held for this reason (no_source, all_failed, site_unavailable, irrecoverable)")
+	release.Flags().StringVar(&reason, "hold-reason", "", "only those held for this reason (no_source, all_failed, site_unavailable, irrecoverable)")
+	release.Flags().StringVar(&reason, "reason", "", "same as --hold-reason (a note goes in --comment)")
+	release.Flags().StringVar(&comment, "comment", "", "why they are released, recorded as their message")
 	cmd.AddCommand(release)
 	cmd.AddCommand(&cobra.Command{
 		Use: "cancel ID...", Short: "Cancel pending subscriptions", Args: cobra.MinimumNArgs(1),
