@@ -85,6 +85,9 @@ type Config struct {
 	ConsumerTimeout time.Duration `yaml:"consumer_timeout"`
 	// Tick is the period of the look-ahead and liveness loop; default 5s.
 	Tick time.Duration `yaml:"tick"`
+	// QuotaInterval is how often Run keeps every durable site's cache
+	// under its quota_bytes (EnforceQuota); default 10m.
+	QuotaInterval time.Duration `yaml:"quota_interval"`
 	// RateBatch is how many files of a project get their priority asked
 	// per loop (one estimator lookup); default 200.
 	RateBatch int `yaml:"rate_batch"`
@@ -113,6 +116,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Tick == 0 {
 		c.Tick = 5 * time.Second
+	}
+	if c.QuotaInterval == 0 {
+		c.QuotaInterval = 10 * time.Minute
 	}
 	if c.RateBatch == 0 {
 		c.RateBatch = 200
@@ -147,6 +153,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Tick <= 0 {
 		bad("tick %v must be positive", c.Tick)
+	}
+	if c.QuotaInterval <= 0 {
+		bad("quota_interval %v must be positive", c.QuotaInterval)
 	}
 	if c.RateBatch < 1 {
 		bad("rate_batch %d must be at least 1", c.RateBatch)

@@ -360,6 +360,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(m.cfg.Tick)
 	defer tick.Stop()
+	quota := time.NewTicker(m.cfg.QuotaInterval)
+	defer quota.Stop()
 	for {
 		m.reapConsumers(ctx)
 		m.rate(ctx)
@@ -369,6 +371,28 @@ func (m *Manager) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		case <-m.wake:
+		case <-quota.C:
+			m.enforceQuotas(ctx)
+		}
+	}
+}
+
+// enforceQuotas keeps every durable site's cache under its quota. A site
+// whose listing or erasure fails is logged and tried again next time.
+func (m *Manager) enforceQuotas(ctx context.Context) {
+	for name, sc := range m.cfg.Sites {
+		if sc.Kind != Durable {
+			continue
+		}
+		plan, err := m.EnforceQuota(ctx, name, false)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.WithError(err).WithField("site", name).Warn("keeping the durable cache under its quota")
+			}
+			continue
+		}
+		if len(plan.Erase) > 0 {
+			m.log.WithFields(logrus.Fields{"site": name, "erased": len(plan.Erase), "used": plan.Used, "after": plan.After}).Info("durable cache pruned to its quota")
 		}
 	}
 }

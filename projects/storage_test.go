@@ -154,3 +154,37 @@ func TestEnforceQuota(t *testing.T) {
 	}
 	noLeaks(t, se)
 }
+
+// Run keeps a durable cache under its quota by itself, every
+// quota_interval: the configured quota is enforced without anyone calling
+// EnforceQuota.
+func TestRunEnforcesQuota(t *testing.T) {
+	se := setest.Start(t, setest.Options{})
+	d := testdb.SQLite(t)
+	se.Mkdir(t, "/cache")
+	old := time.Now().Add(-time.Hour)
+	for i, p := range []string{"/cache/a", "/cache/b", "/cache/c"} {
+		se.Put(t, p, []byte("0123456789"), false)
+		mt := old.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(filepath.Join(se.Root, p), mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newEnv(t, se, d, nil, func(c *Config) {
+		c.QuotaInterval = 50 * time.Millisecond
+		c.Sites["T1_SE"] = &SiteConfig{Kind: Durable, QuotaBytes: 15, CacheRoot: se.Base + "/cache", SURLPrefix: se.Base, Location: LocationShortest}
+	}, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, errA := os.Stat(filepath.Join(se.Root, "cache/a"))
+		_, errB := os.Stat(filepath.Join(se.Root, "cache/b"))
+		_, errC := os.Stat(filepath.Join(se.Root, "cache/c"))
+		if errA != nil && errB != nil && errC == nil {
+			return // the two oldest erased, the newest kept
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cache not pruned: a %v, b %v, c %v", errA, errB, errC)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
