@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dynamo-go/dynamo/registry/client"
 	"github.com/dynamo-go/dynamo/scheduler"
 )
 
@@ -29,94 +28,82 @@ const (
 	appAPIPath       = "/api/v1/apps"
 )
 
-// appClient calls a dynamo server's REST API.
+// appClient calls one API group (apiPath) of a dynamo server through the
+// one REST client of the CLI (registry/client: X.509 certificate, RFC 3820
+// proxy, token, CA directory, the configuration's registry.client section),
+// unwrapping the {"status", "data"} envelope of the component APIs.
 type appClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-// appAPIError is an error body of the REST API.
-type appAPIError struct {
-	Code   int
-	Kind   string `json:"errorType"`
-	Msg    string `json:"error"`
-	Holder string `json:"holder"`
-}
-
-func (e *appAPIError) Error() string {
-	return fmt.Sprintf("server: %s (HTTP %d %s)", e.Msg, e.Code, e.Kind)
+	c    *client.Client
+	base string
+	err  error // building the client failed: every call returns it
 }
 
 // call sends body (if not nil) as JSON and decodes the "data" member of
 // the answer into out.
 func (c *appClient) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w (is dynamo serve running there? set --server or %s)", method, c.base+path, err, appEnvServer)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		e := &appAPIError{Code: resp.StatusCode}
-		if json.Unmarshal(raw, e) != nil || e.Msg == "" {
-			e.Msg = strings.TrimSpace(string(raw))
-		}
-		return e
+	if c.err != nil {
+		return c.err
 	}
 	var env struct {
 		Data json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
+	var q url.Values
+	if p, raw, ok := strings.Cut(path, "?"); ok {
+		var err error
+		if q, err = url.ParseQuery(raw); err != nil {
+			return err
+		}
+		path = p
 	}
-	if out != nil {
+	if err := c.c.Do(ctx, method, c.base+path, q, body, &env); err != nil {
+		return c.explain(method, path, err)
+	}
+	if out != nil && len(env.Data) > 0 {
 		return json.Unmarshal(env.Data, out)
 	}
 	return nil
 }
 
-// serverClientFlags adds --server (env DYNAMO_SERVER) to cmd and returns
-// a constructor for a client of the API group at apiPath on that server,
-// authenticated with DYNAMO_TOKEN when set. The app and project commands
-// share it.
-func serverClientFlags(cmd *cobra.Command, apiPath string, timeout time.Duration) func() *appClient {
-	server := os.Getenv(appEnvServer)
-	if server == "" {
-		server = appDefaultServer
+// explain adds a hint to a transport error (the server is not there).
+func (c *appClient) explain(method, path string, err error) error {
+	var apiErr *client.Error
+	if errors.As(err, &apiErr) {
+		return err
 	}
-	cmd.PersistentFlags().StringVar(&server, "server", server, "dynamo server URL; env "+appEnvServer)
+	return fmt.Errorf("%s %s: %w (is dynamo serve running there? set --server or %s)", method, c.base+path, err, appEnvServer)
+}
+
+// serverClientFlags adds the API flags (--server, --token, --cert, --key,
+// --proxy, --ca-dir; environment; the configuration's registry.client) to
+// cmd and returns a constructor for a client of the API group at apiPath.
+// Without a server named anywhere it calls the local default.
+func serverClientFlags(g *globalOptions, cmd *cobra.Command, apiPath string, timeout time.Duration) func() *appClient {
+	f := &apiFlags{g: g}
+	addAPIFlags(cmd, f)
 	return func() *appClient {
-		return &appClient{base: strings.TrimRight(server, "/") + apiPath, token: os.Getenv(appEnvToken), http: &http.Client{Timeout: timeout}}
+		o, err := f.resolved()
+		if err != nil {
+			return &appClient{err: err}
+		}
+		if o.Server == "" {
+			o.Server = appDefaultServer
+		}
+		if timeout > 0 {
+			o.Timeout = timeout
+		}
+		c, err := client.New(o)
+		if err != nil {
+			return &appClient{err: usageError{err}}
+		}
+		return &appClient{c: c, base: apiPath}
 	}
 }
 
 func newAppCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "List, pause, resume and run scheduled applications on a running server"}
 	var asJSON bool
-	client := serverClientFlags(cmd, appAPIPath, 0)
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	client := serverClientFlags(g, cmd, appAPIPath, 0)
 	out := func(v any) error {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")

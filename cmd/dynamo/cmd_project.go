@@ -27,8 +27,8 @@ const projectAPIPath = "/api/v1/projects"
 func newProjectCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "project", Short: "Start projects, consume their files and end them on a running server (SAM-style delivery)"}
 	var asJSON bool
-	client := serverClientFlags(cmd, projectAPIPath, 5*time.Minute)
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	client := serverClientFlags(g, cmd, projectAPIPath, 5*time.Minute)
 	printSummary := func(s projects.Summary) error {
 		if asJSON {
 			return jsonOut(g.stdout, s)
@@ -215,16 +215,13 @@ func newProjectCmd(g *globalOptions) *cobra.Command {
 // nextFile POSTs getNextFile; it returns the status, the Retry-After of a
 // 202 and the body of a 200.
 func nextFile(ctx context.Context, c *appClient, project, cpid string) (int, time.Duration, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+project+"/processes/"+cpid+"/next", nil)
-	if err != nil {
-		return 0, 0, "", err
+	if c.err != nil {
+		return 0, 0, "", c.err
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
+	path := "/" + project + "/processes/" + cpid + "/next"
+	resp, err := c.c.Send(ctx, http.MethodPost, c.base+path, nil, nil)
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("next file: %w (is dynamo serve running there? set --server or %s)", err, appEnvServer)
+		return 0, 0, "", c.explain(http.MethodPost, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -238,7 +235,7 @@ func nextFile(ctx context.Context, c *appClient, project, cpid string) (int, tim
 		}
 		return resp.StatusCode, time.Duration(secs) * time.Second, "", nil
 	}
-	return 0, 0, "", &appAPIError{Code: resp.StatusCode, Msg: strings.TrimSpace(string(b))}
+	return 0, 0, "", fmt.Errorf("next file: unexpected HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
 }
 
 func readLines(path string) ([]string, error) {

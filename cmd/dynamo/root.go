@@ -59,6 +59,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	for _, add := range subcommands {
 		root.AddCommand(add(g))
 	}
+	addOutputFlags(root)
 	return root
 }
 

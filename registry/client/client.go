@@ -209,6 +209,13 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 	return resp, nil
 }
 
+// Send sends a request and returns the response of a 2xx answer, whose
+// body the caller must close; any other status is an *Error. For routes
+// whose answer is not one JSON document (a 202 with Retry-After, text).
+func (c *Client) Send(ctx context.Context, method, path string, q url.Values, body any) (*http.Response, error) {
+	return c.request(ctx, method, path, q, body)
+}
+
 // Do sends a request and decodes a JSON answer into out (if non-nil).
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body, out any) error {
 	resp, err := c.request(ctx, method, path, q, body)
