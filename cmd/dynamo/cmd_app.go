@@ -79,7 +79,7 @@ func (c *appClient) explain(method, path string, err error) error {
 // Without a server named anywhere it calls the local default.
 func serverClientFlags(g *globalOptions, cmd *cobra.Command, apiPath string, timeout time.Duration) func() *appClient {
 	f := &apiFlags{g: g}
-	addAPIFlags(cmd, f)
+	addCredentialFlags(cmd, f)
 	return func() *appClient {
 		o, err := f.resolved()
 		if err != nil {

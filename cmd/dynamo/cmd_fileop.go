@@ -182,7 +182,7 @@ func newFileopReplicaCmds(g *globalOptions, printJSON func(*cobra.Command, any) 
 	replicas := &cobra.Command{
 		Use: "replicas", Short: "Replicas with checksum mismatches as a transfer source, or flagged suspicious (JSON)", Args: cobra.NoArgs,
 	}
-	listClient := serverClientFlags(replicas, "/api/v1/fileop", 30*time.Second)
+	listClient := serverClientFlags(g, replicas, "/api/v1/fileop", 30*time.Second)
 	replicas.RunE = func(c *cobra.Command, _ []string) error {
 		var rows []fileop.ReplicaHealth
 		if err := listClient().call(c.Context(), "GET", "/replicas", nil, &rows); err != nil {
@@ -194,7 +194,7 @@ func newFileopReplicaCmds(g *globalOptions, printJSON func(*cobra.Command, any) 
 	markBad := &cobra.Command{
 		Use: "mark-bad DATASET#BLOCK SITE --reason WHY", Short: "Declare a replica bad: not counted as a copy, never a transfer source", Args: cobra.ExactArgs(2),
 	}
-	markClient := serverClientFlags(markBad, "/api/v1/fileop", 30*time.Second)
+	markClient := serverClientFlags(g, markBad, "/api/v1/fileop", 30*time.Second)
 	markBad.Flags().StringVar(&reason, "reason", "", "why (recorded with the flag; required)")
 	markBad.RunE = func(c *cobra.Command, args []string) error {
 		if reason == "" {
@@ -205,7 +205,7 @@ func newFileopReplicaCmds(g *globalOptions, printJSON func(*cobra.Command, any) 
 	clearBad := &cobra.Command{
 		Use: "clear-bad DATASET#BLOCK SITE", Short: "Clear a replica's suspicious flag and its mismatch count", Args: cobra.ExactArgs(2),
 	}
-	clearClient := serverClientFlags(clearBad, "/api/v1/fileop", 30*time.Second)
+	clearClient := serverClientFlags(g, clearBad, "/api/v1/fileop", 30*time.Second)
 	clearBad.RunE = func(c *cobra.Command, args []string) error {
 		return markReplica(c, g, clearClient(), args[0], args[1], false, "")
 	}
@@ -213,7 +213,7 @@ func newFileopReplicaCmds(g *globalOptions, printJSON func(*cobra.Command, any) 
 	retry := &cobra.Command{
 		Use: "retry ID --source SITE", Short: "Retry a held transfer reading from the named source only", Args: cobra.ExactArgs(1),
 	}
-	retryClient := serverClientFlags(retry, "/api/v1/fileop", 30*time.Second)
+	retryClient := serverClientFlags(g, retry, "/api/v1/fileop", 30*time.Second)
 	retry.Flags().StringVar(&source, "source", "", "site to read the file from (required)")
 	retry.RunE = func(c *cobra.Command, args []string) error {
 		id, err := strconv.ParseInt(args[0], 10, 64)

@@ -25,6 +25,15 @@ type apiFlags struct {
 }
 
 func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
+	addCredentialFlags(cmd, f)
+	if pf := cmd.PersistentFlags(); pf.Lookup("json") == nil {
+		pf.BoolVar(&f.asJSON, "json", false, "machine-readable output")
+	}
+}
+
+// addCredentialFlags adds the server and credential flags alone, for
+// commands that print JSON or not on their own terms.
+func addCredentialFlags(cmd *cobra.Command, f *apiFlags) {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.opts.Server, "server", "", "REST API URL, e.g. https://dynamo.example:8443; env DYNAMO_SERVER")
 	pf.StringVar(&f.opts.Token, "token", "", "bearer token (service token or JWT); env DYNAMO_TOKEN")
@@ -33,9 +42,6 @@ func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	pf.StringVar(&f.opts.Key, "key", "", "client key PEM; env X509_USER_KEY")
 	pf.StringVar(&f.opts.Proxy, "proxy", "", "RFC 3820 proxy file; env X509_USER_PROXY")
 	pf.StringVar(&f.opts.CADir, "ca-dir", "", "CA directory to verify the server; env X509_CERT_DIR, else /etc/grid-security/certificates, else system roots")
-	if pf.Lookup("json") == nil {
-		pf.BoolVar(&f.asJSON, "json", false, "machine-readable output")
-	}
 }
 
 // resolved applies the precedence flags > environment > the registry.client
