@@ -26,7 +26,6 @@ func TestServeChecksFilesAndPortsBeforeTheDatabase(t *testing.T) {
 		{"partitions", "inventory:\n  partitions_file: parts.txt\n", "parts.txt", "parts.txt"},
 		{"enforcer rules", "dealer:\n  plugins:\n    enforcer: {enabled: true, rules_files: [rules.yaml]}\n", "rules.yaml", "rules.yaml"},
 		{"busy REST port", "registry:\n  listen: " + busy.Addr().String() + "\n", "", busy.Addr().String()},
-		{"popularity without accesses", "dealer:\n  plugins:\n    popularity: {enabled: true}\n", "", "dealer.plugins.popularity"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
