@@ -20,6 +20,7 @@ import (
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/projects"
 	"github.com/dynamo-go/dynamo/registry"
+	"github.com/dynamo-go/dynamo/scheduler"
 )
 
 // The authorization matrix over every write route of the stager and the
@@ -60,15 +61,20 @@ func TestAuthzMatrixStagerAndProjects(t *testing.T) {
 		Sites:      map[string]*projects.SiteConfig{"T2_M": {SURLPrefix: se.Base}},
 		Credential: projects.CredentialConfig{Cert: filepath.Join(se.PKI, "proxy.pem"), CADir: filepath.Join(se.PKI, "certificates")}}
 	pcfg.Stager.BackoffStart, pcfg.Stager.Tick = 20*time.Millisecond, 20*time.Millisecond
+	// The projects run as a background writer of the lease holder.
+	sch, err := scheduler.New(scheduler.Config{ServerID: "matrix", LeasePeriod: scheduler.Duration(3 * time.Second),
+		Heartbeat: scheduler.Duration(time.Second)}, store, log.WithField("component", "scheduler"), nil)
+	must(t, err)
 	s := &server{env: &env{log: log, db: d}, cfg: serveConfig{projects: &pcfg}, log: log.WithField("component", "serve"),
-		registry: srv, metrics: srv.Metrics(), store: store}
+		registry: srv, metrics: srv.Metrics(), store: store, scheduler: sch}
 	must(t, s.buildProjects(ctx))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	done := make(chan error, 2)
 	runCtx, stop := context.WithCancel(ctx)
 	go func() { done <- srv.Serve(runCtx, ln) }()
-	go func() { done <- s.projects.Run(runCtx) }()
+	go func() { done <- sch.Run(runCtx) }()
+	waitUntil(t, "the writer lease", 10*time.Second, sch.Leader)
 	defer func() { stop(); <-done; <-done }()
 	api := "http://" + ln.Addr().String()
 
