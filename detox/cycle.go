@@ -142,6 +142,7 @@ type cycle struct {
 	at      time.Time
 	now     int64
 	opts    PlanOptions
+	in      Inputs
 	groups  []string // group names by id; "None" for the null group
 	levels  []inventory.OwnershipLevel
 	sites   []siteState
@@ -248,7 +249,7 @@ func (c *cycle) build(ctx context.Context) error {
 	if err := errors.Join(<-errc, err2); err != nil {
 		return err
 	}
-	return c.loadProducers(ctx)
+	return c.applyInputs()
 }
 
 // countCopies reads every replica of every site: the last-copy counts,
@@ -455,27 +456,17 @@ func (c *cycle) groupBySite(si int32, tmp []brec, tmpDS []inventory.DatasetID, c
 	}
 }
 
-// loadProducers runs the producers the policy needs.
-func (c *cycle) loadProducers(ctx context.Context) error {
+// applyInputs folds the producers' answers into the cycle's records.
+func (c *cycle) applyInputs() error {
 	need := map[string]bool{}
 	for _, a := range c.pol.RequiredAttrs() {
 		need[a] = true
 	}
-	src := c.opts.Sources
-	if src.Locks != nil { // always, needed or not: locks are a safety rule
-		locks, err := src.Locks.ActiveLocks(ctx, c.at)
-		if err != nil {
-			return fmt.Errorf("detox locks: %w", err)
-		}
-		c.applyLocks(locks)
-	}
-	if need[policy.ProducerAccesses] && src.Accesses != nil {
-		acc, err := src.Accesses.Accesses(ctx, c.at)
-		if err != nil {
-			return fmt.Errorf("dataset accesses: %w", err)
-		}
+	in := &c.in
+	c.applyLocks(in.Locks) // needed or not: locks are a safety rule
+	if need[policy.ProducerAccesses] && in.Accesses != nil {
 		c.localAccess = map[ReplicaKey]int64{}
-		for _, a := range acc {
+		for _, a := range in.Accesses {
 			d, ok := c.snap.DatasetByName(a.Dataset)
 			if !ok {
 				continue
@@ -497,55 +488,41 @@ func (c *cycle) loadProducers(ctx context.Context) error {
 			}
 		}
 	}
-	if need[policy.ProducerEnforcer] && src.Enforcer != nil {
-		m, err := src.Enforcer.ProtectedReplicas(ctx, c.snap, c.at)
-		if err != nil {
-			return fmt.Errorf("enforcer protection: %w", err)
+	if need[policy.ProducerEnforcer] && in.EnforcerProtected != nil {
+		// A copy: enforcerProtection adds to it, and in belongs to the caller.
+		c.protectedEnf = make(map[ReplicaKey]bool, len(in.EnforcerProtected))
+		for k, v := range in.EnforcerProtected {
+			c.protectedEnf[k] = v
 		}
-		c.protectedEnf = m
 	}
-	if need[policy.ProducerEnforcer] && len(src.EnforcerRules) > 0 {
-		if err := c.enforcerProtection(src.EnforcerRules); err != nil {
+	if need[policy.ProducerEnforcer] && len(in.EnforcerRules) > 0 {
+		if err := c.enforcerProtection(in.EnforcerRules); err != nil {
 			return err
 		}
-	}
-	flag := func(producer string, s DatasetFlagSource, bit uint8) error {
-		if !need[producer] || s == nil {
-			return nil
-		}
-		m, err := s.DatasetFlags(ctx, c.snap, c.at)
-		if err != nil {
-			return fmt.Errorf("%s producer: %w", producer, err)
-		}
-		for id, v := range m {
-			if v && int(id) < len(c.ds) {
-				c.ds[id].flags |= bit
-			}
-		}
-		return nil
 	}
 	for _, f := range []struct {
 		p   string
-		s   DatasetFlagSource
+		m   map[inventory.DatasetID]bool
 		bit uint8
 	}{
-		{policy.ProducerTapeRequest, src.TapeRequests, dsTapeRequested},
-		{policy.ProducerUnhandledCopy, src.UnhandledCopies, dsUnhandled},
-		{policy.ProducerProtectedSite, src.ProtectedSites, dsProtectedSite},
-		{policy.ProducerCatalog, src.Catalog, dsUnknownCatalog},
-		{policy.ProducerRelease, src.LatestRelease, dsLatestRelease},
+		{policy.ProducerTapeRequest, in.TapeRequested, dsTapeRequested},
+		{policy.ProducerUnhandledCopy, in.UnhandledCopies, dsUnhandled},
+		{policy.ProducerProtectedSite, in.OnProtectedSite, dsProtectedSite},
+		{policy.ProducerCatalog, in.UnknownInCatalog, dsUnknownCatalog},
+		{policy.ProducerRelease, in.LatestRelease, dsLatestRelease},
 	} {
-		if err := flag(f.p, f.s, f.bit); err != nil {
-			return err
+		if !need[f.p] {
+			continue
+		}
+		for id, v := range f.m {
+			if v && id > 0 && int(id) < len(c.ds) {
+				c.ds[id].flags |= f.bit
+			}
 		}
 	}
-	if need[policy.ProducerDemand] && src.Demand != nil {
-		m, err := src.Demand.DatasetNumbers(ctx, c.snap, c.at)
-		if err != nil {
-			return fmt.Errorf("demand producer: %w", err)
-		}
-		for id, v := range m {
-			if int(id) < len(c.ds) {
+	if need[policy.ProducerDemand] {
+		for id, v := range in.Demand {
+			if id > 0 && int(id) < len(c.ds) {
 				c.ds[id].demand = v
 			}
 		}

@@ -5,10 +5,13 @@
 //
 // The package is split the way policy code should be (docs/detox.md):
 //
-//   - PlanCycle is pure: it reads an inventory snapshot and the attribute
-//     producers (Sources) and returns a Plan with a decision, the deciding
-//     policy line and a Reason for every block replica of the partition at
-//     the target sites.
+//   - Sources.Gather asks the attribute producers (locks, accesses, flags,
+//     enforcer protection) what a policy needs: the only part of a cycle
+//     that talks to databases and services.
+//   - PlanWith is pure: from an inventory snapshot and those Inputs it
+//     returns a Plan with a decision, the deciding policy line and a Reason
+//     for every block replica of the partition at the target sites; the
+//     same arguments give the same plan. PlanCycle is Gather then PlanWith.
 //   - Apply is the one destructive choke point: caps, re-checks against the
 //     current inventory, pending deletion in one inventory write, file
 //     deletions handed to a DeletionQueue. It honours dry runs.

@@ -38,9 +38,28 @@ type PlanOptions struct {
 	Log *logrus.Entry
 }
 
-// PlanCycle runs one Detox cycle on a snapshot and returns the plan. It is pure:
-// it reads the snapshot and the producers and writes nothing. The policy is
-// checked against the available producers first (ErrNoProducer).
+// PlanCycle runs one Detox cycle on a snapshot and returns the plan: it
+// gathers the producers' answers (Sources.Gather) and plans with them
+// (PlanWith). It writes nothing. The policy is checked against the
+// available producers first (ErrNoProducer).
+func PlanCycle(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy, opts PlanOptions) (*Plan, error) {
+	if opts.At.IsZero() {
+		opts.At = time.Now()
+	}
+	if !opts.CopyCounts.valid() {
+		return nil, fmt.Errorf("copy counts scope %q: must be %q or %q", opts.CopyCounts, CopyScopePartition, CopyScopeInventory)
+	}
+	in, err := opts.Sources.Gather(ctx, snap, pol, opts.At)
+	if err != nil {
+		return nil, err
+	}
+	return PlanWith(ctx, snap, pol, in, opts)
+}
+
+// PlanWith plans one cycle from a snapshot and gathered inputs. It is pure:
+// it reads only snap, pol, in and opts (never opts.Sources: in stands for
+// them), so the same arguments give the same plan, and it talks to no
+// database or service; ctx only cancels it.
 //
 // The cycle follows Dynamo (docs/detox.md): target sites are those an On line
 // matches; each dataset replica of the partition there is evaluated top-down
@@ -56,9 +75,11 @@ type PlanOptions struct {
 // order: the last copy of a block (no other complete copy at a ready or
 // waitroom site, of any storage type) is kept with ReasonLastCopy unless
 // AllowLastCopyDeletion and a Delete line (then ReasonLastCopyDeleted).
-func PlanCycle(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy, opts PlanOptions) (*Plan, error) {
+// Within a dataset replica block replicas are taken in block id order, so
+// the plan does not depend on where the inventory keeps them in memory.
+func PlanWith(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy, in Inputs, opts PlanOptions) (*Plan, error) {
 	start := time.Now()
-	if err := opts.Sources.CheckProducers(pol); err != nil {
+	if err := checkProducers(pol, in.available); err != nil {
 		return nil, err
 	}
 	if !opts.CopyCounts.valid() {
@@ -70,7 +91,8 @@ func PlanCycle(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy
 	if opts.DeletionPerIteration <= 0 {
 		opts.DeletionPerIteration = DefaultDeletionPerIteration
 	}
-	c := &cycle{pol: pol, snap: snap, at: opts.At, now: opts.At.Unix(), opts: opts}
+	opts.Sources = Sources{} // in stands for them: planning must not reach a producer
+	c := &cycle{pol: pol, snap: snap, at: opts.At, now: opts.At.Unix(), opts: opts, in: in}
 	cp, err := policy.CompilePolicy(pol, c.replicaBindings(), siteBindings(), opts.At)
 	if err != nil {
 		return nil, err

@@ -191,6 +191,12 @@ func (s *Sources) available(producer string) bool {
 // is not available, with the line that uses it. It is the load-time check:
 // a policy that passes never meets a missing attribute while running.
 func (s *Sources) CheckProducers(p *policy.Policy) error {
+	return checkProducers(p, s.available)
+}
+
+// checkProducers names every variable of p whose producer available
+// refuses, with the line that uses it.
+func checkProducers(p *policy.Policy, available func(producer string) bool) error {
 	type problem struct {
 		line int
 		msg  string
@@ -198,7 +204,7 @@ func (s *Sources) CheckProducers(p *policy.Policy) error {
 	var msgs []problem
 	seen := map[string]bool{}
 	add := func(line int, v *policy.Variable) {
-		if !s.available(v.Producer) && !seen[v.Name] {
+		if !available(v.Producer) && !seen[v.Name] {
 			seen[v.Name] = true
 			msgs = append(msgs, problem{line, fmt.Sprintf("%s:%d: %s needs the %q producer, which is not configured", p.File, line, v.Name, v.Producer)})
 		}
