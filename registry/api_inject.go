@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
 )
@@ -17,7 +18,7 @@ import (
 func readInjectDoc(r io.Reader) (*inventory.InjectDoc, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
-		return nil, jsonError(err)
+		return nil, apierr.ReadError(err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("%w: body: empty; an injection document is required", ErrBadRequest)

@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/caller"
 	"github.com/dynamo-go/dynamo/internal/gridauth"
 )
@@ -148,7 +148,7 @@ type jwtIssuer struct {
 
 // Authentication failures (401).
 var (
-	ErrBadCredentials = errors.New("invalid credentials")
+	ErrBadCredentials = apierr.New(apierr.ErrUnauthenticated, "invalid credentials")
 )
 
 func newAuthn(cfg *Config, certs CertVerifier) (*authn, error) {

@@ -14,7 +14,7 @@ import (
 // TestBadInput sends malformed input to every endpoint that takes any and
 // checks the status and that the error names the field.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, testdb.SQLite(t), func(c *Config) { c.BodyLimit = 4096 })
+	e := newEnv(t, testdb.SQLite(t), func(c *Config) { c.BodyLimit, c.InjectBodyLimit = 4096, 16384 })
 	big := `{"items": ["` + strings.Repeat("x", 5000) + `"], "sites": ["T2_A"]}`
 	cases := []struct {
 		name, method, path string
@@ -40,7 +40,7 @@ func TestBadInput(t *testing.T) {
 		{"copy empty body", "POST", "/api/v1/copy-requests", nil, 400, "", "empty"},
 		{"copy trailing brace", "POST", "/api/v1/copy-requests", `{"items": ["/P/R-v1/AOD"], "sites": ["T2_A"]}}`, 400, "", "trailing"},
 		{"copy trailing data", "POST", "/api/v1/copy-requests", `{"items": ["/P/R-v1/AOD"], "sites": ["T2_A"]} {}`, 400, "", "trailing"},
-		{"copy oversize", "POST", "/api/v1/copy-requests", big, 413, "", "exceeds 4096 bytes"},
+		{"copy oversize", "POST", "/api/v1/copy-requests", big, 413, "", "exceeds the limit of 4096 bytes"},
 		{"deletion unknown field", "POST", "/api/v1/deletion-requests", `{"items": ["/P/R-v1/AOD"], "sites": ["T2_A"], "group": "x"}`, 400, "group", "unknown field"},
 		{"deletion missing sites", "POST", "/api/v1/deletion-requests", `{"items": ["/P/R-v1/AOD"]}`, 400, "sites", ""},
 		{"cancel bad id", "POST", "/api/v1/copy-requests/abc/cancel", nil, 400, "id", "positive integer"},
@@ -75,7 +75,10 @@ func TestBadInput(t *testing.T) {
 		{"inject bad name", "POST", "/api/v1/injections", `{"datasets": [{"name": "bad", "status": "valid", "data_type": "mc"}]}`, 202, "", ""}, // names are checked when applied: queued
 		{"inject sync bad name", "POST", "/api/v1/injections/sync", `{"datasets": [{"name": "bad", "status": "valid", "data_type": "mc"}]}`, 400, "", "bad"},
 		{"inject empty", "POST", "/api/v1/injections", nil, 400, "", "empty"},
-		{"inject oversize", "POST", "/api/v1/injections/sync", `{"groups": [` + strings.Repeat(`{"name": "G", "olevel": "block"},`, 200) + `{"name": "G", "olevel": "block"}]}`, 413, "", ""},
+		{"inject oversize", "POST", "/api/v1/injections/sync", `{"groups": [` + strings.Repeat(`{"name": "G", "olevel": "block"},`, 600) + `{"name": "G", "olevel": "block"}]}`, 413, "", "16384 bytes"},
+		// Over body_limit but within inject_body_limit: decoded (and
+		// refused for its duplicate group, not its size).
+		{"inject over body_limit", "POST", "/api/v1/injections/sync", `{"groups": [` + strings.Repeat(`{"name": "G", "olevel": "block"},`, 200) + `{"name": "G", "olevel": "block"}]}`, 400, "", "listed twice"},
 		{"injection bad id", "GET", "/api/v1/injections/x", nil, 400, "id", ""},
 		{"unknown route", "GET", "/api/v1/nothing", nil, 404, "", ""},
 		{"wrong method", "DELETE", "/api/v1/sites", nil, 405, "", ""},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/glob"
 	"github.com/dynamo-go/dynamo/inventory"
 )
@@ -60,7 +61,7 @@ func readCompatParams(c *gin.Context, allowed ...string) (compatParams, error) {
 	if c.Request.Body != nil {
 		b, err := io.ReadAll(c.Request.Body)
 		if err != nil {
-			return p, jsonError(err)
+			return p, apierr.ReadError(err)
 		}
 		ct, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 		trim := bytes.TrimSpace(b)

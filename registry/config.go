@@ -39,9 +39,13 @@ type Config struct {
 	// FQANRoles grant roles to certificate clients by VOMS attribute
 	// (needs tls.voms_dir: only verified attributes count).
 	FQANRoles []FQANRole `yaml:"fqan_roles"`
-	// BodyLimit bounds request bodies in bytes (injection documents are
-	// the largest).
+	// BodyLimit bounds request bodies in bytes, on every route but the
+	// injection routes; over it a request is answered 413.
 	BodyLimit int64 `yaml:"body_limit"`
+	// InjectBodyLimit bounds injection documents (POST
+	// /api/v1/injections, /api/v1/injections/sync, /data/inventory/inject),
+	// which list whole datasets with their files.
+	InjectBodyLimit int64 `yaml:"inject_body_limit"`
 	// DefaultGroup is the group of copy requests that name none.
 	DefaultGroup string `yaml:"default_group"`
 	// InjectInterval is how often the serve loop applies queued injections
@@ -140,7 +144,8 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:          "127.0.0.1:8080",
 		AnonymousRead:   AnonLoopback,
-		BodyLimit:       16 << 20,
+		BodyLimit:       1 << 20,
+		InjectBodyLimit: 16 << 20,
 		DefaultGroup:    "AnalysisOps",
 		InjectInterval:  "10s",
 		DBTimeout:       "5s",
@@ -190,6 +195,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BodyLimit <= 0 {
 		return fmt.Errorf("registry.body_limit %d: must be positive", c.BodyLimit)
+	}
+	if c.InjectBodyLimit <= 0 {
+		return fmt.Errorf("registry.inject_body_limit %d: must be positive", c.InjectBodyLimit)
 	}
 	if _, err := c.InjectIntervalDuration(); err != nil {
 		return fmt.Errorf("registry.inject_interval: %w", err)

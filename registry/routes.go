@@ -8,6 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dynamo-go/dynamo/internal/apierr"
 )
 
 var (
@@ -18,6 +20,10 @@ var (
 	pageQuery  = []string{"limit", "after", "format"}
 	lockFilter = []string{"item", "user", "service", "site", "group", "all", "created_before", "created_after", "expires_before", "expires_after", "limit", "after"}
 )
+
+// injectRoutes take injection documents, bounded by inject_body_limit
+// rather than body_limit.
+var injectRoutes = map[string]bool{"/api/v1/injections": true, "/api/v1/injections/sync": true, "/data/inventory/inject": true}
 
 // routes registers every route of the package through handle.
 func (s *Server) routes() {
@@ -126,9 +132,36 @@ func (s *Server) OpenAPI() map[string]any {
 				"x509":   map[string]any{"type": "mutualTLS", "description": "X.509 client certificate or RFC 3820 proxy"},
 				"bearer": map[string]any{"type": "http", "scheme": "bearer", "description": "static service token or JWT"},
 			},
-			"schemas": map[string]any{"Error": map[string]any{"type": "object", "properties": map[string]any{
-				"status": map[string]any{"type": "string"}, "errorType": map[string]any{"type": "string"},
-				"error": map[string]any{"type": "string"}, "field": map[string]any{"type": "string"}}}},
+			"schemas": map[string]any{"Error": errorSchema()},
+		},
+	}
+}
+
+// errorSchema is the OpenAPI schema of apierr.Body, the body of every
+// error answer of every route.
+func errorSchema() map[string]any {
+	str := func(desc string, enum ...string) map[string]any {
+		m := map[string]any{"type": "string", "description": desc}
+		if enum != nil {
+			m["enum"] = enum
+		}
+		return m
+	}
+	return map[string]any{
+		"type":     "object",
+		"required": []string{"status", "errorType", "code", "error"},
+		"properties": map[string]any{
+			"status": str("always \"error\"", "error"),
+			"errorType": str("the class of the error, one per HTTP status (not_writer: 503 from a standby, retry at the holder)",
+				apierr.TypeBadRequest, apierr.TypeUnauthenticated, apierr.TypeForbidden, apierr.TypeNotFound, apierr.TypeConflict,
+				apierr.TypeTooLarge, apierr.TypeUnavailable, apierr.TypeNotWriter, apierr.TypeInternal),
+			"code": str("the specific cause, stable for programs: the errorType itself, or one of " + strings.Join([]string{
+				apierr.CodeUnknownField, apierr.CodeWrongType, apierr.CodeInvalidJSON, apierr.CodeTrailingData,
+				apierr.CodeEmptyBody, apierr.CodeBodyTooLarge, apierr.CodeInvalidValue, "not_leader", "paused"}, ", ")),
+			"error":          str("what is wrong, for people; never a physical path or a database driver's text"),
+			"field":          str("the offending field: a JSON path (items[2], expires) or a query or form parameter"),
+			"holder":         str("who holds the inventory writer lease or the scheduler's lead (not_writer, not_leader)"),
+			"holder_address": str("where the writer lease holder serves (not_writer)"),
 		},
 	}
 }

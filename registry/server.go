@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/gridauth"
 	"github.com/dynamo-go/dynamo/inventory"
@@ -304,10 +305,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// limitMiddleware bounds every request body (apierr.SetBodyLimit): the
+// injection routes by inject_body_limit, every other route, mounted ones
+// included, by body_limit.
 func (s *Server) limitMiddleware(c *gin.Context) {
-	if c.Request.Body != nil {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit)
+	limit := s.cfg.BodyLimit
+	if injectRoutes[c.FullPath()] {
+		limit = s.cfg.InjectBodyLimit
 	}
+	apierr.SetBodyLimit(c, limit)
 	c.Next()
 }
 
