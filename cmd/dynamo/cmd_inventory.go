@@ -60,7 +60,7 @@ func newInventoryCmd(g *globalOptions) *cobra.Command {
 				}
 				defer done()
 				// A campaign document takes seconds to minutes: say it is moving.
-				if res, err = s.InjectWithProgress(cmd.Context(), time.Now(), doc, injectProgress(g.stderr, time.Now)); err != nil {
+				if res, err = s.InjectWithProgress(cmd.Context(), time.Now(), doc, inventory.ProgressPrinter(g.stderr, time.Now)); err != nil {
 					return fmt.Errorf("%s: nothing injected: %w", args[0], err)
 				}
 			}

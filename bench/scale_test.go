@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -22,20 +22,17 @@ import (
 func TestBenchScaleInvariantsAtSmallSize(t *testing.T) {
 	ctx := context.Background()
 	const k = 0.004 // 10 sites, 1,200 datasets
-	spec := scaleSpec(k, 7)
+	spec := ScaleSpec(k, 7)
 	d := testdb.SQLite(t)
 	st, err := synth.Generate(ctx, d, spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dcfg, err := loadDealerConfig("", serveDealerDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := scaleOptions{Sizes: []float64{k}, Steps: []string{"load", "detox", "dealer", "rest"}, Seed: 7,
-		LoadDB: map[string]string{"0.004": "sqlite:" + d.Name[len("sqlite:"):]}, PolicyFile: "../../detox/testdata/policies/physics-default.txt",
+	dcfg := dealer.DefaultConfig()
+	o := ScaleOptions{Sizes: []float64{k}, Steps: []string{"load", "detox", "dealer", "rest"}, Seed: 7,
+		LoadDB: map[string]string{"0.004": "sqlite:" + d.Name[len("sqlite:"):]}, PolicyFile: "../detox/testdata/policies/physics-default.txt",
 		Partition: "Default", Requests: 50, Rate: 50, RESTDuration: 500 * time.Millisecond, WorkDir: t.TempDir(), Dealer: dcfg}
-	rep, err := runScale(ctx, o, logging.Discard())
+	rep, err := Scale(ctx, o, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +61,7 @@ func TestBenchScaleInvariantsAtSmallSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	var src detox.Sources
-	if err := src.FillEmpty(allProducers()...); err != nil {
+	if err := src.FillEmpty(AllProducers()...); err != nil {
 		t.Fatal(err)
 	}
 	plan, err := detox.PlanCycle(ctx, snap, pol, detox.PlanOptions{Sources: src})
@@ -95,13 +92,13 @@ func TestBenchScaleInvariantsAtSmallSize(t *testing.T) {
 	if row.DealerRequests != len(in.Requests) || row.DealerCopies != len(dp.Copies) {
 		t.Errorf("benchmark Dealer: %d requests, %d copies; direct: %d, %d", row.DealerRequests, row.DealerCopies, len(in.Requests), len(dp.Copies))
 	}
-	name, reps, files := largestSite(snap)
+	name, reps, files := LargestSite(snap)
 	if row.LargestSite != name || row.LargestSiteRep != reps || row.LargestSiteFile != files {
 		t.Errorf("largest site %s (%d replicas, %d files), direct %s (%d, %d)", row.LargestSite, row.LargestSiteRep, row.LargestSiteFile, name, reps, files)
 	}
 
 	var out strings.Builder
-	printScaleTable(&out, rep)
+	PrintScaleTable(&out, rep)
 	if !strings.Contains(out.String(), "blk_replicas") || strings.Count(out.String(), "\n") < 2 {
 		t.Errorf("table:\n%s", out.String())
 	}
@@ -112,12 +109,12 @@ func TestBenchScaleInvariantsAtSmallSize(t *testing.T) {
 func TestBenchScaleRefusesAMismatchedLoadDatabase(t *testing.T) {
 	ctx := context.Background()
 	d := testdb.SQLite(t)
-	if _, err := synth.Generate(ctx, d, scaleSpec(0.002, 1), nil); err != nil {
+	if _, err := synth.Generate(ctx, d, ScaleSpec(0.002, 1), nil); err != nil {
 		t.Fatal(err)
 	}
-	o := scaleOptions{Sizes: []float64{0.004}, Steps: []string{"load"}, Seed: 1,
+	o := ScaleOptions{Sizes: []float64{0.004}, Steps: []string{"load"}, Seed: 1,
 		LoadDB: map[string]string{"0.004": "sqlite:" + d.Name[len("sqlite:"):]}, WorkDir: t.TempDir()}
-	_, err := runScale(ctx, o, logging.Discard())
+	_, err := Scale(ctx, o, logging.Discard())
 	if err == nil || !strings.Contains(err.Error(), "same spec") {
 		t.Fatalf("err = %v, want a spec mismatch", err)
 	}

@@ -1,8 +1,7 @@
-package main
+package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/spf13/cobra"
 
 	"github.com/dynamo-go/dynamo/consistency"
 	"github.com/dynamo-go/dynamo/dealer"
@@ -25,17 +23,16 @@ import (
 	"github.com/dynamo-go/dynamo/internal/policy"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/inventory/synth"
-	"github.com/dynamo-go/dynamo/registry/bench"
+	restbench "github.com/dynamo-go/dynamo/registry/bench"
 )
 
-func init() { benchSubcommands = append(benchSubcommands, newBenchScaleCmd) }
+// ScaleSteps are the steps of the scaling benchmark, in the order they run.
+var ScaleSteps = []string{"load", "detox", "dealer", "consistency", "rest"}
 
-// The steps of the scaling benchmark, in the order they run.
-var scaleSteps = []string{"load", "detox", "dealer", "consistency", "rest"}
-
-type scaleOptions struct {
+// ScaleOptions say which sizes to build and what to measure on each.
+type ScaleOptions struct {
 	Sizes         []float64         // multiples of CMS
-	Steps         []string          // subset of scaleSteps
+	Steps         []string          // subset of ScaleSteps
 	LoadDB        map[string]string // size -> DSN of a database generated with the same spec
 	PolicyFile    string
 	Partition     string
@@ -48,9 +45,9 @@ type scaleOptions struct {
 	Dealer        dealer.Config
 }
 
-// scaleRow is one inventory size's figures. Seconds are wall time; the
+// ScaleRow is one inventory size's figures. Seconds are wall time; the
 // CPU figures say what the step cost on a shared machine.
-type scaleRow struct {
+type ScaleRow struct {
 	Scale          float64 `json:"scale"`
 	Sites          int64   `json:"sites"`
 	Datasets       int64   `json:"datasets"`
@@ -89,98 +86,16 @@ type scaleRow struct {
 	LoadAvg         string   `json:"loadavg"`
 }
 
-// scaleReport is the whole run: a row per size and the growth exponents
+// ScaleReport is the whole run: a row per size and the growth exponents
 // of each cost between the smallest and largest size.
-type scaleReport struct {
-	Rows       []scaleRow         `json:"rows"`
+type ScaleReport struct {
+	Rows       []ScaleRow         `json:"rows"`
 	Exponents  map[string]float64 `json:"exponents,omitempty"`
 	GOMAXPROCS int                `json:"gomaxprocs"`
 }
 
-func newBenchScaleCmd(g *globalOptions) *cobra.Command {
-	o := scaleOptions{Partition: "Default", Requests: 10_000, Rate: 500, RESTDuration: 10 * time.Second, Seed: 1,
-		PolicyFile: "detox/testdata/policies/physics-default.txt"}
-	var sizes, steps []string
-	var jsonOut string
-	cmd := &cobra.Command{
-		Use:   "scale",
-		Short: "Measure memory and cycle costs on synthetic inventories of 1x, 3x, 10x CMS built in memory; prints a table and JSON",
-		Long: `Builds synthetic inventories in memory (1x CMS = 100 sites, 300,000 datasets,
-3 M blocks, 10 M block replicas; --sizes picks multiples) and measures for each:
-resident memory and bytes per object; the load time from a database generated
-with the same spec (--load-db SIZE=DSN; make one with
-"dynamo bench generate --sites 100*SIZE --datasets 300000*SIZE"); a Detox full
-cycle with --policy (plan only); a Dealer cycle with --requests synthetic open
-requests; a consistency diff of a site with as many files as the largest site
-holds (its own scratch SQLite database, written untimed); REST read latency at
---rate req/s while Detox cycles run. Nothing is written to --db.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			for _, s := range sizes {
-				f, err := strconv.ParseFloat(strings.TrimSuffix(s, "x"), 64)
-				if err != nil || f <= 0 {
-					return usageError{fmt.Errorf("--sizes: %q is not a positive multiple of CMS", s)}
-				}
-				o.Sizes = append(o.Sizes, f)
-			}
-			for _, s := range steps {
-				if !slices.Contains(scaleSteps, s) {
-					return usageError{fmt.Errorf("--steps: unknown step %q (have %s)", s, strings.Join(scaleSteps, ", "))}
-				}
-			}
-			o.Steps = steps
-			main, err := loadFileConfig(g.configPath)
-			if err != nil {
-				return usageError{err}
-			}
-			if o.Dealer, err = loadDealerConfig("", main.Dealer); err != nil {
-				return usageError{err}
-			}
-			log, err := g.logger()
-			if err != nil {
-				return usageError{err}
-			}
-			rep, err := runScale(ctx, o, logrus.NewEntry(log))
-			if err != nil {
-				return err
-			}
-			printScaleTable(g.stdout, rep)
-			if jsonOut != "" {
-				w := g.stdout
-				if jsonOut != "-" {
-					f, err := os.Create(jsonOut)
-					if err != nil {
-						return err
-					}
-					defer f.Close()
-					w = f
-				}
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", " ")
-				return enc.Encode(rep)
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringSliceVar(&sizes, "sizes", []string{"1", "3", "10"}, "inventory sizes as multiples of CMS")
-	f.StringSliceVar(&steps, "steps", scaleSteps, "steps to run per size")
-	f.StringToStringVar(&o.LoadDB, "load-db", nil, "SIZE=DSN: time loading this database (generated with the same spec) at that size")
-	f.StringVar(&o.PolicyFile, "policy", o.PolicyFile, "Detox policy file")
-	f.StringVar(&o.Partition, "partition", o.Partition, "Detox partition")
-	f.IntVar(&o.Requests, "requests", o.Requests, "open requests of the Dealer cycle")
-	f.IntVar(&o.Rate, "rate", o.Rate, "REST requests per second during the cycle")
-	f.DurationVar(&o.RESTDuration, "rest-duration", o.RESTDuration, "measured REST time")
-	f.IntVar(&o.ConsistencyTo, "consistency-max-files", 0, "cap the consistency diff's files (0: the largest site's)")
-	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the inventory and of the synthetic inputs")
-	f.StringVar(&o.WorkDir, "dir", "", "work directory (default: a temp dir, removed afterwards)")
-	f.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file (- for stdout)")
-	return cmd
-}
-
-// scaleSpec is the synthetic spec of k times CMS.
-func scaleSpec(k float64, seed uint64) synth.Spec {
+// ScaleSpec is the synthetic spec of k times CMS.
+func ScaleSpec(k float64, seed uint64) synth.Spec {
 	s := synth.CMS()
 	s.Sites = max(10, int(math.Round(float64(s.Sites)*k)))
 	s.Datasets = max(1, int(math.Round(float64(s.Datasets)*k)))
@@ -189,11 +104,19 @@ func scaleSpec(k float64, seed uint64) synth.Spec {
 	return s
 }
 
-func (o scaleOptions) step(name string) bool {
+// DefaultScaleOptions are the options `dynamo bench scale` starts from.
+func DefaultScaleOptions() ScaleOptions {
+	return ScaleOptions{Partition: "Default", Requests: 10_000, Rate: 500, RESTDuration: 10 * time.Second, Seed: 1,
+		PolicyFile: "detox/testdata/policies/physics-default.txt"}
+}
+
+func (o ScaleOptions) step(name string) bool {
 	return len(o.Steps) == 0 || slices.Contains(o.Steps, name)
 }
 
-func runScale(ctx context.Context, o scaleOptions, log *logrus.Entry) (*scaleReport, error) {
+// Scale builds the synthetic inventory of each size in memory and
+// measures on it the steps o asks for (see `dynamo bench scale --help`).
+func Scale(ctx context.Context, o ScaleOptions, log *logrus.Entry) (*ScaleReport, error) {
 	dir := o.WorkDir
 	if dir == "" {
 		var err error
@@ -216,13 +139,13 @@ func runScale(ctx context.Context, o scaleOptions, log *logrus.Entry) (*scaleRep
 	var src detox.Sources
 	if o.step("detox") || o.step("rest") {
 		if pol, err = policy.LoadPolicy(o.PolicyFile, policy.PolicyOptions{Partition: o.Partition}); err != nil {
-			return nil, usageError{err}
+			return nil, InputError{err}
 		}
-		if err := src.FillEmpty(allProducers()...); err != nil {
+		if err := src.FillEmpty(AllProducers()...); err != nil {
 			return nil, err
 		}
 	}
-	rep := &scaleReport{GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	rep := &ScaleReport{GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	blog := log.WithField("component", "bench")
 	for _, k := range o.Sizes {
 		row, err := scaleOne(ctx, o, k, dir, scratch, pol, src, blog)
@@ -235,9 +158,9 @@ func runScale(ctx context.Context, o scaleOptions, log *logrus.Entry) (*scaleRep
 	return rep, nil
 }
 
-func scaleOne(ctx context.Context, o scaleOptions, k float64, dir string, scratch *db.DB, pol *policy.Policy, src detox.Sources, log *logrus.Entry) (scaleRow, error) {
-	spec := scaleSpec(k, o.Seed)
-	row := scaleRow{Scale: k}
+func scaleOne(ctx context.Context, o ScaleOptions, k float64, dir string, scratch *db.DB, pol *policy.Policy, src detox.Sources, log *logrus.Entry) (ScaleRow, error) {
+	spec := ScaleSpec(k, o.Seed)
+	row := ScaleRow{Scale: k}
 	log = log.WithField("scale", k)
 	runtime.GC()
 	var before runtime.MemStats
@@ -306,7 +229,7 @@ func scaleOne(ctx context.Context, o scaleOptions, k float64, dir string, scratc
 		row.DealerRequests, row.DealerCopies = len(in.Requests), len(plan.Copies)
 		log.WithField("seconds", secs).WithField("copies", row.DealerCopies).Info("dealer cycle planned")
 	}
-	site, reps, files := largestSite(snap)
+	site, reps, files := LargestSite(snap)
 	row.LargestSite, row.LargestSiteRep, row.LargestSiteFile = site, reps, files
 	if o.step("consistency") && files > 0 {
 		n := int(files)
@@ -373,9 +296,9 @@ func timeLoad(ctx context.Context, dsn string, log *logrus.Entry, want inventory
 	return secs, d.Name, nil
 }
 
-// largestSite is the site with the most block replicas, and how many
+// LargestSite is the site with the most block replicas, and how many
 // files those replicas hold.
-func largestSite(snap *inventory.Snapshot) (string, int64, int64) {
+func LargestSite(snap *inventory.Snapshot) (string, int64, int64) {
 	var best inventory.Site
 	var bestN int64 = -1
 	for _, s := range snap.Sites() {
@@ -400,7 +323,7 @@ func largestSite(snap *inventory.Snapshot) (string, int64, int64) {
 // restDuringCycles runs Detox cycles back to back while the REST read mix
 // runs at o.Rate, and reports the read latency.
 func restDuringCycles(ctx context.Context, store *inventory.Store, snap *inventory.Snapshot, pol *policy.Policy, src detox.Sources,
-	o scaleOptions, log *logrus.Entry) (bench.Result, int, error) {
+	o ScaleOptions, log *logrus.Entry) (restbench.Result, int, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var cycles int
@@ -418,7 +341,7 @@ func restDuringCycles(ctx context.Context, store *inventory.Store, snap *invento
 			cycles++
 		}
 	}()
-	res, err := bench.API(ctx, store, log.WithField("component", "registry"), bench.Options{Rate: o.Rate, Duration: o.RESTDuration,
+	res, err := restbench.API(ctx, store, log.WithField("component", "registry"), restbench.Options{Rate: o.Rate, Duration: o.RESTDuration,
 		Warmup: time.Second, Seed: o.Seed})
 	cancel()
 	wg.Wait()
@@ -429,9 +352,9 @@ func restDuringCycles(ctx context.Context, store *inventory.Store, snap *invento
 }
 
 // scaleExponents fits cost ~ size^k for each step over the sizes measured.
-func scaleExponents(rows []scaleRow) map[string]float64 {
+func scaleExponents(rows []ScaleRow) map[string]float64 {
 	out := map[string]float64{}
-	fit := func(name string, get func(scaleRow) *float64) {
+	fit := func(name string, get func(ScaleRow) *float64) {
 		var xs, ys []float64
 		for _, r := range rows {
 			if v := get(r); v != nil && *v > 0 {
@@ -444,19 +367,21 @@ func scaleExponents(rows []scaleRow) map[string]float64 {
 		}
 	}
 	f := func(v float64) *float64 { return &v }
-	fit("memory", func(r scaleRow) *float64 { return f(float64(r.HeapBytes)) })
-	fit("build", func(r scaleRow) *float64 { return f(r.BuildSeconds) })
-	fit("load", func(r scaleRow) *float64 { return r.LoadSeconds })
-	fit("detox", func(r scaleRow) *float64 { return r.DetoxSeconds })
-	fit("detox_cpu", func(r scaleRow) *float64 { return r.DetoxCPU })
-	fit("dealer", func(r scaleRow) *float64 { return r.DealerSeconds })
-	fit("dealer_cpu", func(r scaleRow) *float64 { return r.DealerCPU })
-	fit("consistency", func(r scaleRow) *float64 { return r.DiffSeconds })
-	fit("rest_p99", func(r scaleRow) *float64 { return r.RESTP99 })
+	fit("memory", func(r ScaleRow) *float64 { return f(float64(r.HeapBytes)) })
+	fit("build", func(r ScaleRow) *float64 { return f(r.BuildSeconds) })
+	fit("load", func(r ScaleRow) *float64 { return r.LoadSeconds })
+	fit("detox", func(r ScaleRow) *float64 { return r.DetoxSeconds })
+	fit("detox_cpu", func(r ScaleRow) *float64 { return r.DetoxCPU })
+	fit("dealer", func(r ScaleRow) *float64 { return r.DealerSeconds })
+	fit("dealer_cpu", func(r ScaleRow) *float64 { return r.DealerCPU })
+	fit("consistency", func(r ScaleRow) *float64 { return r.DiffSeconds })
+	fit("rest_p99", func(r ScaleRow) *float64 { return r.RESTP99 })
 	return out
 }
 
-func printScaleTable(w io.Writer, rep *scaleReport) {
+// PrintScaleTable writes rep as a table, a row per size, then the growth
+// exponents.
+func PrintScaleTable(w io.Writer, rep *ScaleReport) {
 	opt := func(v *float64, format string) string {
 		if v == nil {
 			return "-"
@@ -494,22 +419,4 @@ func printScaleTable(w io.Writer, rep *scaleReport) {
 		}
 		fmt.Fprintf(w, "growth exponents (cost ~ size^k): %s\n", strings.Join(parts, ", "))
 	}
-}
-
-// procStatusBytes reads a "kB" field of /proc/self/status (VmRSS, VmHWM).
-func procStatusBytes(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n << 10
-			}
-		}
-	}
-	return 0
 }
