@@ -57,11 +57,8 @@ func (q consistencyQueue) QueueTransfers(ctx context.Context, site string, files
 	if err != nil {
 		return err
 	}
-	reqs := transferRequests(id, files)
-	return q.d.InTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := fileop.Enqueue(ctx, q.d, tx, time.Now(), reqs)
-		return err
-	})
+	_, err = fileop.EnqueueTx(ctx, q.d, time.Now(), transferRequests(id, files))
+	return err
 }
 
 // QueueTransfersTxn queues transfers as part of the inventory write t.
@@ -75,27 +72,17 @@ func (q consistencyQueue) QueueTransfersTxn(t *inventory.Txn, site inventory.Sit
 	return nil
 }
 
-// InFlight returns the LFNs with a live subscription at site: waiting,
-// in a batch, waiting for a retry, or held for an operator (a held
-// transfer is known work, not a reason to queue it again).
+// InFlight returns the LFNs with a live subscription at site (fileop's
+// definition: waiting, in a batch, waiting for a retry, or held for an
+// operator; a held transfer is known work, not a reason to queue it again).
 func (q consistencyQueue) InFlight(ctx context.Context, site string) (map[string]struct{}, error) {
 	id, err := q.siteID(site)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.d.QueryContext(ctx, "SELECT lfn FROM "+fileop.TableSubscriptions+" WHERE site_id = ? AND state IN (?, ?, ?, ?)",
-		id, fileop.StateNew, fileop.StateInBatch, fileop.StateRetry, fileop.StateHeld)
+	out, err := fileop.InFlight(ctx, q.d, id)
 	if err != nil {
 		return nil, fmt.Errorf("files in flight at %s: %w", site, err)
 	}
-	defer rows.Close()
-	out := map[string]struct{}{}
-	for rows.Next() {
-		var lfn string
-		if err := rows.Scan(&lfn); err != nil {
-			return nil, err
-		}
-		out[lfn] = struct{}{}
-	}
-	return out, rows.Err()
+	return out, nil
 }
