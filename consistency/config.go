@@ -9,7 +9,6 @@
 package consistency
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -110,19 +109,6 @@ func DecodeConfig(r io.Reader) (Config, error) {
 		return c, fmt.Errorf("consistency config: %w", err)
 	}
 	return c, c.Validate()
-}
-
-// DecodeConfigNode decodes the section from a yaml.Node (as the main
-// config hands it over), strictly, over the defaults.
-func DecodeConfigNode(n *yaml.Node) (Config, error) {
-	var buf bytes.Buffer
-	if n != nil {
-		enc := yaml.NewEncoder(&buf)
-		if err := enc.Encode(n); err != nil {
-			return Config{}, err
-		}
-	}
-	return DecodeConfig(&buf)
 }
 
 // Validate reports every bad setting, naming it.

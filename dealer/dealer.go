@@ -159,18 +159,5 @@ func (d *Dealer) PlanWith(snap *inventory.Snapshot, in Inputs, opts PlanOptions)
 	return pl.run()
 }
 
-// RunCycle plans one cycle on the store's current snapshot and applies it
-// (or only records it, with dryRun): the scheduler's writer application
-// calls this once per run.
-func (d *Dealer) RunCycle(ctx context.Context, store *inventory.Store, dryRun bool) (*Plan, *ApplyResult, error) {
-	now := time.Now()
-	plan, err := d.Plan(ctx, store.Snapshot(), PlanOptions{Now: now})
-	if err != nil {
-		return nil, nil, err
-	}
-	res, err := d.Apply(ctx, store, plan, ApplyOptions{DryRun: dryRun, At: now})
-	return plan, res, err
-}
-
 // History returns the cycle history the Dealer records in (nil: none).
 func (d *Dealer) History() *History { return d.deps.History }

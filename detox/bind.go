@@ -91,14 +91,6 @@ const (
 	tapeFull
 )
 
-func enumCodes(values []string) map[string]int {
-	m := make(map[string]int, len(values))
-	for i, v := range values {
-		m[v] = i
-	}
-	return m
-}
-
 // The inventory's enum values are in the catalog's order except for the
 // unknown value, which the inventory puts first.
 var (

@@ -258,13 +258,6 @@ func (e *Estimator) Observe(surl string, l Locality) {
 	e.cache[surl] = entry{loc: l, expires: e.now().Add(e.cfg.Freshness)}
 }
 
-// Forget drops surl from the cache.
-func (e *Estimator) Forget(surl string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.cache, surl)
-}
-
 // Sort returns surls ordered by priority, highest first, keeping the
 // given order among equals.
 func (e *Estimator) Sort(ctx context.Context, surls []string) []string {

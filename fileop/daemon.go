@@ -185,10 +185,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-// SetPrioritizer sets (or, with nil, removes) the Prioritizer. Call it
-// before Run: it is read without locking while the daemon runs.
-func (d *Daemon) SetPrioritizer(p Prioritizer) { d.prio = p }
-
 // Wake asks the dispatcher to look for work now (after an enqueue).
 func (d *Daemon) Wake() {
 	select {

@@ -2,7 +2,6 @@ package fileop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"time"
@@ -370,6 +369,3 @@ func repeatQ(n int) string {
 	}
 	return string(b)
 }
-
-// IsConflict reports whether err is a lost compare-and-set.
-func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }

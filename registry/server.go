@@ -37,8 +37,8 @@ type Options struct {
 	Config Config        // validated
 	DB     *db.DB        // the registry tables (migrated)
 	Log    *logrus.Entry // with a "component" field
-	// Inventory may be nil and set later with SetInventory; until then
-	// inventory reads and all writes answer 503.
+	// Inventory may be nil: inventory reads and all writes then answer
+	// 503 (not ready) rather than failing on a missing store.
 	Inventory *inventory.Store
 	// Certs overrides the client-certificate verifier built from
 	// Config.TLS.CADir (tests).
@@ -179,10 +179,6 @@ func (s *Server) Metrics() *prometheus.Registry { return s.metrics }
 // SetWriteFence sets Options.MayWrite (for a caller that builds the
 // writer after the server). Call it before Run.
 func (s *Server) SetWriteFence(mayWrite func() error) { s.mayWrite = mayWrite }
-
-// SetInventory makes the inventory available (the API answers 503 for
-// inventory reads and every write until it is set).
-func (s *Server) SetInventory(st *inventory.Store) { s.inv.Store(st) }
 
 func (s *Server) snapshot() (*inventory.Snapshot, error) {
 	st := s.inv.Load()

@@ -6,22 +6,11 @@ import (
 	iofs "io/fs"
 	"net/http"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/dynamo-go/dynamo/srm/fs"
 	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
-
-func wantsAdler32(h string) bool {
-	for _, p := range strings.Split(h, ",") {
-		name, _, _ := strings.Cut(strings.TrimSpace(p), ";")
-		if strings.EqualFold(name, "adler32") {
-			return true
-		}
-	}
-	return false
-}
 
 func (s *Server) dataPut(w http.ResponseWriter, r *http.Request, loc *Location) {
 	u := s.engine.heldBy(loc.StFN)

@@ -291,12 +291,6 @@ func (m *multistatus) response(href string, stats ...propstat) {
 	m.buf.WriteString("</D:response>")
 }
 
-// responseStatus adds a resource answered with one status (no props).
-func (m *multistatus) responseStatus(href string, status int) {
-	fmt.Fprintf(&m.buf, "<D:response><D:href>%s</D:href><D:status>HTTP/1.1 %d %s</D:status></D:response>",
-		davXMLEscape(href), status, statusText(status))
-}
-
 func (m *multistatus) prop(p davProp) {
 	var open string
 	switch {

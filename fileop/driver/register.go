@@ -25,7 +25,7 @@ type Info struct {
 
 var (
 	regMu    sync.RWMutex
-	bySchema = map[string]Info{}
+	byScheme = map[string]Info{}
 )
 
 // Register makes a driver available to Open for its schemes. It is meant to
@@ -39,10 +39,10 @@ func Register(info Info) {
 	defer regMu.Unlock()
 	for _, s := range info.Schemes {
 		s = strings.ToLower(s)
-		if old, dup := bySchema[s]; dup {
+		if old, dup := byScheme[s]; dup {
 			panic(fmt.Sprintf("driver.Register: scheme %q registered by %s and %s", s, old.Name, info.Name))
 		}
-		bySchema[s] = info
+		byScheme[s] = info
 	}
 }
 
@@ -50,7 +50,7 @@ func Register(info Info) {
 func Lookup(scheme string) (Info, bool) {
 	regMu.RLock()
 	defer regMu.RUnlock()
-	info, ok := bySchema[strings.ToLower(scheme)]
+	info, ok := byScheme[strings.ToLower(scheme)]
 	return info, ok
 }
 
@@ -58,8 +58,8 @@ func Lookup(scheme string) (Info, bool) {
 func Schemes() []string {
 	regMu.RLock()
 	defer regMu.RUnlock()
-	out := make([]string, 0, len(bySchema))
-	for s := range bySchema {
+	out := make([]string, 0, len(byScheme))
+	for s := range byScheme {
 		out = append(out, s)
 	}
 	sort.Strings(out)

@@ -166,14 +166,6 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return &DB{DB: x, Dialect: dialect, Name: redact(dsn), retry: DefaultRetry}, nil
 }
 
-// SetRetry replaces the retry policy of InTx.
-func (d *DB) SetRetry(p RetryPolicy) {
-	if p.Attempts < 1 {
-		p.Attempts = 1
-	}
-	d.retry = p
-}
-
 // InTx runs fn in a transaction and commits it. If fn or the commit fails
 // with a transient error (see Retryable), the whole transaction is retried
 // with exponential backoff up to the retry policy's bound, so fn must be

@@ -1,7 +1,6 @@
 package gridauth
 
 import (
-	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -17,44 +16,6 @@ var (
 
 // ErrNoVOMS is returned by VOMSFromCert for a certificate without a VOMS AC.
 var ErrNoVOMS = errors.New("gridauth: no VOMS attribute certificate")
-
-// VOMSFromCert extracts the VO name and FQANs of the first VOMS attribute
-// certificate in c's VOMS extension whose validity period contains now.
-//
-// It only parses: the signature and holder are NOT verified, so its result
-// must never decide anything (CAStore.Verify with a VOMSTrust does that). It
-// serves tools that display what a proxy claims.
-func VOMSFromCert(c *x509.Certificate, now time.Time) (vo string, fqans []string, err error) {
-	for _, e := range c.Extensions {
-		if !e.Id.Equal(OIDVOMSExtension) {
-			continue
-		}
-		// SEQUENCE OF SEQUENCE OF AttributeCertificate
-		var outer []asn1.RawValue
-		if _, err := asn1.Unmarshal(e.Value, &outer); err != nil {
-			return "", nil, fmt.Errorf("gridauth: malformed VOMS extension: %w", err)
-		}
-		for _, ol := range outer {
-			var acs []asn1.RawValue
-			if _, err := asn1.Unmarshal(ol.FullBytes, &acs); err != nil {
-				return "", nil, fmt.Errorf("gridauth: malformed VOMS AC list: %w", err)
-			}
-			for _, ac := range acs {
-				f, nb, na, err := parseAC(ac.FullBytes)
-				if err != nil {
-					return "", nil, err
-				}
-				if !nb.IsZero() && (now.Before(nb) || now.After(na)) {
-					continue
-				}
-				if len(f) > 0 {
-					return voOf(f[0]), f, nil
-				}
-			}
-		}
-	}
-	return "", nil, ErrNoVOMS
-}
 
 func voOf(fqan string) string {
 	s := strings.TrimPrefix(fqan, "/")

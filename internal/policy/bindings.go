@@ -125,11 +125,6 @@ func (b *Bindings[S]) AnyNumber(name string, f func(S, func(float64) bool) bool)
 	return b.add(name, TypeNumber, func(x *binding[S]) { x.anyNum = f })
 }
 
-// AnyBytes binds a multi-valued size variable.
-func (b *Bindings[S]) AnyBytes(name string, f func(S, func(int64) bool) bool) *Bindings[S] {
-	return b.add(name, TypeBytes, func(x *binding[S]) { x.anyI64 = f })
-}
-
 // AnyTime binds a multi-valued time variable (unix seconds).
 func (b *Bindings[S]) AnyTime(name string, f func(S, func(int64) bool) bool) *Bindings[S] {
 	return b.add(name, TypeTime, func(x *binding[S]) { x.anyI64 = f })
@@ -138,11 +133,6 @@ func (b *Bindings[S]) AnyTime(name string, f func(S, func(int64) bool) bool) *Bi
 // AnyBool binds a multi-valued boolean variable.
 func (b *Bindings[S]) AnyBool(name string, f func(S, func(bool) bool) bool) *Bindings[S] {
 	return b.add(name, TypeBool, func(x *binding[S]) { x.anyBool = f })
-}
-
-// AnyEnum binds a multi-valued enum variable; codes as for Enum.
-func (b *Bindings[S]) AnyEnum(name string, f func(S, func(int) bool) bool, codes map[string]int) *Bindings[S] {
-	return b.add(name, TypeEnum, func(x *binding[S]) { x.anyEnum = f; b.enumCodes(x, codes) })
 }
 
 func (b *Bindings[S]) enumCodes(x *binding[S], codes map[string]int) {

@@ -336,12 +336,6 @@ func (c *Client) ListLocks(ctx context.Context, q url.Values) ([]registry.Lock, 
 	}
 }
 
-// RemoveLock unlocks one lock by id.
-func (c *Client) RemoveLock(ctx context.Context, id int64) ([]registry.Lock, error) {
-	var p registry.Page[registry.Lock]
-	return p.Items, c.Do(ctx, http.MethodDelete, "/api/v1/locks/"+strconv.FormatInt(id, 10), nil, nil, &p)
-}
-
 // Unlock unlocks the caller's locks matching b.
 func (c *Client) Unlock(ctx context.Context, b registry.UnlockBody) ([]registry.Lock, error) {
 	var p registry.Page[registry.Lock]
