@@ -169,6 +169,8 @@ type HistoryEntry struct {
 	Code         string `db:"code" json:"code,omitempty"`
 	Message      string `db:"message" json:"message,omitempty"`
 	Finished     int64  `db:"finished" json:"finished"`
+	// Block is the file's block (QueryHistory only; 0 elsewhere).
+	Block int32 `db:"block_id" json:"block_id,omitempty"`
 }
 
 // History returns recorded attempts, newest first: of one subscription

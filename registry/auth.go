@@ -80,6 +80,13 @@ type Need struct {
 	Target Target
 	// Public routes skip the anonymous-read policy too (health probes).
 	Public bool
+	// Writes marks a route that writes whatever its method (Dynamo's
+	// aliases treat GET like POST): the write fence applies to it.
+	Writes bool
+	// ReadOnly marks a route that only reads whatever its method (a POST
+	// whose body is a query): the write fence does not apply, so any
+	// server answers it.
+	ReadOnly bool
 }
 
 // Permission gives the requirements of a group of routes: Read for GET
@@ -406,7 +413,8 @@ func (s *Server) authMiddleware(c *gin.Context) {
 		}
 		c.Set(ctxCSRF, s.csrfToken(p, sessionToken(c.Request)))
 	}
-	if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead && !need.Public && s.mayWrite != nil {
+	writeMethod := c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead
+	if (need.Writes || writeMethod && !need.ReadOnly) && !need.Public && s.mayWrite != nil {
 		if err := s.mayWrite(); err != nil {
 			s.abort(c, err)
 			return

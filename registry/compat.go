@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/glob"
 	"github.com/dynamo-go/dynamo/inventory"
@@ -172,6 +173,9 @@ func dynamoLocks(ls []Lock) []map[string]any {
 
 func (s *Server) compatRoutes(h func(method, path, tag, summary string, need Need, query []string, body string, fn gin.HandlerFunc)) {
 	both := func(path, summary string, need Need, fn gin.HandlerFunc, aliases ...string) {
+		// A route that needs a role writes: GET writes as POST does, so
+		// the write fence applies to both.
+		need.Writes = need.Role != RoleNone
 		for _, p := range append([]string{"/data/" + path}, aliases...) {
 			for _, m := range []string{http.MethodGet, http.MethodPost} {
 				h(m, p, "dynamo compatibility", summary+" (Dynamo envelope; GET and POST alike)", need, nil, "", fn)
@@ -191,6 +195,21 @@ func (s *Server) compatRoutes(h func(method, path, tag, summary string, need Nee
 	both("inventory/sites", "Sites with partitions (TB)", anyone, s.compatSites)
 	both("inventory/datasets", "Datasets matching a glob", anyone, s.compatDatasets)
 	both("inventory/inject", "Queue an injection", invAdmin, s.compatInject)
+	appOperator := Need{Role: RoleOperator, Target: TargetApplication}
+	both("applock/check", "Who holds an application's lock (app)", anyone, s.compatAppLockCheck, "/registry/applock/check")
+	both("applock/lock", "Queue the caller's lock of an application (app, service?, note?): Success when held, Wait behind another holder", appOperator, s.compatAppLockLock, "/registry/applock/lock")
+	both("applock/unlock", "Remove the caller's newest lock of an application (app, service?)", appOperator, s.compatAppLockUnlock, "/registry/applock/unlock")
+	both("applock/current", "Every locked application with its holder", anyone, s.compatAppLockCurrent, "/registry/applock/current")
+	both("detox/partitions", "Partitions with recorded Detox cycles", anyone, s.compatDetoxPartitions)
+	both("detox/cycles", "Detox cycles of a partition, newest first (partition, cycle?, latest?, limit?)", anyone, s.compatDetoxCycles)
+	both("detox/summary", "Per-site summary of a Detox cycle: quota, protected, kept, deleted (TB and bytes), previous cycle's protected and kept", anyone, s.compatDetoxSummary)
+	both("detox/sitedetail", "Every decision of a Detox cycle at one site with its deciding line (site, partition, cycle?)", anyone, s.compatDetoxSiteDetail)
+	both("transfers/history", "File transfer attempts, newest first (site, source, destination: globs; dataset; since; until; outcome; limit; before: paging)", anyone, s.compatFileHistory(fileop.OpTransfer))
+	both("deletions/history", "File deletion attempts, newest first (site: globs; dataset; since; until; outcome; limit; before: paging)", anyone, s.compatFileHistory(fileop.OpDeletion))
+	both("inventory/groups", "Owner groups (group: glob)", anyone, s.compatGroups)
+	for _, st := range []string{"size", "replication", "usage"} {
+		both("inventory/stats/"+st, "Inventory statistics: "+st+" by list_by, filtered by category regexps (TB)", anyone, s.compatStats(st))
+	}
 }
 
 func (s *Server) compatCopy(c *gin.Context) {

@@ -59,15 +59,17 @@ type Options struct {
 // Server is the REST API. Create it with New, add routes with Mount, then
 // Run it (or serve Handler yourself).
 type Server struct {
-	cfg     Config
-	log     *logrus.Entry
-	store   *Store
-	inv     atomic.Pointer[inventory.Store]
-	engine  *gin.Engine
-	authn   *authn
-	metrics *prometheus.Registry
-	now     func() time.Time
-	tlsCfg  *tls.Config
+	cfg   Config
+	log   *logrus.Entry
+	store *Store
+	inv   atomic.Pointer[inventory.Store]
+	// appLocks serves Dynamo's applock routes (SetAppLocks).
+	appLocks atomic.Pointer[AppLocker]
+	engine   *gin.Engine
+	authn    *authn
+	metrics  *prometheus.Registry
+	now      func() time.Time
+	tlsCfg   *tls.Config
 
 	mayWrite func() error
 

@@ -52,6 +52,23 @@ func (s *Scheduler) begin(ctx context.Context, t *term, req runRequest) (*pendin
 	if err != nil {
 		return nil, Run{}, err
 	}
+	if !paused {
+		// Dynamo's application lock stops scheduling as a pause does.
+		q, err := s.hist.activityQueue(ctx, a.Name)
+		if err != nil {
+			return nil, Run{}, err
+		}
+		if h := holder(q); h != nil {
+			paused = true
+			lock = Lock{App: a.Name, By: h.User, At: h.LockTime, Reason: "application lock (applock)"}
+			if h.Service != "" {
+				lock.By += " (service " + h.Service + ")"
+			}
+			if h.Note != nil && *h.Note != "" {
+				lock.Reason += ": " + *h.Note
+			}
+		}
+	}
 	if paused {
 		r := p.run
 		r.Status = StatusSkipped

@@ -414,7 +414,10 @@ type AppInfo struct {
 	Timeout     string     `json:"timeout"`
 	Schedules   []Schedule `json:"schedules"`
 	Paused      *Lock      `json:"paused,omitempty"`
-	LastRun     *Run       `json:"last_run,omitempty"`
+	// AppLock is Dynamo's application lock, when held: the app is not
+	// scheduled while it is.
+	AppLock *AppLockState `json:"applock,omitempty"`
+	LastRun *Run          `json:"last_run,omitempty"`
 }
 
 // Apps lists the registered applications, sorted by name.
@@ -424,6 +427,10 @@ func (s *Scheduler) Apps(ctx context.Context) ([]AppInfo, error) {
 		return nil, err
 	}
 	last, err := s.hist.lastRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held, err := s.hist.activityHolders(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -461,6 +468,7 @@ func (s *Scheduler) Apps(ctx context.Context) ([]AppInfo, error) {
 		if r, ok := last[ai.Name]; ok {
 			ai.LastRun = &r
 		}
+		ai.AppLock = held[ai.Name]
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

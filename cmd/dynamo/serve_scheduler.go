@@ -35,6 +35,7 @@ func (s *server) buildScheduler(context.Context) error {
 		return err
 	}
 	s.registry.SetWriteFence(sch.MayWrite)
+	s.registry.SetAppLocks(sch)
 	if s.ln.rest != nil {
 		sch.SetAddress(restURL(s.ln.rest.Addr(), s.cfg.file.Registry.TLS.Cert != ""))
 	}
