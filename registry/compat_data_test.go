@@ -175,3 +175,18 @@ func TestCompatAppLock(t *testing.T) {
 		e.compat("oscar", "POST", "/data/applock/lock", `{"app": "noop", "service": "bad service!"}`, 400)
 	})
 }
+
+func TestCompatDataRoutesInOpenAPI(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t), nil)
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	e.must("anon", "GET", "/api/v1/openapi.json", nil, 200, &doc)
+	for _, p := range []string{"inventory/groups", "inventory/stats/size", "inventory/stats/replication", "inventory/stats/usage",
+		"applock/check", "applock/lock", "applock/unlock", "applock/current", "detox/partitions", "detox/cycles", "detox/summary",
+		"detox/sitedetail", "transfers/history", "deletions/history"} {
+		if doc.Paths["/data/"+p]["get"] == nil || doc.Paths["/data/"+p]["post"] == nil {
+			t.Errorf("OpenAPI lacks /data/%s: %v", p, doc.Paths["/data/"+p])
+		}
+	}
+}

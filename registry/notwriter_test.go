@@ -51,3 +51,23 @@ func TestStandbyRefusesEveryWrite(t *testing.T) {
 		t.Error("the standby applied the injection")
 	}
 }
+
+// Dynamo's aliases take GET like POST: a GET that writes is refused on a
+// standby as the POST is, and the reads among them are still served.
+func TestStandbyRefusesDynamoWritesByGET(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t), nil)
+	e.srv.SetWriteFence(func() error {
+		return &inventory.NotWriterError{Holder: "db1:4242", RetryAfter: 7 * time.Second}
+	})
+	e.compat("anon", "GET", "/data/inventory/groups", nil, http.StatusOK)
+	e.compat("anon", "GET", "/data/request/pollcopy", nil, http.StatusOK)
+	for _, p := range []string{"/data/request/copy?item=/P/R-v1/AOD&site=T2_A", "/data/detox/lock/lock?item=/P/R-v1/AOD&expires=2099-01-01"} {
+		if env := e.compat("ada", "GET", p, nil, http.StatusServiceUnavailable); !strings.Contains(env.Message, "db1:4242") {
+			t.Errorf("GET %s on a standby: %+v", p, env)
+		}
+	}
+	env := e.compat("anon", "GET", "/data/request/pollcopy", nil, http.StatusOK)
+	if string(env.Data) != "[]" {
+		t.Fatalf("the standby created a request by GET: %s", env.Data)
+	}
+}
