@@ -178,7 +178,7 @@ func ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (*A
 		opts.At = time.Now()
 	}
 	snap := tgt.Snapshot
-	locked, err := lockedSet(ctx, snap, opts.Locks, opts.At)
+	locks, err := activeLocks(ctx, snap, opts.Locks, opts.At)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (*A
 			why[i] = ReasonGone
 		case cur.Size != d.Size:
 			why[i] = ReasonChanged
-		case locked[ReplicaKey{d.Dataset, d.Site}] || locked[ReplicaKey{-inventory.DatasetID(d.Block), d.Site}]:
+		case locks.protects(d.Dataset, d.Block, d.Site, cur.Group):
 			why[i] = ReasonLocked
 		default:
 			if v := guard.Admit(d.Block, d.Site, opts.AllowLastCopyDeletion && d.LastCopy); !v.Allowed {
@@ -321,50 +321,16 @@ func checkCaps(plan *Plan, opts ApplyOptions) error {
 	return nil
 }
 
-// lockedSet resolves locks into keys: {dataset, site} for dataset locks and
-// {-block, site} for block locks (site 0 entries are expanded per site).
-func lockedSet(ctx context.Context, snap *inventory.Snapshot, src LockSource, at time.Time) (map[ReplicaKey]bool, error) {
-	out := map[ReplicaKey]bool{}
-	if src == nil {
-		return out, nil
-	}
-	locks, err := src.ActiveLocks(ctx, at)
-	if err != nil {
-		return nil, fmt.Errorf("detox locks: %w", err)
-	}
-	for _, l := range locks {
-		if !l.Expires.IsZero() && !l.Expires.After(at) {
-			continue
-		}
-		d, ok := snap.DatasetByName(l.Dataset)
-		if !ok {
-			continue
-		}
-		var sites []inventory.SiteID
-		if l.Site != "" {
-			s, ok := snap.SiteByName(l.Site)
-			if !ok {
-				continue
-			}
-			sites = append(sites, s.ID)
-		} else {
-			for r := range snap.DatasetReplicas(d.ID) {
-				sites = append(sites, r.Site)
-			}
-		}
-		key := d.ID
-		if l.Block != "" {
-			b, ok := snap.BlockByName(l.Dataset + "#" + l.Block)
-			if !ok {
-				continue
-			}
-			key = -inventory.DatasetID(b.ID)
-		}
-		for _, s := range sites {
-			out[ReplicaKey{key, s}] = true
+// activeLocks resolves the locks of src active at at against snap.
+func activeLocks(ctx context.Context, snap *inventory.Snapshot, src LockSource, at time.Time) (lockIndex, error) {
+	var locks []Lock
+	if src != nil {
+		var err error
+		if locks, err = src.ActiveLocks(ctx, at); err != nil {
+			return lockIndex{}, fmt.Errorf("detox locks: %w", err)
 		}
 	}
-	return out, nil
+	return newLockIndex(snap, locks, at)
 }
 
 // collectFiles lists the files to remove: every file of a complete replica,

@@ -125,7 +125,7 @@ func TestApplyRechecks(t *testing.T) {
 	})
 	require.NoError(t, err)
 	locks := &MemLocks{}
-	locks.Add(Lock{Dataset: "/Gone/R-v1/AOD", Block: "b1", Site: "T2_A"})
+	locks.Add(Lock{Dataset: "/Gone/R-v1/AOD", Block: "b1", Sites: []string{"T2_A"}})
 	q := &MemQueue{}
 	res, err := Apply(ctx, h.store, h.plan, ApplyOptions{Queue: q, Locks: locks})
 	require.NoError(t, err)

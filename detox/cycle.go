@@ -463,7 +463,9 @@ func (c *cycle) applyInputs() error {
 		need[a] = true
 	}
 	in := &c.in
-	c.applyLocks(in.Locks) // needed or not: locks are a safety rule
+	if err := c.applyLocks(in.Locks); err != nil { // needed or not: locks are a safety rule
+		return err
+	}
 	if need[policy.ProducerAccesses] && in.Accesses != nil {
 		c.localAccess = map[ReplicaKey]int64{}
 		for _, a := range in.Accesses {
@@ -533,35 +535,35 @@ func (c *cycle) applyInputs() error {
 // applyLocks flags locked block replicas. Locks are a safety rule, so they
 // are loaded whenever a LockSource is configured, even if the policy does
 // not mention blockreplica.is_locked.
-func (c *cycle) applyLocks(locks []Lock) {
-	for _, l := range locks {
-		if !l.Expires.IsZero() && !l.Expires.After(c.at) {
-			continue // expired: the source should not have returned it
+func (c *cycle) applyLocks(locks []Lock) error {
+	ix, err := newLockIndex(c.snap, locks, c.at)
+	if err != nil {
+		return err
+	}
+	touched := map[inventory.DatasetID]bool{}
+	for d := range ix.datasets {
+		touched[d] = true
+	}
+	for b := range ix.blocks {
+		if blk, ok := c.snap.Block(b); ok {
+			touched[blk.Dataset] = true
 		}
-		d, ok := c.snap.DatasetByName(l.Dataset)
-		if !ok {
+	}
+	for d := range touched {
+		if int(d) <= 0 || int(d) >= len(c.ds) {
 			continue
 		}
-		var blk inventory.BlockID
-		if l.Block != "" {
-			b, ok := c.snap.BlockByName(l.Dataset + "#" + l.Block)
-			if !ok {
-				continue
-			}
-			blk = b.ID
-		}
-		for _, di := range c.ds[d.ID].drs {
+		for _, di := range c.ds[d].drs {
 			dr := &c.drs[di]
-			if l.Site != "" && c.sites[dr.site].site.Name != l.Site {
-				continue
-			}
+			site := c.sites[dr.site].site.ID
 			for i := dr.first; i < dr.first+dr.n; i++ {
-				if blk == 0 || c.brs[i].block == blk {
+				if ix.protects(d, c.brs[i].block, site, c.brs[i].group) {
 					c.brs[i].flags |= brLocked
 				}
 			}
 		}
 	}
+	return nil
 }
 
 // enforcerProtection marks the dataset replicas that an enforcer rule with

@@ -69,7 +69,7 @@ func purityFixture(t *testing.T) (*inventory.Snapshot, *policy.Policy, *counting
 			site, _ := snap.Site(r.Site)
 			switch i % 7 {
 			case 0:
-				src.locks = append(src.locks, Lock{Dataset: d.Name, Site: site.Name})
+				src.locks = append(src.locks, Lock{Dataset: d.Name, Sites: []string{site.Name}})
 			case 1:
 				src.acc = append(src.acc, AccessSummary{Dataset: d.Name, Site: site.Name, NumAccess: 3, LastAccess: 1_759_000_000})
 			case 2:

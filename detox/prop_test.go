@@ -110,7 +110,7 @@ func genWorld(t *rapid.T, h *harness) propWorld {
 					l.Block = blocks[0]
 				}
 				if rapid.Bool().Draw(t, "siteLock") {
-					l.Site = s
+					l.Sites = []string{s}
 				}
 				w.locks = append(w.locks, l)
 			}
@@ -302,7 +302,7 @@ func checkPlan(rt *rapid.T, h *harness, w propWorld, plan *Plan, part string) {
 		site, _ := snap.Site(d.Site)
 		blk := mustBlock(snap, d.Block)
 		for _, l := range w.locks {
-			hit := l.Dataset == ds.Name && (l.Block == "" || l.Block == blk.Name) && (l.Site == "" || l.Site == site.Name)
+			hit := l.Dataset == ds.Name && (l.Block == "" || l.Block == blk.Name) && (len(l.Sites) == 0 || slices.Contains(l.Sites, site.Name))
 			require.False(rt, hit, "locked %s#%s at %s deleted", ds.Name, blk.Name, site.Name)
 		}
 	}

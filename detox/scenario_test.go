@@ -25,7 +25,7 @@ import (
 //	load dataset NAME STATUS BLOCK=SIZE[xFILES]... [updated=DATE]
 //	load replica DATASET SITE GROUP [BLOCK...]     (no blocks: all, complete)
 //	load blockreplica DATASET#BLOCK SITE GROUP [partial]   (partial: first file only)
-//	lock DATASET[#BLOCK] [SITE] [expires=DATE]
+//	lock DATASET[#BLOCK] [SITE...] [group=GROUP...] [expires=DATE]   (DATASET may be a glob)
 //	access DATASET SITE COUNT DATE
 //	flag tape_request|unhandled_copy|protected_site|catalog|release DATASET...
 //	enforcer DATASET@SITE...
@@ -115,8 +115,10 @@ func runScenario(t *testing.T, path string) {
 			for _, a := range w[2:] {
 				if e, ok := strings.CutPrefix(a, "expires="); ok {
 					l.Expires = parseDate(t, where, e)
+				} else if g, ok := strings.CutPrefix(a, "group="); ok {
+					l.Groups = append(l.Groups, g)
 				} else {
-					l.Site = a
+					l.Sites = append(l.Sites, a)
 				}
 			}
 			h.locks.Add(l)

@@ -17,15 +17,6 @@ import (
 // provides. It is reported when the policy is loaded, before any evaluation.
 var ErrNoProducer = errors.New("attribute has no producer")
 
-// Lock protects data from deletion until it expires. Empty Block locks the
-// whole dataset; empty Site locks it at every site.
-type Lock struct {
-	Dataset string
-	Block   string // the part after '#', "" for the whole dataset
-	Site    string // "" for every site
-	Expires time.Time
-}
-
 // LockSource yields the detox locks active at a time. Expired locks must not
 // be returned (callers filter again, so an implementation that does is only
 // wasteful). The registry's detox_locks table implements it.

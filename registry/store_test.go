@@ -100,34 +100,3 @@ func TestActiveLocksAtTime(t *testing.T) {
 		}
 	})
 }
-
-func TestLockSet(t *testing.T) {
-	ls, err := NewLockSet([]Lock{
-		{ID: 1, Item: "/A/*/AOD"},
-		{ID: 2, Item: "/B/R/RAW#b1", Sites: []string{"T2_X"}},
-		{ID: 3, Item: "/C/R/MINIAOD", Groups: []string{"DataOps"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		ds, block, site, group string
-		want                   int64
-	}{
-		{"/A/R-v1/AOD", "/A/R-v1/AOD#x", "T2_Y", "G", 1},
-		{"/A/R-v1/MINIAOD", "/A/R-v1/MINIAOD#x", "T2_Y", "G", 0},
-		{"/B/R/RAW", "/B/R/RAW#b1", "T2_X", "G", 2},
-		{"/B/R/RAW", "/B/R/RAW#b1", "T2_Y", "G", 0},
-		{"/B/R/RAW", "/B/R/RAW#b2", "T2_X", "G", 0},
-		{"/C/R/MINIAOD", "/C/R/MINIAOD#z", "T2_X", "DataOps", 3},
-		{"/C/R/MINIAOD", "/C/R/MINIAOD#z", "T2_X", "AnalysisOps", 0},
-	} {
-		got := ls.Protects(c.ds, c.block, c.site, c.group)
-		if (got == nil && c.want != 0) || (got != nil && got.ID != c.want) {
-			t.Errorf("%s at %s/%s: %v, want lock %d", c.block, c.site, c.group, got, c.want)
-		}
-	}
-	if _, err := NewLockSet([]Lock{{ID: 9, Item: "/A/[x"}}); err == nil {
-		t.Fatal("bad glob accepted")
-	}
-}

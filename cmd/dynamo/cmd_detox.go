@@ -70,7 +70,7 @@ func (f *detoxFlags) runner(ctx context.Context, g *globalOptions, e *env) (*det
 	}
 	log.WithField("seconds", time.Since(start).Seconds()).Info("inventory loaded")
 	r := &detox.Runner{Store: store, History: detox.NewHistory(e.db), Config: cfg, Log: log,
-		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: e.db}, Locks: registryLocks{registry.NewStore(e.db), store}}}
+		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: e.db}, Locks: registryLocks{registry.NewStore(e.db)}}}
 	if r.Sources.EnforcerRules, err = enforcerRules(e.file.Dealer.Plugins.Enforcer.RulesFiles); err != nil {
 		return nil, usageError{err}
 	}

@@ -19,7 +19,7 @@ import (
 // registry locks, dataset accesses from detox_accesses, and the Dealer's
 // enforcer rules for enforcer protection.
 func detoxSources(d *db.DB, rs *registry.Store, store *inventory.Store, rules []*policy.EnforcerRules) detox.Sources {
-	return detox.Sources{Accesses: detox.DBAccesses{DB: d}, Locks: registryLocks{rs, store}, EnforcerRules: rules}
+	return detox.Sources{Accesses: detox.DBAccesses{DB: d}, Locks: registryLocks{rs}, EnforcerRules: rules}
 }
 
 // buildDetox mounts detox.Routes at /api/v1/detox and registers one writer

@@ -24,7 +24,7 @@ func (s *server) buildRequests(context.Context) error {
 	rs := registry.NewStore(s.env.db)
 	cfg := s.env.file.Registry
 	tr := &tracker.Tracker{Requests: rs, Queue: s.env.db, Groups: cfg.UserGroups,
-		Choke: detoxChokePoint{store: s.store, locks: registryLocks{rs, s.store}},
+		Choke: detoxChokePoint{store: s.store, locks: registryLocks{rs}},
 		Log:   s.env.log.WithField("component", "tracker")}
 	if err := s.scheduler.Register(requestsApp(tr, s.dealer, s.store, rs)); err != nil {
 		return fmt.Errorf("register %s app: %w", appRequests, err)

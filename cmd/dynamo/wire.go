@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/fileop"
-	"github.com/dynamo-go/dynamo/internal/glob"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
 )
@@ -129,16 +127,10 @@ func (q fileopQueue) QueueDeletions(ctx context.Context, dels []detox.FileDeleti
 	return err
 }
 
-// registryLocks gives Detox the registry's detox locks. A registry lock
-// names a dataset glob or one block, a list of sites (all when empty) and
-// of groups; Detox's locks name one dataset (and block) at one site, so
-// globs are expanded against the inventory and sites listed one by one.
-// The group restriction is dropped: the lock then protects more, never
-// less, which is the safe direction for a deletion guard.
-type registryLocks struct {
-	rs    *registry.Store
-	store *inventory.Store
-}
+// registryLocks gives Detox the registry's detox locks, field for field:
+// detox.Lock reads a registry lock's item (a dataset, a dataset glob or
+// one block), sites and groups with the registry's meaning.
+type registryLocks struct{ rs *registry.Store }
 
 var _ detox.LockSource = registryLocks{}
 
@@ -147,39 +139,16 @@ func (l registryLocks) ActiveLocks(ctx context.Context, at time.Time) ([]detox.L
 	if err != nil {
 		return nil, err
 	}
-	snap := l.store.Snapshot()
-	var out []detox.Lock
+	out := make([]detox.Lock, 0, len(locks))
 	for _, rl := range locks {
-		expires := time.Unix(rl.Expires, 0)
-		if rl.Expires == 0 {
-			expires = time.Time{}
-		}
-		sites := rl.Sites
-		if len(sites) == 0 {
-			sites = []string{""}
-		}
-		add := func(ds, block string) {
-			for _, s := range sites {
-				out = append(out, detox.Lock{Dataset: ds, Block: block, Site: s, Expires: expires})
-			}
+		dl := detox.Lock{ID: rl.ID, Dataset: rl.Item, Sites: rl.Sites, Groups: rl.Groups}
+		if rl.Expires != 0 {
+			dl.Expires = time.Unix(rl.Expires, 0)
 		}
 		if ds, block, err := inventory.SplitBlockName(rl.Item); err == nil {
-			add(ds, block)
-			continue
+			dl.Dataset, dl.Block = ds, block
 		}
-		if !strings.ContainsAny(rl.Item, "*?[") {
-			add(rl.Item, "")
-			continue
-		}
-		pat, err := glob.Compile(rl.Item)
-		if err != nil {
-			return nil, fmt.Errorf("lock %d: %w", rl.ID, err)
-		}
-		for d := range snap.Datasets() {
-			if pat.Match(d.Name) {
-				add(d.Name, "")
-			}
-		}
+		out = append(out, dl)
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,21 +115,17 @@ func TestFileopQueueForDealerAndDetox(t *testing.T) {
 	})
 }
 
-func TestRegistryLocksExpandGlobsAndSites(t *testing.T) {
+// TestRegistryLocksKeepTheirScope: Detox gets each active registry lock
+// with its item, sites and groups intact (detox.Lock evaluates them; a
+// group restriction dropped here would make Detox and the registry
+// disagree about what a lock protects).
+func TestRegistryLocksKeepTheirScope(t *testing.T) {
 	d := testdb.SQLite(t)
 	ctx := context.Background()
-	store, err := inventory.Load(ctx, d, logging.Discard(), nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := inventory.DecodeInjectDoc(strings.NewReader(wireDoc))
-	if _, err := store.Inject(ctx, time.Now(), doc); err != nil {
-		t.Fatal(err)
-	}
 	rs := registry.NewStore(d)
 	now := time.Now()
 	for _, spec := range []registry.LockSpec{
-		{Item: "/A/*/AOD", Expires: now.Add(time.Hour).Unix(), Sites: []string{"T2_SRC", "T2_DST"}},
+		{Item: "/A/*/AOD", Expires: now.Add(time.Hour).Unix(), Sites: []string{"T2_SRC", "T2_DST"}, Groups: []string{"AnalysisOps"}},
 		{Item: "/B/R-v1/AOD#d", Expires: now.Add(time.Hour).Unix()},
 		{Item: "/B/R-v1/AOD", Expires: now.Add(-time.Hour).Unix()}, // expired
 	} {
@@ -136,15 +133,15 @@ func TestRegistryLocksExpandGlobsAndSites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	locks, err := registryLocks{rs, store}.ActiveLocks(ctx, now)
+	locks, err := registryLocks{rs}.ActiveLocks(ctx, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]bool{}
 	for _, l := range locks {
-		got[l.Dataset+"#"+l.Block+"@"+l.Site] = true
+		got[fmt.Sprintf("%s#%s@%v/%v", l.Dataset, l.Block, l.Sites, l.Groups)] = true
 	}
-	want := []string{"/A/R-v1/AOD#@T2_SRC", "/A/R-v1/AOD#@T2_DST", "/A/R-v2/AOD#@T2_SRC", "/A/R-v2/AOD#@T2_DST", "/B/R-v1/AOD#d@"}
+	want := []string{"/A/*/AOD#@[T2_DST T2_SRC]/[AnalysisOps]", "/B/R-v1/AOD#d@[]/[]"}
 	for _, w := range want {
 		if !got[w] {
 			t.Errorf("missing lock %s in %v", w, got)
