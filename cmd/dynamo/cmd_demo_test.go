@@ -4,21 +4,26 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/adler32"
 	"io"
 	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dynamo-go/dynamo/demo"
 	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -30,7 +35,7 @@ func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := runDemo(ctx, demoOptions{Dir: dir, Out: &out, Seed: 7})
+	rep, err := runDemo(ctx, demo.Options{Dir: dir, Out: &out, Seed: 7}, nil)
 	require.NoError(t, err, out.String())
 	text := out.String()
 	for _, want := range []string{
@@ -46,7 +51,7 @@ func TestDemo(t *testing.T) {
 	// Transfers: 24 files to the file:// site, 24 to tape, every checksum verified.
 	require.EqualValues(t, 48, rep.Moved.Files)
 	require.EqualValues(t, 48, rep.Moved.Verified)
-	require.Contains(t, text, fmt.Sprintf("moved      48 files, %s; checksums verified 48/48", humanBytes(rep.Moved.Bytes)))
+	require.Contains(t, text, fmt.Sprintf("moved      48 files, %s; checksums verified 48/48", humanize.Bytes(uint64(rep.Moved.Bytes))))
 	require.EqualValues(t, 24, rep.Tape.Files)
 	require.EqualValues(t, 24, rep.Tape.Checked)
 	require.Empty(t, rep.Tape.Problems)
@@ -64,6 +69,35 @@ func TestDemo(t *testing.T) {
 	snap := store.Snapshot()
 	part, ok := snap.PartitionByName("Default")
 	require.True(t, ok)
+
+	// The Dealer and Detox ran as production runs them: as the
+	// scheduler's writer applications on the lease holder, their
+	// inventory updates applied through its writer.
+	var runs []struct {
+		App     string `db:"app"`
+		Status  string `db:"status"`
+		Writer  bool   `db:"writer"`
+		Trigger string `db:"trigger_kind"`
+		Updates int    `db:"updates"`
+	}
+	require.NoError(t, d.SelectContext(ctx, &runs, "SELECT app, status, writer, trigger_kind, updates FROM scheduler_runs ORDER BY id"))
+	apps := map[string]int{}
+	for _, r := range runs {
+		require.Equal(t, "ok", r.Status, "%+v", r)
+		require.True(t, r.Writer, "%+v", r)
+		require.Equal(t, "manual", r.Trigger, "%+v", r)
+		require.Positive(t, r.Updates, "%+v", r)
+		apps[r.App]++
+	}
+	require.Equal(t, map[string]int{"dealer": 1, "detox:Default": 1}, apps, "scheduler runs: %+v", runs)
+	var detoxCycles []struct {
+		ID     int64  `db:"id"`
+		Status string `db:"status"`
+	}
+	require.NoError(t, d.SelectContext(ctx, &detoxCycles, "SELECT id, status FROM detox_cycles"))
+	require.Len(t, detoxCycles, 1)
+	require.Equal(t, rep.DetoxCycle, detoxCycles[0].ID)
+	require.Equal(t, "applied", detoxCycles[0].Status)
 
 	var fileSiteBytes, tapeSiteBytes int64
 	for _, u := range rep.After {
@@ -120,7 +154,7 @@ func TestDemo(t *testing.T) {
 		}))
 		require.Empty(t, want, "%s: files in the inventory missing on disk", u.Site)
 		require.Equal(t, invBytes, diskBytes, u.Site)
-		var disk demoDisk
+		var disk demo.Disk
 		for _, x := range rep.Disk {
 			if x.Site == u.Site {
 				disk = x
@@ -130,15 +164,15 @@ func TestDemo(t *testing.T) {
 		require.Equal(t, diskFiles, disk.Files, u.Site)
 		require.Empty(t, disk.Problems, u.Site)
 		// The printed row carries the same figures.
-		require.Regexp(t, fmt.Sprintf(`(?m)^%s\s.*\s%s\s+%d\s+%d/%d$`, u.Site, strings.ReplaceAll(humanBytes(diskBytes), ".", `\.`), diskFiles, diskFiles, diskFiles), text)
-		if u.Site == demoFileSite {
+		require.Regexp(t, fmt.Sprintf(`(?m)^%s\s.*\s%s\s+%d\s+%d/%d$`, u.Site, regexp.QuoteMeta(humanize.Bytes(uint64(diskBytes))), diskFiles, diskFiles, diskFiles), text)
+		if u.Site == demo.FileSite {
 			fileSiteBytes = diskBytes
 			require.Equal(t, 24-rep.Deleted.Files, diskFiles, "the file site holds what was moved minus what Detox deleted")
 			require.Equal(t, rep.Moved.Bytes/2-rep.Deleted.Bytes, diskBytes)
 			// Cleaned from over the high watermark to under the low one.
-			require.Less(t, float64(diskBytes)/float64(usage.Quota), demoLow)
+			require.Less(t, float64(diskBytes)/float64(usage.Quota), demo.Low)
 		}
-		if u.Site == demoTapeSite {
+		if u.Site == demo.TapeSite {
 			tapeSiteBytes = diskBytes
 			require.EqualValues(t, 24, diskFiles)
 		}
@@ -147,7 +181,7 @@ func TestDemo(t *testing.T) {
 	require.Equal(t, rep.Moved.Bytes/2, tapeSiteBytes, "half the bytes moved went to tape")
 	// The nearline area's tape directory holds the same 24 files.
 	var tapeFiles, tapeBytes int64
-	require.NoError(t, filepath.WalkDir(filepath.Join(dir, "sites", demoTapeSite+".tape"), func(p string, e fs.DirEntry, err error) error {
+	require.NoError(t, filepath.WalkDir(filepath.Join(dir, "sites", demo.TapeSite+".tape"), func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
 		}
@@ -172,13 +206,13 @@ func TestDemoBadDirectory(t *testing.T) {
 	busyPort, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer busyPort.Close()
-	_, err = runDemo(context.Background(), demoOptions{Dir: t.TempDir(), Listen: busyPort.Addr().String()})
+	_, err = runDemo(context.Background(), demo.Options{Dir: t.TempDir(), Listen: busyPort.Addr().String()}, nil)
 	require.ErrorContains(t, err, "--listen "+busyPort.Addr().String()+": cannot serve the REST API there")
 	require.Equal(t, 2, exitCode(err))
 
 	file := filepath.Join(t.TempDir(), "f")
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
-	_, err = runDemo(context.Background(), demoOptions{Dir: filepath.Join(file, "sub")})
+	_, err = runDemo(context.Background(), demo.Options{Dir: filepath.Join(file, "sub")}, nil)
 	require.ErrorContains(t, err, "demo directory")
 	require.Equal(t, 2, exitCode(err))
 }
@@ -204,15 +238,13 @@ func (l *lockedBuffer) String() string {
 // With --keep the system keeps serving after the report: the REST API
 // answers for every component's routes until the context ends.
 func TestDemoKeepServes(t *testing.T) {
-	ports, err := freePorts(1)
-	require.NoError(t, err)
-	api := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	api := fmt.Sprintf("127.0.0.1:%d", testservers.FreePort(t))
 	var out lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := runDemo(ctx, demoOptions{Dir: filepath.Join(t.TempDir(), "d"), Keep: true, Listen: api, Out: &out})
+		_, err := runDemo(ctx, demo.Options{Dir: filepath.Join(t.TempDir(), "d"), Keep: true, Listen: api, Out: &out}, nil)
 		done <- err
 	}()
 	deadline := time.After(90 * time.Second)
@@ -243,4 +275,17 @@ func TestDemoKeepServes(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the kept demo did not stop")
 	}
+}
+
+// fileAdler32 is the size and adler32 of a file, computed here rather
+// than by the demo whose report it checks.
+func fileAdler32(path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := adler32.New()
+	n, err := io.Copy(h, f)
+	return n, fmt.Sprintf("%08x", h.Sum32()), err
 }

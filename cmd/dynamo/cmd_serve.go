@@ -53,17 +53,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			start := time.Now()
-			e, err := g.configure()
-			if err != nil {
-				return err
-			}
-			srv, err := newServer(ctx, e, o)
-			if err != nil {
-				return err
-			}
-			defer srv.close()
-			return srv.run(ctx, start, e.cfg.Serve.Grace())
+			return serveUntil(ctx, g, o, nil)
 		},
 	}
 	f := cmd.Flags()
@@ -75,6 +65,25 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.consistencyConfig, "consistency-config", "", "site consistency configuration (YAML: the consistency section on its own); env "+envConsistencyConfig+"; empty: no consistency checks")
 	f.StringVar(&o.projectsConfig, "projects-config", "", "projects/stager/estimator configuration (YAML: the projects section on its own); env "+envProjectsConfig)
 	return cmd
+}
+
+// serveUntil is `dynamo serve` until ctx ends: configure, build, run.
+// built, when set, sees the server before it runs.
+func serveUntil(ctx context.Context, g *globalOptions, o serveOptions, built func(*server)) error {
+	start := time.Now()
+	e, err := g.configure()
+	if err != nil {
+		return err
+	}
+	srv, err := newServer(ctx, e, o)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	if built != nil {
+		built(srv)
+	}
+	return srv.run(ctx, start, e.cfg.Serve.Grace())
 }
 
 // server is `dynamo serve` assembled: one typed field per component, built

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,7 +17,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dynamo-go/dynamo/demo"
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -136,30 +137,28 @@ func (b *browser) shot(name string) {
 // CSRF token.
 func TestConsoleInBrowser(t *testing.T) {
 	chrome := findChromium(t)
-	ports, err := freePorts(1)
-	require.NoError(t, err)
-	api := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	api := fmt.Sprintf("127.0.0.1:%d", testservers.FreePort(t))
 	base := "http://" + api
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// A seed whose Cosmics dataset is the largest one Detox may delete, so
-	// the cycle deletes its replica (runDemo draws the same experiment).
+	// the cycle deletes its replica (the demo draws the same experiment).
 	var seed uint64
 	for seed = 1; ; seed++ {
-		ds := demoExperiment(rand.New(rand.NewPCG(seed, seed^0x5eed)))
-		if ds[2].size() > ds[1].size() {
+		if sizes := demo.ExperimentSizes(seed); sizes[2] > sizes[1] {
 			break
 		}
 	}
-	kept := make(chan *demoRun, 1)
+	kept := make(chan *demo.Run, 1)
+	var srv *server // set before the demo's steps start, read after kept
 	done := make(chan error, 1)
 	var out lockedBuffer
 	go func() {
-		_, err := runDemo(ctx, demoOptions{Dir: filepath.Join(t.TempDir(), "d"), Keep: true, Listen: api, Out: &out, Seed: seed,
-			kept: func(r *demoRun) { kept <- r }})
+		_, err := runDemo(ctx, demo.Options{Dir: filepath.Join(t.TempDir(), "d"), Keep: true, Listen: api, Out: &out, Seed: seed,
+			Kept: func(r *demo.Run) { kept <- r }}, func(s *server) { srv = s })
 		done <- err
 	}()
-	var r *demoRun
+	var r *demo.Run
 	select {
 	case r = <-kept:
 	case err := <-done:
@@ -182,8 +181,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Federation: each site with its occupancy; the Detox site with its
 	// watermarks in the table and as ticks on the chart.
 	b.open("/", "#sites")
-	snap := r.store.Snapshot()
-	for _, s := range []string{demoDiskSite, demoTapeSite, demoFileSite} {
+	snap := srv.store.Snapshot()
+	for _, s := range []string{demo.DiskSite, demo.TapeSite, demo.FileSite} {
 		site, ok := snap.SiteByName(s)
 		require.True(t, ok)
 		var quota, used int64
@@ -197,19 +196,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		require.Contains(t, row, fmt.Sprintf("%.1f%%", 100*float64(used)/float64(quota)), "occupancy of %s", s)
 		require.Contains(t, row, humanBytes(quota), "quota of %s", s)
 	}
-	wm := b.text(`tr[data-site="` + demoFileSite + `"] td.watermarks`)
-	require.Contains(t, wm, fmt.Sprintf("%.0f%% / %.0f%%", demoHigh*100, demoLow*100))
+	wm := b.text(`tr[data-site="` + demo.FileSite + `"] td.watermarks`)
+	require.Contains(t, wm, fmt.Sprintf("%.0f%% / %.0f%%", demo.High*100, demo.Low*100))
 	chart := b.html("figure svg.chart")
 	require.Contains(t, chart, `class="wm high"`)
 	require.Contains(t, chart, `class="wm low"`)
-	require.Contains(t, chart, demoFileSite)
+	require.Contains(t, chart, demo.FileSite)
 	b.shot("federation")
 
 	// Detox: the decision that deleted the Cosmics replica, with its line.
-	cosmics := r.l.Datasets[2].Name
+	cosmics := r.Datasets()[2]
 	require.Contains(t, cosmics, "Cosmics")
 	search := b.open("/detox?dataset="+url.QueryEscape(cosmics), "#search")
-	require.Contains(t, search, demoFileSite)
+	require.Contains(t, search, demo.FileSite)
 	require.Contains(t, search, "delete")
 	require.Contains(t, search, "Dismiss")
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`#search a[href^="/detox/explain"]`)),
@@ -220,23 +219,23 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.shot("detox-explain")
 
 	// The site page: the occupancy-over-time chart from the cycle history.
-	b.open("/sites/"+demoFileSite, "#partitions")
+	b.open("/sites/"+demo.FileSite, "#partitions")
 	require.Contains(t, b.html("figure svg.chart"), "<polyline")
 	b.shot("site")
 
 	// Requests: the demo's copy request, complete at its destination.
 	reqs := b.open("/requests", "table.requests")
-	require.Contains(t, reqs, r.l.Datasets[0].Name)
+	require.Contains(t, reqs, r.Datasets()[0])
 	require.Contains(t, reqs, "100.0%")
 	for _, p := range []string{"/dealer", "/scheduler", "/consistency"} {
 		require.NotEmpty(t, b.open(p, "h1"))
 	}
-	require.Contains(t, b.open("/dealer/cycles/1", "#placements"), demoFileSite)
+	require.Contains(t, b.open("/dealer/cycles/1", "#placements"), demo.FileSite)
 	require.Contains(t, b.open("/scheduler", "#lease"), "Writer lease")
 
 	// Transfers: the demo's throughput chart, and two transfers that can
 	// never succeed (their files exist nowhere), held by the daemon.
-	ids := queueHopeless(t, r, 2)
+	ids := queueHopeless(t, srv, r.Datasets(), 2)
 	var tr string
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		tr = b.open("/transfers", "#held")
@@ -254,7 +253,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.shot("transfers-anonymous")
 
 	// Sign in as the demo's operator; the actions appear and work.
-	tok, err := os.ReadFile(r.l.OperatorToken)
+	tok, err := os.ReadFile(r.OperatorToken())
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Navigate(base+"/login?next=/transfers"), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), strings.TrimSpace(string(tok))), chromedp.Click(chromedp.CSS("#signin")),
@@ -262,12 +261,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Equal(t, "demo-operator", b.text("#user"))
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id="%d"] button.release`, ids[0])))))
 	b.waitText("#notice", "Released 1 held")
-	sub, err := fileop.Get(ctx, r.e.db, ids[0])
+	sub, err := fileop.Get(ctx, srv.env.db, ids[0])
 	require.NoError(t, err)
 	require.True(t, sub.Message == "released" || sub.Tries > 0 || sub.State != fileop.StateHeld, "released: %+v", sub)
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id="%d"] button.cancel`, ids[1])))))
 	b.waitText("#notice", "Cancelled 1")
-	sub, err = fileop.Get(ctx, r.e.db, ids[1])
+	sub, err = fileop.Get(ctx, srv.env.db, ids[1])
 	require.NoError(t, err)
 	require.Equal(t, fileop.StateCancelled, sub.State)
 	b.shot("transfers-operator")
@@ -283,7 +282,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
-	sub, err = fileop.Get(ctx, r.e.db, ids[0])
+	sub, err = fileop.Get(ctx, srv.env.db, ids[0])
 	require.NoError(t, err)
 	require.NotEqual(t, fileop.StateCancelled, sub.State)
 
@@ -293,8 +292,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, m := range []string{
-		`dynamo_site_used_bytes{partition="Default",site="` + demoFileSite + `"}`,
-		`dynamo_detox_watermark{level="high",partition="Default",site="` + demoFileSite + `"} 0.9`,
+		`dynamo_site_used_bytes{partition="Default",site="` + demo.FileSite + `"}`,
+		`dynamo_detox_watermark{level="high",partition="Default",site="` + demo.FileSite + `"} 0.9`,
 		`dynamo_detox_cycles_total{partition="Default",status="applied"} 1`,
 		`dynamo_dealer_cycles_total{partition="Default",status="applied"}`,
 		`dynamo_detox_decisions_total{decision="delete",partition="Default"}`,
@@ -321,17 +320,17 @@ func TestConsoleInBrowser(t *testing.T) {
 // site holds, through fileop's queue API (as the consistency checker
 // does), and returns their subscription ids. Every source fails, so the
 // daemon holds them.
-func queueHopeless(t *testing.T, r *demoRun, n int) []int64 {
+func queueHopeless(t *testing.T, srv *server, datasets []string, n int) []int64 {
 	t.Helper()
-	snap := r.store.Snapshot()
-	ds, ok := snap.DatasetByName(r.l.Datasets[1].Name)
+	snap := srv.store.Snapshot()
+	ds, ok := snap.DatasetByName(datasets[1])
 	require.True(t, ok)
 	var blk inventory.Block
 	for b := range snap.Blocks(ds.ID) {
 		blk = b
 		break
 	}
-	dst, ok := snap.SiteByName(demoFileSite)
+	dst, ok := snap.SiteByName(demo.FileSite)
 	require.True(t, ok)
 	var reqs []fileop.Request
 	for i := range n {
@@ -339,11 +338,11 @@ func queueHopeless(t *testing.T, r *demoRun, n int) []int64 {
 		reqs = append(reqs, fileop.Request{Op: fileop.OpTransfer, Site: dst.ID,
 			File: inventory.File{ID: inventory.FileID(1<<40 + i), Block: blk.ID, LFN: lfn, Size: 1000}})
 	}
-	res, err := fileop.EnqueueTx(context.Background(), r.e.db, time.Now(), reqs)
+	res, err := fileop.EnqueueTx(context.Background(), srv.env.db, time.Now(), reqs)
 	require.NoError(t, err)
 	require.Equal(t, n, res.Added)
 	var ids []int64
-	require.NoError(t, r.e.db.Select(&ids, "SELECT id FROM "+fileop.TableSubscriptions+" WHERE lfn LIKE '/store/demo/never-written/%' ORDER BY id"))
+	require.NoError(t, srv.env.db.Select(&ids, "SELECT id FROM "+fileop.TableSubscriptions+" WHERE lfn LIKE '/store/demo/never-written/%' ORDER BY id"))
 	require.Len(t, ids, n)
 	return ids
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/registry"
 )
 
@@ -127,9 +128,7 @@ func (h *reqHarness) onDisk(site, ds string) int {
 func startRequestServer(t *testing.T) *reqHarness {
 	dir := t.TempDir()
 	h := &reqHarness{t: t, roots: map[string]string{}, lfns: map[string][]string{}}
-	ports, err := freePorts(1)
-	must(t, err)
-	h.api = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	h.api = fmt.Sprintf("http://127.0.0.1:%d", testservers.FreePort(t))
 	var sites []map[string]any
 	for _, s := range []string{"T2_A", "T2_B", "T2_C"} {
 		h.roots[s] = filepath.Join(dir, s)

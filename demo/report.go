@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -6,21 +6,26 @@ import (
 	"hash/adler32"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/projects"
+	"github.com/dynamo-go/dynamo/registry"
+	"github.com/dynamo-go/dynamo/registry/client"
 )
 
-// demoReport is what the demo did, computed from the file-operation
-// history, the inventory and the sites' disks, never from the demo's own
-// bookkeeping.
-type demoReport struct {
+// Report is what the demo did, computed from the file-operation
+// history and the inventory as the REST API serves them and from the
+// sites' disks, never from the demo's own bookkeeping.
+type Report struct {
 	Seconds float64
 	// Moved: successful transfers; Verified of them had their adler32
 	// checked against the inventory's.
@@ -41,23 +46,23 @@ type demoReport struct {
 	// Before and After are the inventory's view of each site (Default
 	// partition) before step 1 and at the end; Disk what its root holds
 	// at the end.
-	Before, After []demoUsage
-	Disk          []demoDisk
+	Before, After []Usage
+	Disk          []Disk
 	// Tape is the nearline area's tape directory, checked like a disk.
-	Tape demoDisk
+	Tape Disk
 }
 
-// demoUsage is one site's occupancy in the inventory.
-type demoUsage struct {
+// Usage is one site's occupancy in the inventory.
+type Usage struct {
 	Site  string
 	Type  string
 	Quota int64
 	Bytes int64 // physical bytes in the Default partition
 }
 
-// demoDisk is what one site's storage root holds, checked file by file
+// Disk is what one site's storage root holds, checked file by file
 // against the inventory's replicas there.
-type demoDisk struct {
+type Disk struct {
 	Site          string
 	Files         int64
 	Bytes         int64
@@ -66,36 +71,63 @@ type demoDisk struct {
 	InventoryFile int64    // files the inventory says the site holds
 }
 
-// demoOccupancy is the inventory's per-site occupancy in the Default
-// partition, by site name.
-func demoOccupancy(snap *inventory.Snapshot) ([]demoUsage, error) {
-	part, ok := snap.PartitionByName("Default")
-	if !ok {
-		return nil, fmt.Errorf("demo: no Default partition")
+// occupancy is each site's occupancy in the Default partition as the
+// REST API reports it, by site name.
+func (r *Run) occupancy(ctx context.Context) ([]Usage, error) {
+	var sites registry.Page[registry.SiteView]
+	if err := r.api.get(ctx, "/api/v1/sites", nil, &sites); err != nil {
+		return nil, err
 	}
-	var out []demoUsage
-	for _, s := range snap.Sites() {
-		u := snap.Usage(s.ID, part.ID)
-		out = append(out, demoUsage{Site: s.Name, Type: fmt.Sprint(s.StorageType), Quota: u.Quota, Bytes: u.Physical})
+	var out []Usage
+	for _, s := range sites.Items {
+		u := Usage{Site: s.Name, Type: s.StorageType}
+		found := false
+		for _, p := range s.Partitions {
+			if p.Name == "Default" {
+				u.Quota, u.Bytes, found = p.Quota, p.Used, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("demo: %s has no Default partition", s.Name)
+		}
+		out = append(out, u)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Site < out[j].Site })
 	return out, nil
 }
 
-// finishReport fills the report from the history, the inventory and the
-// disks, and fails if the disks and the inventory disagree.
-func (r *demoRun) finishReport(ctx context.Context) error {
-	rep := r.report
-	var err error
-	if rep.Moved.Verified, _, err = r.checksums(ctx, fileop.OpTransfer); err != nil {
-		return err
-	}
-	if err := r.e.db.GetContext(ctx, &rep.Moved, "SELECT COUNT(*) AS files, COALESCE(SUM(bytes), 0) AS bytes FROM "+
-		fileop.TableHistory+" WHERE op = ? AND outcome = 'done'", fileop.OpTransfer); err != nil {
-		return err
-	}
-	rows, err := fileop.Status(ctx, r.e.db)
+// siteUsage is one site's occupancy in the Default partition.
+func (r *Run) siteUsage(ctx context.Context, site string) (Usage, error) {
+	all, err := r.occupancy(ctx)
 	if err != nil {
+		return Usage{}, err
+	}
+	for _, u := range all {
+		if u.Site == site {
+			return u, nil
+		}
+	}
+	return Usage{}, fmt.Errorf("demo: site %s not in the inventory", site)
+}
+
+// finishReport fills the report from the file-operation history, the
+// inventory (both as the REST API serves them) and the disks, and fails
+// if the disks and the inventory disagree.
+func (r *Run) finishReport(ctx context.Context) error {
+	rep := r.report
+	moved, err := r.history(ctx, fileop.OpTransfer)
+	if err != nil {
+		return err
+	}
+	for _, h := range moved {
+		rep.Moved.Files++
+		rep.Moved.Bytes += h.Bytes
+		if h.Checksum == "ok" {
+			rep.Moved.Verified++
+		}
+	}
+	var rows []fileop.StatusRow
+	if err := r.api.get(ctx, "/api/v1/fileop/status", nil, &rows); err != nil {
 		return err
 	}
 	for _, row := range rows {
@@ -104,13 +136,16 @@ func (r *demoRun) finishReport(ctx context.Context) error {
 			rep.Deleted.Bytes += row.Bytes
 		}
 	}
-	snap := r.store.Snapshot()
-	if rep.After, err = demoOccupancy(snap); err != nil {
+	if rep.After, err = r.occupancy(ctx); err != nil {
+		return err
+	}
+	held, err := r.replicasBySite(ctx)
+	if err != nil {
 		return err
 	}
 	var problems []string
-	for _, site := range []string{demoDiskSite, demoTapeSite, demoFileSite} {
-		d, err := auditSite(ctx, r.store, snap, site, r.l.Roots[site])
+	for _, site := range []string{DiskSite, TapeSite, FileSite} {
+		d, err := auditSite(site, r.l.Roots[site], held[site])
 		if err != nil {
 			return err
 		}
@@ -121,13 +156,13 @@ func (r *demoRun) finishReport(ctx context.Context) error {
 	}
 	// The nearline area migrated every file written to it to its tape
 	// directory at srmPutDone: those copies must be whole too.
-	tape, err := auditSite(ctx, r.store, snap, demoTapeSite, r.l.Roots[demoTapeSite]+".tape")
+	tape, err := auditSite(TapeSite, r.l.Roots[TapeSite]+".tape", held[TapeSite])
 	if err != nil {
 		return err
 	}
 	rep.Tape = tape
 	for _, p := range tape.Problems {
-		problems = append(problems, demoTapeSite+" tape: "+p)
+		problems = append(problems, TapeSite+" tape: "+p)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("demo: the disks and the inventory disagree:\n  %s", strings.Join(problems, "\n  "))
@@ -135,29 +170,70 @@ func (r *demoRun) finishReport(ctx context.Context) error {
 	return nil
 }
 
+// siteReplicas is what the inventory says one site holds: its files, and
+// the block replicas not yet settled (incomplete or pending deletion).
+type siteReplicas struct {
+	files     map[string]inventory.File
+	unsettled []string
+}
+
+// replicasBySite reads, through the REST API, every block replica of
+// every dataset and the files of those a site holds.
+func (r *Run) replicasBySite(ctx context.Context) (map[string]*siteReplicas, error) {
+	out := map[string]*siteReplicas{}
+	var names []string
+	err := client.Stream(ctx, r.api.c, "/api/v1/datasets", url.Values{"name": {"*"}}, func(d registry.DatasetView) error {
+		names = append(names, d.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: datasets: %w", err)
+	}
+	for _, name := range names {
+		var ds registry.DatasetDetail
+		if err := r.api.get(ctx, "/api/v1/datasets/"+url.PathEscape(name), nil, &ds); err != nil {
+			return nil, err
+		}
+		for _, b := range ds.Blocks {
+			full := name + "#" + b.Name
+			var files []inventory.File
+			for _, br := range b.Replicas {
+				sr := out[br.Site]
+				if sr == nil {
+					sr = &siteReplicas{files: map[string]inventory.File{}}
+					out[br.Site] = sr
+				}
+				if !br.Complete || br.PendingDeletion {
+					sr.unsettled = append(sr.unsettled, fmt.Sprintf("replica of %s still in flight (complete %v, pending deletion %v)", full, br.Complete, br.PendingDeletion))
+					continue
+				}
+				if files == nil {
+					var page registry.Page[inventory.File]
+					if err := r.api.get(ctx, "/api/v1/blocks/"+url.PathEscape(full)+"/files", nil, &page); err != nil {
+						return nil, err
+					}
+					files = page.Items
+				}
+				for _, f := range files {
+					sr.files[f.LFN] = f
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // auditSite walks a site's root and checks every file against the
 // replicas the inventory places there: same set of LFNs, same sizes, same
 // adler32. Replicas still incomplete or pending deletion are problems at
 // the end of the demo (all work should be finished).
-func auditSite(ctx context.Context, store *inventory.Store, snap *inventory.Snapshot, site, root string) (demoDisk, error) {
-	d := demoDisk{Site: site}
-	s, ok := snap.SiteByName(site)
-	if !ok {
-		return d, fmt.Errorf("demo: site %s not in the inventory", site)
-	}
+func auditSite(site, root string, held *siteReplicas) (Disk, error) {
+	d := Disk{Site: site}
 	want := map[string]inventory.File{}
-	for br := range snap.BlockReplicasAtSite(s.ID) {
-		name := snap.BlockFullName(br.Block)
-		if !br.Complete || br.PendingDeletion {
-			d.Problems = append(d.Problems, fmt.Sprintf("replica of %s still in flight (complete %v, pending deletion %v)", name, br.Complete, br.PendingDeletion))
-			continue
-		}
-		files, err := store.Files(ctx, br.Block)
-		if err != nil {
-			return d, err
-		}
-		for _, f := range files {
-			want[f.LFN] = f
+	if held != nil {
+		d.Problems = append(d.Problems, held.unsettled...)
+		for lfn, f := range held.files {
+			want[lfn] = f
 		}
 	}
 	d.InventoryFile = int64(len(want))
@@ -217,7 +293,7 @@ func pct(bytes, quota int64) string {
 }
 
 // print writes the report.
-func (rep *demoReport) print(w io.Writer) {
+func (rep *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "\n== report (%.1f s)\n", rep.Seconds)
 	fmt.Fprintf(w, "moved      %d files, %s; checksums verified %d/%d\n", rep.Moved.Files, humanBytes(rep.Moved.Bytes), rep.Moved.Verified, rep.Moved.Files)
 	fmt.Fprintf(w, "deleted    %d files, %s (Detox cycle %d)\n", rep.Deleted.Files, humanBytes(rep.Deleted.Bytes), rep.DetoxCycle)
@@ -225,11 +301,11 @@ func (rep *demoReport) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SITE\tTYPE\tQUOTA BEFORE\tBEFORE\tQUOTA AFTER\tAFTER\tON DISK\tFILES\tCHECKED")
 	for i, a := range rep.After {
-		var b demoUsage
+		var b Usage
 		if i < len(rep.Before) {
 			b = rep.Before[i]
 		}
-		var d demoDisk
+		var d Disk
 		for _, x := range rep.Disk {
 			if x.Site == a.Site {
 				d = x
@@ -250,3 +326,6 @@ func quotaText(q int64) string {
 	}
 	return humanBytes(q)
 }
+
+// humanBytes is n in decimal units, as the CLI prints sizes.
+func humanBytes(n int64) string { return humanize.Bytes(uint64(max(n, 0))) }

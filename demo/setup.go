@@ -1,7 +1,6 @@
-package main
+package demo
 
 import (
-	"bytes"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -20,19 +19,19 @@ import (
 
 // The demo federation: three sites with real storage under one directory.
 const (
-	demoDiskSite = "T1_DEMO_Disk" // embedded SE, disk area: where the experiment writes
-	demoTapeSite = "T1_DEMO_MSS"  // embedded SE, nearline (tape-emulating) area: the archive copies
-	demoFileSite = "T2_DEMO_File" // plain file:// storage: the Dealer's destination, Detox's victim
-	demoGroup    = "AnalysisOps"
-	// demoInitialQuota is the file site's quota before step 3 shrinks it:
+	DiskSite  = "T1_DEMO_Disk" // embedded SE, disk area: where the experiment writes
+	TapeSite  = "T1_DEMO_MSS"  // embedded SE, nearline (tape-emulating) area: the archive copies
+	FileSite  = "T2_DEMO_File" // plain file:// storage: the Dealer's destination, Detox's victim
+	demoGroup = "AnalysisOps"
+	// initialQuota is the file site's quota before step 3 shrinks it:
 	// roomy enough for the Dealer to place everything there.
-	demoInitialQuota = 100_000_000
+	initialQuota = 100_000_000
 )
 
-// demoHigh and demoLow are the watermarks of the demo's Detox policy.
+// High and Low are the watermarks of the demo's Detox policy.
 const (
-	demoHigh = 0.9
-	demoLow  = 0.7
+	High = 0.9
+	Low  = 0.7
 )
 
 // demoPolicy is the Detox policy of step 3 (Dynamo's policy language,
@@ -47,11 +46,11 @@ Until site.occupancy < %g
 Protect dataset.name == %s
 Dismiss
 Order decreasing replica.size
-`, demoFileSite, demoHigh, demoLow, protected)
+`, FileSite, High, Low, protected)
 }
 
-// demoLayout is everything the demo generates under its directory.
-type demoLayout struct {
+// layout is everything the demo generates under its directory.
+type layout struct {
 	Dir     string
 	PKI     *pki.PKI
 	Config  string // the one YAML configuration
@@ -122,9 +121,9 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// prepareDemo creates the PKI, the site roots, the experiment's files and
+// prepare creates the PKI, the site roots, the experiment's files and
 // the configuration under dir, which must be empty or absent.
-func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
+func prepare(dir, listen string, rng *rand.Rand) (*layout, error) {
 	if listen != "" {
 		if _, port, err := net.SplitHostPort(listen); err != nil || port == "0" || port == "" {
 			return nil, fmt.Errorf("--listen %q: want HOST:PORT with a fixed port", listen)
@@ -153,7 +152,7 @@ func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &demoLayout{Dir: abs, DSN: "sqlite:" + filepath.Join(abs, "dynamo.db"), LogFile: filepath.Join(abs, "dynamo.log"),
+	l := &layout{Dir: abs, DSN: "sqlite:" + filepath.Join(abs, "dynamo.db"), LogFile: filepath.Join(abs, "dynamo.log"),
 		Config: filepath.Join(abs, "dynamo.yaml"), Policy: filepath.Join(abs, "detox-policy.txt"),
 		OperatorToken: filepath.Join(abs, "operator.token"), Roots: map[string]string{}, SRMPorts: map[string]int{}}
 	if err := os.MkdirAll(filepath.Join(abs, "pki"), 0o755); err != nil {
@@ -162,7 +161,7 @@ func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
 	if l.PKI, err = pki.Generate(filepath.Join(abs, "pki")); err != nil {
 		return nil, fmt.Errorf("demo PKI: %w", err)
 	}
-	for _, s := range []string{demoDiskSite, demoTapeSite, demoFileSite} {
+	for _, s := range []string{DiskSite, TapeSite, FileSite} {
 		l.Roots[s] = filepath.Join(abs, "sites", s)
 		if err := os.MkdirAll(l.Roots[s], 0o755); err != nil {
 			return nil, err
@@ -176,9 +175,9 @@ func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
 	if listen != "" {
 		l.API = listen
 	}
-	l.SRMPorts[demoDiskSite], l.SRMPorts[demoTapeSite] = ports[1], ports[3]
+	l.SRMPorts[DiskSite], l.SRMPorts[TapeSite] = ports[1], ports[3]
 
-	l.Datasets = demoExperiment(rng)
+	l.Datasets = experiment(rng)
 	// A fresh random token per demo: the demo's API listens on a port other
 	// local users can reach.
 	tok := make([]byte, 24)
@@ -191,14 +190,14 @@ func prepareDemo(dir, listen string, rng *rand.Rand) (*demoLayout, error) {
 	if err := os.WriteFile(l.Policy, []byte(demoPolicy(l.Datasets[0].Name)), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(l.Roots[demoTapeSite]+".tape", 0o755); err != nil {
+	if err := os.MkdirAll(l.Roots[TapeSite]+".tape", 0o755); err != nil {
 		return nil, err
 	}
 	// The experiment wrote its files at the disk SE.
 	for _, ds := range l.Datasets {
 		for _, b := range ds.Blocks {
 			for _, f := range b.Files {
-				p := filepath.Join(l.Roots[demoDiskSite], filepath.FromSlash(f.LFN))
+				p := filepath.Join(l.Roots[DiskSite], filepath.FromSlash(f.LFN))
 				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 					return nil, err
 				}
@@ -215,7 +214,7 @@ serve: {shutdown_grace: 10s}
 registry:
   listen: %[2]q
   inject_interval: "0"
-  users: [{name: demo-operator, roles: {"*": operator}}]
+  users: [{name: demo-operator, roles: {"*": admin}}]  # the demo injects and acts as the administrator
   tokens: [{user: demo-operator, token_file: %[17]q}]
 storage_elements:
   - name: %[3]s
@@ -266,19 +265,19 @@ projects:
   tick: 100ms
   credential: {cert: %[14]q, ca_dir: %[8]q}
   stager: {backoff_start: 50ms, backoff_cap: 500ms, tick: 50ms}
-`, l.DSN, l.API, demoDiskSite, ports[1], ports[2], l.PKI.HostCert, l.PKI.HostKey, l.PKI.CertDir, l.Roots[demoDiskSite],
-		demoTapeSite, ports[3], ports[4], l.Roots[demoTapeSite], l.PKI.UserCred, l.Policy, l.Roots[demoTapeSite]+".tape", l.OperatorToken)
+`, l.DSN, l.API, DiskSite, ports[1], ports[2], l.PKI.HostCert, l.PKI.HostKey, l.PKI.CertDir, l.Roots[DiskSite],
+		TapeSite, ports[3], ports[4], l.Roots[TapeSite], l.PKI.UserCred, l.Policy, l.Roots[TapeSite]+".tape", l.OperatorToken)
 	if err := os.WriteFile(l.Config, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// demoExperiment draws the experiment: 3 datasets x 2 blocks x 4 files of
+// experiment draws the experiment: 3 datasets x 2 blocks x 4 files of
 // 64-256 KiB. Sizes are drawn until the largest dataset Detox may delete
 // holds enough of the file site's bytes for one deletion to bring the site
 // from 95% to under the low watermark, so every run tells the same story.
-func demoExperiment(rng *rand.Rand) []demoDataset {
+func experiment(rng *rand.Rand) []demoDataset {
 	names := []string{"/DemoPhysics/Run2026A-v1/AOD", "/DemoPhysics/Run2026B-v1/AOD", "/DemoCosmics/Run2026A-v1/RAW"}
 	for {
 		var out []demoDataset
@@ -300,7 +299,7 @@ func demoExperiment(rng *rand.Rand) []demoDataset {
 			out = append(out, ds)
 		}
 		maxDeletable := max(out[1].size(), out[2].size())
-		if 0.95*float64(total-maxDeletable)/float64(total) < demoLow-0.02 {
+		if 0.95*float64(total-maxDeletable)/float64(total) < Low-0.02 {
 			for i := range out {
 				for j := range out[i].Blocks {
 					for k := range out[i].Blocks[j].Files {
@@ -327,11 +326,11 @@ func (f demoFile) content() []byte {
 	return b
 }
 
-// injectDoc is the experiment as an injection document
+// injectJSON is the experiment as an injection document
 // (docs/inventory.md#injection): the three sites with their storage URLs
 // and quotas, the datasets with every file and checksum, and their copies
 // at the disk SE where the experiment wrote them.
-func (l *demoLayout) injectDoc() (*inventory.InjectDoc, error) {
+func (l *layout) injectJSON() ([]byte, error) {
 	type file struct {
 		LFN     string `json:"lfn"`
 		Size    int64  `json:"size"`
@@ -348,14 +347,7 @@ func (l *demoLayout) injectDoc() (*inventory.InjectDoc, error) {
 		Blocks   []block `json:"blocks"`
 	}
 	doc := map[string]any{
-		"sites": []map[string]any{
-			{"name": demoDiskSite, "host": "localhost", "storage_type": "disk", "status": "ready",
-				"backend": fmt.Sprintf("srm://localhost:%d", l.SRMPorts[demoDiskSite]), "quotas": map[string]int64{"Default": 1_000_000_000}},
-			{"name": demoTapeSite, "host": "localhost", "storage_type": "mss", "status": "ready",
-				"backend": fmt.Sprintf("srm://localhost:%d", l.SRMPorts[demoTapeSite]), "quotas": map[string]int64{"Default": 1_000_000_000}},
-			{"name": demoFileSite, "host": "localhost", "storage_type": "disk", "status": "ready",
-				"backend": "file://" + l.Roots[demoFileSite], "quotas": map[string]int64{"Default": demoInitialQuota}},
-		},
+		"sites":  []map[string]any{l.siteDoc(DiskSite, 1_000_000_000), l.siteDoc(TapeSite, 1_000_000_000), l.siteDoc(FileSite, initialQuota)},
 		"groups": []map[string]any{{"name": demoGroup, "olevel": "dataset"}, {"name": "DataOps", "olevel": "block"}},
 	}
 	var dss []dataset
@@ -370,16 +362,39 @@ func (l *demoLayout) injectDoc() (*inventory.InjectDoc, error) {
 			d.Blocks = append(d.Blocks, bb)
 		}
 		dss = append(dss, d)
-		reps = append(reps, map[string]any{"dataset": ds.Name, "site": demoDiskSite, "group": "DataOps"})
+		reps = append(reps, map[string]any{"dataset": ds.Name, "site": DiskSite, "group": "DataOps"})
 	}
 	doc["datasets"], doc["dataset_replicas"] = dss, reps
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	return inventory.DecodeInjectDoc(bytes.NewReader(b))
+	return json.Marshal(doc)
 }
 
-// demoDeadline bounds each wait of the demo: the whole run is meant to
+// siteDoc is a site of the federation as an injection document declares
+// it, with its Default partition quota.
+func (l *layout) siteDoc(name string, quota int64) map[string]any {
+	site := map[string]any{"name": name, "host": "localhost", "storage_type": "disk", "status": "ready",
+		"quotas": map[string]int64{"Default": quota}}
+	switch name {
+	case DiskSite:
+		site["backend"] = fmt.Sprintf("srm://localhost:%d", l.SRMPorts[DiskSite])
+	case TapeSite:
+		site["storage_type"] = "mss"
+		site["backend"] = fmt.Sprintf("srm://localhost:%d", l.SRMPorts[TapeSite])
+	default:
+		site["backend"] = "file://" + l.Roots[FileSite]
+	}
+	return site
+}
+
+// ExperimentSizes are the bytes of each dataset of the experiment the
+// demo draws with seed, in the order the demo injects them.
+func ExperimentSizes(seed uint64) []int64 {
+	var out []int64
+	for _, ds := range experiment(rand.New(rand.NewPCG(seed, seed^0x5eed))) {
+		out = append(out, ds.size())
+	}
+	return out
+}
+
+// Deadline bounds each wait of the demo: the whole run is meant to
 // take well under a minute, so a step that takes this long is stuck.
-const demoDeadline = 40 * time.Second
+const Deadline = 40 * time.Second
