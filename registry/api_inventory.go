@@ -230,14 +230,6 @@ func (x *datasetIndex) get(snap *inventory.Snapshot) []string {
 	return names
 }
 
-// literalPrefix is the part of a glob before its first metacharacter.
-func literalPrefix(g string) string {
-	if i := strings.IndexAny(g, "*?["); i >= 0 {
-		return g[:i]
-	}
-	return g
-}
-
 const (
 	defaultLimit = 1000
 	maxLimit     = 10000
@@ -289,7 +281,7 @@ func (s *Server) getDatasets(c *gin.Context) {
 		return
 	}
 	pattern := c.DefaultQuery("name", "*")
-	pat, err := compileMatcher(pattern)
+	pat, err := glob.Compile(pattern)
 	if err != nil {
 		s.abort(c, fieldErr("name", "%v", err))
 		return
@@ -300,14 +292,14 @@ func (s *Server) getDatasets(c *gin.Context) {
 		return
 	}
 	matches := func(yield func(DatasetView) bool) {
-		if literalPrefix(pattern) == pattern { // an exact name: no index needed
+		if !glob.HasMeta(pattern) { // an exact name: no index needed
 			if d, ok := snap.DatasetByName(pattern); ok && pattern > after {
 				yield(datasetView(d))
 			}
 			return
 		}
 		names := s.names.get(snap)
-		prefix := literalPrefix(pattern)
+		prefix := glob.LiteralPrefix(pattern)
 		i := sort.SearchStrings(names, max(prefix, after))
 		for ; i < len(names) && strings.HasPrefix(names[i], prefix); i++ {
 			if names[i] == after || !pat.Match(names[i]) {

@@ -77,7 +77,7 @@ func checkLockItem(field, item string) error {
 	if _, err := glob.Compile(item); err != nil {
 		return fieldErr(field, "%v", err)
 	}
-	if literalPrefix(item) == item {
+	if !glob.HasMeta(item) {
 		if err := inventory.CheckDatasetName(item); err != nil {
 			return fieldErr(field, "%v", err)
 		}

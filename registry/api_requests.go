@@ -62,7 +62,7 @@ func expandSites(snap *inventory.Snapshot, field string, sites []string) ([]stri
 	var out []string
 	for i, s := range sites {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		if literalPrefix(s) == s {
+		if !glob.HasMeta(s) {
 			if err := inventory.CheckSiteName(s); err != nil {
 				return nil, fieldErr(f, "%v", err)
 			}

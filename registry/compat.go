@@ -532,7 +532,7 @@ func (s *Server) compatDatasets(c *gin.Context) {
 		s.abort(c, fieldErr("dataset", "missing; give a dataset name or glob"))
 		return
 	}
-	pat, err := compileMatcher(pattern)
+	pat, err := glob.Compile(pattern)
 	if err != nil {
 		s.abort(c, fieldErr("dataset", "%v", err))
 		return
@@ -541,13 +541,13 @@ func (s *Server) compatDatasets(c *gin.Context) {
 	emit := func(d inventory.Dataset) {
 		out = append(out, map[string]any{"name": d.Name, "size": d.Size, "num_files": d.NumFiles, "status": d.Status.String(), "type": d.DataType.String()})
 	}
-	if literalPrefix(pattern) == pattern {
+	if !glob.HasMeta(pattern) {
 		if d, found := snap.DatasetByName(pattern); found {
 			emit(d)
 		}
 	} else {
 		names := s.names.get(snap)
-		prefix := literalPrefix(pattern)
+		prefix := glob.LiteralPrefix(pattern)
 		for i := searchPrefix(names, prefix); i < len(names) && strings.HasPrefix(names[i], prefix); i++ {
 			if pat.Match(names[i]) {
 				if d, found := snap.DatasetByName(names[i]); found {

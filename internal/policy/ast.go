@@ -3,6 +3,8 @@ package policy
 import (
 	"regexp"
 	"strings"
+
+	"github.com/dynamo-go/dynamo/internal/glob"
 )
 
 // Pos is a 1-based position in a source file (Line 0 when the text did not
@@ -90,7 +92,7 @@ type Value struct {
 	At   Pos
 	Text string // as written (quotes removed)
 
-	Glob  bool           // TypeString with == != in notin: Text is an fnmatch pattern
+	Glob  *glob.Pattern  // TypeString with == != in notin, when Text has glob metacharacters
 	Regex *regexp.Regexp // TypeString with =~ !=~
 	Num   float64        // TypeNumber
 	Bytes int64          // TypeBytes

@@ -240,8 +240,8 @@ func stringTest(p *Predicate) func(string) bool {
 }
 
 func strMatcher(v *Value) func(string) bool {
-	if v.Glob {
-		return compileGlob(v.Text).match
+	if v.Glob != nil {
+		return v.Glob.Match
 	}
 	lit := v.Text
 	return func(s string) bool { return s == lit }

@@ -13,9 +13,8 @@ func fused[S any](p *Predicate, bd *binding[S], now time.Time) func(S) bool {
 	switch {
 	case p.Var.Type == TypeString && bd.str != nil && (p.Op == OpEq || p.Op == OpNe):
 		get, want := bd.str, (p.Op == OpEq) != neg
-		if p.Value.Glob {
-			g := compileGlob(p.Value.Text)
-			return func(s S) bool { return g.match(get(s)) == want }
+		if g := p.Value.Glob; g != nil {
+			return func(s S) bool { return g.Match(get(s)) == want }
 		}
 		lit := p.Value.Text
 		return func(s S) bool { return (get(s) == lit) == want }

@@ -81,10 +81,10 @@ func TestParseTyped(t *testing.T) {
 	if v := terms[1].(*Predicate).Value; DatasetStatuses[v.Enum] != "VALID" {
 		t.Errorf("enum = %d", v.Enum)
 	}
-	if v := terms[2].(*Predicate).Value; !v.Glob {
+	if v := terms[2].(*Predicate).Value; v.Glob == nil {
 		t.Error("T2_* not a glob")
 	}
-	if v := terms[3].(*Predicate).Value; v.Glob {
+	if v := terms[3].(*Predicate).Value; v.Glob != nil {
 		t.Error("/a/b/c is a glob")
 	}
 }
@@ -111,6 +111,7 @@ func TestParseErrors(t *testing.T) {
 		{"dataset.usage_rank > high", ContextReplica, ErrType, 22, "high", "not a number"},
 		{"dataset.size > 3 XB", ContextReplica, ErrType, 16, "3 XB", "not a size"},
 		{"dataset.name =~ /a/(?=b)", ContextReplica, ErrRegex, 17, "/a/(?=b)", "invalid regular expression"},
+		{"site.name == T2_[AB*", ContextSite, ErrType, 14, "T2_[AB*", "invalid glob"},
 		{"dataset.name ~= x", ContextReplica, ErrSyntax, 14, "~=", "did you mean !=?"},
 		{"dataset.name in [a b", ContextReplica, ErrSyntax, 17, "[a b", "unclosed ["},
 		{"dataset.name in a b", ContextReplica, ErrSyntax, 17, "a", "expected [ after in"},

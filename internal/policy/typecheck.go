@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/dynamo-go/dynamo/internal/glob"
 )
 
 // opsFor lists the operators each type accepts.
@@ -78,7 +80,14 @@ func (p *parser) checkValue(pr *Predicate, val *Value) {
 			val.Regex = re
 			return
 		}
-		val.Glob = strings.ContainsAny(val.Text, "*?[")
+		if glob.HasMeta(val.Text) {
+			g, err := glob.Compile(val.Text)
+			if err != nil {
+				p.add(ErrType, off, val.Text, "invalid glob", "close the character class with ] (a class such as [AB] matches one of its characters)")
+				return
+			}
+			val.Glob = g
+		}
 	case TypeNumber:
 		f, err := strconv.ParseFloat(val.Text, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
