@@ -241,11 +241,15 @@ func (c *cycle) build(ctx context.Context) error {
 	// The two passes over the replicas read the snapshot and write
 	// disjoint state (block arrays and dsInfo.full/tapeBlocks; sites, brs,
 	// drs and dsInfo.drs), so they run side by side.
+	// Both passes walk sites' replicas through one slot-ordered index: the
+	// snapshot's per-site lists are in insertion order, scattered over the
+	// whole replica array, and walking them is memory-latency bound.
 	sites := snap.Sites()
+	idx := snap.SiteIndex()
 	c.siteIdx = make(map[inventory.SiteID]int32, len(sites))
 	errc := make(chan error, 1)
-	go func() { errc <- c.countCopies(ctx, sites, nb) }()
-	err2 := c.collectTargets(ctx, sites, nb)
+	go func() { errc <- c.countCopies(ctx, idx, sites, nb) }()
+	err2 := c.collectTargets(ctx, idx, sites, nb)
 	if err := errors.Join(<-errc, err2); err != nil {
 		return err
 	}
@@ -256,8 +260,7 @@ func (c *cycle) build(ctx context.Context) error {
 // tape coverage and transfer-source counts over the whole inventory, and
 // the copy counts and full copies the policy variables read in the
 // cycle's CopyScope. cnt/own are per dataset, reset through touched.
-func (c *cycle) countCopies(ctx context.Context, sites []inventory.Site, nb int) error {
-	snap := c.snap
+func (c *cycle) countCopies(ctx context.Context, idx *inventory.SiteIndex, sites []inventory.Site, nb int) error {
 	scoped := c.opts.CopyCounts.partition()
 	cnt := make([]int32, len(c.ds))
 	own := make([]inventory.GroupID, len(c.ds))
@@ -292,7 +295,7 @@ func (c *cycle) countCopies(ctx context.Context, sites []inventory.Site, nb int)
 		disk, ready, tape := s.StorageType == inventory.StorageDisk, s.Status == inventory.SiteReady, s.StorageType == inventory.StorageMSS
 		touched = touched[:0]
 		clear(mixed)
-		for br := range snap.BlockReplicasAtSite(s.ID) {
+		for br := range idx.BlockReplicasAtSite(s.ID) {
 			if br.PendingDeletion || int(br.Block) >= nb {
 				continue
 			}
@@ -321,7 +324,7 @@ func (c *cycle) countCopies(ctx context.Context, sites []inventory.Site, nb int)
 		// which runs concurrently; both evaluate the same On lines on the
 		// same site and usage.
 		if scoped && c.isTarget(s) {
-			for br := range snap.BlockReplicasInPartition(s.ID, c.part) {
+			for br := range idx.BlockReplicasInPartition(s.ID, c.part) {
 				if usable(br) {
 					count(br, disk)
 				}
@@ -354,7 +357,7 @@ func (c *cycle) isTarget(s inventory.Site) bool {
 // replicas there into drecs. brs is sized for the worst case up front:
 // growing a slice of ten million records by appending copies it over and
 // over.
-func (c *cycle) collectTargets(ctx context.Context, sites []inventory.Site, nb int) error {
+func (c *cycle) collectTargets(ctx context.Context, idx *inventory.SiteIndex, sites []inventory.Site, nb int) error {
 	snap := c.snap
 	cnt := make([]int32, len(c.ds))
 	counts := snap.Counts()
@@ -375,7 +378,7 @@ func (c *cycle) collectTargets(ctx context.Context, sites []inventory.Site, nb i
 			continue
 		}
 		tmp, tmpDS = tmp[:0], tmpDS[:0]
-		for br := range snap.BlockReplicasInPartition(s.ID, c.part) {
+		for br := range idx.BlockReplicasInPartition(s.ID, c.part) {
 			if int(br.Block) >= nb {
 				continue
 			}
@@ -389,7 +392,7 @@ func (c *cycle) collectTargets(ctx context.Context, sites []inventory.Site, nb i
 		c.groupBySite(si, tmp, tmpDS, cnt)
 		// The dataset replicas' owners (the site's drecs are sorted by dataset).
 		drs := c.sites[si].drs
-		for r := range snap.DatasetReplicasAtSite(s.ID) {
+		for r := range idx.DatasetReplicasAtSite(s.ID) {
 			k, found := slices.BinarySearchFunc(drs, r.Dataset, func(di int32, ds inventory.DatasetID) int { return cmp.Compare(c.drs[di].ds, ds) })
 			if found {
 				c.drs[drs[k]].owner = r.Group
@@ -450,6 +453,12 @@ func (c *cycle) groupBySite(si int32, tmp []brec, tmpDS []inventory.DatasetID, c
 	for _, di := range c.sites[si].drs {
 		d := &c.drs[di]
 		d.n = cnt[d.ds] - d.first
+		// Block order, not the order the inventory keeps replicas in:
+		// deletion order and plans must not depend on memory layout (a
+		// server that loaded the inventory and one that built it by
+		// replaying writes plan the same). Slot order is nearly block
+		// order, so this is close to a linear pass.
+		slices.SortFunc(c.brs[d.first:d.first+d.n], func(a, b brec) int { return cmp.Compare(a.block, b.block) })
 	}
 	for ds := minDS; ds <= maxDS; ds++ {
 		cnt[ds] = 0

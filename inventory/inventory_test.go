@@ -101,6 +101,7 @@ func invariants(t *testing.T, snap *inventory.Snapshot) {
 			t.Errorf("%s: pending deletion %d, recomputed %d", site.Name, got, pending)
 		}
 	}
+	sameAsSiteIndex(t, snap)
 	for d := range snap.Datasets() {
 		var size int64
 		var n int32
