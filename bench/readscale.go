@@ -1,0 +1,450 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/inventory"
+	"github.com/dynamo-go/dynamo/inventory/synth"
+	regbench "github.com/dynamo-go/dynamo/registry/bench"
+)
+
+// ReadScaleOptions shape `dynamo bench readscale`: several `dynamo serve`
+// processes on one database, reads spread over all of them, writes sent to
+// the lease holder only.
+type ReadScaleOptions struct {
+	Binary     string        // the dynamo binary the servers run
+	DSN        string        // the database every server uses (MariaDB in production)
+	Servers    []int         // server counts to measure, e.g. 1,2,3
+	Datasets   int           // synthetic datasets generated when the database holds none
+	Duration   time.Duration // measured read time per server count
+	Workers    int           // concurrent readers (closed loop), spread evenly over the servers
+	LagSamples int           // writes on the holder timed until every standby shows them
+	Heartbeat  time.Duration // scheduler heartbeat: a standby replays the change log this often
+	Dir        string        // configurations and server logs
+	Seed       uint64
+	Log        *logrus.Entry
+}
+
+// ReadScaleRow is the figure for one server count.
+type ReadScaleRow struct {
+	Servers    int     `json:"servers"`
+	Requests   int     `json:"requests"`
+	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+	Throughput float64 `json:"reads_per_second"`
+	P50        float64 `json:"p50_ms"`
+	P99        float64 `json:"p99_ms"`
+	PerServer  []int   `json:"reads_per_server"` // requests answered, holder first
+	// Replication lag: from a write's answer on the holder until a standby
+	// answers the written object, over every sample and standby.
+	LagSamples int     `json:"lag_samples"`
+	LagP50     float64 `json:"lag_p50_ms"`
+	LagMax     float64 `json:"lag_max_ms"`
+	// StandbyWritesRefused counts standbys that answered a write with 503
+	// not_writer naming the holder's address (every standby must).
+	StandbyWritesRefused int      `json:"standby_writes_refused"`
+	Seqs                 []uint64 `json:"inventory_seqs"` // each server's replayed sequence after the run
+	LoadAvg              string   `json:"loadavg"`
+}
+
+// ReadScaleReport is the whole run.
+type ReadScaleReport struct {
+	Datasets      int64          `json:"datasets"`
+	BlockReplicas int64          `json:"block_replicas"`
+	Heartbeat     string         `json:"heartbeat"`
+	Workers       int            `json:"workers"`
+	Rows          []ReadScaleRow `json:"rows"`
+}
+
+// readScaleToken authenticates the benchmark's requests; it is written to
+// the work directory only.
+const readScaleToken = "dynamo-bench-readscale"
+
+type serveProc struct {
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:PORT
+	done chan error
+}
+
+// ReadScale runs the benchmark. It generates a synthetic inventory into
+// an empty database, starts servers one by one (the first takes the
+// writer lease), and for each server count measures reads, replication
+// lag and the standbys' refusal of writes.
+func ReadScale(ctx context.Context, o ReadScaleOptions) (*ReadScaleReport, error) {
+	if len(o.Servers) == 0 || slices.Min(o.Servers) < 1 {
+		return nil, errors.New("readscale: server counts must be at least 1")
+	}
+	if o.Binary == "" || o.DSN == "" || o.Dir == "" {
+		return nil, errors.New("readscale: binary, database and work directory are required")
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = time.Second
+	}
+	o.Workers = max(o.Workers, 1)
+	log := o.Log
+	d, err := db.Open(ctx, o.DSN)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	if _, err := d.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	var n int
+	if err := d.GetContext(ctx, &n, "SELECT COUNT(*) FROM datasets"); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		spec := synth.CMS()
+		spec.Datasets, spec.Sites, spec.Seed = max(o.Datasets, 1), 20, max(o.Seed, 1)
+		log.WithField("datasets", spec.Datasets).Info("generating the inventory")
+		if _, err := synth.Generate(ctx, d, spec, nil); err != nil {
+			return nil, err
+		}
+	}
+	// The request mix comes from the same inventory the servers load.
+	store, err := inventory.Load(ctx, d, log.WithField("component", "inventory"), nil, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	snap := store.Snapshot()
+	counts := snap.Counts()
+	targets := regbench.Mix(snap, 20000, max(o.Seed, 1), 0)
+	rep := &ReadScaleReport{Datasets: counts.Datasets, BlockReplicas: counts.BlockReplicas,
+		Heartbeat: o.Heartbeat.String(), Workers: o.Workers}
+	if err := os.WriteFile(filepath.Join(o.Dir, "token"), []byte(readScaleToken+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+
+	var procs []*serveProc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	for _, want := range slices.Sorted(slices.Values(o.Servers)) {
+		for len(procs) < want {
+			p, err := startServe(ctx, o, len(procs)+1)
+			if err != nil {
+				return rep, err
+			}
+			procs = append(procs, p)
+			log.WithField("server", len(procs)).WithField("url", p.base).Info("started dynamo serve")
+			if err := waitServing(ctx, p, len(procs) == 1); err != nil {
+				return rep, fmt.Errorf("server %d: %w (log: %s)", len(procs), err, serveLog(o.Dir, len(procs)))
+			}
+		}
+		row, err := measureReads(ctx, o, procs, targets)
+		if err != nil {
+			return rep, err
+		}
+		log.WithFields(logrus.Fields{"servers": want, "reads_per_second": row.Throughput, "p99_ms": row.P99,
+			"lag_max_ms": row.LagMax}).Info("measured")
+		rep.Rows = append(rep.Rows, row)
+	}
+	return rep, nil
+}
+
+func serveLog(dir string, k int) string {
+	return filepath.Join(dir, fmt.Sprintf("serve-%d.log", k))
+}
+
+// startServe starts server k with its own configuration file: the same
+// database and scheduler settings, its own loopback port.
+func startServe(ctx context.Context, o ReadScaleOptions, k int) (*serveProc, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg := filepath.Join(o.Dir, fmt.Sprintf("serve-%d.yaml", k))
+	lease := 5 * o.Heartbeat
+	body := fmt.Sprintf(`database: %q
+registry:
+  listen: 127.0.0.1:%d
+  users: [{name: bench, roles: {"*": admin}}]
+  tokens: [{user: bench, token_file: token}]
+scheduler: {server_id: readscale-%d, lease_period: %s, heartbeat: %s}
+`, o.DSN, port, k, lease, o.Heartbeat)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(serveLog(o.Dir, k))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, o.Binary, "serve", "--config", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "DYNAMO_CONFIG=", "DYNAMO_DB=")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	p := &serveProc{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); logf.Close() }()
+	return p, nil
+}
+
+// stop ends a server with SIGTERM (it releases the lease) and waits.
+func (p *serveProc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// waitServing polls until the server is ready and, for the first one,
+// holds the writer lease (the others must see it held by someone else).
+func waitServing(ctx context.Context, p *serveProc, holder bool) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			return fmt.Errorf("exited: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if code, _, _ := call(ctx, http.MethodGet, p.base+"/readyz", ""); code != http.StatusOK {
+			continue
+		}
+		st, err := status(ctx, p)
+		if err == nil && st.Leader == holder && st.Lease.Holder != "" {
+			return nil
+		}
+	}
+	return errors.New("not ready within 3 minutes")
+}
+
+type serverStatus struct {
+	Leader bool `json:"leader"`
+	Lease  struct {
+		Holder  string `json:"holder"`
+		Address string `json:"address"`
+	} `json:"lease"`
+	Seq uint64 `json:"inventory_seq"`
+}
+
+func status(ctx context.Context, p *serveProc) (serverStatus, error) {
+	var env struct {
+		Data serverStatus `json:"data"`
+	}
+	code, body, err := call(ctx, http.MethodGet, p.base+"/api/v1/apps", "")
+	if err != nil {
+		return env.Data, err
+	}
+	if code != http.StatusOK {
+		return env.Data, fmt.Errorf("GET /api/v1/apps: HTTP %d", code)
+	}
+	err = json.Unmarshal(body, &env)
+	return env.Data, err
+}
+
+var benchClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+func call(ctx context.Context, method, u, body string) (int, []byte, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = bytes.NewReader([]byte(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+readScaleToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// measureReads drives the read mix at full speed over every server (closed
+// loop: each worker sends its next request when the last one is answered),
+// times writes on the holder until each standby shows them, and sends a
+// write to each standby, which must refuse it.
+func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, targets []regbench.Target) (ReadScaleRow, error) {
+	row := ReadScaleRow{Servers: len(procs), PerServer: make([]int, len(procs))}
+	holder := procs[0]
+	hs, err := status(ctx, holder)
+	if err != nil {
+		return row, err
+	}
+	if !hs.Leader {
+		return row, errors.New("the first server does not hold the writer lease")
+	}
+
+	// Writes: every standby refuses, naming the holder.
+	for _, p := range procs[1:] {
+		code, body, err := call(ctx, http.MethodPost, p.base+"/api/v1/injections/sync", `{"sites": [{"name": "T3_XX_NotHere", "storage_type": "disk", "status": "ready"}]}`)
+		if err != nil {
+			return row, err
+		}
+		var e struct {
+			Type    string `json:"errorType"`
+			Address string `json:"holder_address"`
+		}
+		_ = json.Unmarshal(body, &e)
+		if code == http.StatusServiceUnavailable && e.Type == "not_writer" && e.Address == hs.Lease.Address {
+			row.StandbyWritesRefused++
+		} else {
+			return row, fmt.Errorf("a standby answered a write with HTTP %d %s (want 503 not_writer naming %s)", code, body, hs.Lease.Address)
+		}
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	type result struct {
+		lat    []time.Duration
+		served int
+		errs   int
+		first  string
+	}
+	results := make([]result, o.Workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[w]
+			p := procs[w%len(procs)]
+			for i := w; rctx.Err() == nil; i += o.Workers {
+				t0 := time.Now()
+				code, _, err := call(rctx, http.MethodGet, p.base+targets[i%len(targets)].Path, "")
+				if rctx.Err() != nil {
+					return // cut off by the end of the run: not a server's answer
+				}
+				r.lat = append(r.lat, time.Since(t0))
+				r.served++
+				if err != nil || code != http.StatusOK {
+					r.errs++
+					if r.first == "" {
+						r.first = fmt.Sprintf("GET %s: HTTP %d %v", targets[i%len(targets)].Path, code, err)
+					}
+				}
+			}
+		}()
+	}
+	// Replication lag while the reads run.
+	var lags []time.Duration
+	var lagErr error
+	if len(procs) > 1 && o.LagSamples > 0 {
+		gap := o.Duration / time.Duration(o.LagSamples+1)
+		for s := range o.LagSamples {
+			select {
+			case <-rctx.Done():
+			case <-time.After(gap):
+			}
+			l, err := lagSample(ctx, holder, procs[1:], fmt.Sprintf("T3_XX_Lag%dx%03d", len(procs), s))
+			if err != nil {
+				lagErr = err
+				break
+			}
+			lags = append(lags, l...)
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if lagErr != nil {
+		return row, lagErr
+	}
+	var all []time.Duration
+	for w, r := range results {
+		all = append(all, r.lat...)
+		row.PerServer[w%len(procs)] += r.served
+		row.Errors += r.errs
+		if row.FirstError == "" {
+			row.FirstError = r.first
+		}
+	}
+	row.Requests = len(all)
+	row.Throughput = float64(len(all)) / elapsed.Seconds()
+	row.P50, row.P99 = quantileMS(all, 0.5), quantileMS(all, 0.99)
+	row.LagSamples = len(lags)
+	row.LagP50, row.LagMax = quantileMS(lags, 0.5), quantileMS(lags, 1)
+	for _, p := range procs {
+		st, err := status(ctx, p)
+		if err != nil {
+			return row, err
+		}
+		row.Seqs = append(row.Seqs, st.Seq)
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		row.LoadAvg = string(bytes.TrimSpace(b))
+	}
+	return row, nil
+}
+
+// lagSample adds a site through the holder and returns, per standby, the
+// time from the holder's answer until the standby serves the site.
+func lagSample(ctx context.Context, holder *serveProc, standbys []*serveProc, site string) ([]time.Duration, error) {
+	code, body, err := call(ctx, http.MethodPost, holder.base+"/api/v1/injections/sync",
+		fmt.Sprintf(`{"sites": [{"name": %q, "storage_type": "disk", "status": "ready"}]}`, site))
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("write on the holder: HTTP %d %s", code, body)
+	}
+	written := time.Now()
+	out := make([]time.Duration, len(standbys))
+	errs := make([]error, len(standbys))
+	var wg sync.WaitGroup
+	for i, p := range standbys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline := written.Add(time.Minute)
+			for time.Now().Before(deadline) {
+				if code, _, err := call(ctx, http.MethodGet, p.base+"/api/v1/sites/"+site, ""); err == nil && code == http.StatusOK {
+					out[i] = time.Since(written)
+					return
+				}
+				time.Sleep(5 * time.Millisecond) // a poll interval, not synchronisation: the figure's resolution
+			}
+			errs[i] = fmt.Errorf("standby %s did not show %s within a minute of the write", p.base, site)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func quantileMS(l []time.Duration, q float64) float64 {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	i := min(len(s)-1, int(q*float64(len(s))))
+	return float64(s[i].Microseconds()) / 1000
+}
