@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -399,9 +400,7 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 		}
 		row.Seqs = append(row.Seqs, st.Seq)
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		row.LoadAvg = string(bytes.TrimSpace(b))
-	}
+	row.LoadAvg = loadAvg()
 	return row, nil
 }
 
@@ -447,4 +446,24 @@ func quantileMS(l []time.Duration, q float64) float64 {
 	slices.Sort(s)
 	i := min(len(s)-1, int(q*float64(len(s))))
 	return float64(s[i].Microseconds()) / 1000
+}
+
+// PrintReadScaleTable prints one line per server count.
+func PrintReadScaleTable(w io.Writer, rep *ReadScaleReport) {
+	fmt.Fprintf(w, "inventory: %d datasets, %d block replicas; heartbeat %s; %d closed-loop readers\n",
+		rep.Datasets, rep.BlockReplicas, rep.Heartbeat, rep.Workers)
+	fmt.Fprintf(w, "%-7s %9s %8s %8s %7s %-20s %12s %12s %9s %s\n", "servers", "reads/s", "p50_ms", "p99_ms", "errors",
+		"reads_per_server", "lag_p50_ms", "lag_max_ms", "refused", "loadavg")
+	for _, r := range rep.Rows {
+		per := make([]string, len(r.PerServer))
+		for i, n := range r.PerServer {
+			per[i] = strconv.Itoa(n)
+		}
+		la := strings.Fields(r.LoadAvg)
+		if len(la) > 0 {
+			la = la[:1]
+		}
+		fmt.Fprintf(w, "%-7d %9.0f %8.1f %8.1f %7d %-20s %12.0f %12.0f %9d %s\n", r.Servers, r.Throughput, r.P50, r.P99, r.Errors,
+			strings.Join(per, "/"), r.LagP50, r.LagMax, r.StandbyWritesRefused, strings.Join(la, ""))
+	}
 }
