@@ -201,7 +201,7 @@ func scaleOne(ctx context.Context, o ScaleOptions, k float64, dir string, scratc
 	if o.step("detox") {
 		runtime.GC()
 		c0, t0 := cpuSeconds(), time.Now()
-		plan, err := detox.PlanCycle(ctx, snap, pol, detox.PlanOptions{Sources: src})
+		plan, err := detox.PlanCycle(ctx, snap, pol, detox.PlanOptions{Sources: src, Log: log})
 		if err != nil {
 			return row, fmt.Errorf("detox: %w", err)
 		}
