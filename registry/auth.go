@@ -390,6 +390,9 @@ func (s *Server) authMiddleware(c *gin.Context) {
 		target = TargetRegistry
 	}
 	caller.Set(c, p.Name(), p.Has(RoleOperator, target))
+	if p.Method == "x509" {
+		caller.SetDN(c, p.DN)
+	}
 	switch {
 	case need.Public:
 	case need.Role == RoleNone:

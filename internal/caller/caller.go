@@ -10,6 +10,7 @@ import "github.com/gin-gonic/gin"
 const (
 	UserKey     = "user"
 	OperatorKey = "caller.operator"
+	DNKey       = "caller.dn"
 )
 
 // Set records the caller: its name ("" when anonymous) and whether it is
@@ -20,6 +21,19 @@ func Set(c *gin.Context, name string, operator bool) {
 	}
 	c.Set(OperatorKey, operator)
 }
+
+// SetDN records the subject DN of the caller's verified certificate chain
+// (only when the caller authenticated with one).
+func SetDN(c *gin.Context, dn string) {
+	if dn != "" {
+		c.Set(DNKey, dn)
+	}
+}
+
+// DN is the verified certificate DN of the caller, "" unless the caller
+// authenticated with a certificate or proxy over TLS (a token names a
+// user, never a certificate identity).
+func DN(c *gin.Context) string { return c.GetString(DNKey) }
 
 // Name is the authenticated caller's name, "" when anonymous.
 func Name(c *gin.Context) string { return c.GetString(UserKey) }

@@ -38,6 +38,44 @@ type PKI struct {
 	// UserCred is UserCert followed by UserKey in one file: the layout of a
 	// grid proxy file, usable wherever a proxy is expected.
 	UserCred string
+
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial int64
+}
+
+// User is one more user credential of the PKI (see NewUser).
+type User struct {
+	DN              string // OpenSSL slash form, "/O=dynamo-go test/CN=<cn>"
+	Cert, Key, Cred string // as PKI.UserCert, UserKey and UserCred
+}
+
+// NewUser issues a user certificate with CN cn (clientAuth, 48 hours)
+// signed by the PKI's CA, written as <name>cert.pem, <name>key.pem and
+// <name>cred.pem where name is cn without spaces, lower-cased. Only a PKI
+// made by Generate in this process can issue.
+func (p *PKI) NewUser(cn string) (*User, error) {
+	if p.caKey == nil {
+		return nil, fmt.Errorf("pki: the CA key of %s is not in this process", p.Dir)
+	}
+	name := strings.ToLower(strings.ReplaceAll(cn, " ", ""))
+	p.serial++
+	c, k, err := p.leaf(p.serial, cn, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, false)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	u := &User{DN: "/O=dynamo-go test/CN=" + cn, Cert: filepath.Join(p.Dir, name+"cert.pem"),
+		Key: filepath.Join(p.Dir, name+"key.pem"), Cred: filepath.Join(p.Dir, name+"cred.pem")}
+	for f, b := range map[string][]byte{u.Cert: c, u.Key: k, u.Cred: append(append([]byte{}, c...), k...)} {
+		mode := os.FileMode(0o600)
+		if f == u.Cert {
+			mode = 0o644
+		}
+		if err := os.WriteFile(f, b, mode); err != nil {
+			return nil, fmt.Errorf("pki: %w", err)
+		}
+	}
+	return u, nil
 }
 
 // Generate creates a PKI in dir (which must exist). Keys are ECDSA P-256:
@@ -70,31 +108,9 @@ func (p *PKI) generate() error {
 	if err != nil {
 		return err
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, cn string, eku []x509.ExtKeyUsage, host bool) ([]byte, []byte, error) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		tm := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{Organization: []string{"dynamo-go test"}, CommonName: cn},
-			NotBefore: now, NotAfter: now.Add(48 * time.Hour), ExtKeyUsage: eku,
-			KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		}
-		if host {
-			tm.DNSNames = []string{"localhost"}
-			tm.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tm, caCert, &k.PublicKey, caKey)
-		if err != nil {
-			return nil, nil, err
-		}
-		kder, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			return nil, nil, err
-		}
-		return pemOf("CERTIFICATE", der), pemOf("PRIVATE KEY", kder), nil
-	}
+	p.caCert, _ = x509.ParseCertificate(caDER)
+	p.caKey, p.serial = caKey, 3
+	leaf := p.leaf
 	hc, hk, err := leaf(2, "localhost", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, true)
 	if err != nil {
 		return err
@@ -124,7 +140,7 @@ func (p *PKI) generate() error {
 	// The OpenSSL subject hash is a digest of OpenSSL's canonical DN
 	// encoding; asking openssl is simpler and exact. Go clients do not need
 	// the link (they load every PEM file), only OpenSSL/Globus ones do.
-	h, err := SubjectHash(caCert)
+	h, err := SubjectHash(p.caCert)
 	if err != nil {
 		return err
 	}
@@ -136,6 +152,34 @@ func (p *PKI) generate() error {
 		return err
 	}
 	return nil
+}
+
+// leaf issues an end-entity certificate from the CA: PEM certificate and
+// PEM PKCS#8 key.
+func (p *PKI) leaf(serial int64, cn string, eku []x509.ExtKeyUsage, host bool) ([]byte, []byte, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	notBefore := p.caCert.NotBefore
+	tm := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{Organization: []string{"dynamo-go test"}, CommonName: cn},
+		NotBefore: notBefore, NotAfter: p.caCert.NotAfter, ExtKeyUsage: eku,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	if host {
+		tm.DNSNames = []string{"localhost"}
+		tm.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tm, p.caCert, &k.PublicKey, p.caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pemOf("CERTIFICATE", der), pemOf("PRIVATE KEY", kder), nil
 }
 
 func pemOf(typ string, der []byte) []byte {
