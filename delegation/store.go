@@ -236,9 +236,21 @@ func (s *Store) Delete(id, dn string) error {
 // owner name of their requests) that lives longest, or an error wrapping
 // ErrNoCredential that says what is missing and what to do.
 func (s *Store) Credential(user string) (tls.Certificate, Info, error) {
+	info, err := s.Lookup(user)
+	if err != nil {
+		return tls.Certificate{}, info, err
+	}
+	cert, err := s.Load(info)
+	return cert, info, err
+}
+
+// Lookup returns the record of the user's delegation that lives longest,
+// if it is still valid; otherwise an error wrapping ErrNoCredential says
+// what is missing (none, or expired when) and what to do.
+func (s *Store) Lookup(user string) (Info, error) {
 	infos, err := s.list()
 	if err != nil {
-		return tls.Certificate{}, Info{}, err
+		return Info{}, err
 	}
 	var best *Info
 	for i := range infos {
@@ -246,26 +258,30 @@ func (s *Store) Credential(user string) (tls.Certificate, Info, error) {
 			best = &infos[i]
 		}
 	}
-	now := s.now()
 	switch {
 	case best == nil:
-		return tls.Certificate{}, Info{}, fmt.Errorf("%w: user %s has delegated no credential; run dynamo delegate", ErrNoCredential, user)
-	case best.Expired(now):
-		return tls.Certificate{}, *best, fmt.Errorf("%w: delegated credential for %s expired at %s; run dynamo delegate",
+		return Info{}, fmt.Errorf("%w: user %s has delegated no credential; run dynamo delegate", ErrNoCredential, user)
+	case best.Expired(s.now()):
+		return *best, fmt.Errorf("%w: delegated credential for %s expired at %s; run dynamo delegate",
 			ErrNoCredential, best.DN, best.Expires.UTC().Format(time.RFC3339))
 	}
-	b, err := s.read(best.ID + ".pem")
+	return *best, nil
+}
+
+// Load reads the key and chain of a delegation Lookup returned.
+func (s *Store) Load(info Info) (tls.Certificate, error) {
+	b, err := s.read(info.ID + ".pem")
 	if errors.Is(err, fs.ErrNotExist) {
-		return tls.Certificate{}, *best, fmt.Errorf("%w: delegated credential for %s was removed; run dynamo delegate", ErrNoCredential, best.DN)
+		return tls.Certificate{}, fmt.Errorf("%w: delegated credential for %s was removed; run dynamo delegate", ErrNoCredential, info.DN)
 	}
 	if err != nil {
-		return tls.Certificate{}, *best, err
+		return tls.Certificate{}, err
 	}
 	cert, err := tls.X509KeyPair(b, b)
 	if err != nil {
-		return tls.Certificate{}, *best, fmt.Errorf("delegation: credential %s is unreadable: %w", best.ID, err)
+		return tls.Certificate{}, fmt.Errorf("delegation: credential %s is unreadable: %w", info.ID, err)
 	}
-	return cert, *best, nil
+	return cert, nil
 }
 
 // Sweep removes expired credentials (their keys at once, their records

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dynamo-go/dynamo/delegation"
 	"github.com/dynamo-go/dynamo/estimator"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/gridauth"
@@ -52,6 +53,11 @@ type Services struct {
 	Stager    *stager.Stager
 	Estimator *estimator.Estimator
 	Manager   *Manager
+	// Delegations are the users' delegated proxies (the REST API's
+	// delegation routes write them, the stager reads them).
+	Delegations *delegation.Store
+
+	log *logrus.Entry
 }
 
 // NewServices builds the three from cfg: SRM clients with cfg.Credential
@@ -76,6 +82,19 @@ func NewServices(cfg Config, d *db.DB, store *inventory.Store, log *logrus.Entry
 		return nil, fmt.Errorf("projects: credential.ca_dir: %w", err)
 	}
 	pool := stager.NewClientPool(client.Options{Certificate: cert, CADir: cred.CADir, Timeout: cfg.Stager.CallTimeout})
+	// Users' requests run with the proxies they delegate, never with the
+	// station's credential (docs/delegation.md).
+	delegations, err := delegation.Open(cfg.Stager.Delegation, nil)
+	if err != nil {
+		return nil, fmt.Errorf("projects: stager.%w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			delegations.Close()
+		}
+	}()
+	users := stager.NewDelegatedAccess(delegations, client.Options{CADir: cred.CADir, Timeout: cfg.Stager.CallTimeout}, cas.Pool())
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert},
 		RootCAs: cas.Pool(), MinVersion: tls.VersionTLS12}, IdleConnTimeout: 90 * time.Second}}
 	var sm *stager.Metrics
@@ -85,7 +104,7 @@ func NewServices(cfg Config, d *db.DB, store *inventory.Store, log *logrus.Entry
 		}
 	}
 	st, err := stager.New(cfg.Stager, d, log.WithField("component", "stager"), stager.Options{Resolver: pool.Resolve,
-		Mover: stager.HTTPMover{Client: hc}, Metrics: sm})
+		Mover: stager.HTTPMover{Client: hc}, UserAccess: users.For, Metrics: sm})
 	if err != nil {
 		return nil, err
 	}
@@ -110,13 +129,40 @@ func NewServices(cfg Config, d *db.DB, store *inventory.Store, log *logrus.Entry
 	if err != nil {
 		return nil, err
 	}
-	return &Services{Stager: st, Estimator: est, Manager: m}, nil
+	ok = true
+	return &Services{Stager: st, Estimator: est, Manager: m, Delegations: delegations, log: log.WithField("component", "delegation")}, nil
 }
 
-// Run runs the stager's poller and the project manager until ctx ends.
+// Close releases what the services hold outside Run: the delegation
+// directory (removed when it is a private temporary one).
+func (s *Services) Close() error { return s.Delegations.Close() }
+
+// Run runs the stager's poller, the project manager and the sweeper of
+// expired delegations until ctx ends.
 func (s *Services) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Stager.Run(ctx) })
 	g.Go(func() error { return s.Manager.Run(ctx) })
+	g.Go(func() error { s.sweepDelegations(ctx); return nil })
 	return g.Wait()
+}
+
+// sweepDelegations removes expired delegated keys every sweep_interval
+// (Open removed those that expired while the server was down).
+func (s *Services) sweepDelegations(ctx context.Context) {
+	tick := time.NewTicker(s.Delegations.Config().SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := s.Delegations.Sweep()
+		if err != nil {
+			s.log.WithError(err).Warn("sweeping expired delegations failed")
+		} else if n > 0 {
+			s.log.WithField("credentials", n).Info("removed expired delegated credentials")
+		}
+	}
 }

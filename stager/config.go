@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/delegation"
 )
 
 // Config tunes the stager. Zero values are replaced by ApplyDefaults; the
@@ -43,6 +45,9 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// Webhook configures callbacks to external callers.
 	Webhook WebhookConfig `yaml:"webhook"`
+	// Delegation keeps the proxies users delegate, with which their own
+	// requests are carried out (docs/delegation.md).
+	Delegation delegation.Config `yaml:"delegation"`
 }
 
 // WebhookConfig configures the HTTP callbacks.
@@ -103,6 +108,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Webhook.Retries == 0 {
 		c.Webhook.Retries = 5
 	}
+	c.Delegation.ApplyDefaults()
 }
 
 // Validate reports the first bad value, naming its key.
@@ -133,6 +139,9 @@ func (c *Config) Validate() error {
 		if p == "" {
 			return fmt.Errorf("%w: protocols[%d] is empty", ErrBadConfig, i)
 		}
+	}
+	if err := c.Delegation.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	return nil
 }

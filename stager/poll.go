@@ -252,7 +252,7 @@ func minTime(a, b time.Time) time.Time {
 }
 
 func (s *Stager) submitGet(ctx context.Context, q *req) {
-	c, err := s.opt.Resolver(q.SURL)
+	c, err := s.resolve(q, q.SURL)
 	if err != nil {
 		q.State, q.Error = StateFailed, err.Error()
 		return
@@ -278,9 +278,12 @@ func (s *Stager) submitGet(ctx context.Context, q *req) {
 }
 
 func (s *Stager) pollGet(ctx context.Context, q *req) {
-	c, err := s.opt.Resolver(q.SURL)
+	c, err := s.resolve(q, q.SURL)
 	if err != nil {
-		q.State, q.Error = StateFailed, err.Error()
+		// The owner's credential is gone (expired): the SE knows the
+		// token only under that identity, so cleanup tries with what is
+		// left and the SE's pin lifetime does the rest.
+		q.State, q.Error, q.Cleanup = StateFailed, err.Error(), hasTokens(q)
 		return
 	}
 	cctx, cancel := s.callCtx(ctx, q)
@@ -345,7 +348,14 @@ func (s *Stager) cleanup(ctx context.Context, q *req) error {
 		if tok == "" {
 			continue
 		}
-		c, err := s.opt.Resolver(tt[1])
+		c, err := s.resolve(q, tt[1])
+		if err != nil && OwnerUser(q.Owner) != "" {
+			// Without the owner's credential the station tries itself:
+			// an SE that lets it release does, one that does not answers
+			// so, and then the pin's own lifetime frees it.
+			s.log.WithError(err).WithField("request", q.ID).Debug("releasing with the station's credential")
+			c, err = s.opt.Resolver(tt[1])
+		}
 		if err != nil {
 			return err
 		}

@@ -223,16 +223,47 @@ func (p *ClientPool) Resolve(surl string) (SRM, error) {
 	return c, nil
 }
 
+// CloseIdle closes the kept-alive connections of every client.
+func (p *ClientPool) CloseIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.m {
+		c.CloseIdle()
+	}
+}
+
 // Mover moves the bytes of a copy from a source TURL to a destination TURL.
 type Mover interface {
 	Move(ctx context.Context, srcTURL, dstTURL string) error
 }
 
+// Access is how requests reach the SEs under one principal: SRM clients
+// by SURL, and the mover of copies.
+type Access struct {
+	Resolver Resolver
+	// Mover moves copies' bytes; nil refuses copies.
+	Mover Mover
+}
+
+// UserAccess returns the SE access acting for the user named user (the
+// owner of requests submitted as "user:NAME"), with that user's own
+// credential. Its error says why there is none (no delegation, or an
+// expired one, and what to do); the request fails with it.
+type UserAccess func(user string) (Access, error)
+
 // Options are the stager's collaborators. Resolver is required.
 type Options struct {
+	// Resolver reaches the SEs as the station itself: for the requests of
+	// the system (projects), and for every request without UserAccess.
 	Resolver Resolver
 	// Mover enables KindCopy; nil refuses copies with ErrNoMover.
 	Mover Mover
+	// UserAccess, when set, carries out the requests users own with their
+	// own delegated credentials (the SAM security model: the station is
+	// its own principal only to stage, copy and remove for the
+	// experiment; what a user gets is prepared for the identity that
+	// will read it). Nil: users' requests use the station's access too.
+	UserAccess UserAccess
 	// Metrics, when non-nil, receives the stager's collectors.
 	Metrics *Metrics
 	// Now is the clock; default time.Now (tests move it).
@@ -278,6 +309,24 @@ func New(cfg Config, d *db.DB, log *logrus.Entry, opt Options) (*Stager, error) 
 
 // Config returns the effective configuration.
 func (s *Stager) Config() Config { return s.cfg }
+
+// access is the principal q runs as: its owner's delegated credential for
+// a user's request (when UserAccess is set), else the station's.
+func (s *Stager) access(q *req) (Access, error) {
+	if u := OwnerUser(q.Owner); u != "" && s.opt.UserAccess != nil {
+		return s.opt.UserAccess(u)
+	}
+	return Access{Resolver: s.opt.Resolver, Mover: s.opt.Mover}, nil
+}
+
+// resolve returns the SRM client for surl under q's principal.
+func (s *Stager) resolve(q *req, surl string) (SRM, error) {
+	a, err := s.access(q)
+	if err != nil {
+		return nil, err
+	}
+	return a.Resolver(surl)
+}
 
 // Subscribe sets the callback for requests whose Owner is owner (nil
 // removes it). Owners subscribe before Run so that requests resumed after a

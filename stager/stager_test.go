@@ -58,6 +58,7 @@ func TestConfigValidate(t *testing.T) {
 		"neg retries":  {"webhook: {retries: -1}\n", "webhook.retries"},
 		"empty proto":  {"protocols: [https, '']\n", "protocols[1]"},
 		"bad duration": {"tick: soon\n", "line 1"},
+		"short deleg":  {"delegation: {max_lifetime: 1s}\n", "delegation.max_lifetime"},
 	} {
 		_, err := DecodeConfig(strings.NewReader(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrBadConfig) {

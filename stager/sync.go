@@ -15,7 +15,12 @@ import (
 // request stays "queued" in the database while it runs: a restart redoes
 // it (each is idempotent; a copy first gives back its earlier tokens).
 func (s *Stager) runSync(ctx context.Context, q *req) {
-	c, err := s.opt.Resolver(q.SURL)
+	a, err := s.access(q)
+	if err != nil {
+		q.State, q.Error = StateFailed, err.Error()
+		return
+	}
+	c, err := a.Resolver(q.SURL)
 	if err != nil {
 		q.State, q.Error = StateFailed, err.Error()
 		return
@@ -40,7 +45,7 @@ func (s *Stager) runSync(ctx context.Context, q *req) {
 			err = nil
 		}
 	case KindCopy:
-		err = s.copy(cctx, c, q)
+		err = s.copy(cctx, a, c, q)
 	}
 	s.opt.Metrics.poll()
 	switch _, srmErr := srmFailure(err); {
@@ -63,14 +68,17 @@ var errCopy = errors.New("copy failed")
 // copy: get at the source, put at the destination (overwriting: a retried
 // copy must succeed), move the bytes, put done. The tokens are persisted as
 // soon as known so that a crash still releases them.
-func (s *Stager) copy(ctx context.Context, src SRM, q *req) error {
+func (s *Stager) copy(ctx context.Context, a Access, src SRM, q *req) error {
 	if hasTokens(q) == 1 { // a previous attempt's leftovers
 		if err := s.cleanup(ctx, q); err != nil {
 			return err
 		}
 		q.Token, q.DestToken = "", ""
 	}
-	dst, err := s.opt.Resolver(q.Dest)
+	if a.Mover == nil {
+		return fmt.Errorf("%w: %w", errCopy, ErrNoMover)
+	}
+	dst, err := a.Resolver(q.Dest)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errCopy, err)
 	}
@@ -94,7 +102,7 @@ func (s *Stager) copy(ctx context.Context, src SRM, q *req) error {
 	if err != nil {
 		return err
 	}
-	if err := s.opt.Mover.Move(ctx, srcTURL, dstTURL); err != nil {
+	if err := a.Mover.Move(ctx, srcTURL, dstTURL); err != nil {
 		return fmt.Errorf("%w: moving %s to %s: %w", errCopy, srcTURL, dstTURL, err)
 	}
 	st, err := dst.PutDone(ctx, p.Token, q.Dest)

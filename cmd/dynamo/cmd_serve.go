@@ -249,8 +249,14 @@ func (s *server) run(ctx context.Context, start time.Time, grace time.Duration) 
 }
 
 // closeComponents releases what the components hold open outside their
-// runs (the storage elements' request databases).
+// runs (the storage elements' request databases, the delegation
+// directory).
 func (s *server) closeComponents() {
+	if s.projects != nil {
+		if err := s.projects.Close(); err != nil {
+			s.log.WithError(err).Warn("closing the delegation directory")
+		}
+	}
 	for _, d := range s.seDBs {
 		d.Close()
 	}

@@ -178,7 +178,10 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 	u.Path, _ = url.PathUnescape(u.RawPath)
 	u.RawQuery = q.Encode()
 	var rd io.Reader
-	if body != nil {
+	ctype := "application/json"
+	if raw, ok := body.(Raw); ok {
+		rd, ctype = bytes.NewReader(raw.Data), raw.ContentType
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
@@ -190,7 +193,7 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 		return nil, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -207,6 +210,12 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 		return nil, e
 	}
 	return resp, nil
+}
+
+// Raw is a request body sent as it is (a PEM upload), not as JSON.
+type Raw struct {
+	ContentType string
+	Data        []byte
 }
 
 // Send sends a request and returns the response of a 2xx answer, whose
