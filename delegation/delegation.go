@@ -29,16 +29,20 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dynamo-go/dynamo/internal/apierr"
 )
 
-// Errors of the store, wrapped with details; test with errors.Is.
+// Errors of the store, wrapped with details; test with errors.Is. Each is
+// also of an apierr kind, which decides the REST status.
 var (
 	// ErrNotFound: no delegation, or no pending request, with that id.
-	ErrNotFound = errors.New("delegation: not found")
-	// ErrForbidden: the id belongs to another identity.
-	ErrForbidden = errors.New("delegation: not yours")
+	ErrNotFound = apierr.New(apierr.ErrNotFound, "delegation: not found")
+	// ErrForbidden: the id belongs to another identity, or the caller has
+	// no certificate identity.
+	ErrForbidden = apierr.New(apierr.ErrForbidden, "delegation: not yours")
 	// ErrBadProxy: the uploaded proxy was refused (the message says why).
-	ErrBadProxy = errors.New("delegation: proxy refused")
+	ErrBadProxy = apierr.New(apierr.ErrBadRequest, "delegation: proxy refused")
 	// ErrNoCredential: the user has no usable delegated credential (none,
 	// or expired); the message tells them what to do.
 	ErrNoCredential = errors.New("delegation: no usable delegated credential")

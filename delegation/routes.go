@@ -34,7 +34,7 @@ func Routes(rg *gin.RouterGroup, s *Store, v Verifier) {
 	rg.GET("", func(c *gin.Context) {
 		dn := caller.DN(c)
 		if dn == "" {
-			fail(c, fmt.Errorf("%w: delegating needs a client certificate or proxy (a token names no identity to delegate)", ErrForbidden))
+			apierr.Abort(c, fmt.Errorf("%w: delegating needs a client certificate or proxy (a token names no identity to delegate)", ErrForbidden))
 			return
 		}
 		id := ID(dn)
@@ -42,7 +42,7 @@ func Routes(rg *gin.RouterGroup, s *Store, v Verifier) {
 		if info, err := s.Get(id, dn); err == nil {
 			out["delegation"] = info
 		} else if !errors.Is(err, ErrNotFound) {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		ok(c, http.StatusOK, out)
@@ -50,7 +50,7 @@ func Routes(rg *gin.RouterGroup, s *Store, v Verifier) {
 	rg.GET("/:id/request", func(c *gin.Context) {
 		csr, err := s.Request(c.Param("id"), caller.DN(c))
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.Data(http.StatusOK, "application/x-pem-file", csr)
@@ -60,22 +60,17 @@ func Routes(rg *gin.RouterGroup, s *Store, v Verifier) {
 		// Ownership before reading anything: another user's upload is
 		// refused whatever it holds.
 		if err := owns(id, dn); err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxUpload+1))
+		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxUpload))
 		if err != nil {
-			fail(c, fmt.Errorf("%w: reading the upload: %v", ErrBadProxy, err))
-			return
-		}
-		if len(body) > maxUpload {
-			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{"status": "error", "errorType": "too_large",
-				"error": fmt.Sprintf("a proxy chain is at most %d bytes", maxUpload)})
+			apierr.Abort(c, apierr.ReadError(err))
 			return
 		}
 		info, err := s.Put(id, dn, caller.Name(c), body, v)
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		ok(c, http.StatusCreated, info)
@@ -85,15 +80,19 @@ func Routes(rg *gin.RouterGroup, s *Store, v Verifier) {
 	rg.GET("/:id", func(c *gin.Context) {
 		info, err := s.Get(c.Param("id"), caller.DN(c))
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		ok(c, http.StatusOK, info)
 	})
 	rg.DELETE("/:id", func(c *gin.Context) {
 		id := c.Param("id")
+		if err := apierr.NoBody(c); err != nil {
+			apierr.Abort(c, err)
+			return
+		}
 		if err := s.Delete(id, caller.DN(c)); err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		ok(c, http.StatusOK, gin.H{"delegation_id": id})
@@ -102,22 +101,4 @@ func Routes(rg *gin.RouterGroup, s *Store, v Verifier) {
 
 func ok(c *gin.Context, code int, data any) {
 	c.JSON(code, gin.H{"status": "success", "data": data})
-}
-
-// fail maps the store's errors; anything else goes to the REST server's
-// one mapper, which never shows its text (it may name the directory).
-func fail(c *gin.Context, err error) {
-	code, kind := 0, ""
-	switch {
-	case errors.Is(err, ErrForbidden):
-		code, kind = http.StatusForbidden, "forbidden"
-	case errors.Is(err, ErrNotFound):
-		code, kind = http.StatusNotFound, "not_found"
-	case errors.Is(err, ErrBadProxy):
-		code, kind = http.StatusBadRequest, "bad_data"
-	default:
-		apierr.Unmapped(c, err)
-		return
-	}
-	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
 }
