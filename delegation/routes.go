@@ -87,6 +87,10 @@ func Routes(rg *gin.RouterGroup, s *Store, v Verifier) {
 	})
 	rg.DELETE("/:id", func(c *gin.Context) {
 		id := c.Param("id")
+		if err := owns(id, caller.DN(c)); err != nil {
+			apierr.Abort(c, err)
+			return
+		}
 		if err := apierr.NoBody(c); err != nil {
 			apierr.Abort(c, err)
 			return
