@@ -1,15 +1,16 @@
 package console
 
 import (
-	"fmt"
 	"html/template"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 )
 
 var funcs = template.FuncMap{
-	"bytes": humanBytes,
+	"bytes": bytesize.Format,
 	"pct": func(f float64) string {
 		if math.IsInf(f, 0) || math.IsNaN(f) {
 			return "—"
@@ -69,20 +70,3 @@ var funcs = template.FuncMap{
 }
 
 func formatFloat(f float64, prec int) string { return strconv.FormatFloat(f, 'f', prec, 64) }
-
-// humanBytes renders bytes in decimal units, as the CLI does.
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < 0 {
-		return "-" + humanBytes(-n)
-	}
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit && exp < 5; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
 )
@@ -367,7 +368,7 @@ func (c *Console) transfers(g *gin.Context) {
 		ss = append(ss, *bySeries[k])
 	}
 	data.Chart = timeChart("Transfer throughput per link, last 6 hours (bytes/s, 5-minute buckets)", ss,
-		func(v float64) string { return humanBytes(int64(v)) + "/s" }, nil)
+		func(v float64) string { return bytesize.Format(int64(v)) + "/s" }, nil)
 	switch g.Query("done") {
 	case "release":
 		data.Notice = fmt.Sprintf("Released %s held subscription(s) for a new attempt.", digits(g.Query("n")))

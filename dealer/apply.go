@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -185,7 +186,7 @@ func (d *Dealer) apply(ctx context.Context, tgt Target, plan *Plan, opts ApplyOp
 			u := cur.Usage(c.Site, part.ID)
 			if c.Bytes > 0 && u.Projected+added[c.Site]+c.Bytes > u.Quota {
 				skip("%s would pass its quota: projected %s + %s > %s", site.Name,
-					humanBytes(u.Projected+added[c.Site]), humanBytes(c.Bytes), humanBytes(u.Quota))
+					bytesize.Format(u.Projected+added[c.Site]), bytesize.Format(c.Bytes), bytesize.Format(u.Quota))
 				continue
 			}
 			gid, ok := t.GroupID(c.Group)

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 )
 
 // Plugin names, as used in Config.Plugins, proposals and history.
@@ -276,7 +276,7 @@ type Bytes int64
 
 // UnmarshalYAML accepts an integer or a size string.
 func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseBytes(n.Value)
+	v, err := bytesize.Parse(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
@@ -286,26 +286,6 @@ func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes the plain byte count.
 func (b Bytes) MarshalYAML() (any, error) { return int64(b), nil }
-
-var byteUnits = map[string]float64{
-	"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "pb": 1e15,
-	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "pib": 1 << 50,
-}
-
-// ParseBytes parses "123", "1.5 TB" or "2TiB" into bytes.
-func ParseBytes(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := len(t)
-	for i > 0 && (t[i-1] >= 'a' && t[i-1] <= 'z' || t[i-1] >= 'A' && t[i-1] <= 'Z') {
-		i--
-	}
-	mult, ok := byteUnits[strings.ToLower(t[i:])]
-	f, err := strconv.ParseFloat(strings.TrimSpace(t[:i]), 64)
-	if !ok || err != nil || math.IsNaN(f) || f < 0 || f*mult > math.MaxInt64/2 {
-		return 0, fmt.Errorf("%q is not a size such as 500 GB or 1.5 TB", s)
-	}
-	return int64(math.Round(f * mult)), nil
-}
 
 // Duration is a time.Duration that YAML writes as "96h" or "30m".
 type Duration time.Duration

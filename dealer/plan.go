@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -401,7 +402,7 @@ func (p *planner) decide(i int, pr *Proposal) Decision {
 	// it whatever the destination; once the volume is spent, this saves the
 	// replica scan for every remaining proposal.
 	if max := int64(p.cfg.MaxCycleVolume); max > 0 && pr.Destination == 0 && p.cycleVol+minBlock > max {
-		return reject(ReasonCycleVolume, "%s planned, even %s more exceeds %s", humanBytes(p.cycleVol), humanBytes(minBlock), humanBytes(max))
+		return reject(ReasonCycleVolume, "%s planned, even %s more exceeds %s", bytesize.Format(p.cycleVol), bytesize.Format(minBlock), bytesize.Format(max))
 	}
 	// One pass over the item's replicas: sources, and per site how many
 	// blocks (and bytes) are already there or planned.
@@ -457,19 +458,19 @@ func (p *planner) decide(i int, pr *Proposal) Decision {
 		var why string
 		dest, why = p.chooseDestination(pr, &ds, group, n, total)
 		if dest == nil {
-			return reject(ReasonNoDestination, "no eligible site can take %s (%s)", humanBytes(total), why)
+			return reject(ReasonNoDestination, "no eligible site can take %s (%s)", bytesize.Format(total), why)
 		}
 		dec.Site = dest.site.Name
 	}
 	cost := total - p.presentBytes[dest.site.ID]
 	if max := int64(p.cfg.MaxCycleVolume); max > 0 && p.cycleVol+cost > max {
-		return reject(ReasonCycleVolume, "%s planned, %s more exceeds %s", humanBytes(p.cycleVol), humanBytes(cost), humanBytes(max))
+		return reject(ReasonCycleVolume, "%s planned, %s more exceeds %s", bytesize.Format(p.cycleVol), bytesize.Format(cost), bytesize.Format(max))
 	}
 	if max := int64(p.pluginCommon(pr.Plugin).MaxCycleVolume); max > 0 && p.pluginVol[pr.Plugin]+cost > max {
-		return reject(ReasonPluginVolume, "plugin %s: %s planned, limit %s", pr.Plugin, humanBytes(p.pluginVol[pr.Plugin]), humanBytes(max))
+		return reject(ReasonPluginVolume, "plugin %s: %s planned, limit %s", pr.Plugin, bytesize.Format(p.pluginVol[pr.Plugin]), bytesize.Format(max))
 	}
 	if max := int64(p.cfg.MaxRequestVolume); max > 0 && pr.RequestID != 0 && p.requestVol[pr.RequestID]+cost > max {
-		return reject(ReasonRequestVolume, "request %d: %s planned, limit %s", pr.RequestID, humanBytes(p.requestVol[pr.RequestID]), humanBytes(max))
+		return reject(ReasonRequestVolume, "request %d: %s planned, limit %s", pr.RequestID, bytesize.Format(p.requestVol[pr.RequestID]), bytesize.Format(max))
 	}
 	// Accepted: create the missing blocks.
 	c := Copy{Proposal: i, Dataset: ds.ID, DatasetName: ds.Name, Site: dest.site.ID, SiteName: dest.site.Name,
@@ -521,10 +522,10 @@ func (p *planner) checkDestination(st *siteState, ds *inventory.Dataset, group s
 // target below them may take one copy that crosses them).
 func (p *planner) fits(st *siteState, cost int64) (bool, string) {
 	if st.projected()+cost > st.usage.Quota {
-		return false, fmt.Sprintf("%s projected + %s exceeds quota %s", humanBytes(st.projected()), humanBytes(cost), humanBytes(st.usage.Quota))
+		return false, fmt.Sprintf("%s projected + %s exceeds quota %s", bytesize.Format(st.projected()), bytesize.Format(cost), bytesize.Format(st.usage.Quota))
 	}
 	if max := int64(p.cfg.MaxSiteCycleVolume); max > 0 && st.added+cost > max {
-		return false, fmt.Sprintf("site cycle volume %s + %s exceeds %s", humanBytes(st.added), humanBytes(cost), humanBytes(max))
+		return false, fmt.Sprintf("site cycle volume %s + %s exceeds %s", bytesize.Format(st.added), bytesize.Format(cost), bytesize.Format(max))
 	}
 	return true, ""
 }
@@ -614,18 +615,4 @@ func (p *planner) pluginCommon(name string) PluginCommon {
 		}
 	}
 	return PluginCommon{}
-}
-
-// humanBytes renders a size for messages.
-func humanBytes(b int64) string {
-	const unit = 1000
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := int64(unit), 0
-	for n := b / unit; n >= unit && exp < 4; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.2f %cB", float64(b)/float64(div), "kMGTP"[exp])
 }

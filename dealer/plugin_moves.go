@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -231,11 +232,11 @@ func (p *planner) decideReassign(dec Decision, pr *Proposal, ds *inventory.Datas
 		}
 	}
 	if max := int64(p.cfg.MaxCycleVolume); max > 0 && p.cycleVol+c.Bytes > max {
-		dec.Reason, dec.Detail = ReasonCycleVolume, fmt.Sprintf("%s planned, limit %s", humanBytes(p.cycleVol), humanBytes(max))
+		dec.Reason, dec.Detail = ReasonCycleVolume, fmt.Sprintf("%s planned, limit %s", bytesize.Format(p.cycleVol), bytesize.Format(max))
 		return dec
 	}
 	if max := int64(p.pluginCommon(pr.Plugin).MaxCycleVolume); max > 0 && p.pluginVol[pr.Plugin]+c.Bytes > max {
-		dec.Reason, dec.Detail = ReasonPluginVolume, fmt.Sprintf("plugin %s: limit %s", pr.Plugin, humanBytes(max))
+		dec.Reason, dec.Detail = ReasonPluginVolume, fmt.Sprintf("plugin %s: limit %s", pr.Plugin, bytesize.Format(max))
 		return dec
 	}
 	for _, b := range c.Blocks {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -104,7 +105,7 @@ func (p *planner) proposeRequests() ([]Proposal, error) {
 			total += items[i].size()
 		}
 		if max := int64(p.cfg.Plugins.Requests.MaxRequestSize); max > 0 && total > max {
-			reject(ReasonRequestTooLarge, fmt.Sprintf("%s exceeds %s", humanBytes(total), humanBytes(max)))
+			reject(ReasonRequestTooLarge, fmt.Sprintf("%s exceeds %s", bytesize.Format(total), bytesize.Format(max)))
 			continue
 		}
 		sites := p.resolveSites(r.Sites)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dynamo-go/dynamo/dealer"
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/glob"
 	"github.com/dynamo-go/dynamo/internal/logging"
@@ -149,7 +150,7 @@ func kv(args []string) (pos []string, opts map[string]string) {
 }
 
 func (s *scenario) size(v string) int64 {
-	n, err := dealer.ParseBytes(v)
+	n, err := bytesize.Parse(v)
 	if err != nil {
 		s.fail("%v", err)
 	}

@@ -130,16 +130,3 @@ func TestNewRejectsBadRules(t *testing.T) {
 		t.Fatalf("bad site condition: %v", err)
 	}
 }
-
-func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "123": 123, "1.5 TB": 1.5e12, "2TiB": 2 << 40, "500 GB": 5e11} {
-		if got, err := ParseBytes(in); err != nil || got != want {
-			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "1 XB", "TB", "NaN"} {
-		if _, err := ParseBytes(in); err == nil {
-			t.Errorf("ParseBytes(%q): no error", in)
-		}
-	}
-}

@@ -13,9 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/dustin/go-humanize"
-
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/projects"
 	"github.com/dynamo-go/dynamo/registry"
@@ -295,9 +294,9 @@ func pct(bytes, quota int64) string {
 // print writes the report.
 func (rep *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "\n== report (%.1f s)\n", rep.Seconds)
-	fmt.Fprintf(w, "moved      %d files, %s; checksums verified %d/%d\n", rep.Moved.Files, humanBytes(rep.Moved.Bytes), rep.Moved.Verified, rep.Moved.Files)
-	fmt.Fprintf(w, "deleted    %d files, %s (Detox cycle %d)\n", rep.Deleted.Files, humanBytes(rep.Deleted.Bytes), rep.DetoxCycle)
-	fmt.Fprintf(w, "delivered  %d files, %s to one consumer, adler32 verified (project %s)\n", rep.Consumed.Files, humanBytes(rep.Consumed.Bytes), rep.Project.Name)
+	fmt.Fprintf(w, "moved      %d files, %s; checksums verified %d/%d\n", rep.Moved.Files, bytesize.Format(rep.Moved.Bytes), rep.Moved.Verified, rep.Moved.Files)
+	fmt.Fprintf(w, "deleted    %d files, %s (Detox cycle %d)\n", rep.Deleted.Files, bytesize.Format(rep.Deleted.Bytes), rep.DetoxCycle)
+	fmt.Fprintf(w, "delivered  %d files, %s to one consumer, adler32 verified (project %s)\n", rep.Consumed.Files, bytesize.Format(rep.Consumed.Bytes), rep.Project.Name)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SITE\tTYPE\tQUOTA BEFORE\tBEFORE\tQUOTA AFTER\tAFTER\tON DISK\tFILES\tCHECKED")
 	for i, a := range rep.After {
@@ -311,12 +310,12 @@ func (rep *Report) print(w io.Writer) {
 				d = x
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s\t%s (%s)\t%s\t%d\t%d/%d\n", a.Site, a.Type, quotaText(b.Quota), humanBytes(b.Bytes), pct(b.Bytes, b.Quota),
-			quotaText(a.Quota), humanBytes(a.Bytes), pct(a.Bytes, a.Quota), humanBytes(d.Bytes), d.Files, d.Checked, d.InventoryFile)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s\t%s (%s)\t%s\t%d\t%d/%d\n", a.Site, a.Type, quotaText(b.Quota), bytesize.Format(b.Bytes), pct(b.Bytes, b.Quota),
+			quotaText(a.Quota), bytesize.Format(a.Bytes), pct(a.Bytes, a.Quota), bytesize.Format(d.Bytes), d.Files, d.Checked, d.InventoryFile)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%s tape copies (migrated by its nearline area): %d files, %s, checked %d/%d\n",
-		rep.Tape.Site, rep.Tape.Files, humanBytes(rep.Tape.Bytes), rep.Tape.Checked, rep.Tape.InventoryFile)
+		rep.Tape.Site, rep.Tape.Files, bytesize.Format(rep.Tape.Bytes), rep.Tape.Checked, rep.Tape.InventoryFile)
 	fmt.Fprintln(w, "every file on every site's disk and tape matches the inventory (LFN, size, adler32)")
 }
 
@@ -324,8 +323,5 @@ func quotaText(q int64) string {
 	if q <= 0 {
 		return "none"
 	}
-	return humanBytes(q)
+	return bytesize.Format(q)
 }
-
-// humanBytes is n in decimal units, as the CLI prints sizes.
-func humanBytes(n int64) string { return humanize.Bytes(uint64(max(n, 0))) }

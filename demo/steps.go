@@ -21,6 +21,7 @@ import (
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/projects"
 	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
@@ -47,7 +48,7 @@ func (r *Run) inject(ctx context.Context) error {
 		}
 	}
 	r.say("injected the experiment through the REST API (%d inventory updates): %d datasets, %d blocks, %d files, %s with adler32 checksums, written at %s",
-		res.Updates, len(r.l.Datasets), blocks, files, humanBytes(bytes), DiskSite)
+		res.Updates, len(r.l.Datasets), blocks, files, bytesize.Format(bytes), DiskSite)
 	return nil
 }
 
@@ -108,12 +109,12 @@ func (r *Run) stepPlace(ctx context.Context) error {
 	for _, p := range props.Proposals {
 		if p.Accepted {
 			copies++
-			r.say("dealer: copy %s -> %s (%s, owner %s, %s)", p.Item, p.Site, humanBytes(p.Bytes), p.Group, p.Plugin)
+			r.say("dealer: copy %s -> %s (%s, owner %s, %s)", p.Item, p.Site, bytesize.Format(p.Bytes), p.Group, p.Plugin)
 		} else {
 			r.say("dealer: rejected %s -> %s: %s %s", p.Item, p.Destination, p.Reason, p.Detail)
 		}
 	}
-	r.say("dealer cycle %d (%s): %d copies, %s", cy.ID, cy.Status, cy.NumCopies, humanBytes(cy.Volume))
+	r.say("dealer cycle %d (%s): %d copies, %s", cy.ID, cy.Status, cy.NumCopies, bytesize.Format(cy.Volume))
 	if cy.NumCopies != 2*len(items) {
 		return fmt.Errorf("demo: the Dealer made %d copies of %d requested", cy.NumCopies, 2*len(items))
 	}
@@ -143,7 +144,7 @@ func (r *Run) stepClean(ctx context.Context) error {
 		return fmt.Errorf("demo: set quota: %w", err)
 	}
 	r.say("operator cuts %s's quota from %s to %s: occupancy %.0f%%, over the high watermark (%.0f%%); low watermark %.0f%%",
-		FileSite, humanBytes(u.Quota), humanBytes(quota), 100*float64(u.Bytes)/float64(quota), 100*High, 100*Low)
+		FileSite, bytesize.Format(u.Quota), bytesize.Format(quota), 100*float64(u.Bytes)/float64(quota), 100*High, 100*Low)
 	r.say("policy %s:", r.l.Policy)
 	text, err := os.ReadFile(r.l.Policy)
 	if err != nil {
@@ -174,7 +175,7 @@ func (r *Run) stepClean(ctx context.Context) error {
 		if d.Line > 0 {
 			line = fmt.Sprintf("line %d %q", d.Line, d.RuleText)
 		}
-		r.say("detox: %-7s %s at %s (%s): %s, %s", d.Decision, d.Dataset, d.Site, humanBytes(d.Size), d.Reason, line)
+		r.say("detox: %-7s %s at %s (%s): %s, %s", d.Decision, d.Dataset, d.Site, bytesize.Format(d.Size), d.Reason, line)
 		if d.Decision == "delete" && d.Site == FileSite && !slices.Contains(deleted, d.Dataset) {
 			deleted = append(deleted, d.Dataset)
 		}
@@ -185,14 +186,14 @@ func (r *Run) stepClean(ctx context.Context) error {
 	}
 	for _, s := range sites {
 		r.say("detox: %s %s -> %s of %s quota (%.0f%% -> %.0f%%), %d block replicas (%d files) to delete, low watermark met: %v",
-			s.Site, humanBytes(s.Before), humanBytes(s.After), humanBytes(s.Quota),
+			s.Site, bytesize.Format(s.Before), bytesize.Format(s.After), bytesize.Format(s.Quota),
 			100*float64(s.Before)/float64(s.Quota), 100*float64(s.After)/float64(s.Quota), s.DeletedReplicas, s.DeletedFiles, s.Released)
 	}
 	if cy.DeletedReplicas == 0 {
 		return errors.New("demo: Detox deleted nothing")
 	}
 	r.say("detox cycle %d %s: %d block replicas (%s) pending deletion, queued for the daemon",
-		cy.ID, cy.Status, cy.DeletedReplicas, humanBytes(cy.DeletedBytes))
+		cy.ID, cy.Status, cy.DeletedReplicas, bytesize.Format(cy.DeletedBytes))
 	r.report.DetoxCycle = cy.ID
 	if err := r.waitOps(ctx, fileop.OpDeletion, "deletions"); err != nil {
 		return err
@@ -280,7 +281,7 @@ func (r *Run) stepProject(ctx context.Context) error {
 		default:
 			r.report.Consumed.Files++
 			r.report.Consumed.Bytes += n
-			r.say("job-1: read %s (%s, adler32 %s ok) from %s", dv.LFN, humanBytes(n), sum, hostOf(dv.URL))
+			r.say("job-1: read %s (%s, adler32 %s ok) from %s", dv.LFN, bytesize.Format(n), sum, hostOf(dv.URL))
 		}
 		if err := r.api.post(ctx, procBase+"/files", map[string]string{"filename": dv.LFN, "status": status}, nil); err != nil {
 			return fmt.Errorf("demo: report %s: %w", dv.LFN, err)
@@ -350,7 +351,7 @@ func (r *Run) waitOps(ctx context.Context, op fileop.Op, what string) error {
 				return err
 			}
 		}
-		line := fmt.Sprintf("%s: %d/%d files, %s", what, c.done, c.total, humanBytes(c.doneBytes))
+		line := fmt.Sprintf("%s: %d/%d files, %s", what, c.done, c.total, bytesize.Format(c.doneBytes))
 		if op == fileop.OpTransfer {
 			line += fmt.Sprintf(", checksums ok %d", ok)
 			if bad > 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/registry"
 )
 
@@ -170,7 +171,7 @@ func newDealerCyclesCmd(g *globalOptions) *cobra.Command {
 			fmt.Fprintln(tw, "ID\tSTARTED\tPARTITION\tSTATUS\tSEED\tPROPOSALS\tCOPIES\tREJECTIONS\tVOLUME")
 			for _, c := range cs {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", c.ID, time.Unix(0, c.StartedNS).UTC().Format(time.RFC3339),
-					c.Partition, c.Status, c.Seed, c.NumProposals, c.NumCopies, c.NumRejections, humanBytes(c.Volume))
+					c.Partition, c.Status, c.Seed, c.NumProposals, c.NumCopies, c.NumRejections, bytesize.Format(c.Volume))
 			}
 			return tw.Flush()
 		},
@@ -214,7 +215,7 @@ func newDealerShowCmd(g *globalOptions) *cobra.Command {
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "#\tPLUGIN\tITEM\tSITE\tDECISION\tDETAIL")
 			for _, p := range ps {
-				dec := "copy " + humanBytes(p.Bytes)
+				dec := "copy " + bytesize.Format(p.Bytes)
 				if !p.Accepted {
 					dec = p.Reason
 				}
@@ -259,10 +260,10 @@ func printPlan(w io.Writer, p *dealer.Plan, res *dealer.ApplyResult, all bool, t
 		if !t.Eligible {
 			status = "no: " + t.Why
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t%s\n", t.Site, humanBytes(t.Quota), humanBytes(t.Projected), humanBytes(t.Added), t.Fraction, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t%s\n", t.Site, bytesize.Format(t.Quota), bytesize.Format(t.Projected), bytesize.Format(t.Added), t.Fraction, status)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d proposals, %d copies (%s), %d rejections\n", len(p.Proposals), len(p.Copies), humanBytes(p.Volume), len(p.Rejections()))
+	fmt.Fprintf(w, "\n%d proposals, %d copies (%s), %d rejections\n", len(p.Proposals), len(p.Copies), bytesize.Format(p.Volume), len(p.Rejections()))
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tPLUGIN\tITEM\tSITE\tDECISION\tDETAIL")
 	for i, d := range p.Decisions {
@@ -270,7 +271,7 @@ func printPlan(w io.Writer, p *dealer.Plan, res *dealer.ApplyResult, all bool, t
 			fmt.Fprintf(tw, "...\t(%d more; --all or --json)\t\t\t\t\n", len(p.Decisions)-i)
 			break
 		}
-		dec := "copy " + humanBytes(d.Bytes)
+		dec := "copy " + bytesize.Format(d.Bytes)
 		if !d.Accepted {
 			dec = string(d.Reason)
 		}

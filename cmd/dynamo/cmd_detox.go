@@ -9,10 +9,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/dynamo-go/dynamo/detox"
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/internal/policy"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
@@ -222,12 +222,12 @@ func printCycle(g *globalOptions, res *detox.CycleResult, list bool) {
 		mode = "dry run: nothing deleted"
 	}
 	fmt.Fprintf(g.stdout, "cycle %d, partition %s (%s): %d block replicas, %s to delete, %d iterations, planned in %s\n",
-		res.CycleID, p.Partition, mode, len(p.Deletions), humanize.Bytes(uint64(p.DeletedBytes())), p.Iterations, p.Elapsed.Round(time.Millisecond))
+		res.CycleID, p.Partition, mode, len(p.Deletions), bytesize.Format(p.DeletedBytes()), p.Iterations, p.Elapsed.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SITE\tQUOTA\tBEFORE\tAFTER\tDELETE\tREPLICAS\tFILES\tTRIGGERED\tUNTIL MET")
 	for _, s := range p.Sites {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%v\t%v\n", s.Name, humanize.Bytes(uint64(s.Quota)), humanize.Bytes(uint64(s.Before)),
-			humanize.Bytes(uint64(s.After)), humanize.Bytes(uint64(s.Deleted)), s.DeletedReps, s.Files, s.Triggered, s.Released)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%v\t%v\n", s.Name, bytesize.Format(s.Quota), bytesize.Format(s.Before),
+			bytesize.Format(s.After), bytesize.Format(s.Deleted), s.DeletedReps, s.Files, s.Triggered, s.Released)
 	}
 	tw.Flush()
 	snap := p.Snapshot()
@@ -245,7 +245,7 @@ func printCycle(g *globalOptions, res *detox.CycleResult, list bool) {
 	}
 	if res.Applied != nil {
 		fmt.Fprintf(g.stdout, "applied: %d block replicas (%s) pending deletion, %d skipped at apply time\n",
-			len(res.Applied.Deleted), humanize.Bytes(uint64(res.Applied.Bytes)), len(res.Applied.Skipped))
+			len(res.Applied.Deleted), bytesize.Format(res.Applied.Bytes), len(res.Applied.Skipped))
 		if n := res.Applied.LastCopies; n > 0 {
 			fmt.Fprintf(g.stdout, "applied: %d of them LAST COPY deletions (partition opt-in)\n", n)
 		}

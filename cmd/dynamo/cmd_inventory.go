@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/internal/glob"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
@@ -180,7 +181,7 @@ func printSites(g *globalOptions, snap *inventory.Snapshot, asJSON bool) error {
 			pct = fmt.Sprintf("%.1f", 100*r.UsedFrac)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Site, r.Status, r.Type, r.Partition,
-			humanBytes(r.Quota), humanBytes(r.Used), humanBytes(r.Projected), pct)
+			bytesize.Format(r.Quota), bytesize.Format(r.Used), bytesize.Format(r.Projected), pct)
 	}
 	return w.Flush()
 }
@@ -206,20 +207,7 @@ func printDatasets(g *globalOptions, snap *inventory.Snapshot, pat *glob.Pattern
 			}
 		}
 		sort.Strings(sites)
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%v\t%v\n", d.Name, d.Status, d.DataType, d.NumBlocks, d.NumFiles, humanBytes(d.Size), d.Open, sites)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%v\t%v\n", d.Name, d.Status, d.DataType, d.NumBlocks, d.NumFiles, bytesize.Format(d.Size), d.Open, sites)
 	}
 	return w.Flush()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit && exp < 5; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/projects"
@@ -153,8 +154,8 @@ func newServer(ctx context.Context, e *env, o serveOptions) (*server, error) {
 	}
 	log := e.log.WithField("component", "serve")
 	for _, u := range siteUsages(store.Snapshot()) {
-		log.WithFields(logrus.Fields{"site": u.Site, "partition": u.Partition, "quota": humanBytes(u.Quota),
-			"used": humanBytes(u.Used), "projected": humanBytes(u.Projected)}).Info("site partition")
+		log.WithFields(logrus.Fields{"site": u.Site, "partition": u.Partition, "quota": bytesize.Format(u.Quota),
+			"used": bytesize.Format(u.Used), "projected": bytesize.Format(u.Projected)}).Info("site partition")
 	}
 	s, err := assemble(ctx, e, cfg, ln, store)
 	if err != nil {

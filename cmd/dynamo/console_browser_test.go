@@ -19,6 +19,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/demo"
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/inventory"
 )
@@ -194,7 +195,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		row := b.text(`tr[data-site="` + s + `"]`)
 		require.Contains(t, row, fmt.Sprintf("%.1f%%", 100*float64(used)/float64(quota)), "occupancy of %s", s)
-		require.Contains(t, row, humanBytes(quota), "quota of %s", s)
+		require.Contains(t, row, bytesize.Format(quota), "quota of %s", s)
 	}
 	wm := b.text(`tr[data-site="` + demo.FileSite + `"] td.watermarks`)
 	require.Contains(t, wm, fmt.Sprintf("%.0f%% / %.0f%%", demo.High*100, demo.Low*100))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/registry"
 )
 
@@ -46,7 +47,7 @@ func remoteSites(cmd *cobra.Command, g *globalOptions, api *apiFlags, asJSON boo
 			pct = fmt.Sprintf("%.1f", 100*r.UsedFrac)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Site, r.Status, r.Type, r.Partition,
-			humanBytes(r.Quota), humanBytes(r.Used), humanBytes(r.Projected), pct)
+			bytesize.Format(r.Quota), bytesize.Format(r.Used), bytesize.Format(r.Projected), pct)
 	}
 	return w.Flush()
 }
@@ -65,7 +66,7 @@ func remoteDatasets(cmd *cobra.Command, g *globalOptions, api *apiFlags, pattern
 		if asJSON {
 			return enc.Encode(d) // NDJSON: the list may be long
 		}
-		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%v\n", d.Name, d.Status, d.DataType, d.NumBlocks, d.NumFiles, humanBytes(d.Size), d.Open)
+		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%v\n", d.Name, d.Status, d.DataType, d.NumBlocks, d.NumFiles, bytesize.Format(d.Size), d.Open)
 		return err
 	})
 	if err != nil {
@@ -92,7 +93,7 @@ func remoteReplicas(cmd *cobra.Command, g *globalOptions, api *apiFlags, dataset
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "SITE\tGROUP\tBLOCKS\tSIZE\tCOMPLETE\tGROWING")
 	for _, r := range reps {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%v\t%v\n", r.Site, dash(r.Group), r.NumBlocks, humanBytes(r.Size), r.Complete, r.Growing)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%v\t%v\n", r.Site, dash(r.Group), r.NumBlocks, bytesize.Format(r.Size), r.Complete, r.Growing)
 	}
 	return w.Flush()
 }

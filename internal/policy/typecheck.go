@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/internal/glob"
 )
 
@@ -96,7 +97,7 @@ func (p *parser) checkValue(pr *Predicate, val *Value) {
 		}
 		val.Num = f
 	case TypeBytes:
-		n, err := parseBytes(val.Text)
+		n, err := bytesize.Parse(val.Text)
 		if err != nil {
 			p.add(ErrType, off, val.Text, "not a size for "+v.Name, "write bytes or a number with a unit: 500 GB, 1.5 TB, 2 TiB")
 			return
@@ -122,35 +123,4 @@ func (p *parser) checkValue(pr *Predicate, val *Value) {
 		}
 		val.Enum = i
 	}
-}
-
-// byteUnits are the size suffixes accepted for TypeBytes values. CMS quotas
-// are decimal (1 TB = 1e12 bytes); binary units are there for completeness.
-var byteUnits = map[string]float64{
-	"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "pb": 1e15,
-	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "pib": 1 << 50,
-}
-
-// parseBytes parses "123", "1.5 TB", "2TiB" into bytes, rounded to a whole
-// byte.
-func parseBytes(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := len(s)
-	for i > 0 && (s[i-1] >= 'a' && s[i-1] <= 'z' || s[i-1] >= 'A' && s[i-1] <= 'Z') {
-		i--
-	}
-	num, unit := strings.TrimSpace(s[:i]), strings.ToLower(s[i:])
-	mult := 1.0
-	if unit != "" {
-		m, ok := byteUnits[unit]
-		if !ok {
-			return 0, strconv.ErrSyntax
-		}
-		mult = m
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f*mult > math.MaxInt64/2 {
-		return 0, strconv.ErrSyntax
-	}
-	return int64(math.Round(f * mult)), nil
 }
