@@ -248,3 +248,14 @@ projects:
 		t.Errorf("delegate show: %s", out)
 	}
 }
+
+// A token names no certificate identity: delegate refuses before calling
+// anything, and says what it needs.
+func TestDelegateNeedsACertificate(t *testing.T) {
+	t.Setenv("X509_USER_PROXY", "")
+	t.Setenv("X509_USER_CERT", "")
+	_, err := runCLI(t, "delegate", "--server", "https://127.0.0.1:1", "--token", "secret")
+	if err == nil || !strings.Contains(err.Error(), "--cert/--key") || !strings.Contains(err.Error(), "--proxy") {
+		t.Fatalf("delegate with a token: %v", err)
+	}
+}
