@@ -6,41 +6,33 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/dynamo-go/dynamo/fileop/driver"
+	"github.com/dynamo-go/dynamo/internal/sumxattr"
 )
 
-// sumXattr caches "<adler32> <size> <mtime-ns>" on the file. The size and
-// mtime make a stale value (file rewritten in place by another tool)
-// detectable, in which case the sum is recomputed.
-const sumXattr = "user.dynamo.adler32"
-
-func sumTag(fi fs.FileInfo, sum string) string {
-	return fmt.Sprintf("%s %d %d", sum, fi.Size(), fi.ModTime().UnixNano())
-}
-
-// storeSum records sum on f, best effort: filesystems without user xattrs
-// (some tmpfs, NFS) just recompute on demand.
+// storeSum records sum on f in the format the storage element's POSIX
+// driver reads too (internal/sumxattr). Best effort: filesystems without
+// user xattrs (some tmpfs, NFS) just recompute on demand.
 func storeSum(f *os.File, fi fs.FileInfo, sum string) {
-	_ = unix.Fsetxattr(int(f.Fd()), sumXattr, []byte(sumTag(fi, sum)), 0)
+	_ = unix.Fsetxattr(int(f.Fd()), sumxattr.Name, sumxattr.Encode(sum, fi.ModTime()), 0)
 }
 
+// cachedSum returns the sum cached on path if it is still valid for the
+// file's mtime, reading the attribute this driver wrote before it shared
+// the storage element's when the shared one is missing.
 func cachedSum(path string, fi fs.FileInfo) (string, bool) {
 	buf := make([]byte, 64)
-	n, err := unix.Getxattr(path, sumXattr, buf)
-	if err != nil {
-		return "", false
+	if n, err := unix.Getxattr(path, sumxattr.Name, buf); err == nil {
+		return sumxattr.Decode(buf[:n], fi.ModTime())
 	}
-	f := strings.Fields(string(buf[:n]))
-	if len(f) != 3 || f[1] != strconv.FormatInt(fi.Size(), 10) || f[2] != strconv.FormatInt(fi.ModTime().UnixNano(), 10) {
-		return "", false
+	if n, err := unix.Getxattr(path, sumxattr.LegacyName, buf); err == nil {
+		return sumxattr.DecodeLegacy(buf[:n], fi.Size(), fi.ModTime())
 	}
-	return f[0], true
+	return "", false
 }
 
 // Checksum implements driver.Checksummer for adler32, from the cached

@@ -130,7 +130,7 @@ func (l *Local) CopyLocal(ctx context.Context, dstPath string, src driver.Driver
 	if err := f.Close(); err != nil {
 		return driver.CopyResult{Bytes: n}, true, l.fail(ctx, "put", rel, err)
 	}
-	if err := os.Rename(tmp, a); err != nil {
+	if err := publish(tmp, a); err != nil {
 		return driver.CopyResult{Bytes: n}, true, l.fail(ctx, "put", rel, err)
 	}
 	done = true

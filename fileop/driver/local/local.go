@@ -289,11 +289,27 @@ func (l *Local) Put(ctx context.Context, p string, src io.Reader, size int64) er
 	if err := f.Close(); err != nil {
 		return l.fail(ctx, "put", rel, err)
 	}
-	if err := os.Rename(tmp, a); err != nil {
+	if err := publish(tmp, a); err != nil {
 		return l.fail(ctx, "put", rel, err)
 	}
 	ok = true
 	return nil
+}
+
+// publish renames the synced temporary tmp over name and syncs the
+// directory: until the directory is on disk a crash may lose the rename,
+// leaving the old file (or none) under name. This is the storage
+// element's write rule (srm/fs/rootfs), so both drivers are as durable.
+func publish(tmp, name string) error {
+	if err := os.Rename(tmp, name); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Rename implements driver.Renamer, creating the target's parent.

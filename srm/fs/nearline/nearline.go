@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dynamo-go/dynamo/internal/sumxattr"
 	"github.com/dynamo-go/dynamo/srm/fs"
 	"github.com/dynamo-go/dynamo/srm/fs/posixfs"
 	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
@@ -299,7 +300,7 @@ func (n *Nearline) Purge(_ context.Context, name string) error {
 		return err
 	}
 	if sum != "" {
-		_ = w.SetXattr(posixfs.XattrAdler32, []byte(sum+" "+strconv.FormatInt(in.ModTime.UnixNano(), 10)))
+		_ = w.SetXattr(sumxattr.Name, sumxattr.Encode(sum, in.ModTime))
 	}
 	// The rootfs commit, not the posixfs one: the stub must not get the
 	// checksum of its (empty) bytes.

@@ -2,9 +2,9 @@
 // access goes through a srm/fs/rootfs Root on the area root, so the driver
 // cannot touch anything outside it (see the srm/fs package comment).
 //
-// It keeps each file's adler32 in the extended attribute user.adler32
-// together with the mtime it was computed for ("<hex> <mtime-ns>"), so a
-// file changed behind the SE's back is noticed. Writes compute the sum while
+// It keeps each file's adler32 in an extended attribute with the mtime it
+// was computed for (internal/sumxattr, the format fileop's file:// driver
+// uses too), so a file changed behind the SE's back is noticed. Writes compute the sum while
 // streaming and publish it with the data.
 package posixfs
 
@@ -15,16 +15,12 @@ import (
 	"hash/adler32"
 	"io"
 	iofs "io/fs"
-	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/dynamo-go/dynamo/internal/sumxattr"
 	"github.com/dynamo-go/dynamo/srm/fs"
 	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
-
-// XattrAdler32 is the extended attribute holding the checksum.
-const XattrAdler32 = "user.adler32"
 
 // filePerm and dirPerm are the modes of what the SE creates.
 const (
@@ -134,7 +130,7 @@ func (w *Writer) Commit(expectSize int64, replace bool) error {
 	if st, err := w.Stat(); err == nil {
 		// Best effort: a filesystem without user xattrs still gets the
 		// right answer, recomputed when asked.
-		_ = w.SetXattr(XattrAdler32, []byte(w.Adler32()+" "+strconv.FormatInt(st.ModTime.UnixNano(), 10)))
+		_ = w.SetXattr(sumxattr.Name, sumxattr.Encode(w.Adler32(), st.ModTime))
 	}
 	if w.BeforeCommit != nil {
 		if err := w.BeforeCommit(); err != nil {
@@ -173,9 +169,8 @@ func (p *Posix) StoredAdler32(name string) (string, rootfs.Info, error) {
 	if in.IsLink() {
 		return "", in, &iofs.PathError{Op: "adler32", Path: name, Err: rootfs.ErrSymlink}
 	}
-	if v, err := p.root.GetXattr(name, XattrAdler32); err == nil {
-		sum, mt, ok := strings.Cut(string(v), " ")
-		if ok && mt == strconv.FormatInt(in.ModTime.UnixNano(), 10) && len(sum) == 8 {
+	if v, err := p.root.GetXattr(name, sumxattr.Name); err == nil {
+		if sum, ok := sumxattr.Decode(v, in.ModTime); ok {
 			return sum, in, nil
 		}
 	} else if errors.Is(err, rootfs.ErrHardLink) || errors.Is(err, rootfs.ErrNotRegular) {
@@ -201,7 +196,7 @@ func (p *Posix) Adler32(_ context.Context, name string, compute bool) (string, e
 	}
 	sum = fmt.Sprintf("%08x", h.Sum32())
 	// Best effort, as in Commit.
-	_ = p.root.SetXattr(name, XattrAdler32, []byte(sum+" "+strconv.FormatInt(in.ModTime.UnixNano(), 10)))
+	_ = p.root.SetXattr(name, sumxattr.Name, sumxattr.Encode(sum, in.ModTime))
 	return sum, nil
 }
 
