@@ -129,6 +129,7 @@ type Sources struct {
 	Consistency  Consistency
 	Scheduler    Scheduler
 	StorageAreas StorageAreas
+	PolicyDiff   PolicyDiff
 }
 
 // Options are what New needs.
@@ -221,6 +222,8 @@ func (c *Console) Routes(rg *gin.RouterGroup) {
 	rg.GET("/detox", c.detoxCycles)
 	rg.GET("/detox/cycles/:id", c.detoxCycle)
 	rg.GET("/detox/explain", c.detoxExplain)
+	rg.GET(PathDiff, c.detoxDiff)
+	rg.POST(PathDiff, c.detoxDiff)
 	rg.GET("/dealer", c.dealerCycles)
 	rg.GET("/dealer/cycles/:id", c.dealerCycle)
 	rg.GET("/transfers", c.transfers)

@@ -197,3 +197,22 @@ func (a *restAPI) replicas(c *gin.Context) {
 	}
 	ok(c, rs)
 }
+
+// DiffRoutes mounts POST /diff on rg: a DiffRequest body planned on the
+// current snapshot, answered with the DiffReport. It only reads (nothing
+// is recorded or deleted), so any server answers it, writer or not.
+func (r *Runner) DiffRoutes(rg *gin.RouterGroup) {
+	rg.POST("/diff", func(c *gin.Context) {
+		var req DiffRequest
+		if err := apierr.DecodeJSON(c, &req); err != nil {
+			apierr.Abort(c, err)
+			return
+		}
+		rep, err := r.DiffTexts(c.Request.Context(), r.Store.Snapshot(), req)
+		if err != nil {
+			apierr.Abort(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, rep)
+	})
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/inventory"
 )
@@ -70,4 +72,24 @@ func TestStandbyRefusesDynamoWritesByGET(t *testing.T) {
 	if string(env.Data) != "[]" {
 		t.Fatalf("the standby created a request by GET: %s", env.Data)
 	}
+}
+
+// A mounted POST that only reads (MarkReadOnly) is answered by a standby;
+// the same route unmarked is refused.
+func TestStandbyAnswersReadOnlyPosts(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t), nil)
+	e.srv.SetWriteFence(func() error { return &inventory.NotWriterError{Holder: "db1:4242", RetryAfter: time.Second} })
+	perm := Permission{Write: Need{Role: RoleUser, Target: TargetRegistry}}
+	e.srv.Mount("/api/v1/test", perm, func(rg *gin.RouterGroup) {
+		for _, p := range []string{"/query", "/write"} {
+			rg.POST(p, func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"ok": true}) })
+		}
+	})
+	if !e.srv.MarkReadOnly(http.MethodPost, "/api/v1/test/query") || e.srv.MarkReadOnly(http.MethodPost, "/api/v1/test/none") {
+		t.Fatal("MarkReadOnly reports the wrong routes")
+	}
+	e.must("alice", "POST", "/api/v1/test/query", `{}`, http.StatusOK, nil)
+	e.must("alice", "POST", "/api/v1/test/write", `{}`, http.StatusServiceUnavailable, nil)
+	// Read-only keeps the route's permission.
+	e.must("anon", "POST", "/api/v1/test/query", `{}`, http.StatusUnauthorized, nil)
 }

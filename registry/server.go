@@ -219,6 +219,39 @@ func (s *Server) needFor(method, path string) (Need, bool) {
 	return n, ok
 }
 
+// MarkReadOnly declares that a mounted route only reads although its
+// method is not GET (a POST whose body is a query, such as a policy
+// diff): it keeps its permission but the write fence does not apply, so
+// a server that is not the inventory writer answers it too. It reports
+// false for a route that is not registered. Call it after Mount or
+// MountPages and before Run.
+func (s *Server) MarkReadOnly(method, path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.needs[method+" "+path]
+	if !ok {
+		return false
+	}
+	n.ReadOnly = true
+	s.needs[method+" "+path] = n
+	return true
+}
+
+// DescribeRoute sets the OpenAPI summary and body description of a
+// mounted route (Mount documents them generically). It reports false for
+// a route that is not registered.
+func (s *Server) DescribeRoute(method, path, summary, body string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.docs {
+		if d := &s.docs[i]; d.Method == method && d.Path == path {
+			d.Summary, d.Body = summary, body
+			return true
+		}
+	}
+	return false
+}
+
 // Mount lets another component add routes under prefix (e.g. "/api/v1/apps"):
 // routes receives a router group for the prefix. Every route added gets
 // perm.Read if its method is GET or HEAD and perm.Write otherwise, checked

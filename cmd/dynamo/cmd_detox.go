@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -302,7 +301,7 @@ func newDetoxExplainCmd(g *globalOptions) *cobra.Command {
 				}
 				fmt.Fprintln(tw, "DECISION\tBLOCKS\tSIZE\tLINE\tRULE\tREASON")
 				for _, d := range ex {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", d.Decision, blockNames(snap, d.Blocks), d.Size, d.Line, plan.LineText(d.Line), d.Reason)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", d.Decision, detox.BlockNames(snap, d.Blocks), d.Size, d.Line, plan.LineText(d.Line), d.Reason)
 				}
 				return nil
 			}
@@ -342,15 +341,3 @@ func newDetoxExplainCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func blockNames(snap *inventory.Snapshot, ids []inventory.BlockID) string {
-	if ids == nil {
-		return "all"
-	}
-	var out []string
-	for _, id := range ids {
-		if b, ok := snap.Block(id); ok {
-			out = append(out, b.Name)
-		}
-	}
-	return strings.Join(out, " ")
-}

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,23 +41,13 @@ func newDetoxDiffCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pc := r.Config.Partitions[f.partition]
-			scope := func(s string) (detox.CopyScope, error) {
-				switch detox.CopyScope(s) {
-				case "":
-					return pc.CopyCounts, nil
-				case detox.CopyScopePartition, detox.CopyScopeInventory:
-					return detox.CopyScope(s), nil
-				}
-				return "", usageError{fmt.Errorf("copy counts scope %q: must be %q or %q", s, detox.CopyScopePartition, detox.CopyScopeInventory)}
-			}
-			sa, err := scope(scopeA)
+			sa, err := detox.ParseScope(scopeA)
 			if err != nil {
-				return err
+				return usageError{err}
 			}
-			sb, err := scope(scopeB)
+			sb, err := detox.ParseScope(scopeB)
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			polA, err := r.LoadPolicy(f.partition, f.policyFile)
 			if err != nil {
@@ -69,42 +59,14 @@ func newDetoxDiffCmd(g *globalOptions) *cobra.Command {
 					return err
 				}
 			}
-			snap := r.Store.Snapshot()
-			// One clock for both sides: only the policies or scopes differ.
-			opts := detox.PlanOptions{Sources: r.Sources, DeletionPerIteration: r.Config.Step(f.partition),
-				AllowLastCopyDeletion: pc.AllowLastCopyDeletion, At: time.Now(), Log: r.Log}
-			opts.CopyCounts = sa
-			planA, err := detox.PlanCycle(ctx, snap, polA, opts)
-			if err != nil {
-				return err
-			}
-			opts.CopyCounts = sb
-			planB, err := detox.PlanCycle(ctx, snap, polB, opts)
-			if err != nil {
-				return err
-			}
-			diff, err := detox.DiffPlans(planA, planB)
+			rep, err := r.Diff(ctx, r.Store.Snapshot(), detox.DiffSpec{Partition: f.partition, A: polA, B: polB, ScopeA: sa, ScopeB: sb})
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(g.stdout).Encode(diffJSON(planA, planB, sa, sb, diff))
+				return json.NewEncoder(g.stdout).Encode(rep)
 			}
-			fmt.Fprintf(g.stdout, "A: %s (copy_counts %s)\nB: %s (copy_counts %s)\n", polA.File, scopeName(sa), polB.File, scopeName(sb))
-			if len(diff) == 0 {
-				fmt.Fprintln(g.stdout, "no decision changes")
-				return nil
-			}
-			snapNames := planA.Snapshot()
-			for _, sd := range diff {
-				fmt.Fprintf(g.stdout, "\n%s: B frees %d bytes, keeps %d bytes that A deletes\n", sd.Site, sd.Freed, sd.Kept)
-				tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "  DATASET\tBLOCKS\tSIZE\tA\tB")
-				for _, c := range sd.Changes {
-					fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", c.Dataset, blockNames(snapNames, c.Blocks), c.Size, diffSide(c.A), diffSide(c.B))
-				}
-				tw.Flush()
-			}
+			printDiffReport(g.stdout, rep)
 			return nil
 		},
 	}
@@ -116,54 +78,20 @@ func newDetoxDiffCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func scopeName(s detox.CopyScope) string {
-	if s == "" {
-		return string(detox.CopyScopePartition)
+// printDiffReport prints a policy diff as tables, one per site.
+func printDiffReport(w io.Writer, rep *detox.DiffReport) {
+	fmt.Fprintf(w, "A: %s (copy_counts %s)\nB: %s (copy_counts %s)\n", rep.A.Policy, rep.A.CopyCounts, rep.B.Policy, rep.B.CopyCounts)
+	if len(rep.Sites) == 0 {
+		fmt.Fprintln(w, "no decision changes")
+		return
 	}
-	return string(s)
-}
-
-func diffSide(s detox.DiffSide) string {
-	if s.Decision == 0 {
-		return "not decided (outside the partition or not a target)"
-	}
-	return fmt.Sprintf("%s line %d %q (%s)", s.Decision, s.Line, s.Rule, s.Reason)
-}
-
-func diffJSON(a, b *detox.Plan, sa, sb detox.CopyScope, diff []detox.SiteDiff) map[string]any {
-	type side struct {
-		Decision string `json:"decision"`
-		Line     int    `json:"line"`
-		Rule     string `json:"rule"`
-		Reason   string `json:"reason"`
-	}
-	type change struct {
-		Dataset string `json:"dataset"`
-		Blocks  string `json:"blocks"`
-		Size    int64  `json:"size"`
-		A       side   `json:"a"`
-		B       side   `json:"b"`
-	}
-	type site struct {
-		Site    string   `json:"site"`
-		Freed   int64    `json:"freed_bytes"`
-		Kept    int64    `json:"kept_bytes"`
-		Changes []change `json:"changes"`
-	}
-	conv := func(s detox.DiffSide) side {
-		if s.Decision == 0 {
-			return side{Decision: "none"}
-		}
-		return side{Decision: s.Decision.String(), Line: s.Line, Rule: s.Rule, Reason: string(s.Reason)}
-	}
-	sites := []site{}
-	for _, sd := range diff {
-		out := site{Site: sd.Site, Freed: sd.Freed, Kept: sd.Kept}
+	for _, sd := range rep.Sites {
+		fmt.Fprintf(w, "\n%s: B frees %d bytes, keeps %d bytes that A deletes\n", sd.Site, sd.Freed, sd.Kept)
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  DATASET\tBLOCKS\tSIZE\tA\tB")
 		for _, c := range sd.Changes {
-			out.Changes = append(out.Changes, change{Dataset: c.Dataset, Blocks: blockNames(a.Snapshot(), c.Blocks), Size: c.Size, A: conv(c.A), B: conv(c.B)})
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", c.Dataset, c.Blocks, c.Size, c.A, c.B)
 		}
-		sites = append(sites, out)
+		tw.Flush()
 	}
-	return map[string]any{"a": map[string]string{"policy": a.Policy.File, "copy_counts": scopeName(sa)},
-		"b": map[string]string{"policy": b.Policy.File, "copy_counts": scopeName(sb)}, "sites": sites}
 }

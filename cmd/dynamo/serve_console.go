@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/dynamo-go/dynamo/console"
 	"github.com/dynamo-go/dynamo/detox"
@@ -18,6 +19,7 @@ func (s *server) buildConsole(context.Context) error {
 	src := console.Sources{Inventory: s.store, Requests: s.registry.Store(), Detox: detox.NewHistory(s.env.db)}
 	if s.detox != nil {
 		src.Watermarks = s.detox
+		src.PolicyDiff = s.detox
 	}
 	if s.scheduler != nil {
 		src.Scheduler = s.scheduler
@@ -44,6 +46,10 @@ func (s *server) buildConsole(context.Context) error {
 	// Actions need what POST /api/v1/fileop/release and /cancel need.
 	s.registry.MountPages("/", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetRegistry}},
 		c.RenderError, c.Routes)
+	// Comparing policies only plans: a standby's console answers it too.
+	if !s.registry.MarkReadOnly(http.MethodPost, console.PathDiff) {
+		return fmt.Errorf("console: %s not mounted", console.PathDiff)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 
 	"github.com/gin-gonic/gin"
@@ -40,7 +41,14 @@ func (s *server) buildDetox(context.Context) error {
 	}
 	s.detox = r
 	s.mount("/api/v1/detox", registry.Permission{Write: registry.Need{Role: registry.RoleOperator, Target: registry.TargetPolicy}},
-		func(rg *gin.RouterGroup) { detox.Routes(rg, s.env.db) })
+		func(rg *gin.RouterGroup) { detox.Routes(rg, s.env.db); r.DiffRoutes(rg) })
+	// A policy diff only plans: a standby answers it as the writer does.
+	s.registry.DescribeRoute(http.MethodPost, "/api/v1/detox/diff",
+		"Plan two policies (or one under both copy-count scopes) on the current snapshot and list, per site, every replica whose decision changes, the deciding line on each side and the bytes that move; reads only, any server answers",
+		"detox.DiffRequest {partition, policy_a?, policy_b?, copy_counts_a?, copy_counts_b?}")
+	if !s.registry.MarkReadOnly(http.MethodPost, "/api/v1/detox/diff") {
+		return fmt.Errorf("detox diff route not mounted")
+	}
 	names := make([]string, 0, len(cfg.Partitions))
 	for n := range cfg.Partitions {
 		names = append(names, n)
