@@ -122,6 +122,10 @@ func (m *Manager) NextFile(ctx context.Context, project string, cpid int64) (Del
 		f.Consumer = cpid
 		m.setFile(ctx, f, FileDelivered, "")
 		volatile := m.siteKind(p.Site) == Volatile
+		dataset, site := p.Dataset, p.Site
+		if dataset == snapshotDataset {
+			dataset = ""
+		}
 		m.mu.Unlock()
 
 		if volatile && m.opt.Resolver != nil && m.gone(ctx, f.SURL) {
@@ -133,6 +137,11 @@ func (m *Manager) NextFile(ctx context.Context, project string, cpid int64) (Del
 			continue
 		}
 		m.met.delivered.Inc()
+		if m.opt.Accesses != nil {
+			if err := m.opt.Accesses.RecordFileAccess(ctx, dataset, f.LFN, site, m.now()); err != nil {
+				m.log.WithError(err).WithField("project", project).WithField("lfn", f.LFN).Warn("access not recorded")
+			}
+		}
 		m.kick() // a look-ahead slot is free
 		return Delivery{Status: Delivered, LFN: f.LFN, URL: f.TURL}, nil
 	}

@@ -85,6 +85,13 @@ func (f InventoryFiles) DatasetFiles(ctx context.Context, dataset string) ([]inv
 	return out, nil
 }
 
+// AccessRecorder records that a file was read at a site. Dataset is ""
+// when the project was started on a list of files (the recorder finds
+// the file's dataset). An error is logged; the delivery stands.
+type AccessRecorder interface {
+	RecordFileAccess(ctx context.Context, dataset, lfn, site string, at time.Time) error
+}
+
 // Prioritizer gives a transfer's priority from its source (higher first);
 // *estimator.Estimator implements it. It must not fail: what it cannot
 // learn gets a neutral priority.
@@ -116,6 +123,10 @@ type Options struct {
 	Sites func(name string) (inventory.Site, bool)
 	// Unregister, when set, is told about vanished and erased files.
 	Unregister Unregisterer
+	// Accesses, when set, is told of every file delivered to a consumer:
+	// a job reading it is an access in Dynamo's sense (what popularity
+	// counts).
+	Accesses AccessRecorder
 	Metrics    prometheus.Registerer
 	Now        func() time.Time
 }
@@ -224,6 +235,14 @@ type StartRequest struct {
 	Owner string `json:"-" form:"-"`
 }
 
+// RecordAccessesWith sets Options.Accesses for a manager built by
+// NewServices. Call it before Run and before the routes are served.
+func (m *Manager) RecordAccessesWith(a AccessRecorder) { m.opt.Accesses = a }
+
+// snapshotDataset stands for the dataset of a project started on a list
+// of files.
+const snapshotDataset = "(snapshot)"
+
 // Start snapshots the files and starts the project. It returns ErrExists
 // for a name in use (ended projects keep their name), ErrUnknownSite,
 // ErrEmptySnapshot, ErrBadRequest for malformed input.
@@ -269,7 +288,7 @@ func (m *Manager) Start(ctx context.Context, r StartRequest) (Summary, error) {
 	p := &project{Name: r.Name, Dataset: r.Dataset, Site: r.Site, State: ProjectRunning, LookAhead: la, Owner: r.Owner,
 		Created: m.now().UnixNano(), consumers: map[int64]*consumer{}}
 	if p.Dataset == "" {
-		p.Dataset = "(snapshot)"
+		p.Dataset = snapshotDataset
 	}
 	// Priorities are asked later, in batches, by Run (rate): a large
 	// snapshot must not hold up Start with one locality lookup per file.

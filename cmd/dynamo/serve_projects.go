@@ -37,6 +37,8 @@ func (s *server) buildProjects(context.Context) error {
 		return err
 	}
 	s.projects = svc
+	// Delivered files are accesses: popularity sees what projects read.
+	svc.Manager.RecordAccessesWith(deliveredAccesses{d: s.env.db, store: s.store, mayWrite: s.scheduler.MayWrite})
 	if err := s.mountDelegation(svc.Delegations, log); err != nil {
 		return err
 	}
