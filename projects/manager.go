@@ -127,8 +127,8 @@ type Options struct {
 	// a job reading it is an access in Dynamo's sense (what popularity
 	// counts).
 	Accesses AccessRecorder
-	Metrics    prometheus.Registerer
-	Now        func() time.Time
+	Metrics  prometheus.Registerer
+	Now      func() time.Time
 }
 
 // Manager runs the projects. Create with New, Run once. Safe for

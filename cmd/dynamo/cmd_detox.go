@@ -340,4 +340,3 @@ func newDetoxExplainCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().Int64Var(&cycle, "cycle", 0, "cycle id (default: the latest of --partition, or of any)")
 	return cmd
 }
-
