@@ -3,31 +3,17 @@ package registry
 import (
 	"crypto/tls"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testservers"
 )
 
 // TestRealGridProxy authenticates with an RFC 3820 proxy made by the real
-// tools (scripts/mkpki.sh: openssl and grid-proxy-init) rather than Go.
+// tools (scripts/mkproxies.sh: grid-proxy-init, or openssl) rather than Go.
 func TestRealGridProxy(t *testing.T) {
-	for _, bin := range []string{"bash", "openssl"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not installed (scripts/install-test-deps.sh)", bin)
-			}
-			t.Skipf("%s not installed", bin)
-		}
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "scripts", "mkpki.sh")
-	dir := t.TempDir()
-	if out, err := exec.Command("bash", script, dir).CombinedOutput(); err != nil {
-		t.Fatalf("mkpki.sh: %v\n%s", err, out)
-	}
+	dir := testservers.NewGridPKI(t)
 	e := newEnv(t, testdb.SQLite(t), func(c *Config) {
 		c.TLS = TLSConfig{Cert: filepath.Join(dir, "hostcert.pem"), Key: filepath.Join(dir, "hostkey.pem"), CADir: filepath.Join(dir, "certificates")}
 		c.Users = append(c.Users, UserConfig{Name: "testuser", DNs: []string{"/DC=org/DC=example/CN=Test User"}, Roles: map[string]string{"registry": "user"}})
@@ -61,20 +47,8 @@ func must[T any](v T, err error) T {
 // against the vomsdir, not to one signed by a forger using the trusted
 // server's DN, and not to an AC claiming another VO.
 func TestVOMSRoles(t *testing.T) {
-	for _, bin := range []string{"bash", "openssl", "voms-proxy-fake"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not installed (scripts/install-test-deps.sh)", bin)
-			}
-			t.Skipf("%s not installed", bin)
-		}
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "scripts", "mkpki.sh")
-	dir := t.TempDir()
-	if out, err := exec.Command("bash", script, dir).CombinedOutput(); err != nil {
-		t.Fatalf("mkpki.sh: %v\n%s", err, out)
-	}
+	testservers.Need(t, "voms-proxy-fake")
+	dir := testservers.NewGridPKI(t)
 	e := newEnv(t, testdb.SQLite(t), func(c *Config) {
 		c.TLS = TLSConfig{Cert: filepath.Join(dir, "hostcert.pem"), Key: filepath.Join(dir, "hostkey.pem"),
 			CADir: filepath.Join(dir, "certificates"), VOMSDir: filepath.Join(dir, "vomsdir")}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/srm/fs"
 )
 
@@ -26,7 +27,7 @@ func httpsBase(se *testSE) string {
 // TestLitmus runs the litmus WebDAV suites basic, copymove, props and http
 // with the test user's certificate as PKCS#12; every test must pass.
 func TestLitmus(t *testing.T) {
-	needTool(t, "litmus")
+	testservers.Need(t, "litmus")
 	se := startSE(t, nil, nil)
 	p12 := filepath.Join(t.TempDir(), "user.p12")
 	if out, err := exec.Command("openssl", "pkcs12", "-export", "-in", filepath.Join(se.PKI, "usercert.pem"),
@@ -53,7 +54,7 @@ func TestLitmus(t *testing.T) {
 
 func TestDavix(t *testing.T) {
 	for _, tool := range []string{"davix-ls", "davix-put", "davix-get", "davix-mkdir", "davix-rm"} {
-		needTool(t, tool)
+		testservers.Need(t, tool)
 	}
 	se := startSE(t, nil, nil)
 	dir := t.TempDir()

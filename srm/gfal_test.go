@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/srm/fs"
 )
 
@@ -25,7 +26,7 @@ type gfal struct {
 func newGfal(t *testing.T, se *testSE) *gfal {
 	t.Helper()
 	for _, tool := range []string{"gfal-ls", "gfal-copy", "gfal-stat", "gfal-mkdir", "gfal-rm", "gfal-rename", "gfal-sum", "gfal-xattr", "gfal-bringonline", "gfal-chmod"} {
-		needTool(t, tool)
+		testservers.Need(t, tool)
 	}
 	// A copy of the gfal2 configuration with BDII off, so short SURLs never
 	// trigger a network lookup (INTEROP §1).

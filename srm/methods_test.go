@@ -3,12 +3,14 @@ package srm
 import (
 	"context"
 	"errors"
-	"github.com/dynamo-go/dynamo/internal/db"
-	"github.com/dynamo-go/dynamo/internal/testdb"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testservers"
 
 	"github.com/dynamo-go/dynamo/srm/client"
 )
@@ -124,7 +126,7 @@ func TestRequestLifecycle(t *testing.T) {
 // TestVOMSGroupRule: an area open to the /dteam VOMS group admits the VOMS
 // proxy and refuses the plain proxy of the same user.
 func TestVOMSGroupRule(t *testing.T) {
-	needTool(t, "voms-proxy-fake")
+	testservers.Need(t, "voms-proxy-fake")
 	var pki string
 	se := startSE(t, nil, func(c *Config) {
 		c.Areas[0].Allow = []Rule{{Group: "/dteam"}}

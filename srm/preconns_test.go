@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testservers"
 )
 
 // A client's parked connection that never sent a request does not hold up
@@ -27,7 +28,7 @@ func TestShutdownDoesNotWaitForSilentConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := logrus.New()
-	l.SetOutput(testWriter{t})
+	l.SetOutput(testservers.LogWriter{T: t})
 	s, err := New(cfg, testdb.SQLite(t), l.WithField("component", "srm"))
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,11 @@ package srm
 import (
 	"context"
 	"errors"
-	"github.com/dynamo-go/dynamo/internal/db"
-	"github.com/dynamo-go/dynamo/internal/testdb"
 	"strings"
 	"testing"
+
+	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/testdb"
 
 	"github.com/dynamo-go/dynamo/srm/client"
 )

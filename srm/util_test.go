@@ -6,9 +6,10 @@ import (
 
 	"bufio"
 	"fmt"
-	"github.com/dynamo-go/dynamo/internal/gridauth"
 	"hash/adler32"
 	"io"
+
+	"github.com/dynamo-go/dynamo/internal/gridauth"
 )
 
 func adler32Hex(b []byte) string { return fmt.Sprintf("%08x", adler32.Checksum(b)) }

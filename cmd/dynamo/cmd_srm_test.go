@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,16 +41,7 @@ func TestSRMCommandUsage(t *testing.T) {
 // pings it with the SRM client; the default database lands next to the
 // root, not inside it.
 func TestSRMCommandQuickStart(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl missing and CI=true")
-		}
-		t.Skip("openssl missing")
-	}
-	pki := t.TempDir()
-	if out, err := exec.Command("../../scripts/mkpki.sh", pki).CombinedOutput(); err != nil {
-		t.Fatalf("mkpki: %v %s", err, out)
-	}
+	pki := testservers.NewGridPKI(t)
 	base := t.TempDir()
 	dataDir := filepath.Join(base, "se")
 	if err := os.Mkdir(dataDir, 0o755); err != nil {

@@ -34,7 +34,7 @@ func TestServeStagerGetRunsWithTheUsersDelegatedProxy(t *testing.T) {
 	must(t, err)
 	bob, err := pki.NewUser("Bob")
 	must(t, err)
-	const stationDN = "/O=dynamo-go test/CN=localhost"
+	const stationDN = "/DC=org/DC=example/CN=localhost"
 	bin := buildDynamo(t)
 	dir := t.TempDir()
 	root := filepath.Join(dir, "se")

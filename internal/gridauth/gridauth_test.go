@@ -12,32 +12,16 @@ import (
 	"errors"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/dynamo-go/dynamo/internal/testservers"
 )
 
-// makePKI runs scripts/mkpki.sh into a temp dir (skips without openssl,
-// fails with CI=true).
-func makePKI(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not installed and CI=true")
-		}
-		t.Skip("openssl not installed")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "mkpki.sh")
-	dir := t.TempDir()
-	out, err := exec.Command(script, dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mkpki.sh: %v\n%s", err, out)
-	}
-	return dir
-}
+// makePKI returns a fresh grid test PKI with the proxies the real grid
+// tools made (skips without openssl, fails with CI=true).
+func makePKI(t *testing.T) string { return testservers.NewGridPKI(t) }
 
 func loadChain(t *testing.T, path string) []*x509.Certificate {
 	t.Helper()

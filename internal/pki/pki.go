@@ -1,16 +1,22 @@
 // Package pki makes a throwaway grid PKI in a directory: a CA (with an
 // X509_CERT_DIR-style directory holding it as <hash>.0 and a Globus
 // signing_policy), a host credential for localhost and a user credential.
-// Tests and `dynamo demo` use it; it needs nothing installed (openssl, when
-// present, only supplies the exact subject hash for the CA file name).
+// Tests and `dynamo demo` use it, and so do scripts (`go run
+// ./internal/pki/cmd/mkpki DIR`); it needs nothing installed. Subjects are
+// grid-style, /DC=org/DC=example/CN=<name>, as with real grid CAs, and the
+// Globus signing_policy admits exactly them.
 package pki
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -40,13 +46,45 @@ type PKI struct {
 	UserCred string
 
 	caCert *x509.Certificate
-	caKey  *ecdsa.PrivateKey
+	caKey  crypto.Signer
 	serial int64
+	opts   Options
+}
+
+// Options tune Generate.
+type Options struct {
+	// RSA makes RSA 2048 keys instead of ECDSA P-256 ones, for grid tools
+	// that sign with the credentials (grid-proxy-init, voms-proxy-fake).
+	RSA bool
+	// Validity is how long the certificates are valid (default 48 hours).
+	Validity time.Duration
+}
+
+// GridOptions are the options for a PKI that grid tools sign with
+// (scripts/mkproxies.sh): RSA keys, valid 30 days.
+var GridOptions = Options{RSA: true, Validity: 30 * 24 * time.Hour}
+
+// subject is the grid-style name /DC=org/DC=example/CN=cn.
+func subject(cn string) pkix.Name {
+	dc := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
+	return pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{
+		{Type: dc, Value: "org"}, {Type: dc, Value: "example"}, {Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: cn}}}
+}
+
+// DNPrefix is the slash-form DN of every subject the PKI issues, before
+// "/CN=<name>".
+const DNPrefix = "/DC=org/DC=example"
+
+func (p *PKI) newKey() (crypto.Signer, error) {
+	if p.opts.RSA {
+		return rsa.GenerateKey(rand.Reader, 2048)
+	}
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
 
 // User is one more user credential of the PKI (see NewUser).
 type User struct {
-	DN              string // OpenSSL slash form, "/O=dynamo-go test/CN=<cn>"
+	DN              string // OpenSSL slash form, DNPrefix+"/CN=<cn>"
 	Cert, Key, Cred string // as PKI.UserCert, UserKey and UserCred
 }
 
@@ -64,7 +102,7 @@ func (p *PKI) NewUser(cn string) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
 	}
-	u := &User{DN: "/O=dynamo-go test/CN=" + cn, Cert: filepath.Join(p.Dir, name+"cert.pem"),
+	u := &User{DN: DNPrefix + "/CN=" + cn, Cert: filepath.Join(p.Dir, name+"cert.pem"),
 		Key: filepath.Join(p.Dir, name+"key.pem"), Cred: filepath.Join(p.Dir, name+"cred.pem")}
 	for f, b := range map[string][]byte{u.Cert: c, u.Key: k, u.Cred: append(append([]byte{}, c...), k...)} {
 		mode := os.FileMode(0o600)
@@ -80,8 +118,14 @@ func (p *PKI) NewUser(cn string) (*User, error) {
 
 // Generate creates a PKI in dir (which must exist). Keys are ECDSA P-256:
 // fast to generate, and Apache, XRootD and Go all accept them.
-func Generate(dir string) (*PKI, error) {
-	p := &PKI{
+func Generate(dir string) (*PKI, error) { return GenerateWith(dir, Options{}) }
+
+// GenerateWith is Generate with options.
+func GenerateWith(dir string, o Options) (*PKI, error) {
+	if o.Validity <= 0 {
+		o.Validity = 48 * time.Hour
+	}
+	p := &PKI{opts: o,
 		Dir: dir, CA: filepath.Join(dir, "ca.pem"), CertDir: filepath.Join(dir, "certificates"),
 		HostCert: filepath.Join(dir, "hostcert.pem"), HostKey: filepath.Join(dir, "hostkey.pem"),
 		UserCert: filepath.Join(dir, "usercert.pem"), UserKey: filepath.Join(dir, "userkey.pem"),
@@ -95,16 +139,15 @@ func Generate(dir string) (*PKI, error) {
 
 func (p *PKI) generate() error {
 	now := time.Now().Add(-time.Hour)
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caKey, err := p.newKey()
 	if err != nil {
 		return err
 	}
-	caName := pkix.Name{Organization: []string{"dynamo-go test"}, CommonName: "Test CA"}
 	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: caName, NotBefore: now, NotAfter: now.Add(48 * time.Hour),
+		SerialNumber: big.NewInt(1), Subject: subject("Test CA"), NotBefore: now, NotAfter: now.Add(p.opts.Validity),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
 	if err != nil {
 		return err
 	}
@@ -147,7 +190,7 @@ func (p *PKI) generate() error {
 	if err := os.Symlink("testca.pem", filepath.Join(p.CertDir, h+".0")); err != nil {
 		return err
 	}
-	policy := "access_id_CA   X509   '/O=dynamo-go test/CN=Test CA'\npos_rights     globus CA:sign\ncond_subjects  globus '\"/O=dynamo-go test/*\"'\n"
+	policy := "access_id_CA   X509   '" + DNPrefix + "/CN=Test CA'\npos_rights     globus CA:sign\ncond_subjects  globus '\"" + DNPrefix + "/*\"'\n"
 	if err := os.WriteFile(filepath.Join(p.CertDir, h+".signing_policy"), []byte(policy), 0o644); err != nil {
 		return err
 	}
@@ -157,21 +200,26 @@ func (p *PKI) generate() error {
 // leaf issues an end-entity certificate from the CA: PEM certificate and
 // PEM PKCS#8 key.
 func (p *PKI) leaf(serial int64, cn string, eku []x509.ExtKeyUsage, host bool) ([]byte, []byte, error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := p.newKey()
 	if err != nil {
 		return nil, nil, err
 	}
 	notBefore := p.caCert.NotBefore
 	tm := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{Organization: []string{"dynamo-go test"}, CommonName: cn},
+		SerialNumber: big.NewInt(serial), Subject: subject(cn),
 		NotBefore: notBefore, NotAfter: p.caCert.NotAfter, ExtKeyUsage: eku,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	// A subject key identifier on every certificate, as OpenSSL adds one:
+	// voms-proxy-fake refuses to sign with a credential that has none.
+	if tm.SubjectKeyId, err = keyID(k.Public()); err != nil {
+		return nil, nil, err
 	}
 	if host {
 		tm.DNSNames = []string{"localhost"}
 		tm.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tm, p.caCert, &k.PublicKey, p.caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tm, p.caCert, k.Public(), p.caKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,6 +228,24 @@ func (p *PKI) leaf(serial int64, cn string, eku []x509.ExtKeyUsage, host bool) (
 		return nil, nil, err
 	}
 	return pemOf("CERTIFICATE", der), pemOf("PRIVATE KEY", kder), nil
+}
+
+// keyID is the RFC 5280 method 1 key identifier: the SHA-1 of the
+// subjectPublicKey bits.
+func keyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	var spki struct {
+		Algo      pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, err
+	}
+	sum := sha1.Sum(spki.PublicKey.Bytes)
+	return sum[:], nil
 }
 
 func pemOf(typ string, der []byte) []byte {

@@ -1,7 +1,10 @@
-// Package setest starts the embedded SRM storage element in-process for the
-// stager's and the projects' tests: a test PKI from scripts/mkpki.sh, an
-// online area "/" and a nearline (tape-emulating) area "/tape" with a
-// short recall delay, on a fresh SQLite database the test can inspect.
+// Package setest starts the embedded SRM storage element in-process for
+// tests outside package srm (the stager, projects, estimator, fileop's srm
+// driver, the CLI): the grid test PKI of testservers.GridPKI, an online
+// area "/" and, unless NoTape, a nearline (tape-emulating) area "/tape"
+// with a short recall delay, on a fresh SQLite database the test can
+// inspect. Package srm's own tests start the SE the same way (they cannot
+// import this package) with the same testservers pieces.
 package setest
 
 import (
@@ -9,14 +12,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,49 +23,18 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/srm"
 	"github.com/dynamo-go/dynamo/srm/client"
 	"github.com/dynamo-go/dynamo/srm/fs"
 )
 
-var (
-	pkiOnce sync.Once
-	pkiDir  string
-	pkiErr  error
-)
-
 // Cleanup removes the PKI; call it from TestMain after m.Run.
-func Cleanup() {
-	if pkiDir != "" {
-		os.RemoveAll(pkiDir)
-	}
-}
+func Cleanup() { testservers.RemoveGridPKI() }
 
-// PKI returns the directory mkpki.sh made for this test binary (skips, or
-// fails with CI=true, without openssl).
-func PKI(t testing.TB) string {
-	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not installed and CI=true")
-		}
-		t.Skip("openssl not installed")
-	}
-	pkiOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "mkpki.sh")
-		if pkiDir, pkiErr = os.MkdirTemp("", "stager-pki-"); pkiErr != nil {
-			return
-		}
-		if out, err := exec.Command(script, pkiDir).CombinedOutput(); err != nil {
-			pkiErr = fmt.Errorf("mkpki.sh: %v\n%s", err, out)
-		}
-	})
-	if pkiErr != nil {
-		t.Fatal(pkiErr)
-	}
-	return pkiDir
-}
+// PKI returns the grid PKI directory of this test binary (see
+// testservers.GridPKI).
+func PKI(t testing.TB) string { return testservers.GridPKI(t) }
 
 // SE is a running storage element.
 type SE struct {
@@ -83,6 +51,8 @@ type Options struct {
 	RecallDelay time.Duration // default 300ms
 	// Immediate answers gets of one file in the call (no queueing).
 	Immediate bool
+	// NoTape leaves out the "/tape" area.
+	NoTape bool
 }
 
 // Start runs an SE until the test ends.
@@ -109,33 +79,21 @@ func Start(t testing.TB, o Options) *SE {
 	if o.Immediate {
 		cfg.Engine.ImmediateMaxFiles = 1
 	}
-	cfg.Areas = append(cfg.Areas, srm.AreaConfig{Name: "tape", Prefix: "/tape", Root: tape, SpaceToken: "TAPE",
-		RetentionPolicy: "CUSTODIAL", AccessLatency: "NEARLINE", Driver: "nearline",
-		Nearline: srm.NearlineConfig{RecallDelay: o.RecallDelay}, Protocols: []string{"https"}, Allow: []srm.Rule{{DN: "*"}}})
+	if !o.NoTape {
+		cfg.Areas = append(cfg.Areas, srm.AreaConfig{Name: "tape", Prefix: "/tape", Root: tape, SpaceToken: "TAPE",
+			RetentionPolicy: "CUSTODIAL", AccessLatency: "NEARLINE", Driver: "nearline",
+			Nearline: srm.NearlineConfig{RecallDelay: o.RecallDelay}, Protocols: []string{"https"}, Allow: []srm.Rule{{DN: "*"}}})
+	}
 	cfg.ApplyDefaults()
 	d := testdb.SQLite(t)
 	l := logrus.New()
-	l.SetOutput(testWriter{t})
+	l.SetOutput(testservers.LogWriter{T: t})
 	l.SetLevel(logrus.WarnLevel)
 	s, err := srm.New(cfg, d, l.WithField("component", "srm"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("SE did not start: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("SE Run: %v", err)
-		}
-	})
+	testservers.Serve(t, s)
 	a := s.SRMAddr().String()
 	return &SE{Server: s, PKI: pki, DB: d, Root: root, TapeRoot: tape, Base: "srm://localhost:" + a[strings.LastIndexByte(a, ':')+1:]}
 }
@@ -259,11 +217,4 @@ func (se *SE) FileStatuses(t testing.TB, tok string) []string {
 		out[i] = srm.StatusCode(c).String()
 	}
 	return out
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,26 +13,17 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testservers"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
 )
 
 // TestClientWithGridCredentials runs the client against an HTTPS server
-// with the real test PKI of scripts/mkpki.sh: the server is verified
+// with the grid test PKI (testservers.NewGridPKI): the server is verified
 // against the hashed CA dir, the user authenticates with the EEC or the
 // grid-proxy-init proxy.
 func TestClientWithGridCredentials(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl not installed")
-		}
-		t.Skip("openssl not installed")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	dir := t.TempDir()
-	if out, err := exec.Command("bash", filepath.Join(filepath.Dir(file), "..", "..", "scripts", "mkpki.sh"), dir).CombinedOutput(); err != nil {
-		t.Fatalf("mkpki.sh: %v\n%s", err, out)
-	}
+	dir := testservers.NewGridPKI(t)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	d := testdb.SQLite(t)

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# mkpki.sh DIR: makes a throwaway grid test PKI in DIR (INTEROP.md section 2).
-#   DIR/ca.pem ca.key                  test CA /DC=org/DC=example/CN=Test CA
-#   DIR/certificates/<hash>.0 + <hash>.signing_policy   X509_CERT_DIR layout
-#   DIR/hostcert.pem hostkey.pem       CN=localhost, SAN DNS:localhost,IP:127.0.0.1
-#   DIR/usercert.pem userkey.pem       /DC=org/DC=example/CN=Test User
+# mkproxies.sh DIR: makes grid proxies with the real grid tools from the test
+# PKI that `go run ./internal/pki/cmd/mkpki DIR` wrote (internal/pki; INTEROP.md
+# section 2), so tests verify what grid-proxy-init and voms-proxy-fake make:
 #   DIR/proxy.pem                      RFC 3820 proxy of the user (grid-proxy-init,
 #                                      or openssl when grid-proxy-init is missing)
 #   DIR/vomsproxy.pem                  VOMS proxy, FQAN /dteam/Role=NULL/Capability=NULL,
@@ -12,47 +10,15 @@
 #   DIR/vomsproxy-forged.pem           VOMS proxy whose AC is signed by a self-made
 #                                      "VOMS server" with the same DN (must be refused)
 #   DIR/vomsproxy-wrongvo.pem          AC claiming /atlas from the dteam server (refused)
-#                                      (the three proxies only when voms-proxy-fake is installed)
+#                                      (the three only when voms-proxy-fake is installed)
 # Never use these credentials for anything but tests.
 set -euo pipefail
-DIR=${1:?usage: mkpki.sh DIR}
-mkdir -p "$DIR/certificates"
+DIR=${1:?usage: mkproxies.sh DIR}
 cd "$DIR"
+[[ -f usercert.pem && -f userkey.pem && -f hostcert.pem && -d certificates ]] ||
+  { echo "mkproxies: $DIR holds no test PKI (go run ./internal/pki/cmd/mkpki $DIR)" >&2; exit 2; }
 export OPENSSL_CONF=/dev/null
-q() { "$@" >/dev/null 2>&1 || { echo "mkpki: failed: $*" >&2; "$@"; exit 1; }; }
-
-q openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout ca.key -out ca.pem \
-  -subj "/DC=org/DC=example/CN=Test CA" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -addext "subjectKeyIdentifier=hash"
-
-sign() { # name subject extfile-content
-  local name=$1 subj=$2 ext=$3
-  q openssl req -newkey rsa:2048 -nodes -keyout "${name}key.pem" -out "$name.csr" -subj "$subj"
-  printf '%s\n' "$ext" > "$name.ext"
-  q openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
-    -out "${name}cert.pem" -extfile "$name.ext"
-  rm -f "$name.csr" "$name.ext"
-  chmod 600 "${name}key.pem"
-}
-sign host "/DC=org/DC=example/CN=localhost" \
-"basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth,clientAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1"
-sign user "/DC=org/DC=example/CN=Test User" \
-"basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
-
-cp ca.pem certificates/testca.pem
-H=$(openssl x509 -in ca.pem -noout -hash)
-ln -sf testca.pem "certificates/$H.0"
-cat > "certificates/$H.signing_policy" <<POL
-access_id_CA   X509   '/DC=org/DC=example/CN=Test CA'
-pos_rights     globus CA:sign
-cond_subjects  globus '"/DC=org/DC=example/*"'
-POL
+q() { "$@" >/dev/null 2>&1 || { echo "mkproxies: failed: $*" >&2; "$@"; exit 1; }; }
 
 if command -v grid-proxy-init >/dev/null 2>&1; then
   q grid-proxy-init -cert usercert.pem -key userkey.pem -certdir certificates -out proxy.pem -valid 12:00 -q
