@@ -37,10 +37,6 @@ type diffPage struct {
 // configured policy under the two chosen copy-count scopes (GET) or
 // against a pasted policy text (POST).
 func (c *Console) detoxDiff(g *gin.Context) {
-	if c.src.PolicyDiff == nil {
-		c.notRunning(g, "detox_diff", "Detox", "Detox")
-		return
-	}
 	snap := c.src.Inventory.Snapshot()
 	p := diffPage{Scopes: []string{"", string(detox.CopyScopePartition), string(detox.CopyScopeInventory)},
 		CanPost: c.access.Allowed(g, http.MethodPost, PathDiff)}

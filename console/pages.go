@@ -34,9 +34,18 @@ func idParam(g *gin.Context) (int64, error) {
 	return id, nil
 }
 
-// notRunning renders the page of a component this server does not run.
-func (c *Console) notRunning(g *gin.Context, name, title, what string) {
-	c.renderAs(g, http.StatusOK, "off", name, title, what+" is not running on this server.")
+// running guards the pages of a component: where this server does not run
+// it (on is false), they render a "not running" page named name instead,
+// so the handlers themselves can rely on their source.
+func (c *Console) running(on bool, name, title, what string) func(gin.HandlerFunc) gin.HandlerFunc {
+	return func(h gin.HandlerFunc) gin.HandlerFunc {
+		if on {
+			return h
+		}
+		return func(g *gin.Context) {
+			c.renderAs(g, http.StatusOK, "off", name, title, what+" is not running on this server.")
+		}
+	}
 }
 
 // sourceErr maps a source's error: a missing cycle is the user's 404,
@@ -53,10 +62,6 @@ func (c *Console) sourceErr(g *gin.Context, err error) {
 }
 
 func (c *Console) detoxCycles(g *gin.Context) {
-	if c.src.Detox == nil {
-		c.notRunning(g, "detox", "Detox", "Detox")
-		return
-	}
 	ctx := g.Request.Context()
 	data := struct {
 		Cycles    []detox.CycleRow
@@ -78,10 +83,6 @@ func (c *Console) detoxCycles(g *gin.Context) {
 }
 
 func (c *Console) detoxCycle(g *gin.Context) {
-	if c.src.Detox == nil {
-		c.notRunning(g, "detox", "Detox", "Detox")
-		return
-	}
 	id, err := idParam(g)
 	if err != nil {
 		c.sourceErr(g, err)
@@ -120,10 +121,6 @@ func (c *Console) detoxCycle(g *gin.Context) {
 }
 
 func (c *Console) detoxExplain(g *gin.Context) {
-	if c.src.Detox == nil {
-		c.notRunning(g, "detox_explain", "Detox", "Detox")
-		return
-	}
 	site, ds := g.Query("site"), g.Query("dataset")
 	if site == "" || ds == "" {
 		c.sourceErr(g, badInput("explain: give site and dataset"))
@@ -195,10 +192,6 @@ type policyLine struct {
 }
 
 func (c *Console) dealerCycles(g *gin.Context) {
-	if c.src.Dealer == nil {
-		c.notRunning(g, "dealer", "Dealer", "The Dealer")
-		return
-	}
 	cs, err := c.src.Dealer.Cycles(g.Request.Context(), 100, 0)
 	if err != nil {
 		c.sourceErr(g, err)
@@ -210,10 +203,6 @@ func (c *Console) dealerCycles(g *gin.Context) {
 }
 
 func (c *Console) dealerCycle(g *gin.Context) {
-	if c.src.Dealer == nil {
-		c.notRunning(g, "dealer", "Dealer", "The Dealer")
-		return
-	}
 	id, err := idParam(g)
 	if err != nil {
 		c.sourceErr(g, err)
@@ -281,10 +270,6 @@ func (c *Console) siteName(id int32, names map[int32]string) string {
 }
 
 func (c *Console) transfers(g *gin.Context) {
-	if c.src.Transfers == nil {
-		c.notRunning(g, "transfers", "Transfers", "The file-operation daemon")
-		return
-	}
 	ctx := g.Request.Context()
 	snap := c.src.Inventory.Snapshot()
 	names := map[int32]string{}
@@ -404,10 +389,6 @@ func formIDs(g *gin.Context) ([]int64, error) {
 // tried again. With no id it releases every held subscription of the
 // given reason (the bulk button), never all reasons by accident.
 func (c *Console) release(g *gin.Context) {
-	if c.src.Transfers == nil {
-		c.notRunning(g, "transfers", "Transfers", "The file-operation daemon")
-		return
-	}
 	ids, err := formIDs(g)
 	if err != nil {
 		c.sourceErr(g, err)
@@ -429,10 +410,6 @@ func (c *Console) release(g *gin.Context) {
 }
 
 func (c *Console) cancel(g *gin.Context) {
-	if c.src.Transfers == nil {
-		c.notRunning(g, "transfers", "Transfers", "The file-operation daemon")
-		return
-	}
 	ids, err := formIDs(g)
 	if err != nil {
 		c.sourceErr(g, err)
@@ -453,10 +430,6 @@ func (c *Console) cancel(g *gin.Context) {
 }
 
 func (c *Console) consistency(g *gin.Context) {
-	if c.src.Consistency == nil {
-		c.notRunning(g, "consistency", "Consistency", "The consistency checker")
-		return
-	}
 	ctx := g.Request.Context()
 	sites, err := c.src.Consistency.SiteStatuses(ctx)
 	if err != nil {
@@ -482,10 +455,6 @@ func (c *Console) consistency(g *gin.Context) {
 }
 
 func (c *Console) scheduler(g *gin.Context) {
-	if c.src.Scheduler == nil {
-		c.notRunning(g, "scheduler", "Scheduler", "The scheduler")
-		return
-	}
 	ctx := g.Request.Context()
 	st, err := c.src.Scheduler.Status(ctx)
 	if err != nil {

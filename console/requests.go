@@ -39,10 +39,6 @@ type requestRow struct {
 }
 
 func (c *Console) requests(g *gin.Context) {
-	if c.src.Requests == nil {
-		c.notRunning(g, "requests", "Requests", "The request registry")
-		return
-	}
 	ctx := g.Request.Context()
 	snap := c.src.Inventory.Snapshot()
 	data := struct {

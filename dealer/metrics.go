@@ -1,10 +1,11 @@
 package dealer
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamo-go/dynamo/internal/promreg"
 )
 
 // Metrics are the Dealer cycle series; set Deps.Metrics. A nil *Metrics
@@ -33,16 +34,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		last: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_dealer_last_cycle_timestamp_seconds",
 			Help: "End time of the partition's last Dealer cycle."}, []string{"partition"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.cycles, m.duration, m.decisions, m.bytes, m.last} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-		}
+	r := promreg.New(reg)
+	m.cycles = promreg.Add(r, m.cycles)
+	m.duration = promreg.Add(r, m.duration)
+	m.decisions = promreg.Add(r, m.decisions)
+	m.bytes = promreg.Add(r, m.bytes)
+	m.last = promreg.Add(r, m.last)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

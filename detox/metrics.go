@@ -1,10 +1,11 @@
 package detox
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamo-go/dynamo/internal/promreg"
 )
 
 // Metrics are the Detox cycle series. Create them with NewMetrics and set
@@ -37,16 +38,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		lastBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_detox_last_cycle_deleted_bytes",
 			Help: "Bytes the partition's last Detox cycle decided to delete (dry runs included)."}, []string{"partition"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.cycles, m.duration, m.decisions, m.bytes, m.last, m.lastBytes} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-		}
+	r := promreg.New(reg)
+	m.cycles = promreg.Add(r, m.cycles)
+	m.duration = promreg.Add(r, m.duration)
+	m.decisions = promreg.Add(r, m.decisions)
+	m.bytes = promreg.Add(r, m.bytes)
+	m.last = promreg.Add(r, m.last)
+	m.lastBytes = promreg.Add(r, m.lastBytes)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -2,11 +2,12 @@ package fileop
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamo-go/dynamo/internal/promreg"
 )
 
 // metrics are the daemon's Prometheus series. Links are labelled
@@ -41,17 +42,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Transfer throughput per link over the last metrics interval."}, []string{"link"}),
 		window: map[string]int64{}, links: map[string]bool{}, lastTick: time.Now(),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.queued, m.active, m.done, m.failed, m.bytes, m.linkRate} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				continue
-			}
-			return nil, err
-		}
+	r := promreg.New(reg)
+	m.queued = promreg.Add(r, m.queued)
+	m.active = promreg.Add(r, m.active)
+	m.done = promreg.Add(r, m.done)
+	m.failed = promreg.Add(r, m.failed)
+	m.bytes = promreg.Add(r, m.bytes)
+	m.linkRate = promreg.Add(r, m.linkRate)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

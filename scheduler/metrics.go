@@ -1,10 +1,11 @@
 package scheduler
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamo-go/dynamo/internal/promreg"
 )
 
 // metrics are the scheduler's Prometheus series.
@@ -50,33 +51,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Runs executing now, by kind (reader, writer).",
 		}, []string{"kind"}),
 	}
-	var err error
-	m.duration = register(reg, m.duration, &err)
-	m.lastSuccess = register(reg, m.lastSuccess, &err)
-	m.runs = register(reg, m.runs, &err)
-	m.updates = register(reg, m.updates, &err)
-	m.seqFailures = register(reg, m.seqFailures, &err)
-	m.leaseHeld = register(reg, m.leaseHeld, &err)
-	m.inFlight = register(reg, m.inFlight, &err)
-	if err != nil {
+	r := promreg.New(reg)
+	m.duration = promreg.Add(r, m.duration)
+	m.lastSuccess = promreg.Add(r, m.lastSuccess)
+	m.runs = promreg.Add(r, m.runs)
+	m.updates = promreg.Add(r, m.updates)
+	m.seqFailures = promreg.Add(r, m.seqFailures)
+	m.leaseHeld = promreg.Add(r, m.leaseHeld)
+	m.inFlight = promreg.Add(r, m.inFlight)
+	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("scheduler metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (a second scheduler in one process shares series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		if *errp == nil {
-			*errp = err
-		}
-	}
-	return c
 }
