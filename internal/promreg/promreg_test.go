@@ -1,0 +1,45 @@
+package promreg
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestSecondInstanceSharesSeries: what a second instance observes is
+// exported (it counts into the collector registered first).
+func TestSecondInstanceSharesSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	mk := func() *prometheus.CounterVec {
+		r := New(reg)
+		c := Add(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x_total", Help: "x"}, []string{"l"}))
+		if r.Err() != nil {
+			t.Fatal(r.Err())
+		}
+		return c
+	}
+	a, b := mk(), mk()
+	a.WithLabelValues("v").Inc()
+	b.WithLabelValues("v").Inc()
+	if n := testutil.ToFloat64(a.WithLabelValues("v")); n != 2 {
+		t.Fatalf("exported count %v, want 2 (both instances)", n)
+	}
+}
+
+func TestConflictIsAnError(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r := New(reg)
+	Add(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "y_total", Help: "y"}))
+	Add(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "y_total", Help: "other help"}))
+	if r.Err() == nil {
+		t.Fatal("a different collector under a taken name was accepted")
+	}
+}
+
+func TestNilRegistry(t *testing.T) {
+	r := New(nil)
+	if c := Add(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "z_total", Help: "z"})); c == nil || r.Err() != nil {
+		t.Fatal("nil registry")
+	}
+}
