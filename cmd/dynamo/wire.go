@@ -72,27 +72,15 @@ var (
 
 func (q fileopQueue) QueueTransfers(ctx context.Context, ts []dealer.BlockTransfer) error {
 	snap := q.store.Snapshot()
-	var refs []fileop.ReplicaRef
-	seen := map[fileop.ReplicaRef]bool{}
+	refs := replicaRefs{}
 	for _, t := range ts {
 		site, ok := snap.SiteByName(t.Destination)
 		if !ok {
 			return fmt.Errorf("transfer of %s: unknown destination %s", t.BlockName, t.Destination)
 		}
-		ref := fileop.ReplicaRef{Block: t.Block, Site: site.ID}
-		if !seen[ref] {
-			seen[ref] = true
-			refs = append(refs, ref)
-		}
+		refs.add(fileop.ReplicaRef{Block: t.Block, Site: site.ID})
 	}
-	if len(refs) == 0 {
-		return nil
-	}
-	_, err := q.store.Write(ctx, time.Now(), func(t *inventory.Txn) error {
-		_, err := fileop.QueueTransfers(ctx, q.store, t, refs, 0)
-		return err
-	})
-	return err
+	return q.write(ctx, refs, fileop.QueueTransfers)
 }
 
 // QueueDeletions queues the removal of whole block replicas: Detox deletes
@@ -100,8 +88,7 @@ func (q fileopQueue) QueueTransfers(ctx context.Context, ts []dealer.BlockTransf
 // are exactly the files that replica holds.
 func (q fileopQueue) QueueDeletions(ctx context.Context, dels []detox.FileDeletion) error {
 	snap := q.store.Snapshot()
-	var refs []fileop.ReplicaRef
-	seen := map[fileop.ReplicaRef]bool{}
+	refs := replicaRefs{}
 	for _, d := range dels {
 		site, ok := snap.SiteByName(d.Site)
 		if !ok {
@@ -111,17 +98,35 @@ func (q fileopQueue) QueueDeletions(ctx context.Context, dels []detox.FileDeleti
 		if !ok {
 			continue // the block is gone already: nothing left to delete
 		}
-		ref := fileop.ReplicaRef{Block: b.ID, Site: site.ID, AllowLastCopy: d.LastCopy}
-		if !seen[ref] {
-			seen[ref] = true
-			refs = append(refs, ref)
-		}
+		refs.add(fileop.ReplicaRef{Block: b.ID, Site: site.ID, AllowLastCopy: d.LastCopy})
 	}
-	if len(refs) == 0 {
+	return q.write(ctx, refs, fileop.QueueDeletions)
+}
+
+// replicaRefs collects replica references once each, in the order named.
+type replicaRefs struct {
+	list []fileop.ReplicaRef
+	seen map[fileop.ReplicaRef]bool
+}
+
+func (r *replicaRefs) add(ref fileop.ReplicaRef) {
+	if r.seen == nil {
+		r.seen = map[fileop.ReplicaRef]bool{}
+	}
+	if !r.seen[ref] {
+		r.seen[ref] = true
+		r.list = append(r.list, ref)
+	}
+}
+
+// write queues refs with queue in one inventory write (none when empty).
+func (q fileopQueue) write(ctx context.Context, refs replicaRefs,
+	queue func(context.Context, *inventory.Store, *inventory.Txn, []fileop.ReplicaRef, int) (int, error)) error {
+	if len(refs.list) == 0 {
 		return nil
 	}
 	_, err := q.store.Write(ctx, time.Now(), func(t *inventory.Txn) error {
-		_, err := fileop.QueueDeletions(ctx, q.store, t, refs, 0)
+		_, err := queue(ctx, q.store, t, refs.list, 0)
 		return err
 	})
 	return err
