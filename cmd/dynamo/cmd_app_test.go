@@ -90,6 +90,27 @@ func TestAppCLI(t *testing.T) {
 	if len(rr.Runs) != 2 || rr.Runs[0].Status != scheduler.StatusSkipped || rr.Runs[1].Status != scheduler.StatusFailed {
 		t.Errorf("runs of noop: %+v", rr.Runs)
 	}
+	out, err = runCLI(t, "app", "runs", "noop", "-o", "json")
+	must(t, err)
+	if err := json.Unmarshal([]byte(out), &rr); err != nil || len(rr.Runs) != 2 {
+		t.Errorf("app runs -o json: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "app", "list", "-o", "json")
+	must(t, err)
+	var l scheduler.ListResponse
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Apps) == 0 || l.Server == "" {
+		t.Errorf("app list -o json: %v\n%s", err, out)
+	}
+	for _, a := range l.Apps {
+		if a.Name == "noop" && (a.Paused == nil || a.Paused.Reason != "testing") {
+			t.Errorf("app list -o json does not show the pause: %+v", a)
+		}
+	}
+	out, err = runCLI(t, "app", "list", "-o", "table")
+	must(t, err)
+	if !strings.Contains(out, "APP") || json.Valid([]byte(strings.TrimSpace(out))) {
+		t.Errorf("app list -o table:\n%s", out)
+	}
 	out, err = runCLI(t, "app", "runs", "--status", "ok")
 	must(t, err)
 	if !strings.Contains(out, "test:counter") || strings.Contains(out, "skipped") {

@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,10 +23,20 @@ func init() { registerCommand(newFileopCmd) }
 // compare-and-set, so running them next to a live daemon is safe.
 func newFileopCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "fileop", Short: "Inspect and steer the file-operation queue"}
+	// Listings print a table; --json (-o json) prints the rows as one
+	// JSON array.
+	var asJSON bool
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output: one JSON array")
 	printJSON := func(c *cobra.Command, v any) error {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
+	}
+	table := func(header string, rows func(w io.Writer)) {
+		tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+		rows(tw)
+		tw.Flush()
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use: "status", Short: "Count subscriptions by operation, state and hold reason", Args: cobra.NoArgs,
@@ -38,6 +50,9 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(c, nonNil(rows))
+			}
 			fmt.Fprintf(g.stdout, "%-9s %-10s %-17s %10s %15s\n", "OP", "STATE", "HOLD", "COUNT", "BYTES")
 			for _, r := range rows {
 				fmt.Fprintf(g.stdout, "%-9s %-10s %-17s %10d %15d\n", r.Op, r.State, r.HoldReason, r.Count, r.Bytes)
@@ -47,7 +62,7 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 	})
 	var limit int
 	held := &cobra.Command{
-		Use: "held", Short: "List held subscriptions (JSON)", Args: cobra.NoArgs,
+		Use: "held", Short: "List held subscriptions with why they are held", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			e, err := g.openExisting(c.Context())
 			if err != nil {
@@ -58,7 +73,15 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(c, rows)
+			if asJSON {
+				return printJSON(c, nonNil(rows))
+			}
+			table("ID\tOP\tLFN\tSITE\tSOURCE\tHOLD\tTRIES\tMESSAGE", func(w io.Writer) {
+				for _, r := range rows {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\t%d\t%s\n", r.ID, r.Op, r.LFN, r.SiteID, r.SourceSite, r.HoldReason, r.Tries, r.Message)
+				}
+			})
+			return nil
 		},
 	}
 	held.Flags().IntVar(&limit, "limit", 1000, "at most this many")
@@ -154,7 +177,7 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 	})
 	var sub int64
 	hist := &cobra.Command{
-		Use: "history", Short: "Recorded attempts, newest first (JSON)", Args: cobra.NoArgs,
+		Use: "history", Short: "Recorded attempts, newest first", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			e, err := g.openExisting(c.Context())
 			if err != nil {
@@ -165,22 +188,41 @@ func newFileopCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(c, rows)
+			if asJSON {
+				return printJSON(c, nonNil(rows))
+			}
+			table("ID\tSUB\tOP\tLFN\tSITE\tSOURCE\tOUTCOME\tBYTES\tFINISHED\tMESSAGE", func(w io.Writer) {
+				for _, r := range rows {
+					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\n", r.ID, r.Subscription, r.Op, r.LFN, r.Site, r.SourceSite,
+						r.Outcome, r.Bytes, time.Unix(r.Finished, 0).UTC().Format(time.RFC3339), r.Message)
+				}
+			})
+			return nil
 		},
 	}
 	hist.Flags().Int64Var(&sub, "subscription", 0, "only this subscription")
 	hist.Flags().IntVar(&limit, "limit", 100, "at most this many")
 	cmd.AddCommand(hist)
-	cmd.AddCommand(newFileopReplicaCmds(g, printJSON)...)
+	cmd.AddCommand(newFileopReplicaCmds(g, func(c *cobra.Command, rows []fileop.ReplicaHealth) error {
+		if asJSON {
+			return printJSON(c, nonNil(rows))
+		}
+		table("BLOCK\tSITE\tSUSPICIOUS\tMISMATCHES\tLAST LFN\tREASON", func(w io.Writer) {
+			for _, r := range rows {
+				fmt.Fprintf(w, "%s\t%s\t%t\t%d\t%s\t%s\n", r.Block, r.Site, r.Suspicious, r.Mismatches, r.LastLFN, r.Reason)
+			}
+		})
+		return nil
+	})...)
 	return cmd
 }
 
 // newFileopReplicaCmds are the commands that change replica flags or
 // retry from a named source. Flags are inventory writes, so they go to
 // the server (the writer-lease holder) over REST, never to the database.
-func newFileopReplicaCmds(g *globalOptions, printJSON func(*cobra.Command, any) error) []*cobra.Command {
+func newFileopReplicaCmds(g *globalOptions, printReplicas func(*cobra.Command, []fileop.ReplicaHealth) error) []*cobra.Command {
 	replicas := &cobra.Command{
-		Use: "replicas", Short: "Replicas with checksum mismatches as a transfer source, or flagged suspicious (JSON)", Args: cobra.NoArgs,
+		Use: "replicas", Short: "Replicas with checksum mismatches as a transfer source, or flagged suspicious", Args: cobra.NoArgs,
 	}
 	listClient := serverClientFlags(g, replicas, "/api/v1/fileop", 30*time.Second)
 	replicas.RunE = func(c *cobra.Command, _ []string) error {
@@ -188,7 +230,7 @@ func newFileopReplicaCmds(g *globalOptions, printJSON func(*cobra.Command, any) 
 		if err := listClient().call(c.Context(), "GET", "/replicas", nil, &rows); err != nil {
 			return err
 		}
-		return printJSON(c, rows)
+		return printReplicas(c, rows)
 	}
 	var reason string
 	markBad := &cobra.Command{
@@ -252,4 +294,12 @@ func parseIDs(args []string) ([]int64, error) {
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// nonNil makes an empty listing print [] rather than null.
+func nonNil[T any](rows []T) []T {
+	if rows == nil {
+		return []T{}
+	}
+	return rows
 }

@@ -173,6 +173,31 @@ func newProjectCmd(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(report)
 
 	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the projects the server runs or has ended, by name",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var l []projects.Summary
+			if err := client().call(cmd.Context(), "GET", "", nil, &l); err != nil {
+				return err
+			}
+			if l == nil {
+				l = []projects.Summary{}
+			}
+			if asJSON {
+				return jsonOut(g.stdout, l)
+			}
+			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "PROJECT\tSTATE\tOWNER\tDATASET\tSITE\tFILES\tCONSUMED\tPROCESSES")
+			for _, s := range l {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", s.Name, s.State, s.Owner, s.Dataset, s.Site, s.Files,
+					s.Counts[projects.FileConsumed], len(s.Consumers))
+			}
+			return w.Flush()
+		},
+	})
+
+	cmd.AddCommand(&cobra.Command{
 		Use:   "status PROJECT",
 		Short: "Show a project's summary (files by state, processes, recovery list once ended)",
 		Args:  cobra.ExactArgs(1),

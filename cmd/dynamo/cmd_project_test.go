@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -73,6 +74,24 @@ func TestProjectCLI(t *testing.T) {
 	must(t, err)
 	if _, err := runCLI(t, "project", "report", "cli1", cpid, parts[1]); err == nil {
 		t.Error("second report accepted")
+	}
+	// Listings: -o json prints the documented shapes, -o table a table.
+	out, err = runCLI(t, "project", "list", "-o", "json")
+	must(t, err)
+	var list []projects.Summary
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].Name != "cli1" || list[0].Files != 2 || list[0].State != "running" {
+		t.Errorf("project list -o json: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "project", "list", "-o", "table")
+	must(t, err)
+	if !strings.HasPrefix(out, "PROJECT") || !strings.Contains(out, "cli1") || json.Valid([]byte(out)) {
+		t.Errorf("project list -o table:\n%s", out)
+	}
+	out, err = runCLI(t, "project", "status", "cli1", "-o", "json")
+	must(t, err)
+	var sum projects.Summary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Name != "cli1" || sum.Counts[projects.FileConsumed] != 1 || len(sum.Consumers) != 1 {
+		t.Errorf("project status -o json: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "project", "status", "cli1")
 	must(t, err)

@@ -171,7 +171,7 @@ detox:
 	require.Error(t, err, "mark-bad without --reason")
 	out, err = runCLI(t, "fileop", "mark-bad", "/OnTape/R-v1/RAW#b1", "T1_X_MSS", "--reason", "tape lost in the robot", "--server", base)
 	require.NoError(t, err, out)
-	out, err = runCLI(t, "fileop", "replicas", "--server", base)
+	out, err = runCLI(t, "fileop", "replicas", "--server", base, "-o", "json")
 	require.NoError(t, err, out)
 	require.Contains(t, out, `"block": "/OnTape/R-v1/RAW#b1"`)
 	require.Contains(t, out, `"suspicious": true`)
@@ -183,7 +183,7 @@ detox:
 	require.ErrorContains(t, err, "block /OnTape/R-v1/RAW#b9")
 	out, err = runCLI(t, "fileop", "clear-bad", "/OnTape/R-v1/RAW#b1", "T1_X_MSS", "--server", base)
 	require.NoError(t, err, out)
-	out, err = runCLI(t, "fileop", "replicas", "--server", base)
+	out, err = runCLI(t, "fileop", "replicas", "--server", base, "-o", "json")
 	require.NoError(t, err, out)
 	require.NotContains(t, out, "OnTape")
 }
