@@ -137,8 +137,7 @@ func (r *Runner) Diff(ctx context.Context, snap *inventory.Snapshot, spec DiffSp
 	if spec.At.IsZero() {
 		spec.At = time.Now()
 	}
-	opts := PlanOptions{Sources: r.Sources, DeletionPerIteration: r.Config.Step(spec.Partition),
-		AllowLastCopyDeletion: pc.AllowLastCopyDeletion, At: spec.At, Log: r.Log}
+	opts := r.PlanOptions(spec.Partition, spec.At)
 	opts.CopyCounts = sa
 	planA, err := PlanCycle(ctx, snap, spec.A, opts)
 	if err != nil {

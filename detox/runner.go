@@ -97,10 +97,7 @@ func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *invento
 		opts.At = time.Now()
 	}
 	dry := opts.DryRun || r.Config.DryRun
-	pc := r.Config.Partitions[partition]
-	plan, err := PlanCycle(ctx, snap, pol, PlanOptions{At: opts.At, Sources: r.Sources,
-		DeletionPerIteration: r.Config.Step(partition), AllowLastCopyDeletion: pc.AllowLastCopyDeletion,
-		CopyCounts: pc.CopyCounts, Log: r.Log})
+	plan, err := PlanCycle(ctx, snap, pol, r.PlanOptions(partition, opts.At))
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +110,7 @@ func (r *Runner) RunCycleOn(ctx context.Context, partition string, snap *invento
 	if dry {
 		return res, nil
 	}
+	pc := r.Config.Partitions[partition]
 	res.Applied, err = ApplyTo(ctx, target(), plan, ApplyOptions{MaxVolume: r.Config.MaxVolumePerCycle,
 		MaxFilesPerSite: r.Config.MaxFilesPerSite, AllowLastCopyDeletion: pc.AllowLastCopyDeletion,
 		MaxLastCopyVolume: pc.MaxLastCopyVolume, MaxLastCopyReplicas: pc.MaxLastCopyReplicas,

@@ -517,3 +517,23 @@ func (s *Store) UnfinishedCancelled(ctx context.Context, kind Kind) ([]Request, 
 	}
 	return s.ListRequests(ctx, RequestFilter{Kind: kind, IDs: ids})
 }
+
+// CopiesWaiting reports whether a copy request waits for placement: new,
+// or activated with a copy not placed yet (an action still new).
+func (s *Store) CopiesWaiting(ctx context.Context) (bool, error) {
+	reqs, err := s.ListRequests(ctx, RequestFilter{Kind: KindCopy, Statuses: []Status{StatusNew, StatusActivated}})
+	if err != nil {
+		return false, err
+	}
+	for _, r := range reqs {
+		if r.Status == StatusNew {
+			return true, nil
+		}
+		for _, a := range r.Actions {
+			if a.Status == ActionNew {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/internal/logging"
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
@@ -89,7 +90,7 @@ func TestProjectDeliveriesAreAccesses(t *testing.T) {
 	}
 	accesses := func() int {
 		t.Helper()
-		rows, err := recordedAccesses{d}.DatasetAccesses(ctx, 0)
+		rows, err := recordedAccesses{detox.DBAccesses{DB: d}}.DatasetAccesses(ctx, 0)
 		must(t, err)
 		n := 0
 		for _, r := range rows {

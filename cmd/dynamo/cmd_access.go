@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -97,11 +95,10 @@ record (its line named) writes nothing.`,
 	return cmd
 }
 
-// readAccessFeed reads a feed file ("-": stdin): a JSON array of accesses
-// or one JSON object a line. A record without a time is an error (the
-// feed says when the data was read).
+// readAccessFeed reads a feed file ("-": stdin); see
+// detox.DecodeAccessFeed for the format.
 func readAccessFeed(stdin io.Reader, path string) ([]detox.Access, error) {
-	var r io.Reader = stdin
+	r := stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
@@ -110,37 +107,9 @@ func readAccessFeed(stdin io.Reader, path string) ([]detox.Access, error) {
 		defer f.Close()
 		r = f
 	}
-	br := bufio.NewReader(r)
-	first, err := br.Peek(1)
-	for err == nil && (first[0] == ' ' || first[0] == '\n' || first[0] == '\t' || first[0] == '\r') {
-		_, _ = br.ReadByte()
-		first, err = br.Peek(1)
-	}
+	accs, err := detox.DecodeAccessFeed(r)
 	if err != nil {
-		return nil, fmt.Errorf("%s: empty feed", path)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	dec := json.NewDecoder(br)
-	dec.DisallowUnknownFields()
-	var out []detox.Access
-	if first[0] == '[' {
-		if err := dec.Decode(&out); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	} else {
-		for i := 1; ; i++ {
-			var a detox.Access
-			if err := dec.Decode(&a); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				return nil, fmt.Errorf("%s: record %d: %w", path, i, err)
-			}
-			out = append(out, a)
-		}
-	}
-	for i, a := range out {
-		if err := a.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: record %d: %w", path, i+1, err)
-		}
-	}
-	return out, nil
+	return accs, nil
 }

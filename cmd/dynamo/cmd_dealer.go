@@ -25,7 +25,7 @@ func init() { registerCommand(newDealerCmd) }
 // (for the balancer). `dynamo serve` adds the file-operation queue.
 var dealerDeps = func(e *env) (dealer.Deps, error) {
 	return dealer.Deps{History: dealer.NewHistory(e.db), Requests: registryRequests{registry.NewStore(e.db)},
-		Accesses: recordedAccesses{e.db}, Protection: detoxProtection{detox.NewHistory(e.db)}}, nil
+		Accesses: recordedAccesses{detox.DBAccesses{DB: e.db}}, Protection: detoxProtection{detox.NewHistory(e.db)}}, nil
 }
 
 // loadDealerConfig reads path, else the file named by DYNAMO_DEALER_CONFIG

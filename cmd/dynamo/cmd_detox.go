@@ -289,9 +289,7 @@ func newDetoxExplainCmd(g *globalOptions) *cobra.Command {
 				if !ok1 || !ok2 {
 					return fmt.Errorf("no dataset %q or site %q in the inventory", dataset, site)
 				}
-				plan, err := detox.PlanCycle(ctx, snap, pol, detox.PlanOptions{Sources: r.Sources,
-					DeletionPerIteration: r.Config.Step(f.partition), AllowLastCopyDeletion: r.Config.Partitions[f.partition].AllowLastCopyDeletion,
-					CopyCounts: r.Config.Partitions[f.partition].CopyCounts})
+				plan, err := detox.PlanCycle(ctx, snap, pol, r.PlanOptions(f.partition, time.Time{}))
 				if err != nil {
 					return err
 				}

@@ -24,7 +24,7 @@ func (s *server) buildRequests(context.Context) error {
 	rs := registry.NewStore(s.env.db)
 	cfg := s.env.file.Registry
 	tr := &tracker.Tracker{Requests: rs, Queue: s.env.db, Groups: cfg.UserGroups,
-		Choke: detoxChokePoint{store: s.store, locks: registryLocks{rs}},
+		Choke: tracker.DetoxChokePoint{Store: s.store, Locks: registryLocks{rs}},
 		Log:   s.env.log.WithField("component", "tracker")}
 	if err := s.scheduler.Register(requestsApp(tr, s.dealer, s.store, rs)); err != nil {
 		return fmt.Errorf("register %s app: %w", appRequests, err)
@@ -67,7 +67,7 @@ func requestsApp(tr *tracker.Tracker, dl *dealer.Dealer, store *inventory.Store,
 				return nil, nil
 			}
 			if dl != nil && dl.HasTransferQueue() {
-				waiting, err := copiesWaiting(ctx, rs)
+				waiting, err := rs.CopiesWaiting(ctx)
 				if err != nil {
 					return nil, err
 				}
@@ -94,25 +94,4 @@ func requestsApp(tr *tracker.Tracker, dl *dealer.Dealer, store *inventory.Store,
 			return nil, nil
 		},
 	}
-}
-
-// copiesWaiting reports whether a copy request waits for the Dealer: new,
-// or activated with a copy not placed yet.
-func copiesWaiting(ctx context.Context, rs *registry.Store) (bool, error) {
-	reqs, err := rs.ListRequests(ctx, registry.RequestFilter{Kind: registry.KindCopy,
-		Statuses: []registry.Status{registry.StatusNew, registry.StatusActivated}})
-	if err != nil {
-		return false, err
-	}
-	for _, r := range reqs {
-		if r.Status == registry.StatusNew {
-			return true, nil
-		}
-		for _, a := range r.Actions {
-			if a.Status == registry.ActionNew {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
 }

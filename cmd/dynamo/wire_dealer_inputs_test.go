@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/internal/db"
 )
 
@@ -37,7 +38,7 @@ func TestDealerInputsFromRecordedAccessesAndDetoxHistory(t *testing.T) {
 	d, err := db.Open(context.Background(), dsn)
 	must(t, err)
 	defer d.Close()
-	accs, err := recordedAccesses{d}.DatasetAccesses(context.Background(), 0)
+	accs, err := recordedAccesses{detox.DBAccesses{DB: d}}.DatasetAccesses(context.Background(), 0)
 	must(t, err)
 	got := map[string]int{}
 	for _, a := range accs {

@@ -1,4 +1,4 @@
-package main
+package tracker
 
 import (
 	"context"
@@ -8,25 +8,24 @@ import (
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/inventory"
-	"github.com/dynamo-go/dynamo/tracker"
 )
 
-// detoxChokePoint gives the request tracker the one destructive choke
-// point, detox.ApplyTo: deletion requests and the clean-up of cancelled
+// DetoxChokePoint is the tracker's ChokePoint: the one destructive choke
+// point, detox.ApplyTo, so that deletion requests and the clean-up of cancelled
 // copies go through the same re-checks (replica unchanged, not locked, not
 // the last complete copy) as Detox's own deletions. The last-copy rule is
 // never waived for requests.
-type detoxChokePoint struct {
-	store *inventory.Store
-	locks detox.LockSource
+type DetoxChokePoint struct {
+	Store *inventory.Store
+	Locks detox.LockSource
 }
 
-var _ tracker.ChokePoint = detoxChokePoint{}
+var _ ChokePoint = DetoxChokePoint{}
 
-// ReasonRequest marks the deletions a request asked for.
+// reasonRequest marks the deletions a request asked for.
 const reasonRequest detox.Reason = "deletion request"
 
-func (c detoxChokePoint) plan(snap *inventory.Snapshot, refs []fileop.ReplicaRef) *detox.Plan {
+func (c DetoxChokePoint) plan(snap *inventory.Snapshot, refs []fileop.ReplicaRef) *detox.Plan {
 	p := &detox.Plan{}
 	for _, r := range refs {
 		rep, ok := snap.BlockReplica(r.Block, r.Site)
@@ -48,26 +47,26 @@ func skipped(res *detox.ApplyResult) map[fileop.ReplicaRef]string {
 	return out
 }
 
-// Refusals implements tracker.Guard with a dry run of the choke point.
-func (c detoxChokePoint) Refusals(ctx context.Context, snap *inventory.Snapshot, refs []fileop.ReplicaRef) (map[fileop.ReplicaRef]string, error) {
-	res, err := detox.ApplyTo(ctx, detox.Target{Snapshot: snap, Files: c.store}, c.plan(snap, refs),
-		detox.ApplyOptions{DryRun: true, Locks: c.locks, At: time.Now()})
+// Refusals implements Guard with a dry run of the choke point.
+func (c DetoxChokePoint) Refusals(ctx context.Context, snap *inventory.Snapshot, refs []fileop.ReplicaRef) (map[fileop.ReplicaRef]string, error) {
+	res, err := detox.ApplyTo(ctx, detox.Target{Snapshot: snap, Files: c.Store}, c.plan(snap, refs),
+		detox.ApplyOptions{DryRun: true, Locks: c.Locks, At: time.Now()})
 	if err != nil {
 		return nil, err
 	}
 	return skipped(res), nil
 }
 
-// Delete implements tracker.ChokePoint: the choke point marks the
+// Delete implements ChokePoint: the choke point marks the
 // replicas pending deletion through the tracker's lease-fenced commit, and
 // their files are queued in a second commit through the same fence. The
 // queueing is done here for every replica the choke point let through,
 // rather than per listed file, so that an incomplete replica holding no
 // file yet (a cancelled copy) is removed at once and its pending transfers
 // are cancelled.
-func (c detoxChokePoint) Delete(ctx context.Context, commit tracker.Commit, snap *inventory.Snapshot, refs []fileop.ReplicaRef, note string) (map[fileop.ReplicaRef]string, error) {
-	res, err := detox.ApplyTo(ctx, detox.Target{Snapshot: snap, Files: c.store, Commit: commit}, c.plan(snap, refs),
-		detox.ApplyOptions{Locks: c.locks, Queue: &detox.MemQueue{}, At: time.Now()})
+func (c DetoxChokePoint) Delete(ctx context.Context, commit Commit, snap *inventory.Snapshot, refs []fileop.ReplicaRef, note string) (map[fileop.ReplicaRef]string, error) {
+	res, err := detox.ApplyTo(ctx, detox.Target{Snapshot: snap, Files: c.Store, Commit: commit}, c.plan(snap, refs),
+		detox.ApplyOptions{Locks: c.Locks, Queue: &detox.MemQueue{}, At: time.Now()})
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +76,7 @@ func (c detoxChokePoint) Delete(ctx context.Context, commit tracker.Commit, snap
 	}
 	if len(through) > 0 {
 		if _, err := commit(ctx, func(t *inventory.Txn) error {
-			_, err := fileop.QueueDeletions(ctx, c.store, t, through, 0)
+			_, err := fileop.QueueDeletions(ctx, c.Store, t, through, 0)
 			return err
 		}); err != nil {
 			return nil, fmt.Errorf("%s: replicas are pending deletion but queueing their files failed: %w", note, err)
