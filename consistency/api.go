@@ -2,7 +2,6 @@ package consistency
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -27,8 +26,8 @@ import (
 //
 // Runs are started by the scheduler (application consistency:<site>) or
 // `dynamo consistency run`, not here. Success bodies are {"status":
-// "success", "data": ...}; errors {"status": "error", "errorType": ...,
-// "error": ...} with 400, 404 or 500.
+// "success", "data": ...}; errors are the API's one envelope (package
+// apierr) with 400, 404 or 500.
 func Routes(rg *gin.RouterGroup, c *Checker) {
 	rg.GET("/sites", c.hSites)
 	rg.GET("/runs", c.hRuns)
@@ -50,14 +49,6 @@ type RunDetail struct {
 }
 
 func apiOK(c *gin.Context, data any) { c.JSON(http.StatusOK, gin.H{"status": "success", "data": data}) }
-
-func apiFail(c *gin.Context, code int, kind string, err error) {
-	if code == http.StatusInternalServerError {
-		apierr.Unmapped(c, err)
-		return
-	}
-	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
-}
 
 // SiteStatuses returns every configured site with its last run: the body
 // of GET /sites, and the console's consistency page.
@@ -90,7 +81,7 @@ func (ch *Checker) Runs(ctx context.Context, site string, limit int) ([]RunRecor
 func (ch *Checker) hSites(c *gin.Context) {
 	out, err := ch.SiteStatuses(c.Request.Context())
 	if err != nil {
-		apiFail(c, http.StatusInternalServerError, "internal", err)
+		apierr.Abort(c, err)
 		return
 	}
 	apiOK(c, out)
@@ -101,14 +92,14 @@ func (ch *Checker) hRuns(c *gin.Context) {
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			apiFail(c, http.StatusBadRequest, "bad_data", fmt.Errorf("limit %q: want 1..1000", s))
+			apierr.Abort(c, &apierr.FieldError{Field: "limit", Msg: fmt.Sprintf("want 1..1000, got %q", s)})
 			return
 		}
 		limit = n
 	}
 	runs, err := ListRuns(c.Request.Context(), ch.db, c.Query("site"), limit)
 	if err != nil {
-		apiFail(c, http.StatusInternalServerError, "internal", err)
+		apierr.Abort(c, err)
 		return
 	}
 	apiOK(c, runs)
@@ -117,16 +108,12 @@ func (ch *Checker) hRuns(c *gin.Context) {
 func (ch *Checker) runParam(c *gin.Context) (RunRecord, bool) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
-		apiFail(c, http.StatusBadRequest, "bad_data", fmt.Errorf("run id %q is not a number", c.Param("id")))
+		apierr.Abort(c, &apierr.FieldError{Field: "id", Msg: fmt.Sprintf("run id %q is not a number", c.Param("id"))})
 		return RunRecord{}, false
 	}
 	r, err := GetRun(c.Request.Context(), ch.db, id)
-	switch {
-	case errors.Is(err, ErrNoRun):
-		apiFail(c, http.StatusNotFound, "not_found", err)
-		return r, false
-	case err != nil:
-		apiFail(c, http.StatusInternalServerError, "internal", err)
+	if err != nil {
+		apierr.Abort(c, err)
 		return r, false
 	}
 	return r, true
@@ -149,7 +136,7 @@ func (ch *Checker) hRun(c *gin.Context) {
 func (ch *Checker) hList(c *gin.Context) {
 	list := c.Param("list")
 	if !slices.Contains(Lists, list) {
-		apiFail(c, http.StatusBadRequest, "bad_data", fmt.Errorf("list %q: want one of %v", list, Lists))
+		apierr.Abort(c, &apierr.FieldError{Field: "list", Msg: fmt.Sprintf("%q: want one of %v", list, Lists)})
 		return
 	}
 	r, ok := ch.runParam(c)
@@ -158,7 +145,7 @@ func (ch *Checker) hList(c *gin.Context) {
 	}
 	p := filepath.Join(r.WorkDir, "report", list+".ndjson")
 	if _, err := os.Stat(p); err != nil {
-		apiFail(c, http.StatusNotFound, "not_found", fmt.Errorf("run %d has no %s list (not reached, or pruned)", r.ID, list))
+		apierr.Abort(c, fmt.Errorf("%w: run %d has no %s list (not reached, or pruned)", apierr.ErrNotFound, r.ID, list))
 		return
 	}
 	c.Header("Content-Type", "application/x-ndjson")

@@ -21,6 +21,7 @@ import (
 	"github.com/dynamo-go/dynamo/consistency"
 	"github.com/dynamo-go/dynamo/fileop/driver"
 	_ "github.com/dynamo-go/dynamo/fileop/driver/all"
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/internal/testservers"
@@ -449,6 +450,7 @@ func TestRoutes(t *testing.T) {
 	}
 	gin.SetMode(gin.TestMode)
 	eng := gin.New()
+	eng.Use(apierr.Middleware(nil, 0))
 	consistency.Routes(eng.Group("/api/v1/consistency"), c)
 	get := func(path string) (int, string) {
 		w := httptest.NewRecorder()

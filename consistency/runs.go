@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
 )
@@ -21,7 +22,7 @@ const (
 )
 
 // ErrNoRun: no run with that id.
-var ErrNoRun = errors.New("no such consistency run")
+var ErrNoRun = apierr.New(apierr.ErrNotFound, "no such consistency run")
 
 // RunRecord is one row of consistency_runs: a run's outcome and counts.
 type RunRecord struct {

@@ -1,7 +1,6 @@
 package dealer
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -22,8 +21,8 @@ import (
 //	GET cycles/:id/reasons                         rejection counts per reason
 //	GET reasons                                    every reason the Dealer can give
 //
-// Responses are JSON; errors are {"error": "..."} with 400 for bad
-// parameters, 404 for an unknown cycle and 500 otherwise.
+// Responses are JSON; errors are the API's one envelope (package apierr)
+// with 400 for bad parameters, 404 for an unknown cycle and 500 otherwise.
 func Routes(rg *gin.RouterGroup, h *History) {
 	rg.GET("/cycles", func(c *gin.Context) {
 		limit, offset, ok := paging(c)
@@ -32,7 +31,7 @@ func Routes(rg *gin.RouterGroup, h *History) {
 		}
 		cs, err := h.Cycles(c.Request.Context(), limit, offset)
 		if err != nil {
-			apiError(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"cycles": cs})
@@ -44,7 +43,7 @@ func Routes(rg *gin.RouterGroup, h *History) {
 		}
 		cy, err := h.Cycle(c.Request.Context(), id)
 		if err != nil {
-			apiError(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, cy)
@@ -62,7 +61,7 @@ func Routes(rg *gin.RouterGroup, h *History) {
 			ps, err := h.Proposals(c.Request.Context(), id, ProposalFilter{Plugin: c.Query("plugin"), Reason: c.Query("reason"),
 				Rejected: rejected, Limit: limit, Offset: offset})
 			if err != nil {
-				apiError(c, err)
+				apierr.Abort(c, err)
 				return
 			}
 			c.JSON(http.StatusOK, gin.H{"cycle": id, "proposals": ps})
@@ -77,7 +76,7 @@ func Routes(rg *gin.RouterGroup, h *History) {
 		}
 		counts, err := h.ReasonCounts(c.Request.Context(), id)
 		if err != nil {
-			apiError(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"cycle": id, "reasons": counts})
@@ -94,7 +93,7 @@ var AllReasons = []Reason{ReasonUnknownItem, ReasonDatasetStatus, ReasonDuplicat
 func cycleID(c *gin.Context) (int64, bool) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "cycle id " + strconv.Quote(c.Param("id")) + " is not a positive integer"})
+		apierr.Abort(c, &apierr.FieldError{Field: "id", Msg: "cycle id " + strconv.Quote(c.Param("id")) + " is not a positive integer"})
 		return 0, false
 	}
 	return id, true
@@ -105,7 +104,7 @@ func paging(c *gin.Context) (limit, offset int, ok bool) {
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "limit " + strconv.Quote(v) + " is not in 1..10000"})
+			apierr.Abort(c, &apierr.FieldError{Field: "limit", Msg: strconv.Quote(v) + " is not in 1..10000"})
 			return 0, 0, false
 		}
 		limit = n
@@ -113,18 +112,10 @@ func paging(c *gin.Context) (limit, offset int, ok bool) {
 	if v := c.Query("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "offset " + strconv.Quote(v) + " is not a non-negative integer"})
+			apierr.Abort(c, &apierr.FieldError{Field: "offset", Msg: strconv.Quote(v) + " is not a non-negative integer"})
 			return 0, 0, false
 		}
 		offset = n
 	}
 	return limit, offset, true
-}
-
-func apiError(c *gin.Context, err error) {
-	if !errors.Is(err, ErrNotFound) {
-		apierr.Unmapped(c, err)
-		return
-	}
-	c.JSON(http.StatusNotFound, gin.H{"error": err.Error()})
 }

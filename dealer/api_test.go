@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dynamo-go/dynamo/dealer"
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/logging"
 	"github.com/dynamo-go/dynamo/internal/testdb"
@@ -66,6 +67,7 @@ func TestHistoryAndREST(t *testing.T) {
 
 		gin.SetMode(gin.TestMode)
 		r := gin.New()
+		r.Use(apierr.Middleware(nil, 0))
 		dealer.Routes(r.Group("/api/v1/dealer"), h)
 		get := func(path string, wantStatus int, into any) {
 			t.Helper()

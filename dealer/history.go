@@ -12,11 +12,12 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 )
 
 // ErrNotFound is returned by History for a cycle that does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = apierr.New(apierr.ErrNotFound, "not found")
 
 // Cycle statuses in history.
 const (

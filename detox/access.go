@@ -1,21 +1,19 @@
 package detox
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
 // ErrAccess is wrapped by every invalid access record.
-var ErrAccess = errors.New("invalid dataset access")
+var ErrAccess = apierr.New(apierr.ErrBadRequest, "invalid dataset access")
 
 // Access is one report of a dataset being read at a site: Count accesses
 // at time At.
@@ -107,18 +105,4 @@ func (s DBAccesses) Accesses(ctx context.Context, at time.Time) ([]AccessSummary
 		out[i] = AccessSummary{Dataset: r.Dataset, Site: r.Site, NumAccess: r.N, LastAccess: r.Last}
 	}
 	return out, nil
-}
-
-// strictJSON decodes one JSON value, rejecting unknown fields and trailing
-// data.
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid JSON body: %w", err)
-	}
-	if dec.More() {
-		return errors.New("invalid JSON body: trailing data")
-	}
-	return nil
 }

@@ -11,12 +11,13 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
 // ErrNoCycle: the requested cycle is not in the history.
-var ErrNoCycle = errors.New("no such detox cycle")
+var ErrNoCycle = apierr.New(apierr.ErrNotFound, "no such detox cycle")
 
 // Cycle statuses.
 const (

@@ -1,7 +1,8 @@
 package detox
 
 import (
-	"errors"
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,8 +15,9 @@ import (
 )
 
 // Routes mounts the Detox REST API on rg (the lead mounts it, e.g. under
-// /data/detox). Bodies are JSON; responses use Dynamo's envelope
-// {"result": "OK"|"error", "message": ..., "data": ...}.
+// /api/v1/detox). Bodies are JSON, decoded strictly; answers use Dynamo's
+// envelope {"result": "OK", "message": ..., "data": ...}, errors the API's
+// one envelope (package apierr).
 //
 //	POST /access                       record accesses: one Access or an array
 //	GET  /cycles?partition=P&limit=N   cycles, newest first
@@ -43,23 +45,6 @@ func ok(c *gin.Context, data any) {
 	c.JSON(http.StatusOK, gin.H{"result": "OK", "message": "", "data": data})
 }
 
-// fail maps an error to its status: the one place the REST layer does.
-func fail(c *gin.Context, err error) {
-	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, ErrAccess):
-		status = http.StatusBadRequest
-	case errors.Is(err, ErrNoCycle):
-		status = http.StatusNotFound
-	default:
-		apierr.Unmapped(c, err)
-		return
-	}
-	c.JSON(status, gin.H{"result": "error", "message": err.Error(), "data": nil})
-}
-
-var errBadRequest = errors.New("bad request")
-
 func intParam(c *gin.Context, name string, def int) (int, error) {
 	v := c.Query(name)
 	if v == "" {
@@ -67,7 +52,7 @@ func intParam(c *gin.Context, name string, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, errors.Join(errBadRequest, errors.New(name+": want a non-negative integer, got "+strconv.Quote(v)))
+		return 0, &apierr.FieldError{Field: name, Msg: "want a non-negative integer, got " + strconv.Quote(v)}
 	}
 	return n, nil
 }
@@ -75,7 +60,7 @@ func intParam(c *gin.Context, name string, def int) (int, error) {
 func cycleID(c *gin.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, errors.Join(errBadRequest, errors.New("cycle id: want a positive integer, got "+strconv.Quote(c.Param("id"))))
+		return 0, &apierr.FieldError{Field: "id", Msg: "cycle id: want a positive integer, got " + strconv.Quote(c.Param("id"))}
 	}
 	return id, nil
 }
@@ -89,21 +74,23 @@ type accessBody struct {
 }
 
 func (a *restAPI) recordAccess(c *gin.Context) {
-	raw, err := c.GetRawData()
-	if err != nil {
-		fail(c, errors.Join(errBadRequest, err))
+	// One access or an array of them: one JSON value either way.
+	var raw json.RawMessage
+	if err := apierr.DecodeJSON(c, &raw); err != nil {
+		apierr.Abort(c, err)
 		return
 	}
 	var bodies []accessBody
-	if len(raw) > 0 && raw[0] == '[' {
-		err = strictJSON(raw, &bodies)
+	var err error
+	if raw[0] == '[' {
+		err = apierr.Decode(bytes.NewReader(raw), &bodies, true)
 	} else {
 		var one accessBody
-		err = strictJSON(raw, &one)
+		err = apierr.Decode(bytes.NewReader(raw), &one, true)
 		bodies = []accessBody{one}
 	}
 	if err != nil {
-		fail(c, errors.Join(errBadRequest, err))
+		apierr.Abort(c, err)
 		return
 	}
 	accs := make([]Access, len(bodies))
@@ -115,14 +102,18 @@ func (a *restAPI) recordAccess(c *gin.Context) {
 		if b.At != "" {
 			t, err := time.Parse(time.RFC3339, b.At)
 			if err != nil {
-				fail(c, errors.Join(errBadRequest, errors.New("access "+strconv.Itoa(i)+": at: want RFC 3339, got "+strconv.Quote(b.At))))
+				field := "at"
+				if raw[0] == '[' {
+					field = "[" + strconv.Itoa(i) + "].at"
+				}
+				apierr.Abort(c, &apierr.FieldError{Field: field, Msg: "want RFC 3339, got " + strconv.Quote(b.At)})
 				return
 			}
 			accs[i].At = t
 		}
 	}
 	if err := RecordAccess(c.Request.Context(), a.d, accs...); err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	ok(c, gin.H{"recorded": len(accs)})
@@ -131,12 +122,12 @@ func (a *restAPI) recordAccess(c *gin.Context) {
 func (a *restAPI) cycles(c *gin.Context) {
 	limit, err := intParam(c, "limit", 100)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	cs, err := a.h.Cycles(c.Request.Context(), c.Query("partition"), limit)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	ok(c, cs)
@@ -145,12 +136,12 @@ func (a *restAPI) cycles(c *gin.Context) {
 func (a *restAPI) cycle(c *gin.Context) {
 	id, err := cycleID(c)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	cy, err := a.h.Cycle(c.Request.Context(), id)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	ok(c, cy)
@@ -159,16 +150,16 @@ func (a *restAPI) cycle(c *gin.Context) {
 func (a *restAPI) sites(c *gin.Context) {
 	id, err := cycleID(c)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	if _, err := a.h.Cycle(c.Request.Context(), id); err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	ss, err := a.h.Sites(c.Request.Context(), id)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	ok(c, ss)
@@ -177,22 +168,22 @@ func (a *restAPI) sites(c *gin.Context) {
 func (a *restAPI) replicas(c *gin.Context) {
 	id, err := cycleID(c)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	limit, err := intParam(c, "limit", 1000)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	offset, err := intParam(c, "offset", 0)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	rs, err := a.h.Replicas(c.Request.Context(), id, c.Query("site"), c.Query("dataset"), limit, offset)
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return
 	}
 	ok(c, rs)

@@ -12,14 +12,20 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 )
 
+// envelope holds a success answer (Dynamo's envelope) or an error (the
+// API's one error envelope).
 type envelope struct {
 	Result  string          `json:"result"`
 	Message string          `json:"message"`
 	Data    json.RawMessage `json:"data"`
+	Error   string          `json:"error"`
+	Code    string          `json:"code"`
+	Field   string          `json:"field"`
 }
 
 func call(t *testing.T, r http.Handler, method, path, body string) (int, envelope) {
@@ -39,6 +45,7 @@ func TestREST(t *testing.T) {
 		id, err := NewHistory(d).Record(h.ctx, h.plan, StatusPlanned, true, "", time.Now())
 		require.NoError(t, err)
 		r := gin.New()
+		r.Use(apierr.Middleware(nil, 0))
 		Routes(r.Group("/data/detox"), d)
 
 		code, e := call(t, r, "GET", "/data/detox/cycles?partition=Default", "")
@@ -80,7 +87,7 @@ func TestREST(t *testing.T) {
 		require.Equal(t, 404, code)
 		code, e = call(t, r, "GET", "/data/detox/cycles/x", "")
 		require.Equal(t, 400, code)
-		require.Contains(t, e.Message, "cycle id")
+		require.Contains(t, e.Error, "cycle id")
 		code, _ = call(t, r, "GET", "/data/detox/cycles?limit=-1", "")
 		require.Equal(t, 400, code)
 
@@ -88,10 +95,11 @@ func TestREST(t *testing.T) {
 		require.Equal(t, 200, code, e.Message)
 		code, e = call(t, r, "POST", "/data/detox/access", `{"dataset": "/Gone/R-v1/AOD", "site": "T2_A", "extra": 1}`)
 		require.Equal(t, 400, code)
-		require.Contains(t, e.Message, "extra")
+		require.Equal(t, "unknown_field", e.Code)
+		require.Equal(t, "extra", e.Field)
 		code, e = call(t, r, "POST", "/data/detox/access", `{"dataset": "not a dataset", "site": "T2_A"}`)
 		require.Equal(t, 400, code)
-		require.Contains(t, e.Message, "dataset")
+		require.Contains(t, e.Error, "dataset")
 		acc, err := DBAccesses{DB: d}.Accesses(h.ctx, time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC))
 		require.NoError(t, err)
 		require.Len(t, acc, 1)

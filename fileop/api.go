@@ -2,7 +2,6 @@ package fileop
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -40,21 +39,26 @@ type API struct {
 //	                                    declare a replica bad (bad: false clears the flag)
 //	POST /retry-from {"id":N,"source":"S"}  retry a held transfer from a named source
 //
-// Errors are {"status":"error","errorType":...,"error":...}.
+// Errors are the API's one envelope (package apierr); bodies are decoded
+// strictly.
 func (a *API) Routes(rg *gin.RouterGroup) {
 	rg.GET("/status", func(c *gin.Context) {
 		rows, err := Status(c, a.DB)
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": rows})
 	})
 	rg.GET("/held", func(c *gin.Context) {
-		limit, _ := strconv.Atoi(c.Query("limit"))
+		limit, err := queryInt(c, "limit")
+		if err != nil {
+			apierr.Abort(c, err)
+			return
+		}
 		rows, err := Held(c, a.DB, limit)
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": rows})
@@ -66,8 +70,8 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			Reason     HoldReason `json:"reason"` // older name of hold_reason
 			Comment    string     `json:"comment"`
 		}
-		if err := c.ShouldBindJSON(&req); err != nil {
-			fail(c, errors.Join(ErrInvalid, err))
+		if err := apierr.DecodeJSON(c, &req); err != nil {
+			apierr.Abort(c, err)
 			return
 		}
 		if req.HoldReason == "" {
@@ -75,87 +79,108 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 		}
 		n, err := a.ReleaseWith(c, ReleaseOptions{IDs: req.IDs, HoldReason: req.HoldReason, Comment: req.Comment, By: c.GetString("user")})
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"released": n}})
 	})
 	rg.POST("/cancel", func(c *gin.Context) {
 		var req struct {
-			IDs []int64 `json:"ids" binding:"required"`
+			IDs []int64 `json:"ids"`
 		}
-		if err := c.ShouldBindJSON(&req); err != nil {
-			fail(c, errors.Join(ErrInvalid, err))
+		if err := apierr.DecodeJSON(c, &req); err != nil {
+			apierr.Abort(c, err)
+			return
+		}
+		if len(req.IDs) == 0 {
+			apierr.Abort(c, &apierr.FieldError{Field: "ids", Msg: "required: the subscriptions to cancel"})
 			return
 		}
 		n, err := a.Cancel(c, req.IDs)
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"cancelled": n}})
 	})
 	rg.GET("/subscriptions/:id", func(c *gin.Context) {
 		id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-		if err != nil {
-			fail(c, errors.Join(ErrInvalid, err))
+		if err != nil || id <= 0 {
+			apierr.Abort(c, &apierr.FieldError{Field: "id", Msg: "want a positive integer, got " + strconv.Quote(c.Param("id"))})
 			return
 		}
 		s, err := Get(c, a.DB, id)
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": s})
 	})
 	rg.GET("/replicas", func(c *gin.Context) {
 		if a.Inventory == nil {
-			fail(c, errNoInventory)
+			apierr.Abort(c, errNoInventory)
 			return
 		}
 		rows, err := ReplicaHealthList(c, a.DB, a.Inventory.Snapshot())
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": rows})
 	})
 	rg.POST("/replicas/mark", func(c *gin.Context) {
 		var req struct {
-			Block  string `json:"block" binding:"required"`
-			Site   string `json:"site" binding:"required"`
-			Bad    *bool  `json:"bad" binding:"required"`
+			Block  string `json:"block"`
+			Site   string `json:"site"`
+			Bad    *bool  `json:"bad"`
 			Reason string `json:"reason"`
 		}
-		if err := c.ShouldBindJSON(&req); err != nil {
-			fail(c, errors.Join(ErrInvalid, err))
+		if err := apierr.DecodeJSON(c, &req); err != nil {
+			apierr.Abort(c, err)
 			return
 		}
-		if a.Inventory == nil {
-			fail(c, errNoInventory)
+		switch {
+		case req.Block == "":
+			apierr.Abort(c, &apierr.FieldError{Field: "block", Msg: "required: dataset#block"})
+			return
+		case req.Site == "":
+			apierr.Abort(c, &apierr.FieldError{Field: "site", Msg: "required"})
+			return
+		case req.Bad == nil:
+			apierr.Abort(c, &apierr.FieldError{Field: "bad", Msg: "required: true to flag the replica, false to clear the flag"})
+			return
+		case a.Inventory == nil:
+			apierr.Abort(c, errNoInventory)
 			return
 		}
 		if err := MarkReplica(c, a.Inventory, a.DB, a.Inventory.Snapshot(), req.Block, req.Site, *req.Bad, req.Reason, a.now()); err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"block": req.Block, "site": req.Site, "suspicious": *req.Bad}})
 	})
 	rg.POST("/retry-from", func(c *gin.Context) {
 		var req struct {
-			ID     int64  `json:"id" binding:"required"`
-			Source string `json:"source" binding:"required"`
+			ID     int64  `json:"id"`
+			Source string `json:"source"`
 		}
-		if err := c.ShouldBindJSON(&req); err != nil {
-			fail(c, errors.Join(ErrInvalid, err))
+		if err := apierr.DecodeJSON(c, &req); err != nil {
+			apierr.Abort(c, err)
 			return
 		}
-		if a.Inventory == nil {
-			fail(c, errNoInventory)
+		switch {
+		case req.ID <= 0:
+			apierr.Abort(c, &apierr.FieldError{Field: "id", Msg: "required: a subscription id"})
+			return
+		case req.Source == "":
+			apierr.Abort(c, &apierr.FieldError{Field: "source", Msg: "required: the site to copy from"})
+			return
+		case a.Inventory == nil:
+			apierr.Abort(c, errNoInventory)
 			return
 		}
 		if err := RetryFromSource(c, a.DB, a.Inventory.Snapshot(), a.now(), req.ID, req.Source); err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		if a.Wake != nil {
@@ -164,11 +189,19 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"id": req.ID, "source": req.Source}})
 	})
 	rg.GET("/history", func(c *gin.Context) {
-		sub, _ := strconv.ParseInt(c.Query("subscription"), 10, 64)
-		limit, _ := strconv.Atoi(c.Query("limit"))
-		rows, err := History(c, a.DB, sub, limit)
+		sub, err := queryInt(c, "subscription")
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
+			return
+		}
+		limit, err := queryInt(c, "limit")
+		if err != nil {
+			apierr.Abort(c, err)
+			return
+		}
+		rows, err := History(c, a.DB, int64(sub), limit)
+		if err != nil {
+			apierr.Abort(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "success", "data": rows})
@@ -225,23 +258,18 @@ func (a *API) Throughput(ctx context.Context, since time.Time, width time.Durati
 }
 
 // errNoInventory: the API was built without an inventory store.
-var errNoInventory = errors.New("replica flags need the inventory; not wired here")
+var errNoInventory = apierr.New(apierr.ErrUnavailable, "replica flags need the inventory; not wired here")
 
-// fail maps an error to a status code and the JSON error body.
-func fail(c *gin.Context, err error) {
-	code, typ := http.StatusInternalServerError, "internal"
-	switch {
-	case errors.Is(err, ErrInvalid):
-		code, typ = http.StatusBadRequest, "bad_data"
-	case errors.Is(err, ErrNotFound):
-		code, typ = http.StatusNotFound, "not_found"
-	case errors.Is(err, ErrConflict):
-		code, typ = http.StatusConflict, "conflict"
-	case errors.Is(err, errNoInventory):
-		code, typ = http.StatusNotImplemented, "unavailable"
-	default:
-		apierr.Unmapped(c, err)
-		return
+// queryInt is an optional non-negative integer query parameter (0 when
+// absent).
+func queryInt(c *gin.Context, name string) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		return 0, nil
 	}
-	c.JSON(code, gin.H{"status": "error", "errorType": typ, "error": err.Error()})
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, &apierr.FieldError{Field: name, Msg: "want a non-negative integer, got " + strconv.Quote(v)}
+	}
+	return n, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 )
@@ -31,6 +32,7 @@ func TestRESTHeldReleaseStatusHistory(t *testing.T) {
 		e.runUntil(t, testConfig(), fileop.Options{}, 20*time.Second)
 		woken := 0
 		r := gin.New()
+		r.Use(apierr.Middleware(nil, time.Second))
 		(&fileop.API{DB: d, Wake: func() { woken++ }}).Routes(r.Group("/api/v1/fileop"))
 		call := func(method, path, body string) (int, map[string]any) {
 			w := httptest.NewRecorder()
@@ -69,7 +71,7 @@ func TestRESTHeldReleaseStatusHistory(t *testing.T) {
 		if code, out = call("GET", "/api/v1/fileop/subscriptions/999999", ""); code != 404 || out["errorType"] != "not_found" {
 			t.Fatalf("missing: %d %v", code, out)
 		}
-		if code, out = call("POST", "/api/v1/fileop/release", `{"ids":"x"}`); code != 400 || out["errorType"] != "bad_data" {
+		if code, out = call("POST", "/api/v1/fileop/release", `{"ids":"x"}`); code != 400 || out["errorType"] != "bad_request" || out["code"] != "wrong_type" || out["field"] != "ids" {
 			t.Fatalf("bad body: %d %v", code, out)
 		}
 	})

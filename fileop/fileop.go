@@ -25,7 +25,7 @@
 // over fileop/driver), gfal2 (gfal-copy/gfal-rm processes) and FTS3 (REST).
 package fileop
 
-import "errors"
+import "github.com/dynamo-go/dynamo/internal/apierr"
 
 // Op is the kind of a subscription.
 type Op string
@@ -71,11 +71,11 @@ const (
 var (
 	// ErrConflict: a compare-and-set found the row in another state than
 	// expected (another actor moved it first). Nothing was changed.
-	ErrConflict = errors.New("subscription changed concurrently")
+	ErrConflict = apierr.New(apierr.ErrConflict, "subscription changed concurrently")
 	// ErrNotFound: no such subscription.
-	ErrNotFound = errors.New("no such subscription")
+	ErrNotFound = apierr.New(apierr.ErrNotFound, "no such subscription")
 	// ErrInvalid: a request names unknown objects or is malformed.
-	ErrInvalid = errors.New("invalid request")
+	ErrInvalid = apierr.New(apierr.ErrBadRequest, "invalid request")
 )
 
 // Table names.

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/stager"
@@ -47,15 +48,15 @@ const (
 
 // Errors of the manager; Routes maps them to HTTP statuses.
 var (
-	ErrNotFound      = errors.New("projects: not found")
-	ErrExists        = errors.New("projects: a project with that name exists")
-	ErrBadRequest    = errors.New("projects: bad request")
-	ErrEnded         = errors.New("projects: project ended")
-	ErrNotDelivered  = errors.New("projects: file is not delivered to this consumer")
-	ErrConsumerEnded = errors.New("projects: consumer process ended")
-	ErrUnknownSite   = errors.New("projects: unknown site")
-	ErrNoSURL        = errors.New("projects: no SURL mapping for the site")
-	ErrEmptySnapshot = errors.New("projects: the snapshot has no files")
+	ErrNotFound      = apierr.New(apierr.ErrNotFound, "projects: not found")
+	ErrExists        = apierr.New(apierr.ErrConflict, "projects: a project with that name exists")
+	ErrBadRequest    = apierr.New(apierr.ErrBadRequest, "projects: bad request")
+	ErrEnded         = apierr.New(apierr.ErrConflict, "projects: project ended")
+	ErrNotDelivered  = apierr.New(apierr.ErrConflict, "projects: file is not delivered to this consumer")
+	ErrConsumerEnded = apierr.New(apierr.ErrConflict, "projects: consumer process ended")
+	ErrUnknownSite   = apierr.New(apierr.ErrNotFound, "projects: unknown site")
+	ErrNoSURL        = apierr.New(apierr.ErrBadRequest, "projects: no SURL mapping for the site")
+	ErrEmptySnapshot = apierr.New(apierr.ErrBadRequest, "projects: the snapshot has no files")
 )
 
 // FileSource lists the files of a dataset.

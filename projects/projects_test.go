@@ -21,6 +21,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/estimator"
 	"github.com/dynamo-go/dynamo/fileop/pfn"
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
@@ -110,6 +111,7 @@ func newEnv(t *testing.T, se *setest.SE, d *db.DB, files FileSource, mutate func
 	go func() { defer wg.Done(); _ = m.Run(ctx) }()
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
+	r.Use(apierr.Middleware(nil, 0))
 	Routes(r.Group("/api/v1/projects"), m)
 	srv := httptest.NewServer(r)
 	var once sync.Once

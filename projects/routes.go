@@ -1,7 +1,6 @@
 package projects
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -34,18 +33,19 @@ import (
 //
 // Bodies may also be HTML forms (samweb clients send forms). JSON answers
 // are {"status": "success", "data": ...} (as the other dynamo APIs); errors
-// are {"status": "error", "errorType", "error"}.
+// are the API's one envelope (package apierr); JSON and form bodies are
+// decoded strictly (an unknown field is 400).
 func Routes(rg *gin.RouterGroup, m *Manager) {
 	rg.GET("", func(c *gin.Context) { okJSON(c, http.StatusOK, m.List(c.Request.Context())) })
 	rg.POST("", func(c *gin.Context) {
 		var r StartRequest
-		if !bind(c, &r) {
+		if !bind(c, &r, true) {
 			return
 		}
 		r.Owner = caller.Name(c)
 		s, err := m.Start(c.Request.Context(), r)
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		c.Header("Location", strings.TrimRight(c.Request.URL.Path, "/")+"/"+s.Name)
@@ -54,7 +54,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 	summary := func(c *gin.Context) {
 		s, err := m.Summary(c.Request.Context(), c.Param("name"))
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		okJSON(c, http.StatusOK, s)
@@ -64,47 +64,45 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 	rg.GET("/:name/recovery", func(c *gin.Context) {
 		s, err := m.Summary(c.Request.Context(), c.Param("name"))
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		okJSON(c, http.StatusOK, gin.H{"project": s.Name, "files": s.Recovery})
 	})
 	rg.POST("/:name/end", func(c *gin.Context) {
-		if !mayUse(c, m) {
+		if !noBody(c) || !mayUse(c, m) {
 			return
 		}
 		s, err := m.End(c.Request.Context(), c.Param("name"))
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		okJSON(c, http.StatusOK, s)
 	})
 	rg.POST("/:name/processes", func(c *gin.Context) {
-		if !mayUse(c, m) {
-			return
-		}
+		// The body is checked first: bad input is 400 whoever asks.
 		var r struct {
 			Name string `json:"name" form:"name"`
 		}
-		if !bind(c, &r) {
+		if !bind(c, &r, false) || !mayUse(c, m) {
 			return
 		}
 		id, err := m.EstablishProcess(c.Request.Context(), c.Param("name"), r.Name)
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		okJSON(c, http.StatusCreated, gin.H{"cpid": id})
 	})
 	rg.POST("/:name/processes/:cpid/next", func(c *gin.Context) {
 		cpid, valid := cpidParam(c)
-		if !valid || !mayUse(c, m) {
+		if !valid || !noBody(c) || !mayUse(c, m) {
 			return
 		}
 		d, err := m.NextFile(c.Request.Context(), c.Param("name"), cpid)
 		if err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		switch d.Status {
@@ -124,35 +122,35 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 	})
 	rg.POST("/:name/processes/:cpid/files", func(c *gin.Context) {
 		cpid, valid := cpidParam(c)
-		if !valid || !mayUse(c, m) {
+		if !valid {
 			return
 		}
 		var r struct {
 			Filename string `json:"filename" form:"filename"`
 			Status   string `json:"status" form:"status"`
 		}
-		if !bind(c, &r) {
+		if !bind(c, &r, true) || !mayUse(c, m) {
 			return
 		}
 		if err := m.UpdateFileStatus(c.Request.Context(), c.Param("name"), cpid, r.Filename, r.Status); err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		okJSON(c, http.StatusOK, gin.H{"filename": r.Filename, "status": r.Status})
 	})
 	rg.POST("/:name/processes/:cpid/end", func(c *gin.Context) {
 		cpid, valid := cpidParam(c)
-		if !valid || !mayUse(c, m) {
+		if !valid {
 			return
 		}
 		var r struct {
 			Status string `json:"status" form:"status"`
 		}
-		if !bind(c, &r) {
+		if !bind(c, &r, false) || !mayUse(c, m) {
 			return
 		}
 		if err := m.EndProcess(c.Request.Context(), c.Param("name"), cpid, r.Status); err != nil {
-			fail(c, err)
+			apierr.Abort(c, err)
 			return
 		}
 		okJSON(c, http.StatusOK, gin.H{"cpid": cpid, "status": r.Status})
@@ -165,7 +163,7 @@ func Routes(rg *gin.RouterGroup, m *Manager) {
 func mayUse(c *gin.Context, m *Manager) bool {
 	s, err := m.Summary(c.Request.Context(), c.Param("name"))
 	if err != nil {
-		fail(c, err)
+		apierr.Abort(c, err)
 		return false
 	}
 	if !caller.May(c, s.Owner) {
@@ -173,8 +171,7 @@ func mayUse(c *gin.Context, m *Manager) bool {
 		if s.Owner != "" {
 			owner = "user " + s.Owner
 		}
-		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"status": "error", "errorType": "forbidden",
-			"error": fmt.Sprintf("project %s belongs to %s; only its owner or an operator may use it", s.Name, owner)})
+		apierr.Abort(c, fmt.Errorf("%w: project %s belongs to %s; only its owner or an operator may use it", apierr.ErrForbidden, s.Name, owner))
 		return false
 	}
 	return true
@@ -184,13 +181,20 @@ func okJSON(c *gin.Context, code int, data any) {
 	c.JSON(code, gin.H{"status": "success", "data": data})
 }
 
-// bind decodes a JSON or form body (an empty body leaves v zero).
-func bind(c *gin.Context, v any) bool {
-	if c.Request.ContentLength == 0 {
-		return true
+// bind decodes a JSON or form body strictly (apierr.DecodeBody); required
+// says whether an empty body is an error.
+func bind(c *gin.Context, v any, required bool) bool {
+	if err := apierr.DecodeBody(c, v, required); err != nil {
+		apierr.Abort(c, err)
+		return false
 	}
-	if err := c.ShouldBind(v); err != nil {
-		fail(c, fmt.Errorf("%w: body: %w", ErrBadRequest, err))
+	return true
+}
+
+// noBody refuses a body on a route that takes none.
+func noBody(c *gin.Context) bool {
+	if err := apierr.NoBody(c); err != nil {
+		apierr.Abort(c, err)
 		return false
 	}
 	return true
@@ -199,25 +203,8 @@ func bind(c *gin.Context, v any) bool {
 func cpidParam(c *gin.Context) (int64, bool) {
 	id, err := strconv.ParseInt(c.Param("cpid"), 10, 64)
 	if err != nil || id <= 0 {
-		fail(c, fmt.Errorf("%w: process id %q is not a positive integer", ErrBadRequest, c.Param("cpid")))
+		apierr.Abort(c, &apierr.FieldError{Field: "cpid", Msg: "want a positive integer, got " + strconv.Quote(c.Param("cpid"))})
 		return 0, false
 	}
 	return id, true
-}
-
-// fail is the one place manager errors become HTTP statuses.
-func fail(c *gin.Context, err error) {
-	code, kind := http.StatusInternalServerError, "internal"
-	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrEmptySnapshot), errors.Is(err, ErrNoSURL):
-		code, kind = http.StatusBadRequest, "bad_data"
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownSite):
-		code, kind = http.StatusNotFound, "not_found"
-	case errors.Is(err, ErrExists), errors.Is(err, ErrNotDelivered), errors.Is(err, ErrConsumerEnded), errors.Is(err, ErrEnded):
-		code, kind = http.StatusConflict, "conflict"
-	default:
-		apierr.Unmapped(c, err)
-		return
-	}
-	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -31,10 +32,11 @@ const UserKey = "user"
 //	POST /:name/run      {"args": [...], "timeout": "10m", "read_only": false, "wait": false}: run now;
 //	                     202 with the queued run, or 200 with the ended run when wait is true
 //
-// Success bodies are {"status": "success", "data": ...}; errors are
-// {"status": "error", "errorType": ..., "error": ...} with 400 (bad input),
-// 404 (unknown app or run), 409 (paused, or not the lease holder: the
-// holder is named, retry there), 503 (shutting down), 500 otherwise.
+// Success bodies are {"status": "success", "data": ...}; errors are the
+// API's one envelope (package apierr) with 400 (bad input), 404 (unknown
+// app or run), 409 (code paused, or code not_leader: the holder is named,
+// retry there), 503 (shutting down), 500 otherwise. Bodies are decoded
+// strictly; every body field is optional.
 func (s *Scheduler) Routes(rg *gin.RouterGroup) {
 	rg.GET("", s.hList)
 	rg.GET("/runs", s.hRuns)
@@ -63,31 +65,20 @@ func ok(c *gin.Context, code int, data any) {
 	c.JSON(code, gin.H{"status": "success", "data": data})
 }
 
-func fail(c *gin.Context, code int, kind string, err error) {
-	if code == http.StatusInternalServerError {
-		apierr.Unmapped(c, err)
-		return
-	}
-	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
-}
-
-// failErr maps the scheduler's errors to HTTP.
+// failErr records err for the REST server's one error mapper (package
+// apierr); a run-now on a standby names the lead to retry at.
 func (s *Scheduler) failErr(c *gin.Context, err error) {
-	switch {
-	case errors.Is(err, ErrUnknownApp):
-		fail(c, http.StatusNotFound, "not_found", err)
-	case errors.Is(err, ErrPaused):
-		fail(c, http.StatusConflict, "paused", err)
-	case errors.Is(err, ErrNotLeader):
+	if errors.Is(err, ErrNotLeader) {
 		st, _ := s.Status(c.Request.Context())
 		c.Header("Retry-After", strconv.Itoa(int(time.Duration(s.cfg.Heartbeat).Seconds())+1))
-		c.AbortWithStatusJSON(http.StatusConflict, gin.H{"status": "error", "errorType": "not_leader",
-			"error": err.Error() + "; the holder is " + st.Lease.Holder, "holder": st.Lease.Holder})
-	case errors.Is(err, ErrShuttingDown):
-		fail(c, http.StatusServiceUnavailable, "unavailable", err)
-	default:
-		apierr.Unmapped(c, err)
+		err = &apierr.Error{Kind: apierr.ErrConflict, Code: "not_leader", Msg: err.Error() + "; the holder is " + st.Lease.Holder,
+			Holder: st.Lease.Holder, Err: err}
 	}
+	apierr.Abort(c, err)
+}
+
+func badQuery(c *gin.Context, field, msg string) {
+	apierr.Abort(c, &apierr.FieldError{Field: field, Msg: msg})
 }
 
 func (s *Scheduler) hList(c *gin.Context) {
@@ -149,7 +140,7 @@ func (s *Scheduler) hRuns(c *gin.Context) {
 		if v := c.Query(p.key); v != "" {
 			t, err := parseTime(v)
 			if err != nil {
-				fail(c, http.StatusBadRequest, "bad_data", errors.New(p.key+": want RFC 3339 or unix seconds, got "+strconv.Quote(v)))
+				badQuery(c, p.key, "want RFC 3339 or unix seconds, got "+strconv.Quote(v))
 				return
 			}
 			*p.dst = t
@@ -162,7 +153,7 @@ func (s *Scheduler) hRuns(c *gin.Context) {
 		if v := c.Query(p.key); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
-				fail(c, http.StatusBadRequest, "bad_data", errors.New(p.key+": want a run id, got "+strconv.Quote(v)))
+				badQuery(c, p.key, "want a run id, got "+strconv.Quote(v))
 				return
 			}
 			*p.dst = n
@@ -171,7 +162,7 @@ func (s *Scheduler) hRuns(c *gin.Context) {
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxRunsPage {
-			fail(c, http.StatusBadRequest, "bad_data", errors.New("limit: want 1.."+strconv.Itoa(MaxRunsPage)+", got "+strconv.Quote(v)))
+			badQuery(c, "limit", "want 1.."+strconv.Itoa(MaxRunsPage)+", got "+strconv.Quote(v))
 			return
 		}
 		f.Limit = n
@@ -179,7 +170,7 @@ func (s *Scheduler) hRuns(c *gin.Context) {
 	switch f.Status {
 	case "", StatusQueued, StatusRunning, StatusOK, StatusFailed, StatusTimeout, StatusCancelled, StatusSkipped, StatusAbandoned:
 	default:
-		fail(c, http.StatusBadRequest, "bad_data", errors.New("status: unknown value "+strconv.Quote(f.Status)))
+		badQuery(c, "status", "unknown value "+strconv.Quote(f.Status))
 		return
 	}
 	runs, err := s.Runs(c.Request.Context(), f)
@@ -201,12 +192,12 @@ func (s *Scheduler) hRuns(c *gin.Context) {
 func (s *Scheduler) hRun(c *gin.Context) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
-		fail(c, http.StatusBadRequest, "bad_data", errors.New("run id: want a number"))
+		badQuery(c, "id", "want a run id, got "+strconv.Quote(c.Param("id")))
 		return
 	}
 	r, err := s.GetRun(c.Request.Context(), id)
 	if err != nil {
-		fail(c, http.StatusNotFound, "not_found", err)
+		s.failErr(c, err)
 		return
 	}
 	ok(c, http.StatusOK, r)
@@ -230,11 +221,9 @@ type PauseRequest struct {
 
 func (s *Scheduler) hPause(c *gin.Context) {
 	var req PauseRequest
-	if c.Request.ContentLength != 0 {
-		if err := c.ShouldBindJSON(&req); err != nil {
-			fail(c, http.StatusBadRequest, "bad_data", err)
-			return
-		}
+	if err := apierr.DecodeOptionalJSON(c, &req); err != nil {
+		apierr.Abort(c, err)
+		return
 	}
 	l, err := s.Pause(c.Request.Context(), c.Param("name"), caller(c, req.By), req.Reason)
 	if err != nil {
@@ -245,6 +234,10 @@ func (s *Scheduler) hPause(c *gin.Context) {
 }
 
 func (s *Scheduler) hResume(c *gin.Context) {
+	if err := apierr.NoBody(c); err != nil {
+		apierr.Abort(c, err)
+		return
+	}
 	was, err := s.Resume(c.Request.Context(), c.Param("name"))
 	if err != nil {
 		s.failErr(c, err)
@@ -264,17 +257,15 @@ type RunNowRequest struct {
 
 func (s *Scheduler) hRunNow(c *gin.Context) {
 	var req RunNowRequest
-	if c.Request.ContentLength != 0 {
-		if err := c.ShouldBindJSON(&req); err != nil {
-			fail(c, http.StatusBadRequest, "bad_data", err)
-			return
-		}
+	if err := apierr.DecodeOptionalJSON(c, &req); err != nil {
+		apierr.Abort(c, err)
+		return
 	}
 	var timeout time.Duration
 	if req.Timeout != "" {
 		d, err := time.ParseDuration(req.Timeout)
 		if err != nil || d <= 0 {
-			fail(c, http.StatusBadRequest, "bad_data", errors.New("timeout: want a positive duration such as 10m, got "+strconv.Quote(req.Timeout)))
+			badQuery(c, "timeout", "want a positive duration such as 10m, got "+strconv.Quote(req.Timeout))
 			return
 		}
 		timeout = d
@@ -282,9 +273,8 @@ func (s *Scheduler) hRunNow(c *gin.Context) {
 	r, err := s.RunNow(c.Request.Context(), RunRequest{App: c.Param("name"), Args: req.Args, Timeout: timeout,
 		ReadOnly: req.ReadOnly, By: caller(c, req.By), Wait: req.Wait})
 	if err != nil {
-		if errors.Is(err, ErrPaused) {
-			c.AbortWithStatusJSON(http.StatusConflict, gin.H{"status": "error", "errorType": "paused", "error": err.Error(), "run": r})
-			return
+		if errors.Is(err, ErrPaused) && r.ID != 0 {
+			err = fmt.Errorf("%w (recorded as skipped run %d)", err, r.ID)
 		}
 		s.failErr(c, err)
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 )
 
@@ -56,6 +57,7 @@ func TestRoutes(t *testing.T) {
 	start(t, s)
 	waitLeader(t, s)
 	eng := gin.New()
+	eng.Use(apierr.Middleware(nil, 0))
 	grp := eng.Group("/api/v1/apps", func(c *gin.Context) { c.Set(UserKey, "operator") }) // stands in for the registry's auth
 	s.Routes(grp)
 	srv := httptest.NewServer(eng)
@@ -106,8 +108,8 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("app: %+v", ai)
 	}
 	env := c.do("POST", "/noop/run", "", 409, nil)
-	if !strings.Contains(string(env["errorType"]), "paused") {
-		t.Fatalf("run of paused app: %s", env["error"])
+	if string(env["errorType"]) != `"conflict"` || string(env["code"]) != `"paused"` || !strings.Contains(string(env["error"]), "skipped run") {
+		t.Fatalf("run of paused app: %s %s", env["code"], env["error"])
 	}
 	rr := c.runs("/noop/runs?status=skipped")
 	if len(rr.Runs) != 1 || rr.Runs[0].App != AppNoop {
@@ -161,6 +163,7 @@ func TestRoutesStandby(t *testing.T) {
 	b := newScheduler(t, d, fastConfig("standby"), nil)
 	start(t, b)
 	eng := gin.New()
+	eng.Use(apierr.Middleware(nil, 0))
 	b.Routes(eng.Group("/api/v1/apps"))
 	srv := httptest.NewServer(eng)
 	defer srv.Close()
@@ -171,7 +174,7 @@ func TestRoutesStandby(t *testing.T) {
 		t.Fatalf("standby list: %+v", list.Status)
 	}
 	env := c.do("POST", "/noop/run", "", 409, nil)
-	if !strings.Contains(string(env["holder"]), "holder") {
+	if string(env["holder"]) != `"holder"` || string(env["code"]) != `"not_leader"` {
 		t.Fatalf("409 does not name the holder: %v", env)
 	}
 	// Pauses are shared through the database.

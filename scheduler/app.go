@@ -22,29 +22,32 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
 // Errors returned by the scheduler. Callers test them with errors.Is.
 var (
 	// ErrUnknownApp: no application is registered under the name.
-	ErrUnknownApp = errors.New("unknown application")
+	ErrUnknownApp = apierr.New(apierr.ErrNotFound, "unknown application")
+	// ErrNoRun: no run with that id.
+	ErrNoRun = apierr.New(apierr.ErrNotFound, "no such run")
 	// ErrDuplicateApp: an application of that name is already registered.
 	ErrDuplicateApp = errors.New("application already registered")
 	// ErrBadApp: the App value is malformed (name, missing body).
 	ErrBadApp = errors.New("invalid application")
 	// ErrPaused: the application is paused by an operator.
-	ErrPaused = errors.New("application is paused")
+	ErrPaused = apierr.NewCoded(apierr.ErrConflict, "paused", "application is paused")
 	// ErrNotLeader: this server does not hold the writer lease, so it
 	// does not run applications (the other server does).
-	ErrNotLeader = errors.New("this server does not hold the writer lease")
+	ErrNotLeader = apierr.NewCoded(apierr.ErrConflict, "not_leader", "this server does not hold the writer lease")
 	// ErrTimeout: the run exceeded its timeout.
 	ErrTimeout = errors.New("run timed out")
 	// ErrLeaseLost: the writer lease was lost before the plan could be
 	// applied; the plan was discarded.
 	ErrLeaseLost = errors.New("writer lease lost")
 	// ErrShuttingDown: the scheduler is stopping and takes no new runs.
-	ErrShuttingDown = errors.New("scheduler is shutting down")
+	ErrShuttingDown = apierr.New(apierr.ErrUnavailable, "scheduler is shutting down")
 	// ErrStopped: the run was cancelled by shutdown or lease loss.
 	ErrStopped = errors.New("run cancelled")
 )

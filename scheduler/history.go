@@ -197,6 +197,9 @@ func (h history) runs(ctx context.Context, f RunFilter) ([]Run, error) {
 func (h history) run(ctx context.Context, id int64) (Run, error) {
 	var r runRow
 	if err := h.d.GetContext(ctx, &r, "SELECT "+runCols+" FROM scheduler_runs WHERE id = ?", id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Run{}, fmt.Errorf("run %d: %w", id, ErrNoRun)
+		}
 		return Run{}, fmt.Errorf("run %d: %w", id, err)
 	}
 	return r.run(), nil

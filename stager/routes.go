@@ -1,7 +1,6 @@
 package stager
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -25,19 +24,19 @@ import (
 // projects component submits are the system's. Only the owner or an
 // operator may look at, release or abort one (403 otherwise).
 //
-// Answers are {"status": "success", "data": ...}; errors are
-// {"status": "error", "errorType", "error"}.
+// Answers are {"status": "success", "data": ...}; errors are the API's
+// one envelope (package apierr); bodies are decoded strictly.
 func Routes(rg *gin.RouterGroup, s *Stager) {
 	rg.POST("/requests", func(c *gin.Context) {
 		var r Request
-		if err := c.ShouldBindJSON(&r); err != nil {
-			fail(c, http.StatusBadRequest, "bad_data", err)
+		if err := apierr.DecodeJSON(c, &r); err != nil {
+			apierr.Abort(c, err)
 			return
 		}
 		// The owner is who calls, never what the body says: it decides who
 		// may look at, release or abort the request.
 		if r.Owner != "" {
-			fail(c, http.StatusBadRequest, "bad_data", errors.New("owner: set by the server to the authenticated caller; leave it out"))
+			apierr.Abort(c, &apierr.FieldError{Field: "owner", Msg: "set by the server to the authenticated caller; leave it out"})
 			return
 		}
 		if name := caller.Name(c); name != "" {
@@ -45,11 +44,7 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 		}
 		id, err := s.Submit(c.Request.Context(), r, nil)
 		if err != nil {
-			code := http.StatusInternalServerError
-			if errors.Is(err, ErrBadRequest) || errors.Is(err, ErrNoMover) {
-				code = http.StatusBadRequest
-			}
-			fail(c, code, "bad_data", err)
+			apierr.Abort(c, err)
 			return
 		}
 		ok(c, http.StatusAccepted, gin.H{"id": id})
@@ -58,7 +53,7 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 		return func(c *gin.Context) {
 			id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 			if err != nil || id <= 0 {
-				fail(c, http.StatusBadRequest, "bad_data", errors.New("request id must be a positive integer"))
+				apierr.Abort(c, &apierr.FieldError{Field: "id", Msg: "want a positive integer, got " + strconv.Quote(c.Param("id"))})
 				return
 			}
 			fn(c, id)
@@ -68,11 +63,11 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 	owned := func(c *gin.Context, id int64) (Result, bool) {
 		r, err := s.Lookup(c.Request.Context(), id)
 		if err != nil {
-			notFoundOr500(c, err)
+			apierr.Abort(c, err)
 			return r, false
 		}
 		if !caller.May(c, OwnerUser(r.Owner)) {
-			fail(c, http.StatusForbidden, "forbidden", fmt.Errorf("stager request %d belongs to %s; only its owner or an operator may use it", id, ownerText(r.Owner)))
+			apierr.Abort(c, fmt.Errorf("%w: stager request %d belongs to %s; only its owner or an operator may use it", apierr.ErrForbidden, id, ownerText(r.Owner)))
 			return r, false
 		}
 		return r, true
@@ -84,6 +79,10 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 	}))
 	end := func(release bool) gin.HandlerFunc {
 		return withID(func(c *gin.Context, id int64) {
+			if err := apierr.NoBody(c); err != nil {
+				apierr.Abort(c, err)
+				return
+			}
 			if _, valid := owned(c, id); !valid {
 				return
 			}
@@ -94,7 +93,7 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 				err = s.Abort(c.Request.Context(), id)
 			}
 			if err != nil {
-				notFoundOr500(c, err)
+				apierr.Abort(c, err)
 				return
 			}
 			ok(c, http.StatusOK, gin.H{"id": id})
@@ -106,22 +105,6 @@ func Routes(rg *gin.RouterGroup, s *Stager) {
 
 func ok(c *gin.Context, code int, data any) {
 	c.JSON(code, gin.H{"status": "success", "data": data})
-}
-
-func notFoundOr500(c *gin.Context, err error) {
-	if errors.Is(err, ErrNotFound) {
-		fail(c, http.StatusNotFound, "not_found", err)
-		return
-	}
-	fail(c, http.StatusInternalServerError, "internal", err)
-}
-
-func fail(c *gin.Context, code int, kind string, err error) {
-	if code == http.StatusInternalServerError {
-		apierr.Unmapped(c, err)
-		return
-	}
-	c.AbortWithStatusJSON(code, gin.H{"status": "error", "errorType": kind, "error": err.Error()})
 }
 
 // UserOwnerPrefix marks the owner of a request a user submitted through the

@@ -26,6 +26,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/srm/client"
 )
@@ -77,11 +78,11 @@ func (s State) Final() bool {
 // Errors returned by the stager.
 var (
 	// ErrBadRequest: the request is invalid (message says which field).
-	ErrBadRequest = errors.New("stager: bad request")
+	ErrBadRequest = apierr.New(apierr.ErrBadRequest, "stager: bad request")
 	// ErrNotFound: no request with that id.
-	ErrNotFound = errors.New("stager: no such request")
+	ErrNotFound = apierr.New(apierr.ErrNotFound, "stager: no such request")
 	// ErrNoMover: a copy was asked but the stager has no Mover.
-	ErrNoMover = errors.New("stager: copy needs a mover")
+	ErrNoMover = apierr.New(apierr.ErrBadRequest, "stager: copy needs a mover")
 )
 
 // Request is what a caller asks for.

@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
@@ -491,6 +492,7 @@ func TestRoutes(t *testing.T) {
 	defer hook.Close()
 	gin.SetMode(gin.TestMode)
 	g := gin.New()
+	g.Use(apierr.Middleware(nil, 0))
 	Routes(g.Group("/api/v1/stager"), s)
 	api := httptest.NewServer(g)
 	defer api.Close()

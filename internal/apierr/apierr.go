@@ -112,9 +112,15 @@ func (e *Error) Unwrap() []error {
 // status without a mapping table of the component's.
 func New(kind error, msg string) error { return &sentinel{msg: msg, kind: kind} }
 
+// NewCoded is New with a specific code for the body (see Body.Code).
+func NewCoded(kind error, code, msg string) error {
+	return &sentinel{msg: msg, kind: kind, code: code}
+}
+
 type sentinel struct {
 	msg  string
 	kind error
+	code string
 }
 
 func (e *sentinel) Error() string { return e.msg }
@@ -130,5 +136,3 @@ func Abort(c *gin.Context, err error) {
 	c.Abort()
 }
 
-// Unmapped is Abort, for errors of no kind.
-func Unmapped(c *gin.Context, err error) { Abort(c, err) }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -216,3 +217,78 @@ func jsonType(t reflect.Type) string {
 // ReadError is the error for a failed read of a request body a handler
 // reads itself: ErrTooLarge over the limit, a bad request otherwise.
 func ReadError(err error) error { return decodeError(err) }
+
+// DecodeBody is DecodeJSON (required) or DecodeOptionalJSON for a route
+// that also takes HTML forms (samweb clients post forms): a form body is
+// decoded into v's `form`-tagged fields (string, []string, integer,
+// boolean) with the same rules: an unknown key or a value that does not
+// convert is a bad request naming the key.
+func DecodeBody(c *gin.Context, v any, required bool) error {
+	ct := c.ContentType()
+	if ct != "application/x-www-form-urlencoded" && ct != "multipart/form-data" {
+		return Decode(limitedBody(c), v, required)
+	}
+	if _, set := c.Get(bodyLimitKey); !set && c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, DefaultBodyLimit)
+	}
+	if err := c.Request.ParseMultipartForm(BodyLimit(c)); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return decodeError(err)
+		}
+		return &Error{Kind: ErrBadRequest, Code: CodeInvalidValue, Msg: "form body: " + err.Error()}
+	}
+	form := c.Request.PostForm
+	if len(form) == 0 {
+		if required {
+			return decodeError(io.EOF)
+		}
+		return nil
+	}
+	return decodeForm(form, v)
+}
+
+func decodeForm(form map[string][]string, v any) error {
+	rv := reflect.ValueOf(v).Elem()
+	rt := rv.Type()
+	fields := map[string]reflect.Value{}
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("form"), ",")
+		if name != "" && name != "-" {
+			fields[name] = rv.Field(i)
+		}
+	}
+	for key, vals := range form {
+		f, ok := fields[key]
+		if !ok {
+			return &FieldError{Field: key, Code: CodeUnknownField, Msg: "unknown field"}
+		}
+		if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String {
+			f.Set(reflect.ValueOf(append([]string(nil), vals...)))
+			continue
+		}
+		if len(vals) != 1 {
+			return &FieldError{Field: key, Code: CodeWrongType, Msg: fmt.Sprintf("want one value, got %d", len(vals))}
+		}
+		val := vals[0]
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(val)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			n, err := strconv.ParseInt(val, 10, f.Type().Bits())
+			if err != nil {
+				return &FieldError{Field: key, Code: CodeWrongType, Msg: "want an integer, got " + strconv.Quote(val)}
+			}
+			f.SetInt(n)
+		case reflect.Bool:
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return &FieldError{Field: key, Code: CodeWrongType, Msg: "want true or false, got " + strconv.Quote(val)}
+			}
+			f.SetBool(b)
+		default:
+			return &FieldError{Field: key, Code: CodeWrongType, Msg: "cannot be given in a form; send JSON"}
+		}
+	}
+	return nil
+}

@@ -34,6 +34,10 @@ func Describe(err error, dbTimeout time.Duration) Problem {
 	status, typ := classify(err)
 	p := Problem{Status: status, Header: map[string]string{},
 		Body: Body{Status: "error", ErrorType: typ, Code: typ, Error: err.Error()}}
+	var sent *sentinel
+	if errors.As(err, &sent) && sent.code != "" {
+		p.Body.Code = sent.code
+	}
 	var coded *Error
 	if errors.As(err, &coded) {
 		if coded.Code != "" {
