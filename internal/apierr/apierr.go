@@ -135,4 +135,3 @@ func Abort(c *gin.Context, err error) {
 	c.Status(http.StatusInternalServerError)
 	c.Abort()
 }
-
