@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,21 +12,15 @@ import (
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
-// readInjectDoc decodes an injection body strictly (the inventory's own
-// decoder), mapping its errors to bad requests.
+// readInjectDoc decodes an injection body with the API's strict decoder
+// (unknown fields, wrong types, trailing data and an empty body are bad
+// requests naming what is wrong).
 func readInjectDoc(r io.Reader) (*inventory.InjectDoc, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, apierr.ReadError(err)
+	var doc inventory.InjectDoc
+	if err := apierr.Decode(r, &doc, true); err != nil {
+		return nil, err
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, fmt.Errorf("%w: body: empty; an injection document is required", ErrBadRequest)
-	}
-	doc, err := inventory.DecodeInjectDoc(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: injection document: %w", ErrBadRequest, err)
-	}
-	return doc, nil
+	return &doc, nil
 }
 
 // queueInjection stores the document for the inventory writer: 202.

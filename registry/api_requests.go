@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/glob"
 	"github.com/dynamo-go/dynamo/inventory"
 )
@@ -157,6 +158,9 @@ func (s *Server) doCreate(c *gin.Context, kind Kind, body CopyRequestBody) (Requ
 // request tracker holds because it reaches beyond its requester's groups.
 func (s *Server) approveDeletion(c *gin.Context) {
 	id, err := idParam(c, "id")
+	if err == nil {
+		err = apierr.NoBody(c)
+	}
 	if err != nil {
 		s.abort(c, err)
 		return
@@ -288,6 +292,9 @@ func (s *Server) listRequests(kind Kind) gin.HandlerFunc {
 func (s *Server) cancelRequest(kind Kind) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, err := idParam(c, "id")
+		if err == nil {
+			err = apierr.NoBody(c)
+		}
 		if err != nil {
 			s.abort(c, err)
 			return

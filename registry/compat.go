@@ -105,7 +105,7 @@ func readCompatParams(c *gin.Context, allowed ...string) (compatParams, error) {
 	}
 	for k := range p.v {
 		if !slices.Contains(allowed, k) {
-			return p, fieldErr(k, "unknown parameter (this endpoint takes %s)", strings.Join(allowed, ", "))
+			return p, &FieldError{Field: k, Code: apierr.CodeUnknownField, Msg: fmt.Sprintf("unknown parameter (this endpoint takes %s)", strings.Join(allowed, ", "))}
 		}
 	}
 	return p, nil

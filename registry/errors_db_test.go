@@ -21,7 +21,7 @@ import (
 
 // Database errors map to statuses by what they mean, whoever wraps them,
 // and their driver text never reaches the client. A mounted component
-// hands them over with apierr.Unmapped.
+// hands them over with apierr.Abort.
 func TestDatabaseErrorsMapWithoutDriverText(t *testing.T) {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
@@ -41,7 +41,7 @@ func TestDatabaseErrorsMapWithoutDriverText(t *testing.T) {
 		"other driver text": {&mysql.MySQLError{Number: 1146, Message: "Table 'dynamo.secret_table' doesn't exist"}, http.StatusInternalServerError},
 	}
 	srv.Mount("/api/v1/errtest", Permission{}, func(rg *gin.RouterGroup) {
-		rg.GET("/:case", func(c *gin.Context) { apierr.Unmapped(c, cases[c.Param("case")].err) })
+		rg.GET("/:case", func(c *gin.Context) { apierr.Abort(c, cases[c.Param("case")].err) })
 	})
 	for name, tc := range cases {
 		rec := httptest.NewRecorder()

@@ -167,6 +167,10 @@ func New(o Options) (*Server, error) {
 // Handler returns the HTTP handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.engine }
 
+// Routes lists every route registered on the engine: this package's,
+// mounted components' and pages.
+func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }
+
 // TLSConfig returns the server's TLS configuration (nil for plain HTTP).
 func (s *Server) TLSConfig() *tls.Config { return s.tlsCfg }
 
