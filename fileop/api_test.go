@@ -51,6 +51,11 @@ func TestRESTHeldReleaseStatusHistory(t *testing.T) {
 			t.Fatalf("held: %d %v", code, out)
 		}
 		id := int64(held[0].(map[string]any)["id"].(float64))
+		// What an operator reads: the failed source and why, never the
+		// site's physical path.
+		if m, _ := held[0].(map[string]any)["message"].(string); !strings.Contains(m, "from T2_SRC:") || !strings.Contains(m, "not found") || strings.Contains(m, e.fed.SrcDir) {
+			t.Fatalf("held message %q", m)
+		}
 		code, out = call("GET", "/api/v1/fileop/history?subscription="+itoa(id), "")
 		if h, _ := out["data"].([]any); code != 200 || len(h) != 1 || h[0].(map[string]any)["outcome"] != "failed" {
 			t.Fatalf("history: %d %v", code, out)

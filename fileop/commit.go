@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -289,11 +290,12 @@ func (d *Daemon) recordResults(ctx context.Context, tx *sqlx.Tx, now time.Time, 
 			done[notes[i]] = append(done[notes[i]], s.ID)
 			continue
 		}
-		msg := clip(r.Err.Error())
+		msg := clip(failureMessage(f.a, r.Err))
 		tries := s.Tries + 1
 		var err error
 		switch {
 		case tries >= d.cfg.MaxTries:
+			msg = clip(fmt.Sprintf("gave up after %d tries; last %s", tries, msg))
 			err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, hold_reason = ?, tries = ?, message = ?", StateHeld, HoldAllFailed, tries, msg)
 		case s.Op == OpDeletion && !r.Recoverable:
 			err = cas(ctx, tx, ts, s.ID, []State{StateInBatch}, "state = ?, hold_reason = ?, tries = ?, message = ?", StateHeld, HoldIrrecoverable, tries, msg)
@@ -361,6 +363,29 @@ func (d *Daemon) recordResults(ctx context.Context, tx *sqlx.Tx, now time.Time, 
 		}
 	}
 	return nil
+}
+
+// failureMessage says why an operation failed, for people reading it
+// through the REST API, the CLI and request reasons: from which source a
+// transfer failed, and the backend's error with the sites' URLs and
+// physical paths replaced by site:LFN (they are the sites' internals, and
+// a local site's URL is a path on this host).
+func failureMessage(a *activeSub, err error) string {
+	msg := err.Error()
+	for _, u := range []struct{ url, site string }{{a.srcURL, a.srcName}, {a.dstURL, a.dstName}} {
+		if u.url == "" {
+			continue
+		}
+		where := u.site + ":" + a.sub.LFN
+		msg = strings.ReplaceAll(msg, u.url, where)
+		if p, ok := strings.CutPrefix(u.url, "file://"); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, where)
+		}
+	}
+	if a.sub.Op == OpTransfer && a.srcName != "" {
+		return "from " + a.srcName + ": " + msg
+	}
+	return "at " + a.dstName + ": " + msg
 }
 
 func (d *Daemon) noteSourceFailure(ctx context.Context, tx *sqlx.Tx, sub int64, src int32, r Result) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -308,6 +309,12 @@ func TestIrrecoverableSourceIsHeldThenReleased(t *testing.T) {
 		held, err := fileop.Held(ctx, d, 0)
 		if err != nil || len(held) != 1 || held[0].FileID != int64(e.fed.Files[1].ID) || held[0].HoldReason != fileop.HoldAllFailed || held[0].Tries != 1 {
 			t.Fatalf("held %+v (%v), want file 1 all_failed after one try", held, err)
+		}
+		// The message names the failed source and why, without the
+		// site's physical path.
+		if m := held[0].Message; !strings.Contains(m, "T2_SRC (1 failure, last: errno ENOENT)") || !strings.Contains(m, "from T2_SRC:") ||
+			!strings.Contains(m, "T2_SRC:"+e.fed.Files[1].LFN) || strings.Contains(m, e.fed.SrcDir) {
+			t.Fatalf("held message %q: want the source, the cause and no physical path", m)
 		}
 		if h := e.historyCount(t, "outcome = 'failed' AND code = 'errno ENOENT'"); h != 1 {
 			t.Fatalf("%d failed history rows with errno ENOENT", h)

@@ -327,6 +327,13 @@ func clip(s string) string {
 // holdMessage says why a transfer is held in terms an operator can act on:
 // which sources were tried, how often each failed and with what, and the
 // last error seen.
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
 func holdMessage(snap *inventory.Snapshot, reason HoldReason, cands []SourceCandidate, failures map[int32]SourceFailure, last string) string {
 	if reason == HoldNoSource {
 		return "no ready site holds a complete copy of the file"
@@ -342,7 +349,7 @@ func holdMessage(snap *inventory.Snapshot, reason HoldReason, cands []SourceCand
 		if i > 0 {
 			b.WriteString(";")
 		}
-		fmt.Fprintf(&b, " %s (%d failures, last %s)", name, f.Failures, cmp.Or(f.Code, "error"))
+		fmt.Fprintf(&b, " %s (%s, last: %s)", name, plural(f.Failures, "failure"), cmp.Or(f.Code, "error"))
 	}
 	if last != "" && last != "released" {
 		b.WriteString("; last error: ")
