@@ -25,19 +25,27 @@ type ReplicaActivity struct {
 }
 
 // userNote is the part of a subscription's state a request's owner may
-// see: the hold reason and the per-source failure summary, never a raw
-// backend error (it can name physical paths and hosts).
+// see: the hold reason and which source failed why, never a message that
+// did not go through failureMessage (it can name physical paths).
 func userNote(hold, msg string) string {
-	for _, safe := range []string{"every source failed", "no ready site"} {
-		if strings.HasPrefix(msg, safe) {
-			msg, _, _ = strings.Cut(msg, "; last error:")
-			return strings.TrimPrefix(hold+": "+msg, ": ")
-		}
+	switch {
+	case strings.HasPrefix(msg, "every source failed"), strings.HasPrefix(msg, "no ready site"):
+		msg, _, _ = strings.Cut(msg, "; last error:")
+	case strings.HasPrefix(msg, "gave up after "), strings.HasPrefix(msg, "from "):
+		// failureMessage's: the source and the cause, with the sites'
+		// URLs and paths already replaced.
+	default:
+		msg = ""
 	}
-	if hold != "" {
+	switch {
+	case msg == "" && hold == "":
+		return "retrying after a failure"
+	case msg == "":
 		return hold
+	case hold == "":
+		return "retrying: " + msg
 	}
-	return "retrying after a failure"
+	return hold + ": " + msg
 }
 
 // Live reports whether anything is still to happen.
