@@ -93,7 +93,9 @@ func (s *Server) OpenAPI() map[string]any {
 	s.mu.RUnlock()
 	sort.SliceStable(docs, func(i, j int) bool { return docs[i].Path < docs[j].Path })
 	paths := map[string]map[string]any{}
-	errResp := map[string]any{"description": "error", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	errResp := func(desc string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	}
 	for _, d := range docs {
 		p := pathParam.ReplaceAllString(d.Path, "{$1}")
 		if paths[p] == nil {
@@ -109,7 +111,15 @@ func (s *Server) OpenAPI() map[string]any {
 		op := map[string]any{
 			"summary": d.Summary, "tags": []string{d.Tag},
 			"x-required-role": d.Need.Role.String(), "x-target": string(d.Need.Target),
-			"responses": map[string]any{"200": map[string]any{"description": "OK"}, "default": errResp},
+			"responses": map[string]any{"200": map[string]any{"description": "OK"}, "default": errResp("error (see the Error schema's errorType and code)")},
+		}
+		switch d.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+			// Every write route decodes its body with the one strict
+			// decoder (internal/apierr), whatever component serves it.
+			resp := op["responses"].(map[string]any)
+			resp["400"] = errResp("bad input: unknown_field, wrong_type, invalid_json, trailing_data, empty_body or invalid_value, naming the field")
+			resp["413"] = errResp("body over the limit (registry.body_limit; inject_body_limit for injection documents): body_too_large")
 		}
 		if d.Need.Role != RoleNone {
 			op["security"] = []map[string][]string{{"x509": {}}, {"bearer": {}}}

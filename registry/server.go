@@ -261,7 +261,9 @@ func (s *Server) DescribeRoute(method, path, summary, body string) bool {
 // perm.Read if its method is GET or HEAD and perm.Write otherwise, checked
 // by the one authorization middleware, and appears in the OpenAPI document
 // (tagged with the prefix). Handlers find the caller's name under the gin
-// context key UserKey. Mount must be called before Run; it panics on a
+// context key UserKey, decode bodies with apierr.DecodeJSON (bounded by
+// body_limit) and record errors with apierr.Abort: the server answers
+// them in the one error envelope. Mount must be called before Run; it panics on a
 // prefix outside /api/ (component routes are versioned API routes). A
 // second Mount of the same prefix is ignored (and reported false), so two
 // places wiring the same component cannot crash the server.

@@ -129,7 +129,32 @@ func TestEveryWriteRouteDecodesStrictly(t *testing.T) {
 	injection := map[string]bool{"/api/v1/injections": true, "/api/v1/injections/sync": true, "/data/inventory/inject": true}
 	const unknown = "zz_not_a_field"
 	tested := 0
+	// The OpenAPI document: every operation's errors are the one schema,
+	// and the write routes list 400 and 413.
+	code, b := strictCall(t, api, http.MethodGet, "/api/v1/openapi.json", "")
+	if code != http.StatusOK {
+		t.Fatalf("openapi: %d %s", code, b)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]struct {
+					Schema struct {
+						Ref string `json:"$ref"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	must(t, json.Unmarshal(b, &doc))
+	errorRef := func(method, path, status string) bool {
+		op, ok := doc.Paths[routeParam.ReplaceAllStringFunc(path, func(p string) string { return "{" + p[1:] + "}" })][strings.ToLower(method)]
+		return ok && op.Responses[status].Content["application/json"].Schema.Ref == "#/components/schemas/Error"
+	}
 	for _, r := range srv.registry.Routes() {
+		if strings.HasPrefix(r.Path, "/api/") && !errorRef(r.Method, r.Path, "default") {
+			t.Errorf("%s %s: the OpenAPI document does not give its errors as the Error schema", r.Method, r.Path)
+		}
 		if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
 			continue
 		}
@@ -144,6 +169,9 @@ func TestEveryWriteRouteDecodesStrictly(t *testing.T) {
 		}
 		// Path parameters get a value every route accepts as syntax (ids
 		// are numbers); the body is refused before anything is looked up.
+		if !errorRef(r.Method, r.Path, "400") || !errorRef(r.Method, r.Path, "413") {
+			t.Errorf("%s %s: the OpenAPI document does not give its errors as the Error schema", r.Method, r.Path)
+		}
 		path := routeParam.ReplaceAllString(r.Path, "1")
 		name := r.Method + " " + r.Path
 		tested++

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/scheduler"
@@ -48,6 +49,7 @@ func TestAppCLI(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitUntil(t, "the lease", 5*time.Second, sch.Leader)
 	eng := gin.New()
+	eng.Use(apierr.Middleware(nil, 0)) // the error mapper dynamo serve installs
 	sch.Routes(eng.Group(appAPIPath))
 	srv := httptest.NewServer(eng)
 	defer srv.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/projects"
@@ -48,6 +49,7 @@ func TestProjectCLI(t *testing.T) {
 	go func() { done <- svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	eng := gin.New()
+	eng.Use(apierr.Middleware(nil, 0)) // the error mapper dynamo serve installs
 	projects.Routes(eng.Group(projectAPIPath), svc.Manager)
 	srv := httptest.NewServer(eng)
 	defer srv.Close()
