@@ -108,8 +108,8 @@ func (s *Store) Close() error {
 // Config returns the effective configuration.
 func (s *Store) Config() Config { return s.cfg }
 
-// Request starts a delegation for dn (authenticated as user): a new key
-// pair, whose private half is kept as the pending request of the dn's id,
+// Request starts the delegation id of dn (the caller's verified DN; id
+// must be ID(dn)): a new key pair, whose private half is kept as the pending request of the dn's id,
 // and a PEM certificate signing request for its public half. Asking again
 // replaces the pending key (an earlier CSR becomes useless).
 func (s *Store) Request(id, dn string) ([]byte, error) {
@@ -356,9 +356,6 @@ func (s *Store) sweepPending() {
 		}
 	}
 }
-
-// List returns every delegation record (for operators and the sweeper).
-func (s *Store) List() ([]Info, error) { return s.list() }
 
 func (s *Store) list() ([]Info, error) {
 	ents, err := fs.ReadDir(s.dir.FS(), ".")

@@ -38,7 +38,7 @@ func newDelegateCmd(g *globalOptions) *cobra.Command {
 to the server: the server makes a key pair and sends a certificate request, which is signed here
 with your credential and sent back. Your private key never leaves this machine; the server's never
 leaves the server. The stager then prepares your gets at the storage elements under your own DN.
---lifetime defaults to the server's maximum (stager.delegation.max_lifetime).`,
+--lifetime defaults to the server's maximum (projects.stager.delegation.max_lifetime).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, signer, err := delegateClient(f)
@@ -177,6 +177,10 @@ func delegate(ctx context.Context, c *client.Client, id string, signer tls.Certi
 func printDelegation(g *globalOptions, asJSON bool, info delegation.Info) error {
 	if asJSON {
 		return jsonOut(g.stdout, info)
+	}
+	if info.Expired(time.Now()) {
+		fmt.Fprintf(g.stdout, "delegation %s of %s expired at %s; run dynamo delegate\n", info.ID, info.DN, info.Expires.UTC().Format(time.RFC3339))
+		return nil
 	}
 	fmt.Fprintf(g.stdout, "delegation %s of %s valid until %s (%s left)\n", info.ID, info.DN,
 		info.Expires.UTC().Format(time.RFC3339), time.Until(info.Expires).Round(time.Second))

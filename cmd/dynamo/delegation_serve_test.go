@@ -244,7 +244,7 @@ projects:
 	}
 	out, err = runCLI(t, append([]string{"delegate", "show"}, api...)...)
 	must(t, err)
-	if !strings.Contains(out, aliceID) || !strings.Contains(out, alice.DN) {
+	if !strings.Contains(out, aliceID) || !strings.Contains(out, alice.DN+" expired at") {
 		t.Errorf("delegate show: %s", out)
 	}
 }
