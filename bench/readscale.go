@@ -60,10 +60,14 @@ type ReadScaleRow struct {
 	LagP50     float64 `json:"lag_p50_ms"`
 	LagMax     float64 `json:"lag_max_ms"`
 	// StandbyWritesRefused counts standbys that answered a write with 503
-	// not_writer naming the holder's address (every standby must).
-	StandbyWritesRefused int      `json:"standby_writes_refused"`
-	Seqs                 []uint64 `json:"inventory_seqs"` // each server's replayed sequence after the run
-	LoadAvg              string   `json:"loadavg"`
+	// not_writer (every standby must).
+	StandbyWritesRefused int `json:"standby_writes_refused"`
+	// StandbyRefusalsNamingHolder counts the refusals whose holder_address
+	// was the holder's (a standby that has not seen the lease live at its
+	// last heartbeat says nobody holds it and asks for a retry instead).
+	StandbyRefusalsNamingHolder int      `json:"standby_refusals_naming_holder"`
+	Seqs                        []uint64 `json:"inventory_seqs"` // each server's replayed sequence after the run
+	LoadAvg                     string   `json:"loadavg"`
 }
 
 // ReadScaleReport is the whole run.
@@ -304,7 +308,8 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 		return row, errors.New("the first server does not hold the writer lease")
 	}
 
-	// Writes: every standby refuses, naming the holder.
+	// Writes: every standby refuses them; it names the holder when it has
+	// seen the holder's lease live at its last heartbeat.
 	for _, p := range procs[1:] {
 		code, body, err := call(ctx, http.MethodPost, p.base+"/api/v1/injections/sync", `{"sites": [{"name": "T3_XX_NotHere", "storage_type": "disk", "status": "ready"}]}`)
 		if err != nil {
@@ -315,13 +320,18 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 			Address string `json:"holder_address"`
 		}
 		_ = json.Unmarshal(body, &e)
-		if code == http.StatusServiceUnavailable && e.Type == "not_writer" && e.Address == hs.Lease.Address {
-			row.StandbyWritesRefused++
-		} else {
-			return row, fmt.Errorf("a standby answered a write with HTTP %d %s (want 503 not_writer naming %s)", code, body, hs.Lease.Address)
+		if code != http.StatusServiceUnavailable || e.Type != "not_writer" {
+			return row, fmt.Errorf("a standby answered a write with HTTP %d %s (want 503 not_writer)", code, body)
+		}
+		row.StandbyWritesRefused++
+		if e.Address == hs.Lease.Address {
+			row.StandbyRefusalsNamingHolder++
 		}
 	}
 
+	// Lag sites are new in every run, so a reused database cannot already
+	// hold them (a standby would show them at once).
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	rctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	type result struct {
@@ -366,7 +376,7 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 			case <-rctx.Done():
 			case <-time.After(gap):
 			}
-			l, err := lagSample(ctx, holder, procs[1:], fmt.Sprintf("T3_XX_Lag%dx%03d", len(procs), s))
+			l, err := lagSample(ctx, holder, procs[1:], fmt.Sprintf("T3_XX_Lag%s-%dx%03d", runID, len(procs), s))
 			if err != nil {
 				lagErr = err
 				break
@@ -407,6 +417,11 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 // lagSample adds a site through the holder and returns, per standby, the
 // time from the holder's answer until the standby serves the site.
 func lagSample(ctx context.Context, holder *serveProc, standbys []*serveProc, site string) ([]time.Duration, error) {
+	for _, p := range standbys {
+		if code, _, err := call(ctx, http.MethodGet, p.base+"/api/v1/sites/"+site, ""); err != nil || code != http.StatusNotFound {
+			return nil, fmt.Errorf("standby %s: site %s before the write: HTTP %d %v (want 404)", p.base, site, code, err)
+		}
+	}
 	code, body, err := call(ctx, http.MethodPost, holder.base+"/api/v1/injections/sync",
 		fmt.Sprintf(`{"sites": [{"name": %q, "storage_type": "disk", "status": "ready"}]}`, site))
 	if err != nil {
@@ -452,8 +467,8 @@ func quantileMS(l []time.Duration, q float64) float64 {
 func PrintReadScaleTable(w io.Writer, rep *ReadScaleReport) {
 	fmt.Fprintf(w, "inventory: %d datasets, %d block replicas; heartbeat %s; %d closed-loop readers\n",
 		rep.Datasets, rep.BlockReplicas, rep.Heartbeat, rep.Workers)
-	fmt.Fprintf(w, "%-7s %9s %8s %8s %7s %-20s %12s %12s %9s %s\n", "servers", "reads/s", "p50_ms", "p99_ms", "errors",
-		"reads_per_server", "lag_p50_ms", "lag_max_ms", "refused", "loadavg")
+	fmt.Fprintf(w, "%-7s %9s %8s %8s %7s %-20s %12s %12s %14s %s\n", "servers", "reads/s", "p50_ms", "p99_ms", "errors",
+		"reads_per_server", "lag_p50_ms", "lag_max_ms", "refused(named)", "loadavg")
 	for _, r := range rep.Rows {
 		per := make([]string, len(r.PerServer))
 		for i, n := range r.PerServer {
@@ -463,7 +478,8 @@ func PrintReadScaleTable(w io.Writer, rep *ReadScaleReport) {
 		if len(la) > 0 {
 			la = la[:1]
 		}
-		fmt.Fprintf(w, "%-7d %9.0f %8.1f %8.1f %7d %-20s %12.0f %12.0f %9d %s\n", r.Servers, r.Throughput, r.P50, r.P99, r.Errors,
-			strings.Join(per, "/"), r.LagP50, r.LagMax, r.StandbyWritesRefused, strings.Join(la, ""))
+		refused := fmt.Sprintf("%d(%d)", r.StandbyWritesRefused, r.StandbyRefusalsNamingHolder)
+		fmt.Fprintf(w, "%-7d %9.0f %8.1f %8.1f %7d %-20s %12.0f %12.0f %14s %s\n", r.Servers, r.Throughput, r.P50, r.P99, r.Errors,
+			strings.Join(per, "/"), r.LagP50, r.LagMax, refused, strings.Join(la, ""))
 	}
 }

@@ -50,6 +50,7 @@ func TestReadScaleInvariants(t *testing.T) {
 	require.Zero(t, one.StandbyWritesRefused)
 	require.Zero(t, one.LagSamples, "one server has no standby to lag")
 	require.Equal(t, 1, two.StandbyWritesRefused)
+	require.LessOrEqual(t, two.StandbyRefusalsNamingHolder, two.StandbyWritesRefused)
 	require.Equal(t, 2, two.LagSamples)
 	require.Positive(t, two.LagMax)
 	require.LessOrEqual(t, two.LagP50, two.LagMax)
