@@ -16,8 +16,8 @@ import (
 // TestReadScaleInvariants runs the read-scaling benchmark at a tiny size
 // with one and two servers on MariaDB and checks what the benchmark
 // itself relies on: it measured the inventory it generated, every server
-// answered reads and no read failed, the standby refused the write and
-// named the holder, and each write on the holder became visible on the
+// answered reads and no read failed, the standby refused the write
+// (503 not_writer), and each write on the holder became visible on the
 // standby (the lag samples), which replayed no further than the holder.
 func TestReadScaleInvariants(t *testing.T) {
 	dsn := testdb.MySQLDSN(t) // skips without a server, fails with CI=true
