@@ -31,6 +31,7 @@ func TestListingCommandsOutputJSON(t *testing.T) {
 		{"lock", "list"},
 		{"inventory", "sites"},
 		{"inventory", "datasets", "/ZeroBias/*"},
+		{"inventory", "replicas", ds},
 	} {
 		out, err := run(t, append(args, "-o", "json")...)
 		if err != nil {
@@ -68,7 +69,7 @@ func TestFileopListingsOutputJSON(t *testing.T) {
 	if _, err := run(t, "--db", dsn, "migrate"); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"fileop", "held"}, {"fileop", "history"}} {
+	for _, args := range [][]string{{"fileop", "held"}, {"fileop", "history"}, {"dealer", "cycles"}} {
 		out, err := run(t, append([]string{"--db", dsn}, append(args, "-o", "json")...)...)
 		if err != nil || strings.TrimSpace(out) != "[]" {
 			t.Errorf("%v -o json on an empty queue: %q %v", args, out, err)
