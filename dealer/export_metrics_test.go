@@ -3,7 +3,7 @@ package dealer
 import "github.com/prometheus/client_golang/prometheus"
 
 func (m *Metrics) CyclesForTest(part, status string) prometheus.Collector {
-	return m.cycles.WithLabelValues(part, status)
+	return m.cycle.Cycles(part, status)
 }
 
 func (m *Metrics) PlacedForTest(part, site string) prometheus.Collector {

@@ -11,12 +11,10 @@ import (
 // Metrics are the Detox cycle series. Create them with NewMetrics and set
 // Runner.Metrics; a nil *Metrics records nothing.
 type Metrics struct {
-	cycles    *prometheus.CounterVec   // partition, status
-	duration  *prometheus.HistogramVec // partition
-	decisions *prometheus.CounterVec   // partition, decision
-	bytes     *prometheus.CounterVec   // partition, site: bytes decided for deletion
-	last      *prometheus.GaugeVec     // partition: end of the last cycle
-	lastBytes *prometheus.GaugeVec     // partition: bytes the last cycle decided to delete
+	cycle     *promreg.CycleSeries
+	decisions *prometheus.CounterVec // partition, decision
+	bytes     *prometheus.CounterVec // partition, site: bytes decided for deletion
+	lastBytes *prometheus.GaugeVec   // partition: bytes the last cycle decided to delete
 }
 
 // NewMetrics registers the Detox metrics on reg (nil: unregistered). A
@@ -24,26 +22,18 @@ type Metrics struct {
 // runners in one process (serve and a test) share them.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynamo_detox_cycles_total",
-			Help: "Detox cycles by partition and outcome (planned = dry run, applied, failed)."}, []string{"partition", "status"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dynamo_detox_cycle_duration_seconds",
-			Help:    "Wall time of a Detox cycle: planning, recording and applying.",
-			Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"partition"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynamo_detox_decisions_total",
 			Help: "Dataset-replica decisions of Detox cycles by outcome (keep, protect, delete, ignore)."}, []string{"partition", "decision"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynamo_detox_deleted_bytes_total",
 			Help: "Bytes Detox cycles decided to delete, per site (dry runs excluded)."}, []string{"partition", "site"}),
-		last: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_detox_last_cycle_timestamp_seconds",
-			Help: "End time of the partition's last Detox cycle."}, []string{"partition"}),
 		lastBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dynamo_detox_last_cycle_deleted_bytes",
 			Help: "Bytes the partition's last Detox cycle decided to delete (dry runs included)."}, []string{"partition"}),
 	}
 	r := promreg.New(reg)
-	m.cycles = promreg.Add(r, m.cycles)
-	m.duration = promreg.Add(r, m.duration)
+	m.cycle = promreg.NewCycleSeries(r, "detox", "Detox", "planned = dry run, applied, failed",
+		"Wall time of a Detox cycle: planning, recording and applying.")
 	m.decisions = promreg.Add(r, m.decisions)
 	m.bytes = promreg.Add(r, m.bytes)
-	m.last = promreg.Add(r, m.last)
 	m.lastBytes = promreg.Add(r, m.lastBytes)
 	if err := r.Err(); err != nil {
 		return nil, err
@@ -57,12 +47,10 @@ func (m *Metrics) observe(res *CycleResult, status string, took time.Duration, e
 		return
 	}
 	p := res.Plan
-	m.cycles.WithLabelValues(p.Partition, status).Inc()
-	m.duration.WithLabelValues(p.Partition).Observe(took.Seconds())
+	m.cycle.Observe(p.Partition, status, took, end)
 	for _, r := range p.Replicas {
 		m.decisions.WithLabelValues(p.Partition, r.Decision.String()).Inc()
 	}
-	m.last.WithLabelValues(p.Partition).Set(float64(end.Unix()))
 	m.lastBytes.WithLabelValues(p.Partition).Set(float64(p.DeletedBytes()))
 	if status != StatusApplied {
 		return

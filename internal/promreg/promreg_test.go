@@ -2,6 +2,7 @@ package promreg
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -41,5 +42,17 @@ func TestNilRegistry(t *testing.T) {
 	r := New(nil)
 	if c := Add(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "z_total", Help: "z"})); c == nil || r.Err() != nil {
 		t.Fatal("nil registry")
+	}
+}
+
+func TestCycleSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := NewCycleSeries(New(reg), "x", "X", "ok, failed", "Wall time of an X cycle.")
+	c.Observe("P", "ok", 2*time.Second, time.Unix(1000, 0))
+	if testutil.ToFloat64(c.Cycles("P", "ok")) != 1 || testutil.ToFloat64(c.last.WithLabelValues("P")) != 1000 {
+		t.Fatal("cycle not recorded")
+	}
+	if n, _ := testutil.GatherAndCount(reg, "dynamo_x_cycles_total", "dynamo_x_cycle_duration_seconds", "dynamo_x_last_cycle_timestamp_seconds"); n != 3 {
+		t.Fatalf("%d series, want 3", n)
 	}
 }
