@@ -11,11 +11,12 @@ package consistency
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 
 	"github.com/dynamo-go/dynamo/internal/glob"
 )
@@ -99,14 +100,13 @@ func DefaultConfig() Config {
 	}
 }
 
-// DecodeConfig reads a `consistency:` section strictly (unknown keys are
-// errors) over the defaults and validates it.
-func DecodeConfig(r io.Reader) (Config, error) {
+// DecodeConfig decodes a `consistency:` section from its node (see
+// yamlconf: strict, positions of the file) over the defaults and
+// validates. A nil node gives the defaults.
+func DecodeConfig(n *yaml.Node) (Config, error) {
 	c := DefaultConfig()
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("consistency config: %w", err)
+	if err := yamlconf.Decode(n, &c); err != nil {
+		return c, fmt.Errorf("consistency: %w", err)
 	}
 	return c, c.Validate()
 }

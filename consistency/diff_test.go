@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dynamo-go/dynamo/internal/glob"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 type sliceSite struct {
@@ -145,14 +146,14 @@ func TestConfigValidate(t *testing.T) {
 		{"sites: {T2_A: {paths: [store]}}", "must be absolute"},
 		{"sites: {T2_A: {}}", "sites.T2_A.paths: empty"},
 		{"sites: {T2_A: {paths: [/store, /store/mc]}}", "overlap"},
-		{"bogus: 1", "field bogus not found"},
+		{"bogus: 1", "1:1: bogus: unknown key"},
 	} {
-		_, err := DecodeConfig(strings.NewReader(tc.yaml))
+		_, err := yamlconf.Read(strings.NewReader(tc.yaml), DecodeConfig)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
-	c, err := DecodeConfig(strings.NewReader("sites: {T2_A: {paths: [/store/mc], url: 'file:///x'}}\nmin_age: 1h"))
+	c, err := yamlconf.Read(strings.NewReader("sites: {T2_A: {paths: [/store/mc], url: 'file:///x'}}\nmin_age: 1h"), DecodeConfig)
 	if err != nil || c.MinAge.Hours() != 1 || c.MaxOrphans != 1000 {
 		t.Errorf("good config: %+v %v", c, err)
 	}

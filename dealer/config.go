@@ -3,13 +3,13 @@ package dealer
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/dynamo-go/dynamo/internal/bytesize"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 // Plugin names, as used in Config.Plugins, proposals and history.
@@ -115,7 +115,7 @@ type EnforcerConfig struct {
 type PopularityConfig struct {
 	PluginCommon `yaml:",inline" json:",inline"`
 	// HalfLife of an access's weight (Dynamo: 4 days).
-	HalfLife Duration `yaml:"half_life" json:"half_life"`
+	HalfLife time.Duration `yaml:"half_life" json:"half_life"`
 	// Threshold is the request weight worth one replica.
 	Threshold float64 `yaml:"threshold" json:"threshold"`
 	// MaxReplication caps the wanted number of replicas.
@@ -170,7 +170,7 @@ func DefaultConfig() Config {
 				BlockUpgradeFraction: 0.5, MaxRequestSize: 200 * TB},
 			Enforcer: EnforcerConfig{PluginCommon: PluginCommon{Enabled: true, Priority: 2}},
 			Popularity: PopularityConfig{PluginCommon: PluginCommon{Enabled: true, Priority: 3},
-				HalfLife: Duration(96 * time.Hour), Threshold: 1.75, MaxReplication: 10, MaxDatasetSize: 50 * TB},
+				HalfLife: 96 * time.Hour, Threshold: 1.75, MaxReplication: 10, MaxDatasetSize: 50 * TB},
 			Balancer: BalancerConfig{PluginCommon: PluginCommon{Enabled: true, Priority: 3, MaxCycleVolume: 35 * TB},
 				Tolerance: 0.05, MaxDatasetSize: 75 * TB},
 			Undertaker:    UndertakerConfig{PluginCommon: PluginCommon{Enabled: true, Priority: 2}},
@@ -179,10 +179,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// DecodeConfig reads a YAML dealer configuration on top of DefaultConfig,
-// strictly (unknown keys are errors), and validates it.
-func DecodeConfig(r io.Reader) (Config, error) {
-	return DecodeConfigOnto(DefaultConfig(), r)
+// DecodeConfig decodes a `dealer:` section on top of DefaultConfig (see
+// DecodeConfigOnto).
+func DecodeConfig(n *yaml.Node) (Config, error) {
+	return DecodeConfigOnto(DefaultConfig(), n)
 }
 
 // Validate checks every field and returns all problems at once, each
@@ -278,7 +278,7 @@ type Bytes int64
 func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 	v, err := bytesize.Parse(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return yamlconf.ErrorAt(n, "%v", err)
 	}
 	*b = Bytes(v)
 	return nil
@@ -287,28 +287,12 @@ func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the plain byte count.
 func (b Bytes) MarshalYAML() (any, error) { return int64(b), nil }
 
-// Duration is a time.Duration that YAML writes as "96h" or "30m".
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration such as 96h", n.Line, n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
-// DecodeConfigOnto decodes YAML on top of base (strictly) and validates.
-func DecodeConfigOnto(base Config, r io.Reader) (Config, error) {
+// DecodeConfigOnto decodes a `dealer:` section from its node on top of
+// base (see yamlconf: strict, positions of the file) and validates. A nil
+// node gives base, validated.
+func DecodeConfigOnto(base Config, n *yaml.Node) (Config, error) {
 	cfg := base
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+	if err := yamlconf.Decode(n, &cfg); err != nil {
 		return base, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return cfg, cfg.Validate()

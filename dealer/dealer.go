@@ -95,7 +95,7 @@ func (d *Dealer) Gather(ctx context.Context, now time.Time) (Inputs, error) {
 	}
 	if p.Popularity.Enabled && d.deps.Accesses != nil {
 		// Accesses older than 20 half-lives weigh less than 1e-6: skip them.
-		since := now.Add(-20 * time.Duration(p.Popularity.HalfLife)).Unix()
+		since := now.Add(-20 * p.Popularity.HalfLife).Unix()
 		if in.Accesses, err = d.deps.Accesses.DatasetAccesses(ctx, since); err != nil {
 			return in, fmt.Errorf("dataset accesses: %w", err)
 		}

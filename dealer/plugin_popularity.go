@@ -33,7 +33,7 @@ func (p *planner) proposePopularity() ([]Proposal, error) {
 	if len(p.in.Accesses) == 0 {
 		return nil, nil
 	}
-	weights := requestWeights(p.in.Accesses, p.now, time.Duration(c.HalfLife))
+	weights := requestWeights(p.in.Accesses, p.now, c.HalfLife)
 	var srcGroups []inventory.GroupID
 	for _, g := range c.SourceGroups {
 		if gr, ok := p.snap.GroupByName(g); ok {

@@ -12,12 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/glob"
 	"github.com/dynamo-go/dynamo/internal/logging"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -301,7 +304,9 @@ func (s *scenario) setup() {
 	}
 	ctx := context.Background()
 	for _, l := range s.cfgLines {
-		cfg, err := dealer.DecodeConfigOnto(s.cfg, strings.NewReader(l))
+		cfg, err := yamlconf.Read(strings.NewReader(l), func(n *yaml.Node) (dealer.Config, error) {
+			return dealer.DecodeConfigOnto(s.cfg, n)
+		})
 		if err != nil {
 			s.fail("config: %v", err)
 		}

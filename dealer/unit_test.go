@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 func TestMergeProposals(t *testing.T) {
@@ -84,13 +86,13 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{"defaults", "", ""},
 		{"sizes with units", "max_cycle_volume: 1.5 PB\nmax_site_cycle_volume: 20TB\n", ""},
-		{"unknown key", "max_cycle_volumes: 1TB\n", "field max_cycle_volumes not found"},
-		{"bad size", "max_cycle_volume: lots\n", "not a size"},
+		{"unknown key", "max_cycle_volumes: 1TB\n", "1:1: max_cycle_volumes: unknown key"},
+		{"bad size", "max_cycle_volume: lots\n", "1:19: \"lots\" is not a size"},
 		{"target above 1", "target_occupancy: 1.2\n", "dealer.target_occupancy"},
 		{"pending zero", "max_pending_fraction: 0\n", "dealer.max_pending_fraction"},
 		{"no partition", "partition: \"\"\n", "dealer.partition: required"},
 		{"negative priority", "plugins: {balancer: {priority: -1}}\n", "dealer.plugins.balancer.priority"},
-		{"bad half life", "plugins: {popularity: {half_life: soon}}\n", "not a duration"},
+		{"bad half life", "plugins: {popularity: {half_life: soon}}\n", "1:35: plugins.popularity.half_life: \"soon\" is not a duration"},
 		{"threshold zero", "plugins: {popularity: {threshold: 0}}\n", "dealer.plugins.popularity.threshold"},
 		{"upgrade fraction", "plugins: {requests: {block_upgrade_fraction: 2}}\n", "block_upgrade_fraction"},
 		{"reassign needs groups", "plugins: {groupreassign: {enabled: true}}\n", "from_groups"},
@@ -98,7 +100,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := DecodeConfig(strings.NewReader(tc.yaml))
+			_, err := yamlconf.Read(strings.NewReader(tc.yaml), DecodeConfig)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)

@@ -1,13 +1,12 @@
 package detox
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 // Config is the `detox:` section of the dynamo configuration.
@@ -130,13 +129,12 @@ func (c *Config) Step(partition string) float64 {
 	return DefaultDeletionPerIteration
 }
 
-// DecodeConfig decodes a `detox:` YAML document strictly, applies defaults
-// and validates.
-func DecodeConfig(r io.Reader) (Config, error) {
+// DecodeConfig decodes a `detox:` section from its node (see yamlconf:
+// strict, positions of the file) over the defaults and validates. A nil
+// node gives the defaults.
+func DecodeConfig(n *yaml.Node) (Config, error) {
 	c := DefaultConfig()
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := yamlconf.Decode(n, &c); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c.ApplyDefaults()
@@ -144,13 +142,4 @@ func DecodeConfig(r io.Reader) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// LoadConfig reads a YAML file holding only the detox section's content.
-func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return DecodeConfig(bytes.NewReader(b))
 }

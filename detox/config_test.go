@@ -8,10 +8,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dynamo-go/dynamo/internal/policy"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 func TestConfig(t *testing.T) {
-	c, err := LoadConfig("testdata/config/good.yaml")
+	c, err := yamlconf.Load("testdata/config/good.yaml", DecodeConfig)
 	require.NoError(t, err)
 	require.Equal(t, 0.02, c.Step("Physics"))
 	require.Equal(t, DefaultDeletionPerIteration, c.Step("RelVal"))
@@ -22,7 +23,7 @@ func TestConfig(t *testing.T) {
 	require.True(t, c.Partitions["RelVal"].CopyCounts.partition(), "the partition's view is the default")
 
 	for _, tc := range []struct{ file, want string }{
-		{"unknown-key.bad.yaml", "field polcy not found"},
+		{"unknown-key.bad.yaml", "unknown-key.bad.yaml:3:5: partitions.Physics.polcy: unknown key"},
 		{"step.bad.yaml", "detox.deletion_per_iteration 1.5"},
 		{"volume.bad.yaml", "detox.max_volume_per_cycle -1"},
 		{"files.bad.yaml", "detox.max_files_per_site -3"},
@@ -33,7 +34,7 @@ func TestConfig(t *testing.T) {
 		{"copycounts.bad.yaml", `detox.partitions.Physics.copy_counts "site": must be "partition" or "inventory"`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			_, err := LoadConfig(filepath.Join("testdata/config", tc.file))
+			_, err := yamlconf.Load(filepath.Join("testdata/config", tc.file), DecodeConfig)
 			require.ErrorIs(t, err, ErrConfig)
 			require.ErrorContains(t, err, tc.want)
 		})

@@ -3,13 +3,13 @@ package fileop
 import (
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/dynamo-go/dynamo/fileop/driver"
 	"github.com/dynamo-go/dynamo/fileop/pfn"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 // Config is the file-operation daemon's configuration (YAML key `fileop:`
@@ -152,14 +152,13 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// LoadConfig decodes a Config from YAML strictly (unknown keys are
-// errors), applies the defaults and validates it.
-func LoadConfig(r io.Reader) (Config, error) {
+// DecodeConfig decodes a `fileop:` section from its node (see yamlconf:
+// strict, positions of the file), applies the defaults and validates. A
+// nil node gives the defaults.
+func DecodeConfig(n *yaml.Node) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("fileop config: %w", err)
+	if err := yamlconf.Decode(n, &c); err != nil {
+		return Config{}, fmt.Errorf("fileop: %w", err)
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {

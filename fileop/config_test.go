@@ -1,18 +1,18 @@
 package fileop_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dynamo-go/dynamo/fileop"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 func TestConfigFiles(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
-		{"unknown_key.bad.yaml", "field batchsize not found"},
+		{"unknown_key.bad.yaml", "unknown_key.bad.yaml:2:1: batchsize: unknown key"},
 		{"bad_backend.bad.yaml", `fileop.backend: "ftp"`},
 		{"bad_limits.bad.yaml", "fileop.per_link: -1"},
 		{"bad_limits.bad.yaml", "retry_base/retry_max"},
@@ -20,23 +20,13 @@ func TestConfigFiles(t *testing.T) {
 		{"bad_pfn.bad.yaml", "sites.T2_X.pfn"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			f, err := os.Open(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			_, err = fileop.LoadConfig(f)
+			_, err := yamlconf.Load(filepath.Join("testdata", tc.file), fileop.DecodeConfig)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to mention %q", err, tc.want)
 			}
 		})
 	}
-	f, err := os.Open("testdata/good.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c, err := fileop.LoadConfig(f)
+	c, err := yamlconf.Load("testdata/good.yaml", fileop.DecodeConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

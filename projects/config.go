@@ -3,8 +3,6 @@ package projects
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/estimator"
 	"github.com/dynamo-go/dynamo/fileop/pfn"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 	"github.com/dynamo-go/dynamo/stager"
 )
 
@@ -73,7 +72,7 @@ type SiteConfig struct {
 	mapper *pfn.Mapper
 }
 
-// Config configures the project manager (the lead's "projects:" section).
+// Config configures the project manager (the `projects:` section).
 type Config struct {
 	// LookAhead is how many files of a project are kept staged ahead of
 	// the consumers (staging or ready, not yet delivered); default 5.
@@ -205,28 +204,13 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// DecodeConfig decodes YAML strictly, applies defaults and validates.
-func DecodeConfig(r io.Reader) (Config, error) {
+// DecodeConfig decodes a `projects:` section from its node (see yamlconf:
+// strict, positions of the file), applies the defaults and validates.
+func DecodeConfig(n *yaml.Node) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := yamlconf.Decode(n, &c); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	c.ApplyDefaults()
 	return c, c.Validate()
-}
-
-// LoadConfig reads DecodeConfig's input from a file.
-func LoadConfig(path string) (Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("projects config: %w", err)
-	}
-	defer f.Close()
-	c, err := DecodeConfig(f)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 func TestPlanEviction(t *testing.T) {
@@ -72,7 +73,7 @@ func TestMapLocation(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"unknown key":   {"lookahed: 3\n", "field lookahed not found"},
+		"unknown key":   {"lookahed: 3\n", "1:1: lookahed: unknown key"},
 		"lookahead":     {"lookahead: -1\n", "lookahead -1"},
 		"retry":         {"retry_after: 100ms\n", "retry_after"},
 		"kind":          {"sites: {S: {kind: flaky}}\n", "sites.S.kind"},
@@ -83,12 +84,12 @@ func TestConfigValidate(t *testing.T) {
 		"stager nested": {"stager: {backoff_start: 10s, backoff_cap: 1s}\n", "stager: "},
 		"estimator bad": {"estimator: {max_entries: -1}\n", "estimator: "},
 	} {
-		_, err := DecodeConfig(strings.NewReader(tc.yaml))
+		_, err := yamlconf.Read(strings.NewReader(tc.yaml), DecodeConfig)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want one containing %q", name, err, tc.want)
 		}
 	}
-	c, err := DecodeConfig(strings.NewReader("sites: {S: {}}\n"))
+	c, err := yamlconf.Read(strings.NewReader("sites: {S: {}}\n"), DecodeConfig)
 	if err != nil || c.LookAhead != 5 || c.Sites["S"].Kind != Permanent || c.Stager.BackoffStart != 2*time.Second {
 		t.Errorf("defaults: %+v %v", c, err)
 	}

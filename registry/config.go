@@ -49,18 +49,18 @@ type Config struct {
 	// DefaultGroup is the group of copy requests that name none.
 	DefaultGroup string `yaml:"default_group"`
 	// InjectInterval is how often the serve loop applies queued injections
-	// (a Go duration; "0" disables the loop, leaving it to the scheduler).
-	InjectInterval string `yaml:"inject_interval"`
-	// DBTimeout bounds every database call a request makes (a Go
-	// duration): a stalled or unreachable database answers 503 with
+	// (0 disables the loop, leaving it to the scheduler).
+	InjectInterval time.Duration `yaml:"inject_interval"`
+	// DBTimeout bounds every database call a request makes (100ms to 10m;
+	// 0: 5s): a stalled or unreachable database answers 503 with
 	// Retry-After after at most this long instead of holding the request.
 	// /readyz probes the database with the same bound.
-	DBTimeout string `yaml:"db_timeout"`
+	DBTimeout time.Duration `yaml:"db_timeout"`
 	// RequestInterval is how often `dynamo serve` runs the request tracker
-	// (the scheduler app "requests") when no scheduler cron entry names it:
-	// a Go duration, "0" for never (then only sequences, cron entries or
-	// `dynamo app run requests` run it).
-	RequestInterval string `yaml:"request_interval"`
+	// (the scheduler app "requests") when no scheduler cron entry names it;
+	// 0 for never (then only sequences, cron entries or `dynamo app run
+	// requests` run it).
+	RequestInterval time.Duration `yaml:"request_interval"`
 	// Client is what the CLI (dynamo request|lock|inventory --server) uses
 	// when neither flags nor environment say otherwise.
 	Client ClientConfig `yaml:"client"`
@@ -147,9 +147,9 @@ func DefaultConfig() Config {
 		BodyLimit:       1 << 20,
 		InjectBodyLimit: 16 << 20,
 		DefaultGroup:    "AnalysisOps",
-		InjectInterval:  "10s",
-		DBTimeout:       "5s",
-		RequestInterval: "30s",
+		InjectInterval:  10 * time.Second,
+		DBTimeout:       defaultDBTimeout,
+		RequestInterval: 30 * time.Second,
 	}
 }
 
@@ -199,14 +199,13 @@ func (c *Config) Validate() error {
 	if c.InjectBodyLimit <= 0 {
 		return fmt.Errorf("registry.inject_body_limit %d: must be positive", c.InjectBodyLimit)
 	}
-	if _, err := c.InjectIntervalDuration(); err != nil {
-		return fmt.Errorf("registry.inject_interval: %w", err)
+	for name, d := range map[string]time.Duration{"inject_interval": c.InjectInterval, "db_timeout": c.DBTimeout, "request_interval": c.RequestInterval} {
+		if d < 0 {
+			return fmt.Errorf("registry.%s %v: negative", name, d)
+		}
 	}
-	if _, err := c.DBTimeoutDuration(); err != nil {
-		return fmt.Errorf("registry.db_timeout: %w", err)
-	}
-	if _, err := parseInterval(c.RequestInterval); err != nil {
-		return fmt.Errorf("registry.request_interval: %w", err)
+	if d := c.DBTimeout; d != 0 && (d < 100*time.Millisecond || d > 10*time.Minute) {
+		return fmt.Errorf("registry.db_timeout %v: want between 100ms and 10m", d)
 	}
 	names := map[string]bool{}
 	for i, u := range c.Users {
@@ -256,30 +255,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// InjectIntervalDuration is InjectInterval parsed (0: no loop).
-func (c *Config) InjectIntervalDuration() (time.Duration, error) {
-	return parseInterval(c.InjectInterval)
-}
-
-// RequestIntervalDuration is RequestInterval parsed (0: no default schedule).
-func (c *Config) RequestIntervalDuration() (time.Duration, error) {
-	return parseInterval(c.RequestInterval)
-}
-
-func parseInterval(s string) (time.Duration, error) {
-	if s == "" || s == "0" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, err
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%q is negative", s)
-	}
-	return d, nil
-}
-
 func isLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
@@ -301,17 +276,13 @@ func readSecret(path string) (string, error) {
 	return s, nil
 }
 
-// DBTimeoutDuration is DBTimeout parsed; empty means the default, 5s.
-func (c *Config) DBTimeoutDuration() (time.Duration, error) {
-	if c.DBTimeout == "" {
-		return 5 * time.Second, nil
+// defaultDBTimeout is the database deadline of a request when DBTimeout is 0.
+const defaultDBTimeout = 5 * time.Second
+
+// dbTimeout is DBTimeout with its default.
+func (c *Config) dbTimeout() time.Duration {
+	if c.DBTimeout == 0 {
+		return defaultDBTimeout
 	}
-	d, err := time.ParseDuration(c.DBTimeout)
-	if err != nil {
-		return 0, err
-	}
-	if d < 100*time.Millisecond || d > 10*time.Minute {
-		return 0, fmt.Errorf("%q: want between 100ms and 10m", c.DBTimeout)
-	}
-	return d, nil
+	return c.DBTimeout
 }

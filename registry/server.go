@@ -121,7 +121,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dbTimeout, _ := o.Config.DBTimeoutDuration() // validated above
+	dbTimeout := o.Config.dbTimeout()
 	s := &Server{cfg: o.Config, log: o.Log, store: NewStore(o.DB), authn: a, metrics: o.Metrics, now: o.Now,
 		needs: map[string]Need{}, mounted: map[string]bool{}, dbTimeout: dbTimeout, mayWrite: o.MayWrite, csrfKey: newCSRFKey()}
 	if o.Inventory != nil {

@@ -70,7 +70,7 @@ func ok(c *gin.Context, code int, data any) {
 func (s *Scheduler) failErr(c *gin.Context, err error) {
 	if errors.Is(err, ErrNotLeader) {
 		st, _ := s.Status(c.Request.Context())
-		c.Header("Retry-After", strconv.Itoa(int(time.Duration(s.cfg.Heartbeat).Seconds())+1))
+		c.Header("Retry-After", strconv.Itoa(int(s.cfg.Heartbeat.Seconds())+1))
 		err = &apierr.Error{Kind: apierr.ErrConflict, Code: "not_leader", Msg: err.Error() + "; the holder is " + st.Lease.Holder,
 			Holder: st.Lease.Holder, Err: err}
 	}

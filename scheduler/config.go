@@ -1,37 +1,16 @@
 package scheduler
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
-
-// Duration is a time.Duration written in YAML as a Go duration string
-// ("30s", "4h").
-type Duration time.Duration
-
-// UnmarshalYAML decodes "30s"-style strings; negative values are rejected.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: want a duration such as 30s or 5m", n.Line)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration such as 30s or 5m", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // Config configures the scheduler. It belongs under the `scheduler:` key
 // of the main configuration. Zero fields take the defaults of
@@ -44,20 +23,20 @@ type Config struct {
 	// LeasePeriod is how long a writer lease lasts without a heartbeat: a
 	// standby server takes over at most this long (plus one heartbeat)
 	// after the holder died.
-	LeasePeriod Duration `yaml:"lease_period"`
+	LeasePeriod time.Duration `yaml:"lease_period"`
 	// Heartbeat is how often the holder renews the lease and a standby
 	// tries to take it (and catches up with the change log). At most a
 	// third of LeasePeriod.
-	Heartbeat Duration `yaml:"heartbeat"`
+	Heartbeat time.Duration `yaml:"heartbeat"`
 	// Grace is how long running applications may take to finish after
 	// shutdown starts before their contexts are cancelled. Keep it below
 	// serve.shutdown_grace.
-	Grace Duration `yaml:"grace"`
+	Grace time.Duration `yaml:"grace"`
 	// DefaultTimeout bounds a run whose app, step or request names none.
-	DefaultTimeout Duration `yaml:"default_timeout"`
+	DefaultTimeout time.Duration `yaml:"default_timeout"`
 	// RetryDelay is the pause before a sequence repeats a failed line (&)
 	// or restarts after a failure (^), so that a broken app does not spin.
-	RetryDelay Duration `yaml:"retry_delay"`
+	RetryDelay time.Duration `yaml:"retry_delay"`
 	// MaxReaders bounds read-only runs in parallel.
 	MaxReaders int `yaml:"max_readers"`
 	// Sequences is the path of a Dynamo sequences file ("" for none).
@@ -82,22 +61,22 @@ type CronEntry struct {
 	// Args are passed to the application.
 	Args []string `yaml:"args"`
 	// Timeout overrides the app's timeout (0: the app's or the default).
-	Timeout Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout"`
 	// ReadOnly runs a writer app as a dry run (plan computed, not applied).
 	ReadOnly bool `yaml:"read_only"`
 	// Jitter delays each firing by a random time up to this, so that
 	// entries firing at the same minute do not all start at once.
-	Jitter Duration `yaml:"jitter"`
+	Jitter time.Duration `yaml:"jitter"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		LeasePeriod:    Duration(15 * time.Second),
-		Heartbeat:      Duration(3 * time.Second),
-		Grace:          Duration(20 * time.Second),
-		DefaultTimeout: Duration(time.Hour),
-		RetryDelay:     Duration(time.Minute),
+		LeasePeriod:    15 * time.Second,
+		Heartbeat:      3 * time.Second,
+		Grace:          20 * time.Second,
+		DefaultTimeout: time.Hour,
+		RetryDelay:     time.Minute,
 		MaxReaders:     8,
 	}
 }
@@ -143,12 +122,12 @@ func (c *Config) Validate() error {
 	if len(c.ServerID) > 128 {
 		return fmt.Errorf("scheduler.server_id: longer than 128 characters")
 	}
-	if c.LeasePeriod < Duration(time.Second) {
-		return fmt.Errorf("scheduler.lease_period %s: at least 1s", time.Duration(c.LeasePeriod))
+	if c.LeasePeriod < time.Second {
+		return fmt.Errorf("scheduler.lease_period %s: at least 1s", c.LeasePeriod)
 	}
 	if c.Heartbeat <= 0 || c.Heartbeat*3 > c.LeasePeriod {
 		return fmt.Errorf("scheduler.heartbeat %s: must be positive and at most a third of lease_period (%s)",
-			time.Duration(c.Heartbeat), time.Duration(c.LeasePeriod))
+			c.Heartbeat, c.LeasePeriod)
 	}
 	if c.MaxReaders < 1 {
 		return fmt.Errorf("scheduler.max_readers %d: at least 1", c.MaxReaders)
@@ -173,33 +152,16 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// DecodeConfig decodes a scheduler section strictly (unknown keys are
-// errors) over the defaults and validates it. An empty input gives the
-// defaults.
-func DecodeConfig(r io.Reader) (Config, error) {
+// DecodeConfig decodes a `scheduler:` section from its node (see
+// yamlconf: strict, positions of the file), applies the defaults and
+// validates. A nil node gives the defaults.
+func DecodeConfig(n *yaml.Node) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("scheduler config: %w", err)
+	if err := yamlconf.Decode(n, &c); err != nil {
+		return c, fmt.Errorf("scheduler: %w", err)
 	}
 	c.ApplyDefaults()
 	return c, c.Validate()
-}
-
-// LoadConfig reads a scheduler configuration file (the `scheduler:`
-// section on its own, not the whole dynamo configuration).
-func LoadConfig(path string) (Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, err
-	}
-	defer f.Close()
-	c, err := DecodeConfig(f)
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
 }
 
 func joinArgs(a []string) string { return strings.Join(a, " ") }

@@ -139,7 +139,7 @@ func (s *Scheduler) complete(p *pendingRun) Run {
 		timeout = p.app.Timeout
 	}
 	if timeout == 0 {
-		timeout = time.Duration(s.cfg.DefaultTimeout)
+		timeout = s.cfg.DefaultTimeout
 	}
 	rctx, cancel := context.WithTimeout(p.t.runs, timeout)
 	defer cancel()

@@ -40,8 +40,8 @@ func testLog(t testing.TB) *logrus.Entry {
 
 // fastConfig has short periods for tests.
 func fastConfig(id string) Config {
-	return Config{ServerID: id, LeasePeriod: Duration(time.Second), Heartbeat: Duration(100 * time.Millisecond),
-		Grace: Duration(2 * time.Second), RetryDelay: Duration(10 * time.Millisecond), DefaultTimeout: Duration(30 * time.Second),
+	return Config{ServerID: id, LeasePeriod: time.Second, Heartbeat: 100 * time.Millisecond,
+		Grace: 2 * time.Second, RetryDelay: 10 * time.Millisecond, DefaultTimeout: 30 * time.Second,
 		MaxReaders: 8, TestApps: true}
 }
 

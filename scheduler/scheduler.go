@@ -87,7 +87,7 @@ func New(cfg Config, store *inventory.Store, log *logrus.Entry, reg prometheus.R
 		hist:    history{store.DB()},
 		log:     log.WithField("server", cfg.ServerID),
 		m:       m,
-		lease:   &lease{d: store.DB(), self: cfg.ServerID, period: time.Duration(cfg.LeasePeriod)},
+		lease:   &lease{d: store.DB(), self: cfg.ServerID, period: cfg.LeasePeriod},
 		apps:    map[string]*App{},
 		writer:  make(chan struct{}, 1),
 		readers: make(chan struct{}, cfg.MaxReaders),
@@ -168,7 +168,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.lease.ensure(ctx); err != nil {
 		return err
 	}
-	hb := time.Duration(s.cfg.Heartbeat)
+	hb := s.cfg.Heartbeat
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var t *term
@@ -248,7 +248,7 @@ func (s *Scheduler) keepLead(ctx context.Context) bool {
 		s.log.WithError(err).Warn("writer lease renewal failed")
 		// Still ours until it would expire; step down a heartbeat early
 		// so that no write starts on a lease another server may take.
-		if s.lease.valid(time.Now(), time.Duration(s.cfg.Heartbeat)) {
+		if s.lease.valid(time.Now(), s.cfg.Heartbeat) {
 			return true
 		}
 		s.lease.drop()
@@ -267,9 +267,9 @@ func (s *Scheduler) startTerm() *term {
 	t.work, t.stopWork = context.WithCancel(context.Background())
 	t.cron = newCron(s.log)
 	for _, e := range s.cfg.Cron {
-		req := runRequest{App: e.App, Args: e.Args, Timeout: time.Duration(e.Timeout), ReadOnly: e.ReadOnly,
+		req := runRequest{App: e.App, Args: e.Args, Timeout: e.Timeout, ReadOnly: e.ReadOnly,
 			Trigger: TriggerCron, TriggerName: e.Name}
-		jitter := time.Duration(e.Jitter)
+		jitter := e.Jitter
 		// Validated in Config.Validate, so AddFunc cannot fail on the spec.
 		if _, err := t.cron.AddFunc(e.Schedule, func() { s.cronJob(t, req, jitter) }); err != nil {
 			s.log.WithError(err).WithField("cron", e.Name).Error("cron entry not scheduled")
@@ -334,7 +334,7 @@ func (s *Scheduler) shutdown(t *term) {
 		s.log.Info("scheduler stopped (standby)")
 		return
 	}
-	grace := time.Duration(s.cfg.Grace)
+	grace := s.cfg.Grace
 	s.log.WithField("grace", grace.String()).Info("scheduler stopping: no new runs; waiting for running applications")
 	done := make(chan struct{})
 	go func() {
@@ -439,7 +439,7 @@ func (s *Scheduler) Apps(ctx context.Context) ([]AppInfo, error) {
 	for _, a := range s.apps {
 		to := a.Timeout
 		if to == 0 {
-			to = time.Duration(s.cfg.DefaultTimeout)
+			to = s.cfg.DefaultTimeout
 		}
 		ai := AppInfo{Name: a.Name, Description: a.Description, Writer: a.Writer, Timeout: to.String(), Schedules: []Schedule{}}
 		out = append(out, ai)

@@ -197,7 +197,7 @@ func TestPausedAppSkippedAndRecorded(t *testing.T) {
 func TestShutdownGraceThenCancel(t *testing.T) {
 	d := testdb.SQLite(t)
 	cfg := fastConfig("a")
-	cfg.Grace = Duration(300 * time.Millisecond)
+	cfg.Grace = 300 * time.Millisecond
 	started := make(chan string, 2)
 	s := newScheduler(t, d, cfg, func(s *Scheduler) {
 		must(t, s.Register(App{Name: "short", Run: func(ctx context.Context, e *Env) error {

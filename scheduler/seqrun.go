@@ -92,9 +92,9 @@ func (s *Scheduler) seqStep(t *term, q *Sequence, st Step, pos int, log *logrus.
 		return pos + 1, true
 	case FailRepeat:
 		l.Error("sequence step failed; repeating it")
-		return pos, sleepCtx(ctx, time.Duration(s.cfg.RetryDelay))
+		return pos, sleepCtx(ctx, s.cfg.RetryDelay)
 	default:
 		l.Error("sequence step failed; restarting the sequence")
-		return 0, sleepCtx(ctx, time.Duration(s.cfg.RetryDelay))
+		return 0, sleepCtx(ctx, s.cfg.RetryDelay)
 	}
 }

@@ -99,8 +99,8 @@ func (s *Scheduler) fence() error {
 	if !s.Leader() {
 		return s.notWriter()
 	}
-	if !s.lease.valid(time.Now(), time.Duration(s.cfg.Heartbeat)) {
-		return fmt.Errorf("%w: %w", ErrLeaseLost, &inventory.NotWriterError{RetryAfter: max(time.Second, time.Duration(s.cfg.Heartbeat))})
+	if !s.lease.valid(time.Now(), s.cfg.Heartbeat) {
+		return fmt.Errorf("%w: %w", ErrLeaseLost, &inventory.NotWriterError{RetryAfter: max(time.Second, s.cfg.Heartbeat)})
 	}
 	return nil
 }
@@ -114,12 +114,12 @@ func (s *Scheduler) MayWrite() error { return s.fence() }
 // notWriter is ErrNotLeader with the holder as last seen and how long
 // until a retry makes sense (the end of its lease, or a heartbeat).
 func (s *Scheduler) notWriter() error {
-	e := &inventory.NotWriterError{RetryAfter: time.Duration(s.cfg.Heartbeat)}
+	e := &inventory.NotWriterError{RetryAfter: s.cfg.Heartbeat}
 	if l := s.seen.Load(); l != nil {
 		if l.Live(time.Now()) {
 			e.Holder, e.Address = l.Holder, l.Address
 		} else {
-			e.RetryAfter = time.Duration(s.cfg.Heartbeat)
+			e.RetryAfter = s.cfg.Heartbeat
 		}
 	}
 	if e.RetryAfter < time.Second {

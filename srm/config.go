@@ -1,7 +1,6 @@
 package srm
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 // Operation names used in authorization rules.
@@ -355,22 +356,17 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// LoadConfig reads a YAML configuration strictly (unknown keys are errors),
-// applies defaults and validates it.
-func LoadConfig(file string) (*Config, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("srm config: %w", err)
-	}
+// DecodeConfig decodes an SE configuration from its node (see yamlconf:
+// strict, positions of the file), applies defaults and validates it.
+// `dynamo srm serve --config F` reads F with yamlconf.Load(F, DecodeConfig).
+func DecodeConfig(n *yaml.Node) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("srm config %s: %w", file, err)
+	if err := yamlconf.Decode(n, &c); err != nil {
+		return nil, fmt.Errorf("srm config: %w", err)
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("srm config %s: %w", file, err)
+		return nil, fmt.Errorf("srm config: %w", err)
 	}
 	return &c, nil
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -31,7 +33,7 @@ engine:
 		yaml, wantErr string
 	}{
 		"good":                    {good, ""},
-		"unknown key":             {good + "bogus: 1\n", "field bogus not found"},
+		"unknown key":             {good + "bogus: 1\n", "unknown key.yaml:14:1: bogus: unknown key"},
 		"no areas":                {strings.Split(good, "storage_areas:")[0], "at least one storage area"},
 		"relative root":           {strings.Replace(good, "root: ROOT", "root: rel/dir", 1), "must be an absolute path"},
 		"missing root":            {strings.Replace(good, "root: ROOT", "root: /nonexistent/x", 1), "not an existing directory"},
@@ -56,7 +58,7 @@ engine:
 			if err := os.WriteFile(f, []byte(strings.ReplaceAll(tc.yaml, "ROOT", root)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			c, err := LoadConfig(f)
+			c, err := yamlconf.Load(f, DecodeConfig)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -3,18 +3,17 @@ package stager
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/dynamo-go/dynamo/delegation"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
-// Config tunes the stager. Zero values are replaced by ApplyDefaults; the
-// YAML keys are the lead's "stager:" section (see docs/projects.md).
+// Config tunes the stager. Zero values are replaced by ApplyDefaults; it is
+// the `stager:` key of the `projects:` section (see docs/projects.md).
 type Config struct {
 	// BackoffStart is the first poll delay of an SRM request; default 2s.
 	BackoffStart time.Duration `yaml:"backoff_start"`
@@ -146,31 +145,16 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// DecodeConfig decodes YAML strictly (unknown keys are errors), applies the
-// defaults and validates. An empty document gives the defaults.
-func DecodeConfig(r io.Reader) (Config, error) {
+// DecodeConfig decodes a `stager:` section from its node (see yamlconf:
+// strict, positions of the file), applies the defaults and validates. A
+// nil node gives the defaults.
+func DecodeConfig(n *yaml.Node) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := yamlconf.Decode(n, &c); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	c.ApplyDefaults()
 	return c, c.Validate()
-}
-
-// LoadConfig reads DecodeConfig's input from a file.
-func LoadConfig(path string) (Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("stager config: %w", err)
-	}
-	defer f.Close()
-	c, err := DecodeConfig(f)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
 }
 
 // nextDelay is the poll backoff: double the previous delay up to the cap,

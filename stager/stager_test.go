@@ -23,6 +23,7 @@ import (
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 func TestMain(m *testing.M) {
@@ -53,20 +54,20 @@ func TestNextDelay(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"unknown key":  {"backof_start: 1s\n", "field backof_start not found"},
+		"unknown key":  {"backof_start: 1s\n", "1:1: backof_start: unknown key"},
 		"cap below":    {"backoff_start: 10s\nbackoff_cap: 1s\n", "backoff_cap"},
 		"short pin":    {"pin_lifetime: 100ms\n", "pin_lifetime"},
 		"neg retries":  {"webhook: {retries: -1}\n", "webhook.retries"},
 		"empty proto":  {"protocols: [https, '']\n", "protocols[1]"},
-		"bad duration": {"tick: soon\n", "line 1"},
+		"bad duration": {"tick: soon\n", `1:7: tick: "soon" is not a duration`},
 		"short deleg":  {"delegation: {max_lifetime: 1s}\n", "delegation.max_lifetime"},
 	} {
-		_, err := DecodeConfig(strings.NewReader(tc.yaml))
+		_, err := yamlconf.Read(strings.NewReader(tc.yaml), DecodeConfig)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%s: err = %v, want one naming %q", name, err, tc.want)
 		}
 	}
-	c, err := DecodeConfig(strings.NewReader(""))
+	c, err := yamlconf.Read(strings.NewReader(""), DecodeConfig)
 	if err != nil || c.BackoffStart != 2*time.Second || c.BackoffCap != 5*time.Minute {
 		t.Errorf("defaults: %+v %v", c, err)
 	}

@@ -60,8 +60,8 @@ func TestProjectDeliveriesAreAccesses(t *testing.T) {
 		Sites:      map[string]*projects.SiteConfig{"T2_M": {SURLPrefix: se.Base}},
 		Credential: projects.CredentialConfig{Cert: filepath.Join(se.PKI, "proxy.pem"), CADir: filepath.Join(se.PKI, "certificates")}}
 	pcfg.Stager.BackoffStart, pcfg.Stager.Tick = 20*time.Millisecond, 20*time.Millisecond
-	sch, err := scheduler.New(scheduler.Config{ServerID: "accesses", LeasePeriod: scheduler.Duration(3 * time.Second),
-		Heartbeat: scheduler.Duration(time.Second)}, store, log.WithField("component", "scheduler"), nil)
+	sch, err := scheduler.New(scheduler.Config{ServerID: "accesses", LeasePeriod: 3 * time.Second,
+		Heartbeat: time.Second}, store, log.WithField("component", "scheduler"), nil)
 	must(t, err)
 	s := &server{env: &env{log: log, db: d}, cfg: serveConfig{projects: &pcfg}, log: log.WithField("component", "serve"),
 		registry: srv, metrics: srv.Metrics(), store: store, scheduler: sch}

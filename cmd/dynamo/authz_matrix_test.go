@@ -62,8 +62,8 @@ func TestAuthzMatrixStagerAndProjects(t *testing.T) {
 		Credential: projects.CredentialConfig{Cert: filepath.Join(se.PKI, "proxy.pem"), CADir: filepath.Join(se.PKI, "certificates")}}
 	pcfg.Stager.BackoffStart, pcfg.Stager.Tick = 20*time.Millisecond, 20*time.Millisecond
 	// The projects run as a background writer of the lease holder.
-	sch, err := scheduler.New(scheduler.Config{ServerID: "matrix", LeasePeriod: scheduler.Duration(3 * time.Second),
-		Heartbeat: scheduler.Duration(time.Second)}, store, log.WithField("component", "scheduler"), nil)
+	sch, err := scheduler.New(scheduler.Config{ServerID: "matrix", LeasePeriod: 3 * time.Second,
+		Heartbeat: time.Second}, store, log.WithField("component", "scheduler"), nil)
 	must(t, err)
 	s := &server{env: &env{log: log, db: d}, cfg: serveConfig{projects: &pcfg}, log: log.WithField("component", "serve"),
 		registry: srv, metrics: srv.Metrics(), store: store, scheduler: sch}

@@ -39,8 +39,8 @@ func TestAppCLI(t *testing.T) {
 	log.SetOutput(io.Discard)
 	st, err := inventory.Load(context.Background(), d, log.WithField("component", "inventory"), nil, time.Now())
 	must(t, err)
-	sch, err := scheduler.New(scheduler.Config{ServerID: "cli", LeasePeriod: scheduler.Duration(time.Second),
-		Heartbeat: scheduler.Duration(100 * time.Millisecond), TestApps: true}, st, log.WithField("component", "scheduler"), prometheus.NewRegistry())
+	sch, err := scheduler.New(scheduler.Config{ServerID: "cli", LeasePeriod: time.Second,
+		Heartbeat: 100 * time.Millisecond, TestApps: true}, st, log.WithField("component", "scheduler"), prometheus.NewRegistry())
 	must(t, err)
 	must(t, sch.RegisterBuiltins())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@ import (
 	"github.com/dynamo-go/dynamo/consistency"
 	"github.com/dynamo-go/dynamo/fileop/driver"
 	_ "github.com/dynamo-go/dynamo/fileop/driver/all"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -25,14 +26,9 @@ var consistencyActions func(e *env, store *inventory.Store) (consistency.Actions
 // loadConsistencyConfig reads the `consistency:` section from its own YAML
 // file (the --consistency-config override of the main configuration's section).
 func loadConsistencyConfig(path string) (consistency.Config, error) {
-	f, err := os.Open(path)
+	c, err := yamlconf.Load(path, consistency.DecodeConfig)
 	if err != nil {
-		return consistency.Config{}, usageError{err}
-	}
-	defer f.Close()
-	c, err := consistency.DecodeConfig(f)
-	if err != nil {
-		return c, usageError{fmt.Errorf("%s: %w", path, err)}
+		return c, usageError{err}
 	}
 	return c, nil
 }

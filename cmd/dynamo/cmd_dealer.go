@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dynamo-go/dynamo/dealer"
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/internal/bytesize"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 	"github.com/dynamo-go/dynamo/registry"
 )
 
@@ -38,16 +40,9 @@ func loadDealerConfig(path string, main dealer.Config) (dealer.Config, error) {
 	if path == "" {
 		return main, main.Validate()
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return dealer.Config{}, err
-	}
-	defer f.Close()
-	cfg, err := dealer.DecodeConfigOnto(serveDealerDefaults(), f)
-	if err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
+	return yamlconf.Load(path, func(n *yaml.Node) (dealer.Config, error) {
+		return dealer.DecodeConfigOnto(serveDealerDefaults(), n)
+	})
 }
 
 func newDealerCmd(g *globalOptions) *cobra.Command {

@@ -13,6 +13,7 @@ import (
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/internal/bytesize"
 	"github.com/dynamo-go/dynamo/internal/policy"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/registry"
 )
@@ -42,7 +43,7 @@ func (f *detoxFlags) register(cmd *cobra.Command) {
 func (f *detoxFlags) runner(ctx context.Context, g *globalOptions, e *env) (*detox.Runner, error) {
 	cfg := e.file.Detox // the detox: section of --config
 	if f.detoxConfig != "" {
-		c, err := detox.LoadConfig(f.detoxConfig)
+		c, err := yamlconf.Load(f.detoxConfig, detox.DecodeConfig)
 		if err != nil {
 			return nil, usageError{err}
 		}

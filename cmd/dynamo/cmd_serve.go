@@ -84,7 +84,7 @@ func serveUntil(ctx context.Context, g *globalOptions, o serveOptions, built fun
 	if built != nil {
 		built(srv)
 	}
-	return srv.run(ctx, start, e.cfg.Serve.Grace())
+	return srv.run(ctx, start, e.cfg.Serve.ShutdownGrace)
 }
 
 // server is `dynamo serve` assembled: one typed field per component, built
@@ -276,7 +276,7 @@ func (s *server) close() {
 // sites. Both write through the scheduler, so only the holder injects.
 func (s *server) buildInjections(context.Context) error {
 	log := s.env.log.WithField("component", "registry")
-	if interval, _ := s.cfg.file.Registry.InjectIntervalDuration(); interval > 0 {
+	if interval := s.cfg.file.Registry.InjectInterval; interval > 0 {
 		err := s.scheduler.AddWorker(scheduler.Worker{Name: "injection-queue", Run: func(ctx context.Context) error {
 			return registry.RunInjectionLoop(ctx, s.store, log, interval)
 		}})

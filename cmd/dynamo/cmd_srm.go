@@ -11,6 +11,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/logging"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 	"github.com/dynamo-go/dynamo/srm"
 )
 
@@ -38,7 +39,7 @@ hidden file next to DIR, never inside it) or sqlite:<dir of the config file>/srm
 			defaultDB := ""
 			switch {
 			case g.configPath != "" && root == "":
-				if cfg, err = srm.LoadConfig(g.configPath); err != nil {
+				if cfg, err = yamlconf.Load(g.configPath, srm.DecodeConfig); err != nil {
 					return err
 				}
 				defaultDB = "sqlite:" + filepath.Join(filepath.Dir(g.configPath), "srm.db")
@@ -117,7 +118,7 @@ serves the same report live at https://HOST:DATA_PORT/api/v1/srr.`,
 			if g.configPath == "" || out == "" {
 				return usageError{fmt.Errorf("give --config se.yaml and --out FILE")}
 			}
-			cfg, err := srm.LoadConfig(g.configPath)
+			cfg, err := yamlconf.Load(g.configPath, srm.DecodeConfig)
 			if err != nil {
 				return err
 			}

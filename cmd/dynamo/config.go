@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/dynamo-go/dynamo/detox"
 	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/internal/config"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 	"github.com/dynamo-go/dynamo/projects"
 	"github.com/dynamo-go/dynamo/registry"
 	"github.com/dynamo-go/dynamo/scheduler"
@@ -33,8 +31,8 @@ type fileConfig struct {
 	// StorageElements are SRM storage elements run inside `dynamo serve`.
 	StorageElements []EmbeddedSE `yaml:"storage_elements"`
 
-	// Sections decoded by their own package (strictly, with its defaults
-	// and validation), kept raw here until then.
+	// Sections decoded by their own package (DecodeConfig: yamlconf, its
+	// defaults and validation) from these nodes of the file.
 	FileopNode      yaml.Node `yaml:"fileop"`
 	DetoxNode       yaml.Node `yaml:"detox"`
 	ConsistencyNode yaml.Node `yaml:"consistency"`
@@ -46,89 +44,90 @@ type fileConfig struct {
 	Projects    *projects.Config    `yaml:"-"` // nil: projects off
 }
 
-// section re-encodes a raw section and hands it to its package's decoder,
-// so that each component keeps its own defaults, strictness and checks.
-// An absent section decodes from an empty document (the defaults).
-func section[T any](name string, n *yaml.Node, decode func(io.Reader) (T, error)) (T, error) {
-	var b []byte
-	if n.Kind != 0 {
-		var err error
-		if b, err = yaml.Marshal(n); err != nil {
-			var zero T
-			return zero, fmt.Errorf("%s: %w", name, err)
+// loadFileConfig reads the configuration file at path (empty: defaults
+// only). The file is parsed once; every section, the component ones
+// included, is decoded from that node tree with yamlconf, so an error
+// anywhere names the file, line and column.
+func loadFileConfig(path string) (fileConfig, error) {
+	if path == "" {
+		cfg, err := decodeFileConfig(nil, "")
+		if err != nil {
+			err = fmt.Errorf("config: %w", err)
 		}
+		return cfg, err
 	}
-	v, err := decode(bytes.NewReader(b))
+	f, err := os.Open(path)
 	if err != nil {
-		return v, fmt.Errorf("%s: %w", name, err)
+		return fileConfig{}, fmt.Errorf("config: %w", err)
 	}
-	return v, nil
+	root, err := yamlconf.Parse(f)
+	f.Close()
+	if err != nil {
+		return fileConfig{}, yamlconf.InFile(path, err)
+	}
+	cfg, err := decodeFileConfig(root, filepath.Dir(path))
+	return cfg, yamlconf.InFile(path, err)
 }
 
-// loadFileConfig reads path (empty: defaults only).
-func loadFileConfig(path string) (fileConfig, error) {
+// decodeFileConfig decodes the document root (nil: defaults only); dir is
+// the file's directory, which relative paths in it are relative to.
+func decodeFileConfig(root *yaml.Node, dir string) (fileConfig, error) {
 	cfg := fileConfig{Config: config.Default(), Registry: registry.DefaultConfig(), Dealer: serveDealerDefaults()}
-	var root yaml.Node
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return cfg, fmt.Errorf("config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
-		}
-		_ = yaml.Unmarshal(b, &root) // decoded strictly above; only the keys present are wanted
-		cfg.resolvePaths(filepath.Dir(path), &root)
+	if err := yamlconf.Decode(root, &cfg); err != nil {
+		return cfg, err
+	}
+	if root != nil {
+		cfg.resolvePaths(dir, root)
 	}
 	if err := cfg.Config.Validate(); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
+		return cfg, err
 	}
 	if err := cfg.Dealer.Validate(); err != nil {
-		return cfg, fmt.Errorf("config %s: dealer: %w", path, err)
+		return cfg, fmt.Errorf("dealer: %w", err)
 	}
 	if err := cfg.Registry.Validate(); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
+		return cfg, err
 	}
 	cfg.Scheduler.ApplyDefaults()
 	if err := cfg.Scheduler.Validate(); err != nil {
-		return cfg, fmt.Errorf("config %s: scheduler: %w", path, err)
+		return cfg, fmt.Errorf("scheduler: %w", err)
 	}
 	var err error
-	if cfg.Fileop, err = section("fileop", &cfg.FileopNode, fileop.LoadConfig); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
+	if cfg.Fileop, err = fileop.DecodeConfig(&cfg.FileopNode); err != nil {
+		return cfg, err
 	}
-	if cfg.Detox, err = section("detox", &cfg.DetoxNode, detox.DecodeConfig); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
+	if cfg.Detox, err = detox.DecodeConfig(&cfg.DetoxNode); err != nil {
+		return cfg, err
 	}
+	// A consistency: or projects: key turns the component on, even with
+	// nothing under it (its defaults).
 	if cfg.ConsistencyNode.Kind != 0 {
-		c, err := section("consistency", &cfg.ConsistencyNode, consistency.DecodeConfig)
+		c, err := consistency.DecodeConfig(&cfg.ConsistencyNode)
 		if err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			return cfg, err
 		}
 		cfg.Consistency = &c
 	}
 	if cfg.ProjectsNode.Kind != 0 {
-		c, err := section("projects", &cfg.ProjectsNode, projects.DecodeConfig)
+		c, err := projects.DecodeConfig(&cfg.ProjectsNode)
 		if err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			return cfg, err
 		}
 		cfg.Projects = &c
 	}
-	if path != "" {
-		cfg.resolveSectionPaths(filepath.Dir(path))
+	if root != nil {
+		cfg.resolveSectionPaths(dir)
 	}
 	names := map[string]bool{}
 	for i := range cfg.StorageElements {
 		se := &cfg.StorageElements[i]
 		if se.Name == "" || names[se.Name] {
-			return cfg, fmt.Errorf("config %s: storage_elements[%d]: name missing or used twice", path, i)
+			return cfg, fmt.Errorf("storage_elements[%d]: name missing or used twice", i)
 		}
 		names[se.Name] = true
 		se.ApplyDefaults()
 		if err := se.Validate(); err != nil {
-			return cfg, fmt.Errorf("config %s: storage_elements[%d] (%s): %w", path, i, se.Name, err)
+			return cfg, fmt.Errorf("storage_elements[%d] (%s): %w", i, se.Name, err)
 		}
 	}
 	return cfg, nil

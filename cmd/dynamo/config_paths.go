@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 // resolvePaths makes every relative file or directory named in a
@@ -25,7 +27,7 @@ func (c *fileConfig) resolvePaths(dir string, root *yaml.Node) {
 			*s = "sqlite:" + filepath.Join(dir, rest)
 		}
 	}
-	if hasKey(root, "database") {
+	if yamlconf.Lookup(root, "database") != nil {
 		dsn(&c.Database)
 	}
 	p(&c.Inventory.PartitionsFile)
@@ -90,21 +92,4 @@ func (c *fileConfig) resolveSectionPaths(dir string) {
 		p(&pr.Credential.Key)
 		p(&pr.Credential.CADir)
 	}
-}
-
-// hasKey reports whether the YAML document's top-level mapping has key.
-func hasKey(doc *yaml.Node, key string) bool {
-	n := doc
-	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	if n == nil || n.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return true
-		}
-	}
-	return false
 }

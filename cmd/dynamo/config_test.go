@@ -66,3 +66,38 @@ func TestComponentSectionsDecodeWithTheirOwnRules(t *testing.T) {
 		}
 	}
 }
+
+// Whatever section holds the mistake, the error names the configuration
+// file and the line and column in that file (not in the section).
+func TestConfigErrorsNameTheFileLine(t *testing.T) {
+	const head = "# dynamo\nlog: {level: info}\n\n" // the section starts on line 4
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	for _, tc := range []struct{ section, want string }{
+		{"serve:\n  shutdown_grac: 1m\n", "5:3: serve.shutdown_grac: unknown key"},
+		{"serve:\n  shutdown_grace: 90\n", `5:19: serve.shutdown_grace: "90" needs a unit`},
+		{"inventory:\n  partition_file: x\n", "5:3: inventory.partition_file: unknown key"},
+		{"scheduler:\n  lease_perod: 9s\n", "5:3: scheduler.lease_perod: unknown key"},
+		{"scheduler:\n  cron:\n    - {app: dealer, schedule: '@daily', jitter: -1m}\n", `6:49: scheduler.cron[0].jitter: "-1m" is negative`},
+		{"registry:\n  db_timeout: soon\n", `5:15: registry.db_timeout: "soon" is not a duration`},
+		{"registry:\n  tls: {cert: a, kee: b}\n", "5:18: registry.tls.kee: unknown key"},
+		{"dealer:\n  plugins:\n    popularity: {half_lif: 1h}\n", "6:18: dealer.plugins.popularity.half_lif: unknown key"},
+		{"dealer:\n  max_cycle_volume: lots\n", `5:21: "lots" is not a size`},
+		{"storage_elements:\n  - name: se\n    listn: ':1'\n", "6:5: storage_elements[0].listn: unknown key"},
+		{"fileop:\n  batch_size: 10\n  intervall: 5s\n", "6:3: intervall: unknown key"},
+		{"fileop:\n  native: {timeout: 5}\n", `5:21: native.timeout: "5" needs a unit`},
+		{"detox:\n  partitions:\n    Physics:\n      polcy: x.txt\n", "7:7: partitions.Physics.polcy: unknown key"},
+		{"consistency:\n  min_age: 2d\n", `5:12: min_age: "2d" is not a duration`},
+		{"consistency:\n  sites:\n    T2_A: {paths: [/store], url: x, concurency: 2}\n", "6:37: sites.T2_A.concurency: unknown key"},
+		{"projects:\n  tick: 5\n", `5:9: tick: "5" needs a unit`},
+		{"projects:\n  stager:\n    backof_start: 1s\n", "6:5: stager.backof_start: unknown key"},
+		{"projects:\n  estimator:\n    freshness: -1m\n", `6:16: estimator.freshness: "-1m" is negative`},
+	} {
+		if err := os.WriteFile(p, []byte(head+tc.section), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadFileConfig(p)
+		if err == nil || !strings.Contains(err.Error(), p+":"+tc.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tc.section, err, p+":"+tc.want)
+		}
+	}
+}

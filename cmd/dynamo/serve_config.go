@@ -11,6 +11,7 @@ import (
 	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/internal/logging"
 	"github.com/dynamo-go/dynamo/internal/policy"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/projects"
 	"github.com/dynamo-go/dynamo/scheduler"
@@ -48,7 +49,7 @@ func loadServeConfig(e *env, o serveOptions) (serveConfig, error) {
 	}
 
 	if path := flagOrEnv(o.schedulerConfig, envSchedulerConfig); path != "" {
-		if c.scheduler, err = scheduler.LoadConfig(path); err != nil {
+		if c.scheduler, err = yamlconf.Load(path, scheduler.DecodeConfig); err != nil {
 			return c, usageError{err}
 		}
 	}
@@ -86,14 +87,8 @@ func loadServeConfig(e *env, o serveOptions) (serveConfig, error) {
 	}
 
 	if p := o.fileopConfig; p != "" {
-		f, err := os.Open(p)
-		if err != nil {
+		if c.fileop, err = yamlconf.Load(p, fileop.DecodeConfig); err != nil {
 			return c, usageError{fmt.Errorf("--fileop-config: %w", err)}
-		}
-		c.fileop, err = fileop.LoadConfig(f)
-		f.Close()
-		if err != nil {
-			return c, usageError{fmt.Errorf("--fileop-config %s: %w", p, err)}
 		}
 	}
 
@@ -123,7 +118,7 @@ func loadServeConfig(e *env, o serveOptions) (serveConfig, error) {
 	}
 
 	if path := flagOrEnv(o.projectsConfig, envProjectsConfig); path != "" {
-		pc, err := projects.LoadConfig(path)
+		pc, err := yamlconf.Load(path, projects.DecodeConfig)
 		if err != nil {
 			return c, usageError{err}
 		}

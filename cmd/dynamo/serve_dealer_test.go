@@ -42,9 +42,9 @@ func TestDealerAsSchedulerWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := scheduler.Config{ServerID: "t", LeasePeriod: scheduler.Duration(time.Second), Heartbeat: scheduler.Duration(100 * time.Millisecond),
-		Grace: scheduler.Duration(2 * time.Second), RetryDelay: scheduler.Duration(10 * time.Millisecond),
-		DefaultTimeout: scheduler.Duration(30 * time.Second), MaxReaders: 2}
+	cfg := scheduler.Config{ServerID: "t", LeasePeriod: time.Second, Heartbeat: 100 * time.Millisecond,
+		Grace: 2 * time.Second, RetryDelay: 10 * time.Millisecond,
+		DefaultTimeout: 30 * time.Second, MaxReaders: 2}
 	sch, err := scheduler.New(cfg, store, logging.Discard(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

@@ -45,9 +45,9 @@ func TestDetoxAsSchedulerWriter(t *testing.T) {
 	r := &detox.Runner{Store: store, History: hist, Config: cfg, Queue: q, Log: logging.Discard(),
 		Sources: detox.Sources{Accesses: detox.DBAccesses{DB: d}, Locks: &detox.MemLocks{}}}
 
-	scfg := scheduler.Config{ServerID: "t", LeasePeriod: scheduler.Duration(time.Second), Heartbeat: scheduler.Duration(100 * time.Millisecond),
-		Grace: scheduler.Duration(2 * time.Second), RetryDelay: scheduler.Duration(10 * time.Millisecond),
-		DefaultTimeout: scheduler.Duration(30 * time.Second), MaxReaders: 2}
+	scfg := scheduler.Config{ServerID: "t", LeasePeriod: time.Second, Heartbeat: 100 * time.Millisecond,
+		Grace: 2 * time.Second, RetryDelay: 10 * time.Millisecond,
+		DefaultTimeout: 30 * time.Second, MaxReaders: 2}
 	sch, err := scheduler.New(scfg, store, logging.Discard(), prometheus.NewRegistry())
 	require.NoError(t, err)
 	require.NoError(t, sch.Register(detoxApp(r, "Default")))

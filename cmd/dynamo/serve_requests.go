@@ -29,11 +29,7 @@ func (s *server) buildRequests(context.Context) error {
 	if err := s.scheduler.Register(requestsApp(tr, s.dealer, s.store, rs)); err != nil {
 		return fmt.Errorf("register %s app: %w", appRequests, err)
 	}
-	every, err := cfg.RequestIntervalDuration()
-	if err != nil {
-		return fmt.Errorf("registry.request_interval: %w", err)
-	}
-	if every > 0 {
+	if every := cfg.RequestInterval; every > 0 {
 		if _, err := s.scheduler.AddCron(scheduler.CronEntry{App: appRequests, Schedule: "@every " + every.String()}); err != nil {
 			return err
 		}

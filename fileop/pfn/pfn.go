@@ -8,13 +8,10 @@ package pfn
 import (
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Errors returned by Mapper.ToPFN.
@@ -46,18 +43,6 @@ type Chain []Rule
 //	  - - {lfn: '^/store/user/(.*)', pfn: '/user/$1'}
 //	    - {lfn: '^/(.*)', pfn: 'root://xrd.example.org//eos/$1'}
 type Config map[string][]Chain
-
-// Load decodes a Config from YAML strictly (unknown keys are errors) and
-// validates it by compiling it.
-func Load(r io.Reader, site string) (*Mapper, error) {
-	var c Config
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("site %s: name mapping: %w", site, err)
-	}
-	return Compile(site, c)
-}
 
 type rule struct {
 	match *regexp.Regexp // anchored, decides whether the rule applies

@@ -2,20 +2,25 @@ package pfn
 
 import (
 	"errors"
-	"os"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 func load(t *testing.T, name string) (*Mapper, error) {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	return Load(f, "T2_TEST")
+	return yamlconf.Load(filepath.Join("testdata", name), func(n *yaml.Node) (*Mapper, error) {
+		var c Config
+		if err := yamlconf.Decode(n, &c); err != nil {
+			return nil, fmt.Errorf("site T2_TEST: %w", err)
+		}
+		return Compile("T2_TEST", c)
+	})
 }
 
 func TestToPFN(t *testing.T) {
@@ -56,7 +61,7 @@ func TestBadConfigs(t *testing.T) {
 		"bad_regex.bad.yaml":   `protocol "davs" chain 0 rule 0: bad lfn regex "^/store/(.*"`,
 		"bad_group.bad.yaml":   "refers to group 2 but the regex has 1",
 		"bad_letters.bad.yaml": `unknown group "1x"`,
-		"unknown_key.bad.yaml": "field protocol not found",
+		"unknown_key.bad.yaml": "unknown_key.bad.yaml:2:50: davs[0][0].protocol: unknown key",
 		"empty_chain.bad.yaml": `protocol "davs" chain 0: empty chain`,
 	} {
 		_, err := load(t, file)

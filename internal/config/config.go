@@ -1,19 +1,19 @@
-// Package config is the one typed configuration of a dynamo process: a YAML
-// file decoded strictly (unknown keys are errors) over defaults, then
-// validated. Every option is documented in docs/configuration.md; a test
+// Package config holds the base sections of a dynamo configuration
+// (database, log, serve, inventory); cmd/dynamo composes them with every
+// component's section into the one configuration file, decoded with
+// internal/yamlconf. Every option is documented in docs/configuration.md; a test
 // keeps that document and this struct in step.
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 // Config is the whole configuration.
@@ -46,8 +46,8 @@ type Serve struct {
 	// holds no sites, so a fresh install has something to look at.
 	SampleInventory bool `yaml:"sample_inventory"`
 	// ShutdownGrace bounds how long running work may take to finish after
-	// SIGINT/SIGTERM, as a Go duration ("30s").
-	ShutdownGrace string `yaml:"shutdown_grace"`
+	// SIGINT/SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -55,35 +55,19 @@ func Default() Config {
 	return Config{
 		Database: db.DefaultDSN,
 		Log:      Log{Format: "text", Level: "info"},
-		Serve:    Serve{ShutdownGrace: "30s"},
+		Serve:    Serve{ShutdownGrace: 30 * time.Second},
 	}
 }
 
-// Load reads path over the defaults. An empty path returns the defaults.
-func Load(path string) (Config, error) {
+// DecodeConfig decodes the base sections from the configuration's node
+// (see yamlconf: strict, positions of the file) over the defaults and
+// validates them. A nil node gives the defaults.
+func DecodeConfig(n *yaml.Node) (Config, error) {
 	cfg := Default()
-	if path == "" {
-		return cfg, nil
+	if err := yamlconf.Decode(n, &cfg); err != nil {
+		return cfg, err
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
-	}
-	if err := Decode(bytes.NewReader(b), &cfg); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-// Decode decodes YAML strictly into cfg (which holds the defaults) and
-// validates the result.
-func Decode(r io.Reader, cfg *Config) error {
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return cfg.Validate()
+	return cfg, cfg.Validate()
 }
 
 // Validate checks every option and says which one is wrong.
@@ -105,9 +89,6 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.Inventory.PartitionsFile); err != nil {
 			return fmt.Errorf("inventory.partitions_file: %w", err)
 		}
-	}
-	if _, err := parseDuration(c.Serve.ShutdownGrace); err != nil {
-		return fmt.Errorf("serve.shutdown_grace: %w", err)
 	}
 	return nil
 }

@@ -6,20 +6,23 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
 func TestBadConfigs(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
-		{"databse: sqlite:x.db\n", "field databse not found"},
+		{"databse: sqlite:x.db\n", "1:1: databse: unknown key"},
 		{"database: postgres://x\n", "database:"},
 		{"log: {format: xml}\n", "log.format"},
 		{"log: {level: loud}\n", "log.level"},
-		{"serve: {shutdown_grace: soon}\n", "serve.shutdown_grace"},
+		{"serve: {shutdown_grace: soon}\n", `1:25: serve.shutdown_grace: "soon" is not a duration`},
 		{"serve: {shutdown_grace: -1s}\n", "negative"},
-		{"serve: {sample_inventory: maybe}\n", "line 1"},
+		{"serve: {shutdown_grace: 30}\n", "needs a unit"},
+		{"serve: {sample_inventory: maybe}\n", "1: cannot unmarshal !!str `maybe` into bool"},
 	} {
-		cfg := Default()
-		err := Decode(strings.NewReader(tc.yaml), &cfg)
+		_, err := yamlconf.Read(strings.NewReader(tc.yaml), DecodeConfig)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want it to mention %q", tc.yaml, err, tc.want)
 		}
@@ -29,11 +32,11 @@ func TestBadConfigs(t *testing.T) {
 func TestGoodConfigAndDefaults(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(p, []byte("database: mysql://u:p@127.0.0.1:3306/dynamo\nlog:\n  level: debug\n"), 0o644)
-	cfg, err := Load(p)
+	cfg, err := yamlconf.Load(p, DecodeConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Database != "mysql://u:p@127.0.0.1:3306/dynamo" || cfg.Log.Level != "debug" || cfg.Log.Format != "text" || cfg.Serve.Grace().Seconds() != 30 {
+	if cfg.Database != "mysql://u:p@127.0.0.1:3306/dynamo" || cfg.Log.Level != "debug" || cfg.Log.Format != "text" || cfg.Serve.ShutdownGrace != 30*time.Second {
 		t.Errorf("got %+v", cfg)
 	}
 }

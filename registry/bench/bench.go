@@ -267,7 +267,7 @@ func stats(l []time.Duration) Stats {
 func API(ctx context.Context, st *inventory.Store, log *logrus.Entry, o Options) (Result, error) {
 	o.defaults()
 	cfg := registry.DefaultConfig()
-	cfg.InjectInterval = "0"
+	cfg.InjectInterval = 0
 	srv, err := registry.New(registry.Options{Config: cfg, DB: st.DB(), Log: log, Inventory: st})
 	if err != nil {
 		return Result{}, err
