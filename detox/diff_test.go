@@ -14,6 +14,7 @@ import (
 // on the partition's view and dismissed and deleted on the inventory's.
 func TestDiffPlansScopes(t *testing.T) {
 	h := newHarness(t, nil, "")
+	names := scenarioNames{sites: map[string]bool{}, datasets: map[string]map[string]bool{}}
 	for _, l := range []string{
 		"site T2_US_MIT disk ready Default=1000",
 		"site T2_CH_CERN disk ready Default=1000",
@@ -27,7 +28,7 @@ func TestDiffPlansScopes(t *testing.T) {
 		"replica /B/R-v1/AOD T2_US_MIT DataOps",
 		"replica /B/R-v1/AOD T2_CH_CERN DataOps",
 	} {
-		scenarioLoad(t, h, "diff", strings.Fields(l))
+		scenarioLoad(t, h, names, "diff", strings.Fields(l))
 	}
 	pol, err := policy.ParsePolicy("scopes.txt", []byte(`Partition Default
 On site.name == T2_*
