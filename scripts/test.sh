@@ -40,9 +40,18 @@ fi
 go vet ./...
 go test -count=1 -timeout 30m "$@" ./...
 
-# The storage element's parsers, fuzzed briefly beyond their committed
-# corpora (testdata/fuzz/), which the run above already replays.
-for target in "FuzzDecode ./srm/internal/soapxml" "FuzzParseSURL ./srm/internal/sfn" "FuzzMap ./srm/internal/sfn"; do
+# Every parser of outside input, fuzzed briefly beyond its committed
+# corpus (testdata/fuzz/<Name>/), which the run above already replays:
+# the SE's SOAP and SURLs, the policy language and enforcer rules,
+# configuration, sequence files, injection documents (ours and Dynamo's),
+# REST bodies and change-log replay. FUZZTIME each (default 5s); the
+# instrumented build is shared through the build cache.
+for target in \
+  "FuzzDecode ./srm/internal/soapxml" "FuzzParseSURL ./srm/internal/sfn" "FuzzMap ./srm/internal/sfn" \
+  "FuzzParseCondition ./internal/policy" "FuzzParsePolicy ./internal/policy" "FuzzParseEnforcerRules ./internal/policy" \
+  "FuzzDecode ./internal/yamlconf" "FuzzParseSequences ./scheduler" \
+  "FuzzDecodeInjectDoc ./inventory" "FuzzChangeLogReplay ./inventory" \
+  "FuzzDecodeDynamoInject ./registry" "FuzzRequestBodies ./registry"; do
   set -- $target
   go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-5s}" "$2"
 done

@@ -183,3 +183,61 @@ func TestInFileThroughWrappers(t *testing.T) {
 		t.Error("the wrapped sentinel is lost")
 	}
 }
+
+// FuzzDecode: any document decodes into a configuration struct (every
+// shape yamlconf walks: inline, maps, lists, pointers, raw nodes,
+// durations) or fails with errors that carry a message, and a position
+// when they are about a key or a value; never a panic. A document that
+// decodes encodes to one that decodes to the same value.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		"other: x\nsection:\n  interval: 1h30m\n  sites:\n    A: {enabled: true, every: 0, names: [a]}\n  list: [{every: 90s}]\n  ptr: {every: 1s}\n  raw: [1, {x: y}]\n  default: 3\n",
+		"section:\n  intervall: 5s\n",
+		"section:\n  interval: 90\n  sites: {A: {every: -1s}}\n",
+		"base: &b {every: 1s}\nsection:\n  ptr:\n    <<: *b\n",
+		"a: 1\n---\nb: 2\n",
+		"section: [1, 2]\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		n, err := Parse(strings.NewReader(doc))
+		if err != nil {
+			checkErrors(t, err)
+			return
+		}
+		var s section
+		if err := Decode(Lookup(n, "section"), &s); err != nil {
+			checkErrors(t, err)
+			return
+		}
+		out, err := yaml.Marshal(s)
+		if err != nil {
+			t.Fatalf("decoded value does not encode: %v", err)
+		}
+		n2, err := Parse(strings.NewReader(string(out)))
+		if err != nil {
+			t.Fatalf("encoded value %q does not parse: %v", out, err)
+		}
+		var s2 section
+		if err := Decode(n2, &s2); err != nil {
+			t.Fatalf("encoded value %q does not decode: %v", out, err)
+		}
+		if out2, _ := yaml.Marshal(s2); string(out2) != string(out) {
+			t.Fatalf("round trip changed the value:\n%s\n%s", out, out2)
+		}
+	})
+}
+
+func checkErrors(t *testing.T, err error) {
+	t.Helper()
+	found := positioned(err, nil)
+	if len(found) == 0 {
+		t.Fatalf("error %q (%T) is not a yamlconf error", err, err)
+	}
+	for _, e := range found {
+		if e.Msg == "" {
+			t.Fatalf("error without a message: %+v", e)
+		}
+	}
+}
