@@ -10,8 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/dynamo-go/dynamo/internal/db"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -106,13 +108,7 @@ func (h *harness) stop(t *testing.T) {
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, what, cond)
 }
 
 func waitLeader(t *testing.T, s *Scheduler) {
@@ -145,4 +141,15 @@ func counterValue(s *Scheduler) int64 {
 		return 0
 	}
 	return ds.LastUpdate
+}
+
+// logged tells whether a message starting with prefix went through the
+// hook: what the scheduler reports is how tests see where it is.
+func logged(h *logtest.Hook, prefix string) bool {
+	for _, e := range h.AllEntries() {
+		if strings.HasPrefix(e.Message, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 	"github.com/dynamo-go/dynamo/inventory"
 )
 
@@ -27,6 +29,8 @@ func TestWritersExclusiveReadersParallel(t *testing.T) {
 				must(t, s.Register(App{Name: fmt.Sprintf("w%d", i), Writer: true, Plan: func(ctx context.Context, e *Env) (*Plan, error) {
 					writers.enter()
 					defer writers.leave()
+					// Simulated work: it widens the window in which a second
+					// writer, if one were let in, would be caught overlapping.
 					time.Sleep(30 * time.Millisecond)
 					return counterPlan(ctx, e)
 				}}))
@@ -35,7 +39,10 @@ func TestWritersExclusiveReadersParallel(t *testing.T) {
 				must(t, s.Register(App{Name: fmt.Sprintf("r%d", i), Run: func(ctx context.Context, e *Env) error {
 					readers.enter()
 					defer readers.leave()
-					time.Sleep(150 * time.Millisecond)
+					// Stay inside until another reader joined: readers that
+					// run in parallel meet here at once, serialised ones
+					// never do and the peak below stays 1.
+					testutil.Poll(10*time.Second, func() bool { return readers.peak() >= 2 })
 					return nil
 				}}))
 			}
@@ -94,10 +101,11 @@ func TestWritersExclusiveReadersParallel(t *testing.T) {
 // the inventory untouched.
 func TestWriterFailureOrTimeoutAppliesNothing(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, d *db.DB) {
-		release := make(chan struct{})
+		release, returned := make(chan struct{}), make(chan struct{})
 		s := newScheduler(t, d, fastConfig("a"), func(s *Scheduler) {
 			must(t, s.Register(App{Name: "late", Writer: true, Timeout: 100 * time.Millisecond,
 				Plan: func(ctx context.Context, e *Env) (*Plan, error) {
+					defer close(returned)
 					<-release // ignores ctx on purpose
 					return counterPlan(context.Background(), e)
 				}}))
@@ -124,6 +132,9 @@ func TestWriterFailureOrTimeoutAppliesNothing(t *testing.T) {
 			t.Errorf("late: status %s, want timeout", r.Status)
 		}
 		close(release) // the plan arrives now, too late
+		<-returned
+		// The failing writers below take the writer slot after the late
+		// plan was handed over: had it been applied, it would show by now.
 		for _, app := range []string{"broken", "panics", "invalid"} {
 			r, err := s.RunNow(context.Background(), RunRequest{App: app, Wait: true})
 			must(t, err)
@@ -131,7 +142,6 @@ func TestWriterFailureOrTimeoutAppliesNothing(t *testing.T) {
 				t.Errorf("%s: %+v, want failed with an error and no updates", app, r)
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
 		if s.store.Seq() != seq || counterValue(s) != 0 {
 			t.Fatalf("inventory changed: seq %d -> %d, counter %d", seq, s.store.Seq(), counterValue(s))
 		}
@@ -140,7 +150,7 @@ func TestWriterFailureOrTimeoutAppliesNothing(t *testing.T) {
 		if n != 0 {
 			t.Fatalf("%d change-log rows written", n)
 		}
-		if v := testutil.ToFloat64(s.m.runs.WithLabelValues("late", StatusTimeout)); v != 1 {
+		if v := promtest.ToFloat64(s.m.runs.WithLabelValues("late", StatusTimeout)); v != 1 {
 			t.Errorf("runs_total{late,timeout} = %v", v)
 		}
 	})
@@ -197,12 +207,18 @@ func TestPausedAppSkippedAndRecorded(t *testing.T) {
 func TestShutdownGraceThenCancel(t *testing.T) {
 	d := testdb.SQLite(t)
 	cfg := fastConfig("a")
-	cfg.Grace = 300 * time.Millisecond
+	cfg.Grace = 2 * time.Second
 	started := make(chan string, 2)
+	var logs *logtest.Hook
 	s := newScheduler(t, d, cfg, func(s *Scheduler) {
+		logs = logtest.NewLocal(s.log.Logger)
 		must(t, s.Register(App{Name: "short", Run: func(ctx context.Context, e *Env) error {
 			started <- "short"
-			time.Sleep(100 * time.Millisecond) // within the grace
+			// Still running when the shutdown begins, done well within
+			// the grace once it has.
+			if !testutil.Poll(time.Minute, func() bool { return logged(logs, "scheduler stopping") }) {
+				return errors.New("the shutdown never began")
+			}
 			return nil
 		}}))
 		must(t, s.Register(App{Name: "long", Run: func(ctx context.Context, e *Env) error {
@@ -220,11 +236,7 @@ func TestShutdownGraceThenCancel(t *testing.T) {
 	must(t, err)
 	<-started
 	<-started
-	t0 := time.Now()
-	h.stop(t)
-	if el := time.Since(t0); el > 3*time.Second {
-		t.Fatalf("shutdown took %s", el)
-	}
+	h.stop(t) // bounded by the harness: a shutdown that waits for "long" forever fails there
 	short, err := s.GetRun(ctx, rs.ID)
 	must(t, err)
 	long, err := s.GetRun(ctx, rl.ID)
@@ -313,16 +325,16 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("metric %s not registered", n)
 		}
 	}
-	if v := testutil.ToFloat64(s.m.lastSuccess.WithLabelValues(AppTestCounter)); v < float64(before.Unix()) {
+	if v := promtest.ToFloat64(s.m.lastSuccess.WithLabelValues(AppTestCounter)); v < float64(before.Unix()) {
 		t.Errorf("last success of the counter = %v, want >= %d", v, before.Unix())
 	}
-	if n := testutil.CollectAndCount(s.m.lastSuccess); n != 1 {
+	if n := promtest.CollectAndCount(s.m.lastSuccess); n != 1 {
 		t.Errorf("%d last-success series; the failed noop must not have one", n)
 	}
-	if v := testutil.ToFloat64(s.m.updates.WithLabelValues(AppTestCounter)); v != 1 {
+	if v := promtest.ToFloat64(s.m.updates.WithLabelValues(AppTestCounter)); v != 1 {
 		t.Errorf("updates applied = %v", v)
 	}
-	if v := testutil.ToFloat64(s.m.leaseHeld); v != 1 {
+	if v := promtest.ToFloat64(s.m.leaseHeld); v != 1 {
 		t.Errorf("lease held = %v", v)
 	}
 }
@@ -342,7 +354,12 @@ func TestMultiCommitWriter(t *testing.T) {
 					}
 				}
 				<-ctx.Done()
-				time.Sleep(50 * time.Millisecond)
+				// Commit once the scheduler has judged the run timed out
+				// (it closes Commit before recording the outcome).
+				testutil.Poll(time.Minute, func() bool {
+					r, err := s.GetRun(context.Background(), e.RunID)
+					return err == nil && r.Status == StatusTimeout
+				})
 				p, _ := counterPlan(context.Background(), &Env{Snapshot: s.store.Snapshot()})
 				_, err := e.Commit(context.Background(), p.Build)
 				refused <- err

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/dynamo-go/dynamo/internal/testdb"
 )
 
@@ -115,9 +117,19 @@ TERMINATE
 		must(t, s.Register(rec.app()))
 		must(t, s.LoadSequences(strings.NewReader(src), "modes.seq"))
 	})
+	// The new lease holder logs its decision not to start each of the
+	// three terminated sequences: once it has, none of them can run.
+	skips := logtest.NewLocal(s2.log.Logger)
 	start(t, s2)
-	waitLeader(t, s2)
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "the three terminated sequences to be skipped", 30*time.Second, func() bool {
+		n := 0
+		for _, e := range skips.AllEntries() {
+			if strings.HasPrefix(e.Message, "sequence terminated earlier") {
+				n++
+			}
+		}
+		return n == 3
+	})
 	if after := len(rec.callsWith("")); after != before {
 		t.Fatalf("terminated sequences ran again: %d calls, was %d", after, before)
 	}
