@@ -187,21 +187,6 @@ func injectDataset(t *testing.T, se *setest.SE, d *db.DB, nOn, nTape int) (*inve
 	return store, on, tape
 }
 
-func noLeaks(t *testing.T, se *setest.SE) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p, o := se.Pinned(t)
-		if p == 0 && o == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SE still holds %d pins and %d open requests", p, o)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestProjectDelivery: a dataset from the inventory delivered over HTTP to
 // three concurrent consumers and one that dies after its first file. Every
 // file is delivered exactly once, cached files first; the dead consumer's
@@ -341,7 +326,7 @@ func TestProjectDelivery(t *testing.T) {
 		if code, _, _ := e.post(t, fmt.Sprintf("/p1/processes/%d/next", 2), nil, ""); code != http.StatusNoContent {
 			t.Errorf("next after end: %d", code)
 		}
-		noLeaks(t, se)
+		se.NoLeaks(t)
 	})
 }
 
@@ -407,8 +392,7 @@ func TestEndReleasesAndRecovery(t *testing.T) {
 	if _, err := e.m.End(ctx, "p4"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond) // the recalls finish: nothing may stay pinned
-	noLeaks(t, se)
+	se.NoLeaks(t) // once the tape recalls finished: they must not pin for an ended project
 	for _, tc := range []struct {
 		path string
 		body any
@@ -466,7 +450,7 @@ func TestVolatileVanished(t *testing.T) {
 	if _, err := e.m.End(ctx, "v"); err != nil {
 		t.Fatal(err)
 	}
-	noLeaks(t, se)
+	se.NoLeaks(t)
 }
 
 // TestManagerRestart: the station process dies with a file delivered, one
@@ -530,7 +514,7 @@ func TestManagerRestart(t *testing.T) {
 		if err != nil || len(s.Recovery) != 0 || s.Counts[FileConsumed] != len(on) {
 			t.Errorf("end: %+v %v", s, err)
 		}
-		noLeaks(t, se)
+		se.NoLeaks(t)
 	})
 }
 

@@ -69,7 +69,7 @@ func TestServices(t *testing.T) {
 	if _, err := svc.Manager.End(ctx, "s"); err != nil {
 		t.Fatal(err)
 	}
-	noLeaks(t, se)
+	se.NoLeaks(t)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -153,7 +153,7 @@ func TestEnforceQuota(t *testing.T) {
 	if _, err := e.m.End(ctx, "q"); err != nil {
 		t.Fatal(err)
 	}
-	noLeaks(t, se)
+	se.NoLeaks(t)
 }
 
 // Run keeps a durable cache under its quota by itself, every

@@ -39,7 +39,9 @@ func newSEMetrics(s *Server) *seMetrics {
 	}
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dynamo_srm_queue_depth",
 		Help: "Asynchronous requests waiting to be picked."}, func() float64 { return float64(s.engine.queued.Load()) })
-	m.collected = []prometheus.Collector{m.calls, m.data, m.bytes, m.refusals, queue, areaCollector{s.ns}}
+	recalls := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dynamo_srm_recalls_in_progress",
+		Help: "Tape recalls under way, from their start until their outcome is recorded."}, func() float64 { return float64(s.engine.recalls.Load()) })
+	m.collected = []prometheus.Collector{m.calls, m.data, m.bytes, m.refusals, queue, recalls, areaCollector{s.ns}}
 	m.reg.MustRegister(m.collected...)
 	return m
 }

@@ -54,6 +54,7 @@ func TestAuditAndMetrics(t *testing.T) {
 		`dynamo_srm_area_free_bytes{area="root"}`,
 		`dynamo_srm_queue_depth`,
 		`dynamo_srm_queue_refusals_total 0`,
+		`dynamo_srm_recalls_in_progress 0`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)

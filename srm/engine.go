@@ -73,9 +73,13 @@ type engine struct {
 	cfg    EngineConfig
 	nextID atomic.Int64
 	queued atomic.Int64 // QUEUED requests not yet picked
-	pools  map[string]chan int64
-	wg     sync.WaitGroup
-	kick   chan struct{}
+	// recalls counts tape recalls from their start until their outcome
+	// is saved: a recall outlives the request that started it (an abort
+	// does not stop the tape), so this is how far the SE's work reaches.
+	recalls atomic.Int64
+	pools   map[string]chan int64
+	wg      sync.WaitGroup
+	kick    chan struct{}
 	// runCtx is Run's context: work that outlives one SOAP call (recalls
 	// started by an immediate request) is bound to it, not to the call.
 	runCtx context.Context

@@ -213,8 +213,10 @@ func (e *engine) recall(ctx context.Context, r *request, f *file, loc *Location,
 	ch, errp := st.Recall(ctx, loc.Name)
 	token, fid, pin := r.Token, f.ID, r.PinLifetime
 	e.wg.Add(1) // the caller is a worker or a handler, both waited for
+	e.recalls.Add(1)
 	go func() {
 		defer e.wg.Done()
+		defer e.recalls.Add(-1)
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -19,11 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/internal/testservers"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 	"github.com/dynamo-go/dynamo/srm"
 	"github.com/dynamo-go/dynamo/srm/client"
 	"github.com/dynamo-go/dynamo/srm/fs"
@@ -201,6 +203,42 @@ func (se *SE) Pinned(t testing.TB) (pinned, open int) {
 		t.Fatal(err)
 	}
 	return pinned, open
+}
+
+// Recalling is how many tape recalls the SE still has under way, read
+// from its dynamo_srm_recalls_in_progress gauge. A recall outlives the
+// request that started it (an abort does not stop the tape), so what a
+// finished recall leaves behind can only be checked once this is 0.
+func (se *SE) Recalling(t testing.TB) int {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if err := se.RegisterMetrics(reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "dynamo_srm_recalls_in_progress" && len(mf.Metric) == 1 {
+			return int(mf.Metric[0].GetGauge().GetValue())
+		}
+	}
+	t.Fatal("the SE exports no dynamo_srm_recalls_in_progress gauge")
+	return 0
+}
+
+// NoLeaks waits until the SE's recalls have finished and it then holds no
+// pin and no open request, and fails t if that does not happen: whatever
+// a client forgot to release, or a late recall pinned for an aborted
+// request, shows here.
+func (se *SE) NoLeaks(t testing.TB) {
+	t.Helper()
+	testutil.Eventually(t, time.Minute, "the SE's tape recalls to finish", func() bool { return se.Recalling(t) == 0 })
+	var p, o int
+	if !testutil.Poll(30*time.Second, func() bool { p, o = se.Pinned(t); return p == 0 && o == 0 }) {
+		t.Fatalf("the SE still holds %d pins and %d open requests", p, o)
+	}
 }
 
 // FileStatuses returns the SE's status name of every file of the request
