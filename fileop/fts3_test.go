@@ -14,6 +14,7 @@ import (
 	"github.com/dynamo-go/dynamo/fileop"
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 )
 
 // fakeFTS3 is an FTS3 REST stand-in: no FTS3 server can run here. It
@@ -218,10 +219,21 @@ func TestFTS3ResubmissionFindsTheJob(t *testing.T) {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- dm.Run(rctx) }()
-		for e.count(t, "state = 'inbatch'") < 4 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		time.Sleep(50 * time.Millisecond)
+		// Stop once the job is at FTS3 and its id recorded: the crash
+		// simulated below is the one after that.
+		testutil.Eventually(t, time.Minute, "the files submitted to FTS3 with their job ids recorded", func() bool {
+			var batches, withoutJob int
+			if err := d.Get(&batches, "SELECT COUNT(*) FROM "+fileop.TableBatches); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Get(&withoutJob, "SELECT COUNT(*) FROM "+fileop.TableBatches+" WHERE job_id = ''"); err != nil {
+				t.Fatal(err)
+			}
+			fake.mu.Lock()
+			submits := fake.submits
+			fake.mu.Unlock()
+			return e.count(t, "state = 'inbatch'") == 4 && batches > 0 && withoutJob == 0 && submits > 0
+		})
 		cancel()
 		<-done
 		// Simulate the crash window: forget the recorded job ids.

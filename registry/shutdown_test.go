@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 )
 
 // TestGracefulShutdown: cancelling Serve's context lets a request in
@@ -25,10 +26,19 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
+	var addr string // set before Serve, which runs the handler
 	srv.Mount("/api/v1/slow", Permission{}, func(rg *gin.RouterGroup) {
 		rg.GET("", func(c *gin.Context) {
 			close(started)
-			time.Sleep(300 * time.Millisecond)
+			// Still in flight once the shutdown has begun, which it has
+			// when the listener refuses new connections.
+			testutil.Poll(time.Minute, func() bool {
+				conn, err := net.Dial("tcp", addr)
+				if err == nil {
+					conn.Close()
+				}
+				return err != nil
+			})
 			c.String(200, "done")
 		})
 	})
@@ -36,6 +46,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()

@@ -13,10 +13,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/dynamo-go/dynamo/internal/apierr"
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 	"github.com/dynamo-go/dynamo/projects"
 )
 
@@ -119,6 +121,7 @@ func TestServeProjectsComponent(t *testing.T) {
 	d := testdb.SQLite(t)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
+	logs := logtest.NewLocal(log)
 	t.Setenv(envProjectsConfig, "")
 	s, err := testAssembly(t, &env{log: log, db: d}, serveOptions{})
 	must(t, err)
@@ -137,7 +140,19 @@ func TestServeProjectsComponent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.projects.Run(ctx) }()
-	time.Sleep(200 * time.Millisecond)
+	testutil.Eventually(t, time.Minute, "the stager to start polling", func() bool {
+		for _, e := range logs.AllEntries() {
+			if e.Message == "stager resumed persisted requests" {
+				return true
+			}
+		}
+		return false
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("run ended before it was cancelled: %v", err)
+	default:
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)

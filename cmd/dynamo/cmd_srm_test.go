@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dynamo-go/dynamo/internal/testservers"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 	"github.com/dynamo-go/dynamo/srm/client"
 )
 
@@ -66,12 +67,7 @@ func TestSRMCommandQuickStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ver string
-	for i := 0; i < 100; i++ {
-		if ver, _, err = c.Ping(ctx); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Poll(time.Minute, func() bool { ver, _, err = c.Ping(ctx); return err == nil })
 	if ver != "v2.2" {
 		t.Fatalf("ping: %q %v\n%s", ver, err, errb.String())
 	}
