@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -17,12 +16,6 @@ import (
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/srm/client"
 )
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	setest.Cleanup()
-	os.Exit(code)
-}
 
 func quiet() *logrus.Entry {
 	l := logrus.New()

@@ -6,13 +6,8 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestMain checks that daemons stop their goroutines when Run returns.
-// Idle keep-alive connections of the HTTP drivers' transports are not
-// daemon goroutines and are ignored.
+// TestMain checks that daemons stop their goroutines when Run returns, and
+// that every test closes the idle connections its HTTP clients keep.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }

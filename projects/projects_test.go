@@ -29,12 +29,6 @@ import (
 	"github.com/dynamo-go/dynamo/stager"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	setest.Cleanup()
-	os.Exit(code)
-}
-
 func testLog(t testing.TB) *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(logWriter{t})

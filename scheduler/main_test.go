@@ -9,8 +9,5 @@ import (
 // The scheduler starts goroutines (heartbeat loop, cron, sequences, runs);
 // every test must leave none behind once its scheduler stopped.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// database/sql keeps a connection opener per pool until Close.
-		goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"),
-	)
+	goleak.VerifyTestMain(m)
 }

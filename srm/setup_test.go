@@ -7,16 +7,21 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.uber.org/goleak"
 
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/testdb"
 	"github.com/dynamo-go/dynamo/internal/testservers"
 )
 
+// TestMain fails the package if a goroutine outlives its tests (the
+// engine's workers, recalls, servers, clients' idle connections), then
+// removes the test PKI.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testservers.RemoveGridPKI()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		testservers.RemoveGridPKI()
+		os.Exit(code)
+	}))
 }
 
 // makePKI returns the grid PKI directory of this test binary.

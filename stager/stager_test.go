@@ -27,12 +27,6 @@ import (
 	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	setest.Cleanup()
-	os.Exit(code)
-}
-
 func TestNextDelay(t *testing.T) {
 	const start, cap = 100 * time.Millisecond, time.Second
 	cases := []struct {

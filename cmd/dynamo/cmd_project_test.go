@@ -22,13 +22,6 @@ import (
 	"github.com/dynamo-go/dynamo/projects"
 )
 
-// TestMain removes the test PKI the project tests make (internal/setest).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	setest.Cleanup()
-	os.Exit(code)
-}
-
 // `dynamo project ...` against projects.Routes on a real HTTP server, with
 // the embedded SRM SE behind the manager.
 func TestProjectCLI(t *testing.T) {

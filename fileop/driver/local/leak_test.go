@@ -1,0 +1,13 @@
+package local_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a goroutine outlives its tests (the local driver's copies):
+// whatever starts one must stop it, servers and idle connections included.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

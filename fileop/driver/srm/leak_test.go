@@ -1,0 +1,13 @@
+package srm_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a goroutine outlives its tests (the SRM driver and the storage element it talks to):
+// whatever starts one must stop it, servers and idle connections included.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

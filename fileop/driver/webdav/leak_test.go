@@ -1,0 +1,13 @@
+package webdav_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a goroutine outlives its tests (the WebDAV driver's transfers):
+// whatever starts one must stop it, servers and idle connections included.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
