@@ -314,8 +314,12 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve is Run on an existing listener (tests use 127.0.0.1:0).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// The writer is a pipe drained by a goroutine of its own: closed when
+	// the server is done with it, or every Serve leaves one behind.
+	errLog := s.log.WriterLevel(logrus.DebugLevel)
+	defer errLog.Close()
 	srv := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		TLSConfig: s.tlsCfg, ErrorLog: stdlog.New(s.log.WriterLevel(logrus.DebugLevel), "", 0)}
+		TLSConfig: s.tlsCfg, ErrorLog: stdlog.New(errLog, "", 0)}
 	s.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "tls": s.tlsCfg != nil}).Info("REST API listening")
 	errc := make(chan error, 1)
 	go func() {
