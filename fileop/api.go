@@ -41,9 +41,14 @@ type API struct {
 //
 // Errors are the API's one envelope (package apierr); bodies are decoded
 // strictly.
+//
+// Handlers hand the request's context, never the *gin.Context, to the
+// database: gin reuses its Context for the next request as soon as the
+// handler returns, while database/sql still watches a query's context
+// from a goroutine of its own.
 func (a *API) Routes(rg *gin.RouterGroup) {
 	rg.GET("/status", func(c *gin.Context) {
-		rows, err := Status(c, a.DB)
+		rows, err := Status(c.Request.Context(), a.DB)
 		if err != nil {
 			apierr.Abort(c, err)
 			return
@@ -56,7 +61,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			apierr.Abort(c, err)
 			return
 		}
-		rows, err := Held(c, a.DB, limit)
+		rows, err := Held(c.Request.Context(), a.DB, limit)
 		if err != nil {
 			apierr.Abort(c, err)
 			return
@@ -77,7 +82,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 		if req.HoldReason == "" {
 			req.HoldReason = req.Reason
 		}
-		n, err := a.ReleaseWith(c, ReleaseOptions{IDs: req.IDs, HoldReason: req.HoldReason, Comment: req.Comment, By: c.GetString("user")})
+		n, err := a.ReleaseWith(c.Request.Context(), ReleaseOptions{IDs: req.IDs, HoldReason: req.HoldReason, Comment: req.Comment, By: c.GetString("user")})
 		if err != nil {
 			apierr.Abort(c, err)
 			return
@@ -96,7 +101,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			apierr.Abort(c, &apierr.FieldError{Field: "ids", Msg: "required: the subscriptions to cancel"})
 			return
 		}
-		n, err := a.Cancel(c, req.IDs)
+		n, err := a.Cancel(c.Request.Context(), req.IDs)
 		if err != nil {
 			apierr.Abort(c, err)
 			return
@@ -109,7 +114,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			apierr.Abort(c, &apierr.FieldError{Field: "id", Msg: "want a positive integer, got " + strconv.Quote(c.Param("id"))})
 			return
 		}
-		s, err := Get(c, a.DB, id)
+		s, err := Get(c.Request.Context(), a.DB, id)
 		if err != nil {
 			apierr.Abort(c, err)
 			return
@@ -121,7 +126,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			apierr.Abort(c, errNoInventory)
 			return
 		}
-		rows, err := ReplicaHealthList(c, a.DB, a.Inventory.Snapshot())
+		rows, err := ReplicaHealthList(c.Request.Context(), a.DB, a.Inventory.Snapshot())
 		if err != nil {
 			apierr.Abort(c, err)
 			return
@@ -153,7 +158,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			apierr.Abort(c, errNoInventory)
 			return
 		}
-		if err := MarkReplica(c, a.Inventory, a.DB, a.Inventory.Snapshot(), req.Block, req.Site, *req.Bad, req.Reason, a.now()); err != nil {
+		if err := MarkReplica(c.Request.Context(), a.Inventory, a.DB, a.Inventory.Snapshot(), req.Block, req.Site, *req.Bad, req.Reason, a.now()); err != nil {
 			apierr.Abort(c, err)
 			return
 		}
@@ -179,7 +184,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			apierr.Abort(c, errNoInventory)
 			return
 		}
-		if err := RetryFromSource(c, a.DB, a.Inventory.Snapshot(), a.now(), req.ID, req.Source); err != nil {
+		if err := RetryFromSource(c.Request.Context(), a.DB, a.Inventory.Snapshot(), a.now(), req.ID, req.Source); err != nil {
 			apierr.Abort(c, err)
 			return
 		}
@@ -199,7 +204,7 @@ func (a *API) Routes(rg *gin.RouterGroup) {
 			apierr.Abort(c, err)
 			return
 		}
-		rows, err := History(c, a.DB, int64(sub), limit)
+		rows, err := History(c.Request.Context(), a.DB, int64(sub), limit)
 		if err != nil {
 			apierr.Abort(c, err)
 			return
