@@ -38,7 +38,13 @@ if [ -n "$unformatted" ]; then
   echo "test.sh: gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
 fi
 go vet ./...
-go test -count=1 -timeout 30m "$@" ./...
+# Every test under the race detector: the suite is concurrent throughout
+# and a race it does not run under is a race nobody sees. -p 2 runs one
+# test binary per core of the CI machine (the detector multiplies CPU use
+# several times, so more binaries at once only queue and stretch the
+# tests' own waits); -timeout bounds one package's binary, the slowest
+# (cmd/dynamo) included, leaving the whole run inside CI's 90 minutes.
+go test -race -count=1 -p 2 -timeout 45m "$@" ./...
 
 # Every parser of outside input, fuzzed briefly beyond its committed
 # corpus (testdata/fuzz/<Name>/), which the run above already replays:
