@@ -25,6 +25,7 @@ import (
 	"github.com/dynamo-go/dynamo/internal/db"
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 	"github.com/dynamo-go/dynamo/inventory"
 	"github.com/dynamo-go/dynamo/stager"
 )
@@ -418,13 +419,10 @@ func TestVolatileVanished(t *testing.T) {
 	if _, err := e.m.Start(ctx, StartRequest{Name: "v", Files: on, Site: "T1_SE"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s, _ := e.m.Summary(ctx, "v"); s.Counts[FileReady] != 2; s, _ = e.m.Summary(ctx, "v") {
-		if time.Now().After(deadline) {
-			t.Fatalf("files not ready: %+v", s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, time.Minute, "both files ready", func() bool {
+		s, _ := e.m.Summary(ctx, "v")
+		return s.Counts[FileReady] == 2
+	})
 	// The storage drops the first file by itself.
 	if err := os.Remove(filepath.Join(se.Root, "disk/ds", filepath.Base(on[0]))); err != nil {
 		t.Fatal(err)
@@ -465,26 +463,17 @@ func TestManagerRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		first := waitDelivery(t, e1.m, "r", cpid)
-		deadline := time.Now().Add(10 * time.Second)
-		for s, _ := e1.m.Summary(ctx, "r"); s.Counts[FileReady] != 2; s, _ = e1.m.Summary(ctx, "r") {
-			if time.Now().After(deadline) {
-				t.Fatalf("look-ahead not refilled: %+v", s)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testutil.Eventually(t, time.Minute, "the look-ahead refilled", func() bool {
+			s, _ := e1.m.Summary(ctx, "r")
+			return s.Counts[FileReady] == 2
+		})
 		e1.stop()
 
 		e2 := newEnv(t, se, d, nil, func(c *Config) { c.LookAhead = 2 }, nil)
-		deadline = time.Now().Add(10 * time.Second)
-		for {
-			if s, err := e2.m.Summary(ctx, "r"); err == nil && s.Counts[FileDelivered] == 1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("project not resumed")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testutil.Eventually(t, time.Minute, "the project resumed", func() bool {
+			s, err := e2.m.Summary(ctx, "r")
+			return err == nil && s.Counts[FileDelivered] == 1
+		})
 		if err := e2.m.UpdateFileStatus(ctx, "r", cpid, first.LFN, StatusConsumed); err != nil {
 			t.Fatalf("report after restart: %v", err)
 		}
@@ -515,20 +504,15 @@ func TestManagerRestart(t *testing.T) {
 // waitDelivery asks until a file is delivered or none is left.
 func waitDelivery(t *testing.T, m *Manager, project string, cpid int64) Delivery {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		dl, err := m.NextFile(context.Background(), project, cpid)
-		if err != nil {
+	var dl Delivery
+	testutil.Eventually(t, time.Minute, "a delivery", func() bool {
+		var err error
+		if dl, err = m.NextFile(context.Background(), project, cpid); err != nil {
 			t.Fatal(err)
 		}
-		if dl.Status != Wait {
-			return dl
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nothing delivered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return dl.Status != Wait
+	})
+	return dl
 }
 
 // dumpState logs the stager's and the project's rows (diagnosis of a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynamo-go/dynamo/internal/setest"
 	"github.com/dynamo-go/dynamo/internal/testdb"
+	"github.com/dynamo-go/dynamo/internal/testutil"
 	"github.com/dynamo-go/dynamo/internal/yamlconf"
 )
 
@@ -118,13 +119,10 @@ func TestEnforceQuota(t *testing.T) {
 	if _, err := e.m.Start(ctx, StartRequest{Name: "q", Files: []string{"/cache/a"}, Site: "T1_SE"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s, _ := e.m.Summary(ctx, "q"); s.Counts[FileReady] != 1; s, _ = e.m.Summary(ctx, "q") {
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %+v", s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, time.Minute, "the project's file ready", func() bool {
+		s, _ := e.m.Summary(ctx, "q")
+		return s.Counts[FileReady] == 1
+	})
 	dry, err := e.m.EnforceQuota(ctx, "T1_SE", true)
 	if err != nil || len(dry.Erase) != 2 || dry.Used != 30 {
 		t.Fatalf("dry run: %+v %v", dry, err)
@@ -175,17 +173,13 @@ func TestRunEnforcesQuota(t *testing.T) {
 		c.QuotaInterval = 50 * time.Millisecond
 		c.Sites["T1_SE"] = &SiteConfig{Kind: Durable, QuotaBytes: 15, CacheRoot: se.Base + "/cache", SURLPrefix: se.Base, Location: LocationShortest}
 	}, nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, errA := os.Stat(filepath.Join(se.Root, "cache/a"))
-		_, errB := os.Stat(filepath.Join(se.Root, "cache/b"))
-		_, errC := os.Stat(filepath.Join(se.Root, "cache/c"))
-		if errA != nil && errB != nil && errC == nil {
-			return // the two oldest erased, the newest kept
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cache not pruned: a %v, b %v, c %v", errA, errB, errC)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var errA, errB, errC error
+	if !testutil.Poll(time.Minute, func() bool {
+		_, errA = os.Stat(filepath.Join(se.Root, "cache/a"))
+		_, errB = os.Stat(filepath.Join(se.Root, "cache/b"))
+		_, errC = os.Stat(filepath.Join(se.Root, "cache/c"))
+		return errA != nil && errB != nil && errC == nil // the two oldest erased, the newest kept
+	}) {
+		t.Fatalf("cache not pruned: a %v, b %v, c %v", errA, errB, errC)
 	}
 }
