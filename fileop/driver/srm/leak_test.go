@@ -1,13 +1,21 @@
 package srm_test
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/dynamo-go/dynamo/internal/setest"
 )
 
-// TestMain fails the package if a goroutine outlives its tests (the SRM driver and the storage element it talks to):
-// whatever starts one must stop it, servers and idle connections included.
+// TestMain fails the package if a goroutine outlives its tests (the SRM
+// driver and the storage element it talks to): whatever starts one must stop
+// it, servers and idle connections included. It then removes the test PKI
+// (internal/setest).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		setest.Cleanup()
+		os.Exit(code)
+	}))
 }

@@ -13,12 +13,6 @@ import (
 	"github.com/dynamo-go/dynamo/internal/setest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	setest.Cleanup()
-	os.Exit(code)
-}
-
 func TestConformanceEmbeddedSE(t *testing.T) {
 	se := setest.Start(t, setest.Options{NoTape: true})
 	drivertest.Run(t, func(t *testing.T) driver.Driver {

@@ -6,8 +6,9 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestMain fails the package if a goroutine outlives its tests (the WebDAV driver's transfers):
-// whatever starts one must stop it, servers and idle connections included.
+// TestMain fails the package if a goroutine outlives its tests (the WebDAV
+// driver's transfers): whatever starts one must stop it, servers and idle
+// connections included.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
