@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -31,16 +29,16 @@ func (a deliveredAccesses) RecordFileAccess(ctx context.Context, dataset, lfn, s
 	}
 	if dataset == "" {
 		// A project on a list of files: the file's block says its dataset.
-		var block int64
-		err := a.d.GetContext(ctx, &block, "SELECT block_id FROM files WHERE lfn = ?", lfn)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // not in the inventory: nothing popularity could use
-		}
+		blocks, err := a.store.BlocksOfLFNs(ctx, []string{lfn})
 		if err != nil {
 			return fmt.Errorf("dataset of %s: %w", lfn, err)
 		}
+		block, ok := blocks[lfn]
+		if !ok {
+			return nil // not in the inventory: nothing popularity could use
+		}
 		snap := a.store.Snapshot()
-		b, ok := snap.Block(inventory.BlockID(block))
+		b, ok := snap.Block(block)
 		if !ok {
 			return nil
 		}
