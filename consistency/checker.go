@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,6 +184,11 @@ func (c *Checker) run(ctx context.Context, log *logrus.Entry, rec *RunRecord, sn
 	drv, err := c.open(ctx, url, c.opts)
 	if err != nil {
 		return err
+	}
+	// Network drivers keep idle connections (and their goroutines) until
+	// closed: one left open per run would pile up in a long-lived server.
+	if cl, ok := drv.(io.Closer); ok {
+		defer cl.Close()
 	}
 	conc := c.cfg.Concurrency
 	if sc.Concurrency > 0 {
