@@ -114,8 +114,8 @@ expect rejections 0`},
 func TestEnforcerPluginTable(t *testing.T) {
 	runPluginTable(t, "enforcer", []pluginCase{
 		{"copy owned by another group does not count", `
-replica /C/R/MINIAOD T2_US_X group=DataOps
 site T2_US_X disk ready quota=100TB
+replica /C/R/MINIAOD T2_US_X group=DataOps
 site T2_US_Y disk ready quota=100TB
 site T2_US_Z disk ready quota=100TB
 enforcer enforcer_default.json
@@ -148,7 +148,7 @@ access /B/R/AOD count=100 age=2400h
 plan
 expect copies 0`},
 		{"unknown dataset ignored", `
-access /No/Such/AOD count=100 age=0s
+access ?/No/Such/AOD count=100 age=0s
 plan
 expect copies 0
 expect rejections 0`},
@@ -166,7 +166,7 @@ expect copies 0`},
 plan
 expect copies 0`},
 		{"unknown last copy skipped", `
-protect T2_A 0.50 /No/Such/AOD /B/R/AOD
+protect T2_A 0.50 ?/No/Such/AOD /B/R/AOD
 protect T2_B 0.10
 plan
 expect copy /B/R/AOD T2_[BC] plugin=balancer`},

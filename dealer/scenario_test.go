@@ -259,6 +259,24 @@ func (s *scenario) dataset(name string) inventory.InjectDataset {
 	return inventory.InjectDataset{}
 }
 
+// feedDataset is a dataset named by an outside feed (accesses,
+// protection figures). Feeds may name datasets the inventory does not
+// hold, which a scenario says on purpose with a leading "?": the name must
+// then be undeclared, so a typo in a declared name still fails the parse.
+func (s *scenario) feedDataset(name string) string {
+	s.t.Helper()
+	if foreign, ok := strings.CutPrefix(name, "?"); ok {
+		for _, ds := range s.doc.Datasets {
+			if ds.Name == foreign {
+				s.fail("dataset %q is declared: drop the leading ?", foreign)
+			}
+		}
+		return foreign
+	}
+	s.dataset(name)
+	return name
+}
+
 // knownItem fails unless item (a dataset, dataset#block or "dataset (N
 // blocks)", as proposals name them) is declared.
 func (s *scenario) knownItem(item string) {
@@ -425,25 +443,26 @@ func (s *scenario) exec(args []string) {
 		s.reqList = append(s.reqList, r)
 	case "access":
 		need(1)
-		s.dataset(pos[0])
+		name := s.feedDataset(pos[0])
 		n := int(s.integer("count=", opts["count"]))
 		age, err := time.ParseDuration(opts["age"])
 		if err != nil {
 			s.fail("%v", err)
 		}
-		s.acc = append(s.acc, dealer.DatasetAccess{Dataset: pos[0], Count: n, Time: scenarioNow.Add(-age).Unix()})
+		s.acc = append(s.acc, dealer.DatasetAccess{Dataset: name, Count: n, Time: scenarioNow.Add(-age).Unix()})
 	case "protect":
 		need(2)
 		if s.prot == nil {
 			s.prot = &dealer.Protection{Fractions: map[string]float64{}, LastCopies: map[string][]string{}}
 		}
 		s.knownSite(pos[0])
+		var last []string
 		for _, ds := range pos[2:] {
-			s.dataset(ds)
+			last = append(last, s.feedDataset(ds))
 		}
 		f := s.fraction("protect", pos[1])
 		s.prot.Fractions[pos[0]] = f
-		s.prot.LastCopies[pos[0]] = append(s.prot.LastCopies[pos[0]], pos[2:]...)
+		s.prot.LastCopies[pos[0]] = append(s.prot.LastCopies[pos[0]], last...)
 	case "seed":
 		need(1)
 		v, err := strconv.ParseUint(pos[0], 10, 64)
@@ -725,6 +744,8 @@ request 1 new n=1 items=/A/R/AOD sites=T2_B
 		{"unknown option", "expect copy /A/R/AOD T2_B plugn=requests\n", "unknown option plugn="},
 		{"unknown site in replica", "replica /A/R/AOD T2_Z\nexpect copies 1\n", `unknown site "T2_Z"`},
 		{"unknown dataset in replica", "replica /Z/R/AOD T2_A\nexpect copies 1\n", `unknown dataset "/Z/R/AOD"`},
+		{"unknown dataset in access", "access /Z/R/AOD count=1 age=0s\nexpect copies 1\n", `unknown dataset "/Z/R/AOD"`},
+		{"declared dataset marked foreign", "access ?/A/R/AOD count=1 age=0s\nexpect copies 1\n", `dataset "/A/R/AOD" is declared`},
 		{"unknown block in replica", "replica /A/R/AOD T2_B blocks=b7\nexpect copies 1\n", `no block "b7"`},
 		{"unknown site in expect replica", "apply\nexpect replica /A/R/AOD#b0 T2_Z absent\n", `unknown site "T2_Z"`},
 		{"unknown replica state", "apply\nexpect replica /A/R/AOD#b0 T2_B gone\n", `state "gone"`},
