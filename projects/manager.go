@@ -376,6 +376,9 @@ func (m *Manager) kick() {
 // consumers dead, until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	if err := m.load(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while loading: a shutdown, not a failure
+		}
 		return err
 	}
 	tick := time.NewTicker(m.cfg.Tick)

@@ -543,3 +543,17 @@ func dumpState(t *testing.T, e *env) {
 	}
 	t.Logf("stager active %d", e.st.Active())
 }
+
+// A server stopped while the manager is still loading its projects is
+// shutting down, not failing: Run reports no error, so serve does not log
+// a clean shutdown as a component failure.
+func TestRunCancelledWhileLoadingIsNoFailure(t *testing.T) {
+	d := testdb.SQLite(t)
+	se := setest.Start(t, setest.Options{})
+	e := newEnv(t, se, d, nil, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.m.Run(ctx); err != nil {
+		t.Fatalf("Run on a cancelled context: %v", err)
+	}
+}
