@@ -28,6 +28,16 @@ type whoami struct {
 	Delegation  *delegation.Info `json:"delegation"`
 }
 
+// askWhoami asks the server who this credential is to it: the DN it
+// verified, the delegation id that DN owns and the lifetime cap.
+func askWhoami(ctx context.Context, c *client.Client) (whoami, error) {
+	var who struct {
+		Data whoami `json:"data"`
+	}
+	err := c.Do(ctx, http.MethodGet, delegationAPIPath, nil, nil, &who)
+	return who.Data, err
+}
+
 func newDelegateCmd(g *globalOptions) *cobra.Command {
 	f := &apiFlags{g: g}
 	var lifetime time.Duration
@@ -46,19 +56,17 @@ leaves the server. The stager then prepares your gets at the storage elements un
 				return err
 			}
 			ctx := cmd.Context()
-			var who struct {
-				Data whoami `json:"data"`
-			}
-			if err := c.Do(ctx, http.MethodGet, delegationAPIPath, nil, nil, &who); err != nil {
+			who, err := askWhoami(ctx, c)
+			if err != nil {
 				return err
 			}
 			life := lifetime
 			if life == 0 {
-				if life, err = time.ParseDuration(who.Data.MaxLifetime); err != nil {
-					return fmt.Errorf("the server's max_lifetime %q: %w", who.Data.MaxLifetime, err)
+				if life, err = time.ParseDuration(who.MaxLifetime); err != nil {
+					return fmt.Errorf("the server's max_lifetime %q: %w", who.MaxLifetime, err)
 				}
 			}
-			info, err := delegate(ctx, c, who.Data.ID, signer, life)
+			info, err := delegate(ctx, c, who.ID, signer, life)
 			if err != nil {
 				return err
 			}
@@ -76,20 +84,18 @@ leaves the server. The stager then prepares your gets at the storage elements un
 			if err != nil {
 				return err
 			}
-			var who struct {
-				Data whoami `json:"data"`
-			}
-			if err := c.Do(cmd.Context(), http.MethodGet, delegationAPIPath, nil, nil, &who); err != nil {
+			who, err := askWhoami(cmd.Context(), c)
+			if err != nil {
 				return err
 			}
-			if who.Data.Delegation == nil {
+			if who.Delegation == nil {
 				if f.asJSON {
-					return jsonOut(g.stdout, who.Data)
+					return jsonOut(g.stdout, who)
 				}
-				fmt.Fprintf(g.stdout, "%s has no delegation (id %s); run dynamo delegate\n", who.Data.DN, who.Data.ID)
+				fmt.Fprintf(g.stdout, "%s has no delegation (id %s); run dynamo delegate\n", who.DN, who.ID)
 				return nil
 			}
-			return printDelegation(g, f.asJSON, *who.Data.Delegation)
+			return printDelegation(g, f.asJSON, *who.Delegation)
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -101,16 +107,14 @@ leaves the server. The stager then prepares your gets at the storage elements un
 			if err != nil {
 				return err
 			}
-			var who struct {
-				Data whoami `json:"data"`
-			}
-			if err := c.Do(cmd.Context(), http.MethodGet, delegationAPIPath, nil, nil, &who); err != nil {
+			who, err := askWhoami(cmd.Context(), c)
+			if err != nil {
 				return err
 			}
-			if err := c.Do(cmd.Context(), http.MethodDelete, delegationAPIPath+"/"+who.Data.ID, nil, nil, nil); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodDelete, delegationAPIPath+"/"+who.ID, nil, nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "removed delegation %s of %s\n", who.Data.ID, who.Data.DN)
+			fmt.Fprintf(g.stdout, "removed delegation %s of %s\n", who.ID, who.DN)
 			return nil
 		},
 	})
