@@ -43,6 +43,11 @@ type ScaleOptions struct {
 	Seed          uint64
 	WorkDir       string
 	Dealer        dealer.Config
+	// RESTCPUProfile and RESTTrace, when set, receive a CPU profile and
+	// an execution trace of the rest step (requests and cycles together);
+	// the size is appended to the name when several sizes run.
+	RESTCPUProfile string
+	RESTTrace      string
 }
 
 // ScaleRow is one inventory size's figures. Seconds are wall time; the
@@ -83,7 +88,9 @@ type ScaleRow struct {
 	RESTCPUPerReq   float64  `json:"rest_cpu_ms_per_request"`
 	RESTRate        float64  `json:"rest_achieved_rate"`
 	RESTCycles      int      `json:"rest_detox_cycles_during"`
-	LoadAvg         string   `json:"loadavg"`
+	// RESTRoutes are the latency figures of each route of the read mix.
+	RESTRoutes map[string]restbench.Stats `json:"rest_routes,omitempty"`
+	LoadAvg    string                     `json:"loadavg"`
 }
 
 // ScaleReport is the whole run: a row per size and the growth exponents
@@ -261,12 +268,13 @@ func scaleOne(ctx context.Context, o ScaleOptions, k float64, dir string, scratc
 		log.WithField("files", n).WithField("seconds", secs).Info("consistency diff (cold)")
 	}
 	if o.step("rest") {
-		res, cycles, err := restDuringCycles(ctx, store, snap, pol, src, o, log)
+		res, cycles, err := restDuringCycles(ctx, store, snap, pol, src, o, len(o.Sizes) > 1, k, log)
 		if err != nil {
 			return row, fmt.Errorf("rest: %w", err)
 		}
 		row.RESTP99, row.RESTP50 = &res.All.P99, &res.All.P50
 		row.RESTErrors, row.RESTRate, row.RESTCycles, row.RESTCPUPerReq = res.All.Errors, res.AchievedRate, cycles, res.CPUPerRequest
+		row.RESTRoutes = res.Routes
 		log.WithField("p99_ms", res.All.P99).WithField("detox_cycles", cycles).Info("REST during cycles")
 	}
 	row.LoadAvg = loadAvg()
@@ -323,7 +331,23 @@ func LargestSite(snap *inventory.Snapshot) (string, int64, int64) {
 // restDuringCycles runs Detox cycles back to back while the REST read mix
 // runs at o.Rate, and reports the read latency.
 func restDuringCycles(ctx context.Context, store *inventory.Store, snap *inventory.Snapshot, pol *policy.Policy, src detox.Sources,
-	o ScaleOptions, log *logrus.Entry) (restbench.Result, int, error) {
+	o ScaleOptions, suffix bool, k float64, log *logrus.Entry) (restbench.Result, int, error) {
+	name := func(p string) string {
+		if p == "" || !suffix {
+			return p
+		}
+		return p + "." + strconv.FormatFloat(k, 'g', -1, 64) + "x"
+	}
+	stopProfile, err := startCPUProfile(name(o.RESTCPUProfile))
+	if err != nil {
+		return restbench.Result{}, 0, err
+	}
+	defer stopProfile()
+	stopTrace, err := startTrace(name(o.RESTTrace))
+	if err != nil {
+		return restbench.Result{}, 0, err
+	}
+	defer stopTrace()
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var cycles int

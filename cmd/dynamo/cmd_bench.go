@@ -407,6 +407,8 @@ holds (its own scratch SQLite database, written untimed); REST read latency at
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the inventory and of the synthetic inputs")
 	f.StringVar(&o.WorkDir, "dir", "", "work directory (default: a temp dir, removed afterwards)")
 	f.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file (- for stdout)")
+	f.StringVar(&o.RESTCPUProfile, "rest-cpuprofile", "", "write a CPU profile of the rest step to this file (.SIZEx appended with several sizes)")
+	f.StringVar(&o.RESTTrace, "rest-trace", "", "write a runtime execution trace of the rest step to this file (.SIZEx appended with several sizes)")
 	return cmd
 }
 
