@@ -86,7 +86,7 @@ func (b *Builder) Quota(site SiteID, partition string, bytes int64) error {
 
 // Dataset adds a dataset (its derived fields are ignored).
 func (b *Builder) Dataset(v Dataset) {
-	b.n.datasets[v.Name] = v.ID
+	b.n.putDataset(v.Name, v.ID)
 	b.st.putDataset(v.ID, v, b.n.software(v.SoftwareVersion))
 }
 
@@ -106,6 +106,7 @@ func (b *Builder) Store() *Store {
 	if !b.done {
 		b.done = true
 		debug.SetGCPercent(b.oldGC)
+		b.n.datasetOrder() // as Load: sorted once, before any reader
 	}
 	return b.s
 }

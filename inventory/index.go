@@ -1,6 +1,10 @@
 package inventory
 
-import "sync"
+import (
+	"slices"
+	"strings"
+	"sync"
+)
 
 // names maps names to ids. It is shared by the writer and every snapshot:
 // a name, once given an id, keeps it for ever (a deleted dataset's id is
@@ -14,6 +18,16 @@ type names struct {
 	datasets   map[string]DatasetID
 	sw         []string
 	swIndex    map[string]uint16
+
+	// Dataset names in name order, for listings by prefix and pages
+	// resuming after a name: unsorted collects (under mu) the names
+	// given an id since sorted was last brought up to date, which happens
+	// under orderMu on the first read after datasets were created.
+	// Published sorted slices are never changed (an update makes a new
+	// one), so a reader keeps using the one it got without a lock.
+	unsorted []string
+	orderMu  sync.Mutex
+	sorted   []string
 }
 
 func newNames() *names {
@@ -47,8 +61,49 @@ func (n *names) addPartition(s string, id PartitionID) {
 
 func (n *names) addDataset(s string, id DatasetID) {
 	n.mu.Lock()
-	n.datasets[s] = id
+	n.putDataset(s, id)
 	n.mu.Unlock()
+}
+
+// putDataset records a dataset name; the caller holds mu or is the only
+// user (a load or build not yet published).
+func (n *names) putDataset(s string, id DatasetID) {
+	if _, ok := n.datasets[s]; !ok {
+		n.unsorted = append(n.unsorted, s)
+	}
+	n.datasets[s] = id
+}
+
+// datasetOrder returns every dataset name ever given an id, sorted. The
+// first call after a load sorts them all; later calls merge in only the
+// names created since, so a listing never pays for a full sort.
+func (n *names) datasetOrder() []string {
+	n.orderMu.Lock()
+	defer n.orderMu.Unlock()
+	n.mu.Lock()
+	add := n.unsorted
+	n.unsorted = nil
+	n.mu.Unlock()
+	if len(add) == 0 {
+		return n.sorted
+	}
+	slices.Sort(add)
+	if len(n.sorted) == 0 {
+		n.sorted = slices.Clip(add)
+		return n.sorted
+	}
+	merged := make([]string, 0, len(n.sorted)+len(add))
+	old := n.sorted
+	for len(old) > 0 && len(add) > 0 {
+		if strings.Compare(old[0], add[0]) <= 0 {
+			merged, old = append(merged, old[0]), old[1:]
+		} else {
+			merged, add = append(merged, add[0]), add[1:]
+		}
+	}
+	merged = append(append(merged, old...), add...)
+	n.sorted = merged
+	return merged
 }
 
 // software interns a software version string. Versions beyond 65535

@@ -49,6 +49,7 @@ func Load(ctx context.Context, d *db.DB, log *logrus.Entry, defs []PartitionDef,
 	if err != nil {
 		return nil, err
 	}
+	s.names.datasetOrder() // sorted once here, so no request pays for it
 	return s, nil
 }
 
@@ -228,7 +229,7 @@ func loadLarge(ctx context.Context, d *db.DB, st *state, n *names, build bool) e
 				if err != nil {
 					return fmt.Errorf("dataset %s: %w", r.name, err)
 				}
-				n.datasets[r.name] = DatasetID(r.id)
+				n.putDataset(r.name, DatasetID(r.id))
 				st.putDataset(DatasetID(r.id), Dataset{Name: r.name, Status: status, DataType: dt, LastUpdate: r.lastUpdate, Open: r.open != 0}, n.software(r.sw))
 			}
 			return nil

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"iter"
+	"slices"
 	"strings"
 )
 
@@ -219,6 +220,30 @@ func (s *Snapshot) DatasetByName(name string) (Dataset, bool) {
 		return Dataset{}, false
 	}
 	return s.Dataset(id)
+}
+
+// DatasetsByName yields, in name order, the datasets of the snapshot whose
+// names start with prefix and sort after after (exclusive; "" starts at
+// the first). keep, when not nil, filters the names before a dataset is
+// looked up, so a scan rejecting most names costs little per name. The
+// name order is kept by the store as datasets are created: a listing
+// costs the names it visits, never a sort.
+func (s *Snapshot) DatasetsByName(prefix, after string, keep func(name string) bool) iter.Seq[Dataset] {
+	return func(yield func(Dataset) bool) {
+		names := s.n.datasetOrder()
+		i, _ := slices.BinarySearch(names, max(prefix, after))
+		for ; i < len(names) && strings.HasPrefix(names[i], prefix); i++ {
+			name := names[i]
+			if name == after || keep != nil && !keep(name) {
+				continue
+			}
+			// The order holds every name ever given an id: this snapshot
+			// may predate a dataset or follow its deletion.
+			if d, ok := s.DatasetByName(name); ok && !yield(d) {
+				return
+			}
+		}
+	}
 }
 
 // Blocks yields the blocks of a dataset.

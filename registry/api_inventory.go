@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,35 +200,6 @@ func datasetView(d inventory.Dataset) DatasetView {
 		Size: d.Size, NumBlocks: d.NumBlocks, NumFiles: d.NumFiles, Open: d.Open, LastUpdate: d.LastUpdate}
 }
 
-// datasetIndex is the datasets sorted by name, for glob listings with a
-// literal prefix and for name-ordered pagination. Rebuilding it costs a
-// sort of every name, so it is refreshed at most every indexMaxAge while
-// the inventory changes; entries are re-read from the request's snapshot,
-// so a stale index can only miss datasets created in the last seconds.
-type datasetIndex struct {
-	mu    sync.Mutex
-	seq   uint64
-	built time.Time
-	names []string
-}
-
-const indexMaxAge = 5 * time.Second
-
-func (x *datasetIndex) get(snap *inventory.Snapshot) []string {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.names != nil && (x.seq == snap.Seq() || time.Since(x.built) < indexMaxAge) {
-		return x.names
-	}
-	names := make([]string, 0, snap.Counts().Datasets)
-	for d := range snap.Datasets() {
-		names = append(names, d.Name)
-	}
-	sort.Strings(names)
-	x.names, x.seq, x.built = names, snap.Seq(), time.Now()
-	return names
-}
-
 const (
 	defaultLimit = 1000
 	maxLimit     = 10000
@@ -298,15 +268,8 @@ func (s *Server) getDatasets(c *gin.Context) {
 			}
 			return
 		}
-		names := s.names.get(snap)
-		prefix := glob.LiteralPrefix(pattern)
-		i := sort.SearchStrings(names, max(prefix, after))
-		for ; i < len(names) && strings.HasPrefix(names[i], prefix); i++ {
-			if names[i] == after || !pat.Match(names[i]) {
-				continue
-			}
-			d, ok := snap.DatasetByName(names[i])
-			if ok && !yield(datasetView(d)) {
+		for d := range snap.DatasetsByName(glob.LiteralPrefix(pattern), after, pat.Match) {
+			if !yield(datasetView(d)) {
 				return
 			}
 		}

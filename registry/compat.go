@@ -546,14 +546,8 @@ func (s *Server) compatDatasets(c *gin.Context) {
 			emit(d)
 		}
 	} else {
-		names := s.names.get(snap)
-		prefix := glob.LiteralPrefix(pattern)
-		for i := searchPrefix(names, prefix); i < len(names) && strings.HasPrefix(names[i], prefix); i++ {
-			if pat.Match(names[i]) {
-				if d, found := snap.DatasetByName(names[i]); found {
-					emit(d)
-				}
-			}
+		for d := range snap.DatasetsByName(glob.LiteralPrefix(pattern), "", pat.Match) {
+			emit(d)
 		}
 	}
 	ok(c, "", out)

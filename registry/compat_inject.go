@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/dynamo-go/dynamo/inventory"
 )
-
-func searchPrefix(names []string, prefix string) int { return sort.SearchStrings(names, prefix) }
 
 // Dynamo's injection document (docs adding_content.rst): singular keys,
 // datasets holding blocks holding files {name, size}, and dataset replicas

@@ -83,7 +83,6 @@ type Server struct {
 	pages     map[string]PageErrorFunc // page route path -> its error renderer (MountPages)
 	csrfKey   [32]byte
 
-	names datasetIndex
 	usage usageCache
 	reqs  *prometheus.HistogramVec
 }
