@@ -161,6 +161,7 @@ type cycle struct {
 	// copies is the one last-copy rule (inventory.DeletionGuard): every
 	// deletion of the cycle is admitted through it, in deletion order.
 	copies *inventory.DeletionGuard
+	order  candOrder // the sites' Dismiss candidates in Order (run.go)
 
 	protectedEnf map[ReplicaKey]bool
 	localAccess  map[ReplicaKey]int64
@@ -233,7 +234,7 @@ func (c *cycle) build(ctx context.Context) error {
 	nb := len(c.blkDS)
 	c.blkDisk, c.blkReadyDisk, c.blkFlags = make([]uint8, nb), make([]uint8, nb), make([]uint8, nb)
 	c.blkCopies = make([]uint8, nb)
-	c.copies = inventory.NewDeletionGuard(snap)
+	c.copies = inventory.NewBulkDeletionGuard(snap, nb)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -238,6 +238,7 @@ func (c *cycle) account(di int32, sign int64) {
 		}
 	}
 	d.prot, d.dism = prot, dism
+	c.order.changed(c, di)
 	st.protected += prot
 	st.dismissed += dism
 	if del > 0 && !d.queuedDel {
@@ -407,8 +408,8 @@ func (c *cycle) run(ctx context.Context) (int, error) {
 		st.triggered = st.target && c.cp.Triggered(st)
 		st.wasTriggered = st.triggered
 	}
+	c.order.init(c)
 	iters := 0
-	var keys []float64
 	var cands []int32
 	var v view
 	for {
@@ -447,13 +448,7 @@ func (c *cycle) run(ctx context.Context) (int, error) {
 		iters++
 		st := &c.sites[best]
 		st.iters++
-		cands = cands[:0]
-		for _, di := range st.drs {
-			if c.drs[di].dism > 0 {
-				cands = append(cands, di)
-			}
-		}
-		keys, cands = c.sortCandidates(cands, keys, &v)
+		cands = c.order.candidates(c, int32(best), &v)
 		limit := c.opts.DeletionPerIteration * float64(st.quota)
 		if st.quota <= 0 {
 			// No quota: a step of a fraction of nothing would re-sort the
@@ -485,6 +480,201 @@ func (c *cycle) run(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return iters, err
 		}
+	}
+}
+
+// candOrder keeps every site's Dismiss candidates in Order from one of the
+// site's iterations to the next. Between two iterations at a site only the
+// drecs re-accounted since (re-evaluated because a copy of their dataset
+// changed, or deleted from) can change place, enter or leave: the Order
+// keys read a dataset replica's own block replicas and its dataset's state
+// (sizes, times, accesses, full copies), which change only through
+// deleteReplica and touch, and touch has every replica of the dataset
+// re-evaluated, hence re-accounted. So a sort recomputes the keys of the
+// changed drecs only, sorts them and merges them into the others, which
+// keep their order; re-sorting every candidate of the site with fresh keys
+// at every iteration made this half of the iteration phase. The order is
+// the full sort's: keys, then the position in the site's drecs.
+type candOrder struct {
+	nk      int
+	pos     []int32 // by drec: index in its site's drecs (the last key)
+	pending []bool  // by drec: re-accounted since its site's last sort
+	sites   []siteOrder
+
+	// scratch
+	idx        []int32
+	fresh      []int32
+	freshKeys  []float64
+	sortedKeys []float64
+}
+
+// siteOrder is one site's candidates as of its last sort.
+type siteOrder struct {
+	sorted  bool
+	cands   []int32
+	keys    []float64 // nk per candidate
+	changed []int32   // drecs re-accounted since (pending set)
+	// the buffers of the next merge
+	nextCands []int32
+	nextKeys  []float64
+}
+
+// verifyOrder makes every incremental sort check itself against a full
+// sort with fresh keys (tests set it).
+var verifyOrder = false
+
+func (o *candOrder) init(c *cycle) {
+	o.nk = len(c.pol.Order)
+	if o.nk == 0 {
+		return // the order is the site's drecs order: nothing to keep
+	}
+	o.pos = make([]int32, len(c.drs))
+	o.pending = make([]bool, len(c.drs))
+	o.sites = make([]siteOrder, len(c.sites))
+	for si := range c.sites {
+		for i, di := range c.sites[si].drs {
+			o.pos[di] = int32(i)
+		}
+	}
+}
+
+// changed notes that drec di was re-accounted.
+func (o *candOrder) changed(c *cycle, di int32) {
+	if o.sites == nil || o.pending[di] {
+		return
+	}
+	so := &o.sites[c.drs[di].site]
+	if !so.sorted { // its first sort reads everything
+		return
+	}
+	o.pending[di] = true
+	so.changed = append(so.changed, di)
+}
+
+// candidates returns site si's drecs with Dismiss candidates (dism > 0) in
+// Order. The slice is valid until the site's next call.
+func (o *candOrder) candidates(c *cycle, si int32, v *view) []int32 {
+	st := &c.sites[si]
+	if o.nk == 0 {
+		out := o.fresh[:0]
+		for _, di := range st.drs {
+			if c.drs[di].dism > 0 {
+				out = append(out, di)
+			}
+		}
+		o.fresh = out
+		return out
+	}
+	so := &o.sites[si]
+	nk := o.nk
+	if !so.sorted {
+		so.cands = so.cands[:0]
+		for _, di := range st.drs {
+			if c.drs[di].dism > 0 {
+				so.cands = append(so.cands, di)
+			}
+		}
+		so.cands, so.keys = o.sortWithKeys(c, v, so.cands, so.keys[:0])
+		so.sorted = true
+		return so.cands
+	}
+	// The unchanged candidates, in their order, with their keys.
+	w := 0
+	for i, di := range so.cands {
+		if o.pending[di] {
+			continue
+		}
+		so.cands[w] = di
+		copy(so.keys[w*nk:(w+1)*nk], so.keys[i*nk:(i+1)*nk])
+		w++
+	}
+	old, oldKeys := so.cands[:w], so.keys[:w*nk]
+	// The changed ones that are candidates, with fresh keys.
+	fresh := o.fresh[:0]
+	for _, di := range so.changed {
+		o.pending[di] = false
+		if c.drs[di].dism > 0 {
+			fresh = append(fresh, di)
+		}
+	}
+	so.changed = so.changed[:0]
+	fresh, freshKeys := o.sortWithKeys(c, v, fresh, o.freshKeys[:0])
+	o.fresh, o.freshKeys = fresh, freshKeys
+	// Merge.
+	out, outKeys := so.nextCands[:0], so.nextKeys[:0]
+	i, j := 0, 0
+	for i < len(old) && j < len(fresh) {
+		if o.compare(oldKeys[i*nk:(i+1)*nk], old[i], freshKeys[j*nk:(j+1)*nk], fresh[j]) < 0 {
+			out, outKeys = append(out, old[i]), append(outKeys, oldKeys[i*nk:(i+1)*nk]...)
+			i++
+		} else {
+			out, outKeys = append(out, fresh[j]), append(outKeys, freshKeys[j*nk:(j+1)*nk]...)
+			j++
+		}
+	}
+	out, outKeys = append(out, old[i:]...), append(outKeys, oldKeys[i*nk:]...)
+	out, outKeys = append(out, fresh[j:]...), append(outKeys, freshKeys[j*nk:]...)
+	so.nextCands, so.nextKeys = so.cands, so.keys
+	so.cands, so.keys = out, outKeys
+	if verifyOrder {
+		o.verify(c, si, v)
+	}
+	return so.cands
+}
+
+// compare orders two candidates: keys, then position in the site's drecs.
+// Positions differ, so it never returns 0 for different drecs.
+func (o *candOrder) compare(ka []float64, a int32, kb []float64, b int32) int {
+	for i := range ka {
+		if r := cmp.Compare(ka[i], kb[i]); r != 0 {
+			return r
+		}
+	}
+	return cmp.Compare(o.pos[a], o.pos[b])
+}
+
+// sortWithKeys sorts cands (drecs of one site) in Order and returns them
+// with their keys (nk per candidate, appended to keys).
+func (o *candOrder) sortWithKeys(c *cycle, v *view, cands []int32, keys []float64) ([]int32, []float64) {
+	nk := o.nk
+	unsorted := o.sortedKeys[:0]
+	v.c, v.one = c, -1
+	for _, di := range cands {
+		v.d = di
+		unsorted = c.cp.Order.Key(v, unsorted)
+	}
+	o.sortedKeys = unsorted
+	idx := o.idx[:0]
+	for i := range cands {
+		idx = append(idx, int32(i))
+	}
+	o.idx = idx
+	slices.SortFunc(idx, func(a, b int32) int {
+		return o.compare(unsorted[int(a)*nk:int(a)*nk+nk], cands[a], unsorted[int(b)*nk:int(b)*nk+nk], cands[b])
+	})
+	// idx is a permutation: apply it through the keys' order.
+	for _, i := range idx {
+		keys = append(keys, unsorted[int(i)*nk:int(i)*nk+nk]...)
+	}
+	for k, i := range idx {
+		idx[k] = cands[i]
+	}
+	copy(cands, idx)
+	return cands, keys
+}
+
+// verify panics unless site si's kept order is what sorting all its
+// candidates with fresh keys gives.
+func (o *candOrder) verify(c *cycle, si int32, v *view) {
+	var all []int32
+	for _, di := range c.sites[si].drs {
+		if c.drs[di].dism > 0 {
+			all = append(all, di)
+		}
+	}
+	_, want := c.sortCandidates(all, nil, v)
+	if !slices.Equal(want, o.sites[si].cands) {
+		panic(fmt.Sprintf("detox: kept candidate order at site %d differs from a full sort:\n%v\n%v", si, o.sites[si].cands, want))
 	}
 }
 

@@ -110,14 +110,80 @@ type Verdict struct {
 //
 // A DeletionGuard is not safe for concurrent use. It never writes.
 type DeletionGuard struct {
-	r        CopyReader
-	left     map[BlockID]int32 // copies counting as copies, minus those admitted for deletion
-	admitted map[ReplicaID]Verdict
+	r CopyReader
+	// The per-block state lives in dense (indexed by block id) for the
+	// blocks a bulk guard was sized for, and in sparse (through sparseAt)
+	// for the others: a cycle admits millions of deletions, and maps of
+	// that size cost more in hashing, growth and cache misses than the
+	// rest of the check.
+	dense    []guardBlock
+	sparseAt map[BlockID]int32 // index into sparse
+	sparse   []guardBlock
+	admitted []admittedReplica // per-block lists, linked from guardBlock.admitted
+}
+
+// guardBlock is what the guard knows of one block. Both fields are stored
+// plus one, so the zero value means "nothing yet" and a bulk guard's array
+// needs no initialization.
+type guardBlock struct {
+	left     int32 // 1 + copies counting as copies, minus those admitted for deletion; 0: not counted yet
+	admitted int32 // 1 + index in DeletionGuard.admitted of the block's latest admitted replica; 0: none
+}
+
+// admittedReplica is one admitted (allowed) deletion.
+type admittedReplica struct {
+	site     SiteID
+	next     int32 // the block's previous admitted replica, encoded like guardBlock.admitted
+	lastCopy bool
 }
 
 // NewDeletionGuard returns a guard over r with nothing admitted yet.
 func NewDeletionGuard(r CopyReader) *DeletionGuard {
-	return &DeletionGuard{r: r, left: map[BlockID]int32{}, admitted: map[ReplicaID]Verdict{}}
+	return &DeletionGuard{r: r}
+}
+
+// NewBulkDeletionGuard is NewDeletionGuard for a caller that admits the
+// deletions of a large part of the inventory (a Detox cycle, carrying out
+// its plan): it keeps its state in an array over block ids below blockIDs
+// (8 bytes per id, paged in as used) instead of maps. The verdicts are the
+// same.
+func NewBulkDeletionGuard(r CopyReader, blockIDs int) *DeletionGuard {
+	return &DeletionGuard{r: r, dense: make([]guardBlock, max(blockIDs, 0))}
+}
+
+// block returns b's state, creating it if create (nil otherwise when b has
+// none yet).
+func (g *DeletionGuard) block(b BlockID, create bool) *guardBlock {
+	if b >= 0 && int(b) < len(g.dense) {
+		return &g.dense[b]
+	}
+	if i, ok := g.sparseAt[b]; ok {
+		return &g.sparse[i]
+	}
+	if !create {
+		return nil
+	}
+	if g.sparseAt == nil {
+		g.sparseAt = map[BlockID]int32{}
+	}
+	g.sparseAt[b] = int32(len(g.sparse))
+	g.sparse = append(g.sparse, guardBlock{})
+	return &g.sparse[len(g.sparse)-1]
+}
+
+// previous returns the verdict of an earlier admission of the replica.
+func (g *DeletionGuard) previous(gb *guardBlock, site SiteID) (Verdict, bool) {
+	if gb == nil {
+		return Verdict{}, false
+	}
+	for i := gb.admitted; i != 0; {
+		a := &g.admitted[i-1]
+		if a.site == site {
+			return Verdict{Allowed: true, LastCopy: a.lastCopy}, true
+		}
+		i = a.next
+	}
+	return Verdict{}, false
 }
 
 // Admit decides the deletion of the replica of block b at site. It is
@@ -128,16 +194,17 @@ func NewDeletionGuard(r CopyReader) *DeletionGuard {
 // returns the first verdict. A replica that does not exist is refused with
 // GuardNoReplica.
 func (g *DeletionGuard) Admit(b BlockID, site SiteID, allowLastCopy bool) Verdict {
-	id := ReplicaID{b, site}
-	if v, ok := g.admitted[id]; ok {
+	if v, ok := g.previous(g.block(b, false), site); ok {
 		return v
 	}
-	v, counts := g.check(id, allowLastCopy)
+	v, counts := g.check(b, site, allowLastCopy)
 	if v.Allowed {
-		g.admitted[id] = v
-		if counts {
-			g.left[b]--
+		gb := g.block(b, true)
+		if counts && gb.left > 1 {
+			gb.left--
 		}
+		g.admitted = append(g.admitted, admittedReplica{site: site, next: gb.admitted, lastCopy: v.LastCopy})
+		gb.admitted = int32(len(g.admitted))
 	}
 	return v
 }
@@ -145,28 +212,26 @@ func (g *DeletionGuard) Admit(b BlockID, site SiteID, allowLastCopy bool) Verdic
 // Check is Admit without counting the deletion as done: what Admit would
 // answer now.
 func (g *DeletionGuard) Check(b BlockID, site SiteID, allowLastCopy bool) Verdict {
-	id := ReplicaID{b, site}
-	if v, ok := g.admitted[id]; ok {
+	if v, ok := g.previous(g.block(b, false), site); ok {
 		return v
 	}
-	v, _ := g.check(id, allowLastCopy)
+	v, _ := g.check(b, site, allowLastCopy)
 	return v
 }
 
 // check returns the verdict and whether the replica itself counts as a copy.
-func (g *DeletionGuard) check(id ReplicaID, allowLastCopy bool) (Verdict, bool) {
-	r, ok := g.r.BlockReplica(id.Block, id.Site)
+func (g *DeletionGuard) check(b BlockID, site SiteID, allowLastCopy bool) (Verdict, bool) {
+	r, ok := g.r.BlockReplica(b, site)
 	if !ok {
 		return Verdict{Reason: GuardNoReplica}, false
 	}
-	s, _ := g.r.Site(id.Site)
+	s, _ := g.r.Site(site)
 	counts := CountsAsCopy(s, r)
-	n, ok := g.left[id.Block]
-	if !ok {
-		n = int32(UsableCopies(g.r, id.Block, 0))
-		g.left[id.Block] = n
+	gb := g.block(b, true)
+	if gb.left == 0 {
+		gb.left = 1 + int32(UsableCopies(g.r, b, 0))
 	}
-	others := n
+	others := gb.left - 1
 	if counts {
 		others--
 	}

@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"iter"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/dynamo-go/dynamo/inventory"
@@ -117,5 +118,83 @@ func TestDeletionGuard(t *testing.T) {
 		func(id inventory.ReplicaID) bool { return id.Site == disk2 })
 	if !v[2].Allowed || !v[2].LastCopy || v[0].LastCopy || v[1].LastCopy {
 		t.Fatalf("opt-in: got %+v", v)
+	}
+}
+
+// directVerdict is the guard's rule computed from scratch: the copies of
+// the block that count, leaving out the replica itself and every replica
+// admitted before.
+func directVerdict(r fakeCopies, admitted map[inventory.ReplicaID]inventory.Verdict, id inventory.ReplicaID, allow bool) inventory.Verdict {
+	if v, ok := admitted[id]; ok {
+		return v
+	}
+	if _, ok := r.BlockReplica(id.Block, id.Site); !ok {
+		return inventory.Verdict{Reason: inventory.GuardNoReplica}
+	}
+	others := 0
+	for br := range r.BlockReplicas(id.Block) {
+		if _, gone := admitted[inventory.ReplicaID{Block: br.Block, Site: br.Site}]; gone || br.Site == id.Site {
+			continue
+		}
+		if s, ok := r.Site(br.Site); ok && inventory.CountsAsCopy(s, br) {
+			others++
+		}
+	}
+	switch {
+	case others >= 1:
+		return inventory.Verdict{Allowed: true}
+	case allow:
+		return inventory.Verdict{Allowed: true, LastCopy: true}
+	}
+	return inventory.Verdict{Reason: inventory.GuardLastCopy}
+}
+
+// The map-backed guard and the bulk guard (array over block ids, with ids
+// beyond its size in maps) give the verdicts of a direct count on random
+// inventories and random sequences of checks and admissions.
+func TestDeletionGuardBulkMatchesDirectCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(22, 1))
+	statuses := []inventory.SiteStatus{inventory.SiteReady, inventory.SiteWaitroom, inventory.SiteMorgue, inventory.SiteUnknown}
+	for round := 0; round < 200; round++ {
+		nsites, nblocks := 1+rng.IntN(6), 1+rng.IntN(40)
+		r := fakeCopies{sites: map[inventory.SiteID]inventory.Site{}}
+		for s := 1; s <= nsites; s++ {
+			r.sites[inventory.SiteID(s)] = inventory.Site{ID: inventory.SiteID(s), StorageType: inventory.StorageDisk,
+				Status: statuses[rng.IntN(len(statuses))]}
+		}
+		for b := 1; b <= nblocks; b++ {
+			for s := 1; s <= nsites+1; s++ { // site nsites+1 is not in the inventory
+				if rng.IntN(3) == 0 {
+					continue
+				}
+				r.reps = append(r.reps, inventory.BlockReplica{Block: inventory.BlockID(b), Site: inventory.SiteID(s),
+					Complete: rng.IntN(5) > 0, PendingDeletion: rng.IntN(8) == 0, Suspicious: rng.IntN(10) == 0})
+			}
+		}
+		guards := map[string]*inventory.DeletionGuard{
+			"maps":          inventory.NewDeletionGuard(r),
+			"bulk":          inventory.NewBulkDeletionGuard(r, nblocks+1),
+			"bulk, partial": inventory.NewBulkDeletionGuard(r, rng.IntN(nblocks+1)),
+		}
+		admitted := map[inventory.ReplicaID]inventory.Verdict{}
+		for step := 0; step < 3*nblocks*nsites; step++ {
+			id := inventory.ReplicaID{Block: inventory.BlockID(1 + rng.IntN(nblocks+1)), Site: inventory.SiteID(1 + rng.IntN(nsites+1))}
+			allow, admit := rng.IntN(4) == 0, rng.IntN(3) > 0
+			want := directVerdict(r, admitted, id, allow)
+			if admit && want.Allowed {
+				admitted[id] = want
+			}
+			for name, g := range guards {
+				var got inventory.Verdict
+				if admit {
+					got = g.Admit(id.Block, id.Site, allow)
+				} else {
+					got = g.Check(id.Block, id.Site, allow)
+				}
+				if got != want {
+					t.Fatalf("round %d step %d, %s guard, %+v allow %v admit %v: got %+v, want %+v", round, step, name, id, allow, admit, got, want)
+				}
+			}
+		}
 	}
 }
