@@ -43,6 +43,9 @@ type ScaleOptions struct {
 	Seed          uint64
 	WorkDir       string
 	Dealer        dealer.Config
+	// Detox is the detox: section: the rest step's cycles plan with its
+	// Workers, as `dynamo serve` does.
+	Detox detox.Config
 	// RESTCPUProfile and RESTTrace, when set, receive a CPU profile and
 	// an execution trace of the rest step (requests and cycles together);
 	// the size is appended to the name when several sizes run.
@@ -90,7 +93,9 @@ type ScaleRow struct {
 	RESTCycles      int      `json:"rest_detox_cycles_during"`
 	// RESTRoutes are the latency figures of each route of the read mix.
 	RESTRoutes map[string]restbench.Stats `json:"rest_routes,omitempty"`
-	LoadAvg    string                     `json:"loadavg"`
+	// RESTPlanWorkers is how many goroutines those cycles planned with.
+	RESTPlanWorkers int    `json:"rest_plan_workers,omitempty"`
+	LoadAvg         string `json:"loadavg"`
 }
 
 // ScaleReport is the whole run: a row per size and the growth exponents
@@ -274,7 +279,7 @@ func scaleOne(ctx context.Context, o ScaleOptions, k float64, dir string, scratc
 		}
 		row.RESTP99, row.RESTP50 = &res.All.P99, &res.All.P50
 		row.RESTErrors, row.RESTRate, row.RESTCycles, row.RESTCPUPerReq = res.All.Errors, res.AchievedRate, cycles, res.CPUPerRequest
-		row.RESTRoutes = res.Routes
+		row.RESTRoutes, row.RESTPlanWorkers = res.Routes, o.Detox.Workers()
 		log.WithField("p99_ms", res.All.P99).WithField("detox_cycles", cycles).Info("REST during cycles")
 	}
 	row.LoadAvg = loadAvg()
@@ -356,7 +361,7 @@ func restDuringCycles(ctx context.Context, store *inventory.Store, snap *invento
 	go func() {
 		defer wg.Done()
 		for cctx.Err() == nil {
-			if _, err := detox.PlanCycle(cctx, snap, pol, detox.PlanOptions{Sources: src}); err != nil {
+			if _, err := detox.PlanCycle(cctx, snap, pol, detox.PlanOptions{Sources: src, Workers: o.Detox.Workers()}); err != nil {
 				if cctx.Err() == nil {
 					cycleErr = err
 				}

@@ -3,6 +3,7 @@ package detox
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"gopkg.in/yaml.v3"
 
@@ -34,6 +35,21 @@ type Config struct {
 	// dataset, no protected replica) while they are not wired, so that a
 	// policy using them loads; see Sources.FillEmpty.
 	AssumeEmpty []string `yaml:"assume_empty"`
+	// PlanWorkers caps the goroutines a cycle plans with. 0: all the
+	// process's cores but one (at least one), so that a server keeps a
+	// core free for REST and storage requests while a cycle runs: with
+	// every P busy planning, Go notices ready connections only every 10
+	// ms and each request waits several such turns.
+	PlanWorkers int `yaml:"plan_workers"`
+}
+
+// Workers is the number of goroutines cycles plan with under c (see
+// PlanWorkers).
+func (c *Config) Workers() int {
+	if c.PlanWorkers > 0 {
+		return c.PlanWorkers
+	}
+	return max(1, runtime.GOMAXPROCS(0)-1)
 }
 
 // PartitionConfig is the Detox configuration of one partition.
@@ -88,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxVolumePerCycle < 0 {
 		errs = append(errs, fmt.Errorf("%w: detox.max_volume_per_cycle %d: must be >= 0", ErrConfig, c.MaxVolumePerCycle))
+	}
+	if c.PlanWorkers < 0 {
+		errs = append(errs, fmt.Errorf("%w: detox.plan_workers %d: must be >= 0 (0: all cores but one)", ErrConfig, c.PlanWorkers))
 	}
 	if c.MaxFilesPerSite < 0 {
 		errs = append(errs, fmt.Errorf("%w: detox.max_files_per_site %d: must be >= 0", ErrConfig, c.MaxFilesPerSite))

@@ -3,7 +3,9 @@ package detox
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -21,12 +23,17 @@ func TestConfig(t *testing.T) {
 	require.Equal(t, int64(200000), c.MaxFilesPerSite)
 	require.Equal(t, CopyScopeInventory, c.Partitions["Physics"].CopyCounts)
 	require.True(t, c.Partitions["RelVal"].CopyCounts.partition(), "the partition's view is the default")
+	require.Equal(t, 3, (&Runner{Config: c}).PlanOptions("Physics", time.Time{}).Workers, "plan_workers reaches every cycle's options")
+	def := DefaultConfig()
+	require.Equal(t, max(1, runtime.GOMAXPROCS(0)-1), (&Runner{Config: def}).PlanOptions("Physics", time.Time{}).Workers,
+		"by default a cycle leaves one core to the server")
 
 	for _, tc := range []struct{ file, want string }{
 		{"unknown-key.bad.yaml", "unknown-key.bad.yaml:3:5: partitions.Physics.polcy: unknown key"},
 		{"step.bad.yaml", "detox.deletion_per_iteration 1.5"},
 		{"volume.bad.yaml", "detox.max_volume_per_cycle -1"},
 		{"files.bad.yaml", "detox.max_files_per_site -3"},
+		{"workers.bad.yaml", "detox.plan_workers -2: must be >= 0"},
 		{"nopolicy.bad.yaml", "detox.partitions.Physics.policy: required"},
 		{"assume.bad.yaml", "unknown producer \"popularity\""},
 		{"lastcopy-nocap.bad.yaml", "detox.partitions.Tape.allow_last_copy_deletion needs a cap"},

@@ -249,7 +249,11 @@ func (c *cycle) build(ctx context.Context) error {
 	idx := snap.SiteIndex()
 	c.siteIdx = make(map[inventory.SiteID]int32, len(sites))
 	errc := make(chan error, 1)
-	go func() { errc <- c.countCopies(ctx, idx, sites, nb) }()
+	if c.opts.workers() > 1 {
+		go func() { errc <- c.countCopies(ctx, idx, sites, nb) }()
+	} else {
+		errc <- c.countCopies(ctx, idx, sites, nb)
+	}
 	err2 := c.collectTargets(ctx, idx, sites, nb)
 	if err := errors.Join(<-errc, err2); err != nil {
 		return err

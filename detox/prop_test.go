@@ -220,6 +220,8 @@ func lineAction(p *policy.Policy, line int) policy.Action {
 // the same snapshot and applied one after the other, so the second is
 // re-checked at apply time against a state its plan did not see.
 func TestPlanProperties(t *testing.T) {
+	defer func(n int) { parallelMin = n }(parallelMin)
+	parallelMin = 1
 	rapid.Check(t, func(rt *rapid.T) {
 		h := newHarnessOn(rt, t, testdb.SQLite(t), propPartitions)
 		w := genWorld(rt, h)
@@ -237,7 +239,16 @@ func TestPlanProperties(t *testing.T) {
 			h.pol, pols[part] = p, p
 			h.opts.AllowLastCopyDeletion = w.allowLast[part]
 			h.opts.DeletionPerIteration = step
+			// How many goroutines plan never changes the plan (the
+			// parallel path is forced: these worlds are small).
+			h.opts.Workers = 1
+			seq := h.runPlan()
+			h.opts.Workers = 0
 			plan := h.runPlan()
+			require.Equal(rt, seq.Sites, plan.Sites, "one planning goroutine and GOMAXPROCS disagree on sites")
+			require.Equal(rt, seq.Replicas, plan.Replicas, "one planning goroutine and GOMAXPROCS disagree on decisions")
+			require.Equal(rt, seq.Deletions, plan.Deletions, "one planning goroutine and GOMAXPROCS disagree on deletions")
+			require.Equal(rt, seq.Iterations, plan.Iterations)
 			plans[part] = plan
 			rt.Logf("policy %s (last copies allowed: %v):\n%s\nplan: %v", part, w.allowLast[part], w.policies[part], plan)
 			checkPlan(rt, h, w, plan, part)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -34,6 +33,9 @@ type PlanOptions struct {
 	// CopyCounts is the scope of the copy-counting and fullness variables
 	// (empty: CopyScopePartition).
 	CopyCounts CopyScope
+	// Workers caps the goroutines the cycle plans with (0: GOMAXPROCS).
+	// It never changes the plan (Config.PlanWorkers).
+	Workers int
 	// Log receives progress; nil discards.
 	Log *logrus.Entry
 }
@@ -269,7 +271,7 @@ func (c *cycle) reevaluate(ctx context.Context) error {
 	for _, di := range dirty {
 		c.account(di, -1)
 	}
-	workers := runtime.GOMAXPROCS(0)
+	workers := c.opts.workers()
 	if len(dirty) < parallelMin || workers < 2 {
 		var v view
 		for _, di := range dirty {

@@ -382,6 +382,7 @@ holds (its own scratch SQLite database, written untimed); REST read latency at
 			if o.Dealer, err = loadDealerConfig("", main.Dealer); err != nil {
 				return usageError{err}
 			}
+			o.Detox = main.Detox // plan_workers: the rest step plans as serve does
 			log, err := g.logger()
 			if err != nil {
 				return usageError{err}

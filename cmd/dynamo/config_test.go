@@ -59,6 +59,7 @@ func TestComponentSectionsDecodeWithTheirOwnRules(t *testing.T) {
 		{"fileop:\n  batchsize: 7\n", "batchsize"},
 		{"detox:\n  deletion_per_iteration: 7\n", "detox"},
 		{"detox:\n  nonsense: 1\n", "nonsense"},
+		{"detox:\n  plan_workers: -1\n", "detox.plan_workers -1"},
 	} {
 		os.WriteFile(p, []byte(bad.yaml), 0o644)
 		if _, err := loadFileConfig(p); err == nil || !strings.Contains(err.Error(), bad.want) {
