@@ -2,7 +2,10 @@ package srm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -203,7 +206,8 @@ func portOf(a net.Addr, configured string) string {
 
 // WriteReport measures the configured storage areas (without starting the
 // SE) and writes their SRR v4.2 report to file atomically, for sites that
-// publish a file.
+// publish a file. Errors name file as the operator gave it, never a
+// temporary's path.
 func WriteReport(ctx context.Context, cfg *Config, file string) error {
 	ns, err := NewNamespace(ctx, cfg.Areas, newDriver)
 	if err != nil {
@@ -213,28 +217,76 @@ func WriteReport(ctx context.Context, cfg *Config, file string) error {
 	if err != nil {
 		return fmt.Errorf("srm report: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("srm report: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("srm report: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("srm report: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("srm report: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("srm report: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("srm report: %w", err)
+	if err := publishFile(file, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("srm report: writing %s: %w", file, err)
 	}
 	return nil
+}
+
+// publishFile replaces file with data: a temporary in file's directory,
+// fsync, rename over the name, fsync of the directory, all through an
+// os.Root of that directory so nothing below it is resolved twice by
+// path. The directory itself is the operator's choice and may be reached
+// through links; an existing link at the name is replaced, never written
+// through. The errors it returns carry no physical path.
+func publishFile(file string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(filepath.Clean(file))
+	if base == "" || base == "." || base == ".." || base == string(filepath.Separator) {
+		return errors.New("not a file name")
+	}
+	if dir == "" {
+		dir = "."
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("its directory cannot be opened: %w", errnoOnly(err))
+	}
+	defer root.Close()
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := "." + base + ".tmp-" + hex.EncodeToString(rnd[:])
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm) // the umask must not narrow what readers were promised
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, base)
+	}
+	if err != nil {
+		_ = root.Remove(tmp)
+		return errnoOnly(err)
+	}
+	// The rename is durable only once the directory is.
+	d, err := root.Open(".")
+	if err != nil {
+		return errnoOnly(err)
+	}
+	defer d.Close()
+	return errnoOnly(d.Sync())
+}
+
+// errnoOnly strips the names os attaches to an error, keeping its kind.
+func errnoOnly(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
