@@ -44,6 +44,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"sort"
@@ -74,8 +75,13 @@ var (
 // at start by Sweep, and must be refused from clients.
 const ReservedPrefix = ".dynamo-"
 
-// tmpPrefix marks a Create in progress: never valid after a restart.
-const tmpPrefix = ReservedPrefix + "tmp-"
+// TempPrefix marks a Create in progress: never valid after a restart. It
+// is the file-operation drivers' driver.TempPrefix too, so that a
+// consistency scan of a directory that is both an SE area and a file://
+// site classifies an interrupted write as a temporary, never as an orphan.
+const TempPrefix = ReservedPrefix + "tmp."
+
+const tmpPrefix = TempPrefix
 
 // IsReserved reports whether any element of name is reserved.
 func IsReserved(name string) bool {
@@ -250,6 +256,47 @@ func (r *Root) Lstat(name string) (Info, error) {
 	return infoOf(base, &st), nil
 }
 
+// ScanDir calls fn for every entry of directory name, reserved names
+// included, in the order the filesystem returns them, reading the
+// directory in batches so that a huge directory is never held in memory:
+// for scanners that must see interrupted writes (to report or remove
+// them), never for clients. Entries are described as by ReadDir. An error
+// from fn stops the scan and is returned unchanged.
+func (r *Root) ScanDir(name string, fn func(Info) error) error {
+	name, err := CleanName(name)
+	if err != nil {
+		return perr("readdir", name, err)
+	}
+	fd, err := r.openDir("readdir", name)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), "dir")
+	defer f.Close()
+	for {
+		names, rerr := f.Readdirnames(512)
+		for _, n := range names {
+			var st unix.Stat_t
+			if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				continue // vanished meanwhile
+			}
+			in := infoOf(n, &st)
+			if in.IsDir() && st.Dev != r.dev {
+				in.Mode = iofs.ModeIrregular
+			}
+			if err := fn(in); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return perr("readdir", name, errors.Unwrap(rerr))
+		}
+	}
+}
+
 // ReadDir lists directory name sorted by name, without following links and
 // hiding reserved names. A directory on another filesystem (a mount point)
 // is listed with ModeIrregular so recursions do not descend into it.
@@ -358,6 +405,58 @@ func (r *Root) Mkdir(name string, perm iofs.FileMode) error {
 		return perr("mkdir", name, err)
 	}
 	return nil
+}
+
+// MkdirAll creates directory name and its missing parents, one confined
+// Mkdir per element, so no element is a link and none leaves the tree. An
+// existing directory is not an error; an existing non-directory in the way
+// gives ENOTDIR (a link: ErrSymlink).
+func (r *Root) MkdirAll(name string, perm iofs.FileMode) error {
+	name, err := CleanName(name)
+	if err != nil {
+		return perr("mkdir", name, err)
+	}
+	if name == "" {
+		return nil
+	}
+	// Usually the directory is there already: one lookup instead of one
+	// per element.
+	if in, err := r.Lstat(name); err == nil && in.IsDir() {
+		return nil
+	}
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && name[i] != '/' {
+			continue
+		}
+		dir := name[:i]
+		err := r.Mkdir(dir, perm)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, iofs.ErrExist) {
+			return err
+		}
+		in, err := r.Lstat(dir)
+		switch {
+		case err != nil:
+			return err
+		case in.IsLink():
+			return perr("mkdir", dir, ErrSymlink)
+		case !in.IsDir():
+			return perr("mkdir", dir, syscall.ENOTDIR)
+		}
+	}
+	return nil
+}
+
+// Statfs describes the filesystem of the root, which is the filesystem of
+// every name below it (names never cross a mount point).
+func (r *Root) Statfs() (unix.Statfs_t, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(r.fd, &st); err != nil {
+		return st, perr("statfs", "", err)
+	}
+	return st, nil
 }
 
 // Remove deletes a file, a link (not its target) or an empty directory.

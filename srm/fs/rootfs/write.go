@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/adler32"
+	"io"
 	iofs "io/fs"
 	"os"
 	"strings"
@@ -27,7 +28,7 @@ type File struct {
 	dfd  int    // target directory, O_RDONLY (for renameat and fsync)
 	f    *os.File
 	n    int64
-	sum  hash.Hash32
+	sum  hash.Hash32 // nil for CreateUnsummed
 	done bool
 }
 
@@ -35,6 +36,18 @@ type File struct {
 // name must exist. Nothing is visible under name until Commit; Abort (or a
 // crash, see Sweep) leaves the previous content of name as it was.
 func (r *Root) Create(name string, perm iofs.FileMode) (*File, error) {
+	f, err := r.CreateUnsummed(name, perm)
+	if err != nil {
+		return nil, err
+	}
+	f.sum = adler32.New()
+	return f, nil
+}
+
+// CreateUnsummed is Create for a caller that checksums the stream itself:
+// Adler32 is then empty, and ReadFrom lets the kernel copy from a file
+// (copy_file_range) instead of passing the bytes through user space.
+func (r *Root) CreateUnsummed(name string, perm iofs.FileMode) (*File, error) {
 	name, err := CleanName(name)
 	if err != nil {
 		return nil, perr("create", name, err)
@@ -54,7 +67,7 @@ func (r *Root) Create(name string, perm iofs.FileMode) (*File, error) {
 		unix.Close(dfd)
 		return nil, perr("create", name, err)
 	}
-	return &File{r: r, name: name, tmp: tmp, dfd: dfd, f: os.NewFile(uintptr(fd), name), sum: adler32.New()}, nil
+	return &File{r: r, name: name, tmp: tmp, dfd: dfd, f: os.NewFile(uintptr(fd), name)}, nil
 }
 
 // Write appends to the temporary file.
@@ -64,19 +77,60 @@ func (f *File) Write(p []byte) (int, error) {
 	}
 	n, err := f.f.Write(p)
 	f.n += int64(n)
-	f.sum.Write(p[:n])
+	if f.sum != nil {
+		f.sum.Write(p[:n])
+	}
 	if err != nil {
 		return n, perr("write", f.name, errors.Unwrap(err))
 	}
 	return n, nil
 }
 
+// ReadFrom appends what src yields. Without a running sum (CreateUnsummed)
+// the kernel copies from a file source directly.
+func (f *File) ReadFrom(src io.Reader) (int64, error) {
+	if f.done {
+		return 0, perr("write", f.name, os.ErrClosed)
+	}
+	if f.sum != nil {
+		return io.Copy(struct{ io.Writer }{f}, src)
+	}
+	n, err := f.f.ReadFrom(src)
+	f.n += n
+	if err != nil {
+		var pe *iofs.PathError
+		if errors.As(err, &pe) && pe.Path == f.name {
+			err = pe.Err
+		}
+		return n, perr("write", f.name, err)
+	}
+	return n, nil
+}
+
+// Fd returns the temporary file's descriptor, for hints such as
+// sync_file_range. The File keeps owning it: never close it.
+func (f *File) Fd() uintptr { return f.f.Fd() }
+
+// Chmod sets the permission bits of the temporary, so a umask cannot
+// narrow what is published.
+func (f *File) Chmod(perm iofs.FileMode) error {
+	if err := unix.Fchmod(int(f.f.Fd()), uint32(perm.Perm())); err != nil {
+		return perr("chmod", f.name, err)
+	}
+	return nil
+}
+
 // Written returns the number of bytes written so far.
 func (f *File) Written() int64 { return f.n }
 
 // Adler32 returns the adler32 of the bytes written so far, as 8 lowercase
-// hex digits.
-func (f *File) Adler32() string { return fmt.Sprintf("%08x", f.sum.Sum32()) }
+// hex digits ("" for CreateUnsummed).
+func (f *File) Adler32() string {
+	if f.sum == nil {
+		return ""
+	}
+	return fmt.Sprintf("%08x", f.sum.Sum32())
+}
 
 // SetXattr sets an extended attribute on the temporary file, so it is
 // published together with the content at Commit.
