@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"hash/adler32"
 	"io"
-	"os"
-	"path/filepath"
-	"syscall"
 
 	"github.com/dynamo-go/dynamo/fileop/driver"
 )
@@ -24,47 +21,29 @@ func (l *Local) CopyLocal(ctx context.Context, dstPath string, src driver.Driver
 	if !ok || size >= 0 && size < minKernelCopy {
 		return driver.CopyResult{}, false, nil
 	}
-	sa, srel, err := sl.abs(ctx, srcPath)
+	srel, err := sl.rel(ctx, srcPath)
 	if err != nil {
 		return driver.CopyResult{}, true, err
 	}
-	a, rel, err := l.abs(ctx, dstPath)
+	rel, err := l.rel(ctx, dstPath)
 	if err != nil {
 		return driver.CopyResult{}, true, err
 	}
-	if rel == "" {
-		return driver.CopyResult{}, true, l.fail(ctx, "put", rel, syscall.EISDIR)
-	}
-	in, err := os.Open(sa)
+	in, err := sl.openFile(srel)
 	if err != nil {
 		return driver.CopyResult{}, true, sl.fail(ctx, "open", srel, err)
 	}
 	defer in.Close()
-	if fi, err := in.Stat(); err != nil || fi.IsDir() {
-		if err == nil {
-			err = syscall.EISDIR
-		}
-		return driver.CopyResult{}, true, sl.fail(ctx, "open", srel, err)
-	}
-	if fi, err := os.Stat(a); err == nil && fi.IsDir() {
-		return driver.CopyResult{}, true, l.fail(ctx, "put", rel, syscall.EISDIR)
-	}
-	dir := filepath.Dir(a)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return driver.CopyResult{}, true, l.fail(ctx, "put", rel, err)
-	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	// The hashing pass reads the same open file (pread at its own offset),
+	// not the name again: a name swapped meanwhile cannot give it other
+	// bytes than the copy's.
+	hin := io.NewSectionReader(in, 0, 1<<62)
+	f, r, err := l.create(rel)
 	if err != nil {
 		return driver.CopyResult{}, true, l.fail(ctx, "put", rel, err)
 	}
-	tmp := f.Name()
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer r.Close()
+	defer f.Abort()
 
 	type hashed struct {
 		sum uint32
@@ -74,20 +53,14 @@ func (l *Local) CopyLocal(ctx context.Context, dstPath string, src driver.Driver
 	hc := make(chan hashed, 1)
 	go func() {
 		h := adler32.New()
-		hf, err := os.Open(sa)
-		if err != nil {
-			hc <- hashed{err: err}
-			return
-		}
-		defer hf.Close()
 		bp := copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(bp)
-		n, err := io.CopyBuffer(h, driver.ContextReader(ctx, struct{ io.Reader }{hf}), *bp)
+		n, err := io.CopyBuffer(h, driver.ContextReader(ctx, hin), *bp)
 		hc <- hashed{sum: h.Sum32(), n: n, err: err}
 	}()
-	// CopyN on the bare *os.File keeps the kernel path (a wrapped reader
-	// would hide the file and force a user-space copy); chunks let a
-	// cancelled context stop the copy.
+	// CopyN on the bare *os.File source into the unsummed temporary keeps
+	// the kernel path (copy_file_range; a wrapped reader would force a
+	// user-space copy); chunks let a cancelled context stop the copy.
 	var n int64
 	for {
 		if err = ctx.Err(); err != nil {
@@ -117,23 +90,10 @@ func (l *Local) CopyLocal(ctx context.Context, dstPath string, src driver.Driver
 		return driver.CopyResult{Bytes: n}, true, driver.NewError(ctx, "put", driver.JoinURLPath(l.url, rel), driver.ErrSizeMismatch, "",
 			fmt.Errorf("copied %d bytes, hashed %d, announced %d", n, hr.n, size))
 	}
-	if err := f.Sync(); err != nil {
-		return driver.CopyResult{Bytes: n}, true, l.fail(ctx, "put", rel, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return driver.CopyResult{Bytes: n}, true, l.fail(ctx, "put", rel, err)
-	}
 	sum := driver.FormatAdler32(hr.sum)
-	if fi, err := f.Stat(); err == nil {
-		storeSum(f, fi, sum)
-	}
-	if err := f.Close(); err != nil {
+	if err := l.publish(f, sum); err != nil {
 		return driver.CopyResult{Bytes: n}, true, l.fail(ctx, "put", rel, err)
 	}
-	if err := publish(tmp, a); err != nil {
-		return driver.CopyResult{Bytes: n}, true, l.fail(ctx, "put", rel, err)
-	}
-	done = true
 	return driver.CopyResult{Bytes: n, Adler32: sum}, true, nil
 }
 

@@ -1,7 +1,12 @@
 // Package local is the file:// driver: a directory on a POSIX filesystem
-// (local disk, NFS, GPFS, a FUSE mount of a remote SE). Writes are atomic
-// (temp file in the target directory, fsync, rename) and the adler32 computed
-// while writing is cached in an extended attribute so Checksum is free later.
+// (local disk, NFS, GPFS, a FUSE mount of a remote SE). It touches the
+// directory only through the storage element's confined primitives
+// (srm/fs/rootfs): every name is resolved by the kernel below the root,
+// symbolic links are never followed (a link planted in a site cannot make a
+// transfer read, write or delete outside it), and writes are a temporary in
+// the target directory, fsync, rename, directory fsync. The adler32
+// computed while writing is cached in an extended attribute so Checksum is
+// free later.
 package local
 
 import (
@@ -9,7 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	iofs "io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,12 +23,8 @@ import (
 	"syscall"
 
 	"github.com/dynamo-go/dynamo/fileop/driver"
+	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
-
-// tmpPrefix marks in-flight uploads. List returns them like any file:
-// callers tell them apart with driver.IsTemporary (the consistency check
-// reports them as temporary, never as orphans).
-const tmpPrefix = driver.TempPrefix
 
 // copyBuf is the write size of Put.
 const copyBuf = 1 << 20
@@ -58,17 +59,47 @@ func New(_ context.Context, u *url.URL, opts driver.Options) (driver.Driver, err
 // String returns the root URL.
 func (l *Local) String() string { return l.url }
 
-// abs resolves p under the root. It also fails fast on a done ctx, so every
-// operation honours cancellation even when its syscalls would not block.
-func (l *Local) abs(ctx context.Context, p string) (string, string, error) {
+// rel cleans p into a name relative to the root. It also fails fast on a
+// done ctx, so every operation honours cancellation even when its syscalls
+// would not block.
+func (l *Local) rel(ctx context.Context, p string) (string, error) {
 	rel, err := driver.CleanPath(p)
 	if err != nil {
-		return "", "", &driver.Error{Op: "path", URL: l.url + "/" + p, Kind: driver.ErrInvalidPath, Err: err}
+		return "", &driver.Error{Op: "path", URL: l.url + "/" + p, Kind: driver.ErrInvalidPath, Err: err}
 	}
 	if err := ctx.Err(); err != nil {
-		return "", "", driver.NewError(ctx, "path", driver.JoinURLPath(l.url, rel), nil, "", err)
+		return "", driver.NewError(ctx, "path", driver.JoinURLPath(l.url, rel), nil, "", err)
 	}
-	return filepath.Join(l.root, filepath.FromSlash(rel)), rel, nil
+	return rel, nil
+}
+
+// openRoot opens the site directory for one operation. The configured
+// path itself may go through links (it is the operator's); nothing below
+// it is resolved but by the kernel, confined. Opening it per operation
+// keeps no descriptor in an idle driver and follows a root that was
+// removed and made again. With create, a missing root is made first.
+func (l *Local) openRoot(create bool) (*rootfs.Root, error) {
+	r, err := rootfs.Open(l.root)
+	if err != nil && create && errors.Is(err, iofs.ErrNotExist) {
+		if err := os.MkdirAll(l.root, 0o755); err != nil {
+			return nil, errnoOf(err)
+		}
+		r, err = rootfs.Open(l.root)
+	}
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	return r, nil
+}
+
+// errnoOf keeps the kind of an error from os without the physical path it
+// names.
+func errnoOf(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
 }
 
 func (l *Local) fail(ctx context.Context, op, rel string, err error) error {
@@ -81,141 +112,178 @@ func (l *Local) fail(ctx context.Context, op, rel string, err error) error {
 	}
 	kind, code := driver.ErrServer, ""
 	var errno syscall.Errno
-	if errors.As(err, &errno) {
+	switch {
+	case errors.Is(err, rootfs.ErrSymlink), errors.Is(err, rootfs.ErrEscape), errors.Is(err, rootfs.ErrBadName), errors.Is(err, rootfs.ErrHardLink):
+		// The name leads (or may lead) outside the site: refused, and
+		// retrying cannot change that.
+		kind = driver.ErrInvalidPath
+	case errors.Is(err, rootfs.ErrNotRegular):
+		kind = driver.ErrInvalid
+	case errors.Is(err, rootfs.ErrSizeMismatch):
+		kind = driver.ErrSizeMismatch
+	case errors.As(err, &errno):
 		kind, code = driver.KindFromErrno(errno), "errno "+errnoName(errno)
 	}
 	return driver.NewError(ctx, op, driver.JoinURLPath(l.url, rel), kind, code, err)
 }
 
-func entryOf(name string, fi fs.FileInfo) driver.Entry {
-	e := driver.Entry{Name: name, ModTime: fi.ModTime(), IsDir: fi.IsDir()}
+// entryOf describes what Lstat saw. A link is a non-directory of size 0,
+// whatever it points at: listings never descend through it and a size
+// check never passes on it.
+func entryOf(in rootfs.Info) driver.Entry {
+	e := driver.Entry{Name: in.Name, ModTime: in.ModTime, IsDir: in.IsDir()}
 	if !e.IsDir {
-		e.Size = fi.Size()
+		e.Size = in.Size
 	}
 	return e
 }
 
-// Stat implements driver.Driver.
+// Stat implements driver.Driver. A symbolic link is refused
+// (ErrInvalidPath): its target may be outside the site.
 func (l *Local) Stat(ctx context.Context, p string) (driver.Entry, error) {
-	a, rel, err := l.abs(ctx, p)
+	rel, err := l.rel(ctx, p)
 	if err != nil {
 		return driver.Entry{}, err
 	}
-	fi, err := os.Stat(a)
+	r, err := l.openRoot(false)
 	if err != nil {
 		return driver.Entry{}, l.fail(ctx, "stat", rel, err)
 	}
-	return entryOf(pathBase(rel), fi), nil
+	defer r.Close()
+	in, err := r.Lstat(rel)
+	if err == nil && in.IsLink() {
+		err = rootfs.ErrSymlink
+	}
+	if err != nil {
+		return driver.Entry{}, l.fail(ctx, "stat", rel, err)
+	}
+	in.Name = pathBase(rel)
+	return entryOf(in), nil
 }
 
-// List implements driver.Driver, reading the directory in batches.
+// List implements driver.Driver. Interrupted uploads are listed (callers
+// tell them apart with driver.IsTemporary: the consistency check reports
+// them as temporary, never as orphans); links are listed as they are, not
+// as what they point at.
 func (l *Local) List(ctx context.Context, dir string, fn driver.ListFunc) error {
-	a, rel, err := l.abs(ctx, dir)
+	rel, err := l.rel(ctx, dir)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(a)
+	r, err := l.openRoot(false)
 	if err != nil {
 		return l.fail(ctx, "list", rel, err)
 	}
-	defer f.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return l.fail(ctx, "list", rel, err)
-		}
-		ents, rerr := f.ReadDir(512)
-		for _, de := range ents {
-			fi, err := de.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // removed while listing
-			}
-			if err != nil {
-				return l.fail(ctx, "list", rel, err)
-			}
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				if t, err := os.Stat(filepath.Join(a, de.Name())); err == nil {
-					fi = t
-				}
-			}
-			if err := fn(entryOf(de.Name(), fi)); err != nil {
+	defer r.Close()
+	var fnErr error
+	n := 0
+	err = r.ScanDir(rel, func(in rootfs.Info) error {
+		if n++; n%512 == 0 {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		if rerr == io.EOF {
-			return nil
+		if err := fn(entryOf(in)); err != nil {
+			fnErr = err
+			return err
 		}
-		if rerr != nil {
-			return l.fail(ctx, "list", rel, rerr)
-		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
 	}
+	return l.fail(ctx, "list", rel, err)
 }
 
 // Mkdir implements driver.Driver.
 func (l *Local) Mkdir(ctx context.Context, dir string) error {
-	a, rel, err := l.abs(ctx, dir)
+	rel, err := l.rel(ctx, dir)
 	if err != nil {
 		return err
 	}
-	return l.fail(ctx, "mkdir", rel, os.MkdirAll(a, 0o755))
+	r, err := l.openRoot(true)
+	if err != nil {
+		return l.fail(ctx, "mkdir", rel, err)
+	}
+	defer r.Close()
+	return l.fail(ctx, "mkdir", rel, r.MkdirAll(rel, 0o755))
 }
 
-// Remove implements driver.Driver.
+// Remove implements driver.Driver. A link is removed itself, never what it
+// points at.
 func (l *Local) Remove(ctx context.Context, p string) error {
-	a, rel, err := l.abs(ctx, p)
+	rel, err := l.rel(ctx, p)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Lstat(a)
+	r, err := l.openRoot(false)
 	if err != nil {
 		return l.fail(ctx, "remove", rel, err)
 	}
-	if fi.IsDir() {
+	defer r.Close()
+	in, err := r.Lstat(rel)
+	if err != nil {
+		return l.fail(ctx, "remove", rel, err)
+	}
+	if in.IsDir() {
 		return l.fail(ctx, "remove", rel, syscall.EISDIR)
 	}
-	return l.fail(ctx, "remove", rel, os.Remove(a))
+	return l.fail(ctx, "remove", rel, r.Remove(rel))
 }
 
 // Rmdir implements driver.Driver.
 func (l *Local) Rmdir(ctx context.Context, dir string) error {
-	a, rel, err := l.abs(ctx, dir)
+	rel, err := l.rel(ctx, dir)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Lstat(a)
+	r, err := l.openRoot(false)
 	if err != nil {
 		return l.fail(ctx, "rmdir", rel, err)
 	}
-	if !fi.IsDir() {
+	defer r.Close()
+	in, err := r.Lstat(rel)
+	if err != nil {
+		return l.fail(ctx, "rmdir", rel, err)
+	}
+	if !in.IsDir() {
 		return l.fail(ctx, "rmdir", rel, syscall.ENOTDIR)
 	}
-	return l.fail(ctx, "rmdir", rel, syscall.Rmdir(a))
+	return l.fail(ctx, "rmdir", rel, r.Remove(rel))
 }
 
-// Open implements driver.Driver.
-func (l *Local) Open(ctx context.Context, p string, r driver.Range) (io.ReadCloser, error) {
-	a, rel, err := l.abs(ctx, p)
+// Open implements driver.Driver. Only a regular file with one link is
+// opened: a link, or a hard link whose other name may be outside the site,
+// is refused (ErrInvalidPath).
+func (l *Local) Open(ctx context.Context, p string, rg driver.Range) (io.ReadCloser, error) {
+	rel, err := l.rel(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(a)
+	f, err := l.openFile(rel)
 	if err != nil {
 		return nil, l.fail(ctx, "open", rel, err)
 	}
-	fi, err := f.Stat()
-	if err == nil && fi.IsDir() {
-		err = syscall.EISDIR
+	if rg.Offset > 0 {
+		if _, err := f.Seek(rg.Offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, l.fail(ctx, "open", rel, err)
+		}
 	}
-	if err == nil && r.Offset > 0 {
-		_, err = f.Seek(r.Offset, io.SeekStart)
-	}
-	if err != nil {
-		f.Close()
-		return nil, l.fail(ctx, "open", rel, err)
-	}
-	if r.Length > 0 {
-		return limitedFile{io.LimitReader(f, r.Length), f}, nil
+	if rg.Length > 0 {
+		return limitedFile{io.LimitReader(f, rg.Length), f}, nil
 	}
 	return f, nil
+}
+
+// openFile opens regular file rel for reading, confined.
+func (l *Local) openFile(rel string) (*os.File, error) {
+	r, err := l.openRoot(false)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Open(rel)
 }
 
 type limitedFile struct {
@@ -225,110 +293,119 @@ type limitedFile struct {
 
 // Put implements driver.Driver.
 func (l *Local) Put(ctx context.Context, p string, src io.Reader, size int64) error {
-	a, rel, err := l.abs(ctx, p)
+	rel, err := l.rel(ctx, p)
 	if err != nil {
 		return err
 	}
-	if rel == "" {
-		return l.fail(ctx, "put", rel, syscall.EISDIR)
-	}
-	if fi, err := os.Stat(a); err == nil && fi.IsDir() {
-		return l.fail(ctx, "put", rel, syscall.EISDIR)
-	}
-	dir := filepath.Dir(a)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return l.fail(ctx, "put", rel, err)
-	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	f, r, err := l.create(rel)
 	if err != nil {
 		return l.fail(ctx, "put", rel, err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer r.Close()
+	defer f.Abort()
 	// When the caller already hashes the stream (driver.Copy wraps its
 	// source in an Adler32Reader), reuse that running sum: hashing twice
 	// costs a fifth of the copy's CPU.
 	var sum func() string
-	var r io.Reader
+	var in io.Reader
 	if ar, ok := src.(*driver.Adler32Reader); ok && ar.N() == 0 {
-		sum, r = ar.Sum, driver.ContextReader(ctx, ar)
+		sum, in = ar.Sum, driver.ContextReader(ctx, ar)
 	} else {
 		ar := driver.NewAdler32Reader(driver.ContextReader(ctx, src))
-		sum, r = ar.Sum, ar
+		sum, in = ar.Sum, ar
 	}
 	// Large writes: fewer syscalls and page-cache round trips than
-	// io.Copy's 32 KiB (os.File.ReadFrom would pick that buffer).
+	// io.Copy's 32 KiB.
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	n, err := io.CopyBuffer(&earlyWriteback{f: f}, r, *bp)
+	n, err := io.CopyBuffer(&earlyWriteback{f: f}, in, *bp)
 	if err != nil {
 		return l.fail(ctx, "put", rel, err)
 	}
 	if size >= 0 && n != size {
 		return driver.NewError(ctx, "put", driver.JoinURLPath(l.url, rel), driver.ErrSizeMismatch, "", fmt.Errorf("got %d bytes, announced %d", n, size))
 	}
-	// fsync before rename: after a crash the name must never point at a
-	// file whose data did not reach the disk.
-	if err := f.Sync(); err != nil {
-		return l.fail(ctx, "put", rel, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return l.fail(ctx, "put", rel, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return l.fail(ctx, "put", rel, err)
-	}
-	storeSum(f, fi, sum())
-	if err := f.Close(); err != nil {
-		return l.fail(ctx, "put", rel, err)
-	}
-	if err := publish(tmp, a); err != nil {
-		return l.fail(ctx, "put", rel, err)
-	}
-	ok = true
-	return nil
+	return l.fail(ctx, "put", rel, l.publish(f, sum()))
 }
 
-// publish renames the synced temporary tmp over name and syncs the
-// directory: until the directory is on disk a crash may lose the rename,
-// leaving the old file (or none) under name. This is the storage
-// element's write rule (srm/fs/rootfs), so both drivers are as durable.
-func publish(tmp, name string) error {
-	if err := os.Rename(tmp, name); err != nil {
-		return err
+// create starts a confined write of rel: its parents are made, and a
+// temporary (rootfs.TempPrefix, which driver.IsTemporary recognizes) is
+// opened in its directory. The caller closes the root and aborts or
+// publishes the file.
+func (l *Local) create(rel string) (*rootfs.File, *rootfs.Root, error) {
+	if rel == "" {
+		return nil, nil, syscall.EISDIR
 	}
-	d, err := os.Open(filepath.Dir(name))
+	r, err := l.openRoot(true)
 	if err != nil {
+		return nil, nil, err
+	}
+	// Fail before the bytes move rather than at the rename, which refuses
+	// to replace a directory anyway.
+	if in, err := r.Lstat(rel); err == nil && in.IsDir() {
+		r.Close()
+		return nil, nil, syscall.EISDIR
+	}
+	if err := r.MkdirAll(pathDir(rel), 0o755); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	f, err := r.CreateUnsummed(rel, 0o644)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return f, r, nil
+}
+
+// publish records sum with the data and commits f: fsync, rename over the
+// name (a link there is replaced, never written through), directory
+// fsync. A crash before the directory reaches the disk may lose the
+// rename, so the name never points at data that did not.
+func (l *Local) publish(f *rootfs.File, sum string) error {
+	// The modification time the sum is keyed on is final once the data
+	// is on disk.
+	if err := f.Sync(); err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if in, err := f.Stat(); err == nil {
+		storeSum(int(f.Fd()), in.ModTime, sum)
+	}
+	return f.Commit(-1, true)
 }
 
 // Rename implements driver.Renamer, creating the target's parent.
 func (l *Local) Rename(ctx context.Context, from, to string) error {
-	af, relf, err := l.abs(ctx, from)
+	relf, err := l.rel(ctx, from)
 	if err != nil {
 		return err
 	}
-	at, _, err := l.abs(ctx, to)
+	relt, err := l.rel(ctx, to)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Lstat(af); err != nil {
+	r, err := l.openRoot(false)
+	if err != nil {
 		return l.fail(ctx, "rename", relf, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(at), 0o755); err != nil {
+	defer r.Close()
+	if _, err := r.Lstat(relf); err != nil {
 		return l.fail(ctx, "rename", relf, err)
 	}
-	return l.fail(ctx, "rename", relf, os.Rename(af, at))
+	if err := r.MkdirAll(pathDir(relt), 0o755); err != nil {
+		return l.fail(ctx, "rename", relf, err)
+	}
+	return l.fail(ctx, "rename", relf, r.Rename(relf, relt, true))
+}
+
+func pathDir(rel string) string {
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		return rel[:i]
+	}
+	return ""
 }
 
 func pathBase(rel string) string {
