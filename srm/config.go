@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dynamo-go/dynamo/internal/yamlconf"
+	"github.com/dynamo-go/dynamo/srm/fs/nearline"
 )
 
 // Operation names used in authorization rules.
@@ -314,6 +315,19 @@ func (c *Config) Validate() error {
 		case "posix", "nearline":
 		default:
 			bad("%s: driver %q: want posix or nearline", where, a.Driver)
+		}
+		if a.Driver == "nearline" {
+			if !filepath.IsAbs(a.Nearline.TapeDir) {
+				bad("%s: nearline.tape_dir %q must be an absolute path", where, a.Nearline.TapeDir)
+			} else {
+				// Tape copies reachable through an area would be readable,
+				// replaceable and deletable by its clients.
+				for _, b := range c.Areas {
+					if filepath.IsAbs(b.Root) && errors.Is(nearline.Disjoint(b.Root, a.Nearline.TapeDir), nearline.ErrOverlap) {
+						bad("%s: nearline.tape_dir %q and the root of area %s must not contain each other", where, a.Nearline.TapeDir, b.Name)
+					}
+				}
+			}
 		}
 		if a.OnlineSizeLimit < 0 {
 			bad("%s: online_size_limit %d is negative", where, a.OnlineSizeLimit)

@@ -52,6 +52,9 @@ engine:
 		"http issuer":             {good + "tokens:\n  audiences: [x]\n  issuers: [{name: wlcg, issuer: http://wlcg.example/, jwks_file: ROOT}]\n", "must be an https URL"},
 		"missing macaroon secret": {good + "macaroons: {secret_file: /nonexistent/secret}\n", "macaroons.secret_file"},
 		"bad tpc":                 {good + "tpc: {max_concurrent: -1}\n", "tpc.max_concurrent"},
+		"tape inside root":        {strings.Replace(good, "    online_size_limit", "    driver: nearline\n    nearline: {tape_dir: ROOT/tape}\n    online_size_limit", 1), "must not contain each other"},
+		"root inside tape":        {strings.Replace(good, "    online_size_limit", "    driver: nearline\n    nearline: {tape_dir: ROOT/..}\n    online_size_limit", 1), "must not contain each other"},
+		"relative tape":           {strings.Replace(good, "    online_size_limit", "    driver: nearline\n    nearline: {tape_dir: tape}\n    online_size_limit", 1), "tape_dir \"tape\" must be an absolute path"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := filepath.Join(dir, name+".yaml")

@@ -18,6 +18,8 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
+	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,9 +51,15 @@ type recall struct {
 }
 
 // New returns a driver for the disk root and tape directory (created if
-// missing); recalls take delay.
+// missing); recalls take delay. The two trees must be apart: a tape
+// directory inside the disk root would let clients read, overwrite or
+// delete the tape copies through the SE (and the disk root inside the tape
+// directory would make every upload look migrated).
 func New(root, tapeDir string, delay time.Duration) (*Nearline, error) {
-	if err := os.MkdirAll(tapeDir, 0o755); err != nil {
+	if err := Disjoint(root, tapeDir); err != nil {
+		return nil, fmt.Errorf("nearline: %w", err)
+	}
+	if err := makeTapeDir(tapeDir); err != nil {
 		return nil, fmt.Errorf("nearline: tape directory: %w", err)
 	}
 	disk, err := posixfs.New(root)
@@ -64,6 +72,75 @@ func New(root, tapeDir string, delay time.Duration) (*Nearline, error) {
 		return nil, fmt.Errorf("nearline: tape directory: %w", err)
 	}
 	return &Nearline{Posix: disk, tape: tape, delay: delay, recalls: map[string]*recall{}}, nil
+}
+
+// ErrOverlap: the tape directory and the disk root are nested.
+var ErrOverlap = errors.New("the tape directory and the area root must not contain each other")
+
+// Disjoint checks that the configured directories root and tapeDir (the
+// operator's absolute paths, links in them resolved as far as they exist)
+// do not contain each other.
+func Disjoint(root, tapeDir string) error {
+	if !filepath.IsAbs(root) || !filepath.IsAbs(tapeDir) {
+		return errors.New("the tape directory and the area root must be absolute paths")
+	}
+	a, b := resolveExisting(root), resolveExisting(tapeDir)
+	if within(a, b) || within(b, a) {
+		return ErrOverlap
+	}
+	return nil
+}
+
+// resolveExisting resolves the links of the longest existing ancestor of
+// p (configuration paths only) and appends the rest.
+func resolveExisting(p string) string {
+	p = filepath.Clean(p)
+	rest := ""
+	for {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return filepath.Join(p, rest)
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
+}
+
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// makeTapeDir creates the configured tape directory and its missing
+// parents: the longest existing ancestor (the operator's path, links
+// allowed like any configured root) is opened as a confined root, and the
+// rest is made below it without following any link.
+func makeTapeDir(dir string) error {
+	dir = filepath.Clean(dir)
+	base, rest := dir, ""
+	for {
+		if _, err := os.Lstat(base); err == nil {
+			break
+		}
+		parent := filepath.Dir(base)
+		if parent == base {
+			break
+		}
+		rest = path.Join(filepath.Base(base), rest)
+		base = parent
+	}
+	if rest == "" {
+		return nil // exists; posixfs.New checks it is a directory
+	}
+	r, err := rootfs.Open(base)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.MkdirAll(rest, 0o755)
 }
 
 // Close releases both roots.

@@ -114,3 +114,37 @@ func TestStubChecksumNeverComputedFromStub(t *testing.T) {
 		t.Errorf("Adler32 of a stub = %q %v, want none (the data is on tape)", sum, err)
 	}
 }
+
+// TestTapeDirApartFromRoot: the tape copies never live where the SE's
+// clients can reach them, whatever links the paths go through, and a
+// missing tape directory is made below its existing ancestor.
+func TestTapeDirApartFromRoot(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "disk")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(root, filepath.Join(base, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tape := range []string{root, filepath.Join(root, "tape"), filepath.Join(base, "alias", "deep", "tape"), base} {
+		if d, err := New(root, tape, time.Millisecond); !errors.Is(err, ErrOverlap) {
+			if d != nil {
+				d.Close()
+			}
+			t.Errorf("tape dir %s: %v; want ErrOverlap", tape, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(root, "tape")); !os.IsNotExist(err) {
+		t.Errorf("a refused tape directory was made: %v", err)
+	}
+	tape := filepath.Join(base, "tapes", "a", "b")
+	d, err := New(root, tape, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if st, err := os.Lstat(tape); err != nil || !st.IsDir() {
+		t.Fatalf("tape directory not made: %v", err)
+	}
+}
