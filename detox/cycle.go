@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dynamo-go/dynamo/internal/policy"
@@ -135,28 +136,26 @@ const (
 
 // cycle is the working state of one Plan call.
 type cycle struct {
-	cp      *policy.CompiledPolicy[*view, *siteState]
-	pol     *policy.Policy
-	snap    *inventory.Snapshot
-	part    inventory.PartitionID
-	at      time.Time
-	now     int64
-	opts    PlanOptions
-	in      Inputs
-	groups  []string // group names by id; "None" for the null group
-	levels  []inventory.OwnershipLevel
-	sites   []siteState
-	siteIdx map[inventory.SiteID]int32
-	ds      []dsInfo
-	brs     []brec
-	drs     []drec
+	cp     *policy.CompiledPolicy[*view, *siteState]
+	pol    *policy.Policy
+	snap   *inventory.Snapshot
+	part   inventory.PartitionID
+	at     time.Time
+	now    int64
+	opts   PlanOptions
+	in     Inputs
+	groups []string // group names by id; "None" for the null group
+	levels []inventory.OwnershipLevel
+	sites  []siteState
+	ds     []dsInfo
+	brs    []brec
+	drs    []drec
 
 	blkDS        []inventory.DatasetID
 	blkCopies    []uint8 // replicas inventory.CountsAsCopy accepts, saturating: the last-copy rule
 	blkDisk      []uint8 // complete disk replicas (not pending deletion) in the CopyScope, saturating
 	blkReadyDisk []uint8 // complete disk replicas at READY sites, whole inventory
 	blkFlags     []uint8
-	blkTime      []int64 // block last update
 
 	// copies is the one last-copy rule (inventory.DeletionGuard): every
 	// deletion of the cycle is admitted through it, in deletion order.
@@ -197,6 +196,17 @@ func dec8(v *uint8) {
 }
 
 // build fills the cycle from the snapshot and the producers.
+//
+// Every phase reads the inventory's record arrays front to back (slot
+// order) rather than walking per-site or per-block lists: at ten times CMS
+// a list walk is one cache and TLB miss per replica, and a site's
+// replicas are spread over the whole replica array, so each site walked
+// costs a pass over memory. The phases are: datasets and blocks; one count
+// pass over the replicas (the per-block copy counters and how many
+// replicas each target site contributes); one pass that places each
+// target replica of the partition in its site's part of c.brs; then each
+// site's part is grouped by dataset into drecs. The two replica passes
+// split the slot range over the available cores.
 func (c *cycle) build(ctx context.Context) error {
 	snap := c.snap
 	p, ok := snap.PartitionByName(c.pol.Partition)
@@ -214,194 +224,396 @@ func (c *cycle) build(ctx context.Context) error {
 	}
 	c.groups[0] = "None"
 
-	// Datasets and blocks. Ids are dense, so the counts are good first
-	// guesses for the arrays indexed by them.
-	pre := snap.Counts()
-	c.ds = make([]dsInfo, pre.Datasets+1)
-	c.blkDS, c.blkTime = make([]inventory.DatasetID, pre.Blocks+1), make([]int64, pre.Blocks+1)
+	// Datasets and blocks: arrays indexed by id.
+	c.ds = hugePages(make([]dsInfo, snap.DatasetSlots()))
 	for d := range snap.Datasets() {
-		c.ds = grow(c.ds, int(d.ID))
 		info := &c.ds[d.ID]
 		info.d, info.exists = d, true
 		info.release = strings.TrimPrefix(d.SoftwareVersion, "CMSSW_")
-		for b := range snap.Blocks(d.ID) {
-			c.blkDS = grow(c.blkDS, int(b.ID))
-			c.blkTime = grow(c.blkTime, int(b.ID))
-			c.blkDS[b.ID], c.blkTime[b.ID] = d.ID, b.LastUpdate
-			info.maxBlockTime = max(info.maxBlockTime, b.LastUpdate)
-		}
 	}
-	nb := len(c.blkDS)
-	c.blkDisk, c.blkReadyDisk, c.blkFlags = make([]uint8, nb), make([]uint8, nb), make([]uint8, nb)
-	c.blkCopies = make([]uint8, nb)
+	nb := int(snap.BlockSlots())
+	c.blkDS = hugePages(make([]inventory.DatasetID, nb))
+	snap.ScanBlocks(func(b *inventory.BlockScan) {
+		c.blkDS[b.ID] = b.Dataset
+		info := &c.ds[b.Dataset]
+		info.maxBlockTime = max(info.maxBlockTime, b.LastUpdate)
+	})
 	c.copies = inventory.NewBulkDeletionGuard(snap, nb)
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 
-	// The two passes over the replicas read the snapshot and write
-	// disjoint state (block arrays and dsInfo.full/tapeBlocks; sites, brs,
-	// drs and dsInfo.drs), so they run side by side.
-	// Both passes walk sites' replicas through one slot-ordered index: the
-	// snapshot's per-site lists are in insertion order, scattered over the
-	// whole replica array, and walking them is memory-latency bound.
+	// Sites, and what the replica passes need of them by site id.
 	sites := snap.Sites()
-	idx := snap.SiteIndex()
-	c.siteIdx = make(map[inventory.SiteID]int32, len(sites))
-	errc := make(chan error, 1)
-	if c.opts.workers() > 1 {
-		go func() { errc <- c.countCopies(ctx, idx, sites, nb) }()
-	} else {
-		errc <- c.countCopies(ctx, idx, sites, nb)
-	}
-	err2 := c.collectTargets(ctx, idx, sites, nb)
-	if err := errors.Join(<-errc, err2); err != nil {
-		return err
-	}
-	return c.applyInputs()
-}
-
-// countCopies reads every replica of every site: the last-copy counts,
-// tape coverage and transfer-source counts over the whole inventory, and
-// the copy counts and full copies the policy variables read in the
-// cycle's CopyScope. cnt/own are per dataset, reset through touched.
-func (c *cycle) countCopies(ctx context.Context, idx *inventory.SiteIndex, sites []inventory.Site, nb int) error {
-	scoped := c.opts.CopyCounts.partition()
-	cnt := make([]int32, len(c.ds))
-	own := make([]inventory.GroupID, len(c.ds))
-	mixed := map[inventory.DatasetID][]inventory.GroupID{}
-	var touched []inventory.DatasetID
-	// count records br as a complete copy for the policy variables.
-	count := func(br inventory.BlockReplica, disk bool) {
-		b := br.Block
-		if disk {
-			inc8(&c.blkDisk[b])
-		}
-		ds := c.blkDS[b]
-		if cnt[ds] == 0 {
-			touched = append(touched, ds)
-			own[ds] = br.Group
-		} else if own[ds] != br.Group {
-			m := mixed[ds]
-			if len(m) == 0 {
-				m = append(m, own[ds])
-			}
-			if !containsGroup(m, br.Group) {
-				m = append(m, br.Group)
-			}
-			mixed[ds] = m
-		}
-		cnt[ds]++
-	}
-	usable := func(br inventory.BlockReplica) bool {
-		return !br.PendingDeletion && int(br.Block) < nb && br.Complete && !br.Suspicious
-	}
-	for _, s := range sites {
-		disk, ready, tape := s.StorageType == inventory.StorageDisk, s.Status == inventory.SiteReady, s.StorageType == inventory.StorageMSS
-		touched = touched[:0]
-		clear(mixed)
-		for br := range idx.BlockReplicasAtSite(s.ID) {
-			if br.PendingDeletion || int(br.Block) >= nb {
-				continue
-			}
-			b := br.Block
-			// A suspicious replica is no complete copy for any purpose.
-			if !usable(br) {
-				c.blkFlags[b] |= blkIncomplete
-				continue
-			}
-			if inventory.CountsAsCopy(s, br) {
-				inc8(&c.blkCopies[b])
-			}
-			if disk && ready {
-				inc8(&c.blkReadyDisk[b])
-			}
-			if tape && c.blkFlags[b]&blkTape == 0 {
-				c.blkFlags[b] |= blkTape
-				c.ds[c.blkDS[b]].tapeBlocks++
-			}
-			if !scoped {
-				count(br, disk)
-			}
-		}
-		// The partition's view: its block replicas at its target sites.
-		// Target-ness is decided here again, not read from collectTargets,
-		// which runs concurrently; both evaluate the same On lines on the
-		// same site and usage.
-		if scoped && c.isTarget(s) {
-			for br := range idx.BlockReplicasInPartition(s.ID, c.part) {
-				if usable(br) {
-					count(br, disk)
-				}
-			}
-		}
-		for _, ds := range touched {
-			if cnt[ds] == c.ds[ds].d.NumBlocks {
-				c.ds[ds].full = append(c.ds[ds].full, fullRep{site: s.ID, ready: ready, disk: disk, owner: own[ds], owners: mixed[ds]})
-			}
-			cnt[ds] = 0
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-
-	return nil
-}
-
-// isTarget reports whether an On line matches the site, with the
-// partition's usage there.
-func (c *cycle) isTarget(s inventory.Site) bool {
-	st := siteState{site: s}
-	u := c.snap.Usage(s.ID, c.part)
-	st.quota, st.before, st.used = u.Quota, u.Physical, u.Physical
-	return c.cp.IsTarget(&st)
-}
-
-// collectTargets finds the target sites and groups the partition's block
-// replicas there into drecs. brs is sized for the worst case up front:
-// growing a slice of ten million records by appending copies it over and
-// over.
-func (c *cycle) collectTargets(ctx context.Context, idx *inventory.SiteIndex, sites []inventory.Site, nb int) error {
-	snap := c.snap
-	cnt := make([]int32, len(c.ds))
-	counts := snap.Counts()
-	c.brs = make([]brec, 0, counts.BlockReplicas)
-	c.drs = make([]drec, 0, counts.DatasetReplicas)
-	var tmp []brec
-	var tmpDS []inventory.DatasetID
+	c.sites = make([]siteState, 0, len(sites))
+	var maxSite inventory.SiteID
 	for _, s := range sites {
 		st := siteState{site: s}
 		u := snap.Usage(s.ID, c.part)
 		st.quota, st.before, st.used = u.Quota, u.Physical, u.Physical
+		st.target = c.cp.IsTarget(&st)
 		c.sites = append(c.sites, st)
-		si := int32(len(c.sites) - 1)
-		c.siteIdx[s.ID] = si
-		sp := &c.sites[si]
-		sp.target = c.isTarget(s)
-		if !sp.target {
-			continue
+		maxSite = max(maxSite, s.ID)
+	}
+	attrs := make([]siteAttr, maxSite+1)
+	for i := range c.sites {
+		s := &c.sites[i].site
+		a := &attrs[s.ID]
+		a.si = int32(i)
+		a.disk, a.ready, a.tape = s.StorageType == inventory.StorageDisk, s.Status == inventory.SiteReady, s.StorageType == inventory.StorageMSS
+		a.usable, a.target = inventory.UsableSite(*s), c.sites[i].target
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	ranges := replicaRanges(snap.ReplicaSlots(), c.opts.workers())
+	parts := c.countReplicas(attrs, ranges, nb)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dsOf, bounds := c.placeReplicas(attrs, parts, nb)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.groupSites(ctx, dsOf, bounds); err != nil {
+		return err
+	}
+	c.replicaOwners(attrs)
+	if !c.opts.CopyCounts.partition() {
+		if err := c.fullCopiesInInventory(ctx, nb); err != nil {
+			return err
 		}
-		tmp, tmpDS = tmp[:0], tmpDS[:0]
-		for br := range idx.BlockReplicasInPartition(s.ID, c.part) {
+	}
+	return c.applyInputs()
+}
+
+// siteAttr is what the replica passes read of a site, by site id.
+type siteAttr struct {
+	si                                int32 // index into cycle.sites
+	disk, ready, tape, usable, target bool
+}
+
+// replicaRange is a part of the replica slots one goroutine scans, with
+// its own counters: the parts are merged afterwards, so the goroutines
+// share no writes.
+type replicaRange struct {
+	from, to int32
+	// Per block (the first range writes the cycle's arrays).
+	copies, readyDisk, disk, flags []uint8
+	// perSite[si]: the range's block replicas of the partition at target
+	// site si, which c.brs receives.
+	perSite []int32
+}
+
+// replicaRanges splits the slots [1, n) into one range per core (at most
+// four: beyond that the passes are bound by memory bandwidth).
+func replicaRanges(n int32, procs int) []replicaRange {
+	k := int32(min(max(procs, 1), 4))
+	if n < 1<<16 {
+		k = 1
+	}
+	out := make([]replicaRange, k)
+	step := (n + k - 1) / k
+	for i := range out {
+		out[i].from, out[i].to = 1+int32(i)*step, min(n, 1+int32(i+1)*step)
+	}
+	return out
+}
+
+// parallel runs f for each range, side by side.
+func parallel(rs []replicaRange, f func(r *replicaRange)) {
+	if len(rs) == 1 {
+		f(&rs[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range rs {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(&rs[i]) }()
+	}
+	wg.Wait()
+}
+
+// countReplicas fills the per-block counters over the whole inventory:
+// the last-copy counts (inventory.CountsAsCopy), READY disk copies for
+// the transfer-source rule, tape coverage and incomplete copies, and the
+// disk copy counts in the cycle's CopyScope; and counts each target
+// site's block replicas in the partition.
+func (c *cycle) countReplicas(attrs []siteAttr, rs []replicaRange, nb int) []replicaRange {
+	c.blkCopies, c.blkReadyDisk, c.blkDisk, c.blkFlags = hugePages(make([]uint8, nb)), hugePages(make([]uint8, nb)), hugePages(make([]uint8, nb)), hugePages(make([]uint8, nb))
+	for i := range rs {
+		r := &rs[i]
+		if i == 0 {
+			r.copies, r.readyDisk, r.disk, r.flags = c.blkCopies, c.blkReadyDisk, c.blkDisk, c.blkFlags
+		} else {
+			r.copies, r.readyDisk, r.disk, r.flags = hugePages(make([]uint8, nb)), hugePages(make([]uint8, nb)), hugePages(make([]uint8, nb)), hugePages(make([]uint8, nb))
+		}
+		r.perSite = make([]int32, len(c.sites))
+	}
+	scoped, part := c.opts.CopyCounts.partition(), c.part
+	parallel(rs, func(rg *replicaRange) {
+		c.snap.ScanReplicas(rg.from, rg.to, func(br *inventory.ReplicaScan) {
 			if int(br.Block) >= nb {
-				continue
+				return
+			}
+			b, a := br.Block, &attrs[br.Site]
+			inPart := a.target && br.InPartition(part)
+			if inPart {
+				rg.perSite[a.si]++
+			}
+			if br.PendingDeletion {
+				return
+			}
+			// A suspicious replica is no complete copy for any purpose.
+			if !br.Complete || br.Suspicious {
+				rg.flags[b] |= blkIncomplete
+				return
+			}
+			if a.usable {
+				inc8(&rg.copies[b])
+			}
+			if a.disk && a.ready {
+				inc8(&rg.readyDisk[b])
+			}
+			if a.tape {
+				rg.flags[b] |= blkTape
+			}
+			// The policy variables' disk copies: in the partition at its
+			// target sites, or anywhere (CopyScopeInventory).
+			if a.disk && (inPart || !scoped) {
+				inc8(&rg.disk[b])
+			}
+		})
+	})
+	for _, r := range rs[1:] {
+		for b := range nb {
+			c.blkCopies[b] = addSat8(c.blkCopies[b], r.copies[b])
+			c.blkReadyDisk[b] = addSat8(c.blkReadyDisk[b], r.readyDisk[b])
+			c.blkDisk[b] = addSat8(c.blkDisk[b], r.disk[b])
+			c.blkFlags[b] |= r.flags[b]
+		}
+		r.copies, r.readyDisk, r.disk, r.flags = nil, nil, nil, nil
+	}
+	for b, f := range c.blkFlags {
+		if f&blkTape != 0 {
+			c.ds[c.blkDS[b]].tapeBlocks++
+		}
+	}
+	return rs
+}
+
+// addSat8 adds two saturating counts.
+func addSat8(a, b uint8) uint8 {
+	if s := int(a) + int(b); s < math.MaxUint8 {
+		return uint8(s)
+	}
+	return math.MaxUint8
+}
+
+// placeReplicas fills c.brs with the partition's block replicas at the
+// target sites: each site's in one contiguous part, in site order, and
+// within it in slot order (each range writes after the ranges before it).
+// It returns each brec's dataset, for grouping, and where each site's
+// part starts (bounds[len(c.sites)] is the end).
+func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (dsOf []inventory.DatasetID, bounds []int32) {
+	var total int32
+	bounds = make([]int32, len(c.sites)+1)
+	for si := range c.sites {
+		bounds[si] = total
+		for i := range rs {
+			n := rs[i].perSite[si]
+			rs[i].perSite[si] = total // now the range's next slot in c.brs
+			total += n
+		}
+	}
+	bounds[len(c.sites)] = total
+	c.brs = hugePages(make([]brec, total))
+	dsOf = hugePages(make([]inventory.DatasetID, total))
+	part := c.part
+	parallel(rs, func(rg *replicaRange) {
+		next := rg.perSite
+		c.snap.ScanReplicas(rg.from, rg.to, func(br *inventory.ReplicaScan) {
+			if int(br.Block) >= nb {
+				return
+			}
+			a := &attrs[br.Site]
+			if !a.target || !br.InPartition(part) {
+				return
 			}
 			r := brec{block: br.Block, group: br.Group, files: br.NumFiles, size: br.Size, lastUpdate: br.LastUpdate}
 			if br.Complete && !br.Suspicious {
 				r.flags |= brComplete
 			}
-			tmp = append(tmp, r)
-			tmpDS = append(tmpDS, c.blkDS[br.Block])
+			i := next[a.si]
+			next[a.si]++
+			c.brs[i], dsOf[i] = r, c.blkDS[br.Block]
+		})
+	})
+	return dsOf, bounds
+}
+
+// groupSites turns each target site's part of c.brs into drecs, in site
+// order, and records the full copies in the partition's view
+// (CopyScopePartition).
+func (c *cycle) groupSites(ctx context.Context, dsOf []inventory.DatasetID, bounds []int32) error {
+	c.drs = hugePages(make([]drec, 0, c.snap.Counts().DatasetReplicas))
+	g := grouper{cnt: hugePages(make([]int32, len(c.ds)))}
+	scoped := c.opts.CopyCounts.partition()
+	for si := range c.sites {
+		if bounds[si] == bounds[si+1] {
+			continue
 		}
-		c.groupBySite(si, tmp, tmpDS, cnt)
-		// The dataset replicas' owners (the site's drecs are sorted by dataset).
-		drs := c.sites[si].drs
-		for r := range idx.DatasetReplicasAtSite(s.ID) {
-			k, found := slices.BinarySearchFunc(drs, r.Dataset, func(di int32, ds inventory.DatasetID) int { return cmp.Compare(c.drs[di].ds, ds) })
-			if found {
-				c.drs[drs[k]].owner = r.Group
+		c.groupBySite(int32(si), bounds[si], bounds[si+1], dsOf, &g, scoped)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// grouper is groupBySite's scratch, reused from site to site. cnt is
+// indexed by dataset and zero between sites.
+type grouper struct {
+	cnt  []int32
+	tmp  []brec
+	uniq []inventory.DatasetID
+}
+
+// groupBySite counting-sorts the site's block replicas c.brs[lo:hi] by
+// dataset into drecs (ascending dataset id, so plans come out sorted by
+// site then dataset), and sorts each drec's by block. With full, it
+// appends the site's full copies in the partition's view to the datasets.
+func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, g *grouper, full bool) {
+	g.tmp = append(g.tmp[:0], c.brs[lo:hi]...)
+	g.uniq = g.uniq[:0]
+	cnt := g.cnt
+	for _, ds := range dsOf[lo:hi] {
+		if cnt[ds] == 0 {
+			g.uniq = append(g.uniq, ds)
+		}
+		cnt[ds]++
+	}
+	// Slot order is nearly dataset order: this sort is close to linear,
+	// and it visits only the site's datasets, not every dataset id.
+	slices.Sort(g.uniq)
+	// Turn counts into start offsets and create the drecs.
+	off := lo
+	st := &c.sites[si]
+	for _, ds := range g.uniq {
+		n := cnt[ds]
+		di := int32(len(c.drs))
+		c.drs = append(c.drs, drec{ds: ds, site: si, first: off, n: n})
+		c.ds[ds].drs = append(c.ds[ds].drs, di)
+		st.drs = append(st.drs, di)
+		cnt[ds] = off
+		off += n
+	}
+	for i, ds := range dsOf[lo:hi] {
+		c.brs[cnt[ds]] = g.tmp[i]
+		cnt[ds]++
+	}
+	disk, ready := st.site.StorageType == inventory.StorageDisk, st.site.Status == inventory.SiteReady
+	for _, di := range st.drs {
+		d := &c.drs[di]
+		cnt[d.ds] = 0
+		brs := c.brs[d.first : d.first+d.n]
+		// Block order, not the order the inventory keeps replicas in:
+		// deletion order and plans must not depend on memory layout (a
+		// server that loaded the inventory and one that built it by
+		// replaying writes plan the same). Slot order is nearly block
+		// order, so this is close to a linear pass.
+		slices.SortFunc(brs, func(a, b brec) int { return cmp.Compare(a.block, b.block) })
+		if full {
+			c.fullInPartition(d, brs, disk, ready)
+		}
+	}
+}
+
+// fullInPartition records the dataset replica d as a full copy when every
+// block of its dataset has a complete copy among its block replicas brs.
+func (c *cycle) fullInPartition(d *drec, brs []brec, disk, ready bool) {
+	info := &c.ds[d.ds]
+	if d.n < info.d.NumBlocks {
+		return
+	}
+	var n int32
+	var owners []inventory.GroupID
+	for i := range brs {
+		r := &brs[i]
+		if r.flags&brComplete == 0 {
+			continue
+		}
+		if n == 0 {
+			owners = append(owners[:0], r.group)
+		} else if !containsGroup(owners, r.group) {
+			owners = append(owners, r.group)
+		}
+		n++
+	}
+	if n != info.d.NumBlocks {
+		return
+	}
+	f := fullRep{site: c.sites[d.site].site.ID, ready: ready, disk: disk, owner: owners[0]}
+	if len(owners) > 1 {
+		f.owners = owners
+	}
+	info.full = append(info.full, f)
+}
+
+// replicaOwners sets each drec's owner, its dataset replica's group.
+func (c *cycle) replicaOwners(attrs []siteAttr) {
+	c.snap.ScanDatasetReplicas(func(r inventory.DatasetReplica) {
+		if int(r.Site) >= len(attrs) || int(r.Dataset) >= len(c.ds) || !attrs[r.Site].target {
+			return
+		}
+		si := attrs[r.Site].si
+		for _, di := range c.ds[r.Dataset].drs {
+			if c.drs[di].site == si {
+				c.drs[di].owner = r.Group
+				return
 			}
+		}
+	})
+}
+
+// fullCopiesInInventory records the full copies in the inventory's view
+// (CopyScopeInventory): a dataset's complete usable block replicas at one
+// site, any site, in or out of the partition. It walks each site's
+// replicas in turn: this scope is not the default.
+func (c *cycle) fullCopiesInInventory(ctx context.Context, nb int) error {
+	idx := c.snap.SiteIndex()
+	cnt := make([]int32, len(c.ds))
+	own := make([]inventory.GroupID, len(c.ds))
+	mixed := map[inventory.DatasetID][]inventory.GroupID{}
+	var touched []inventory.DatasetID
+	for i := range c.sites {
+		s := c.sites[i].site
+		touched = touched[:0]
+		clear(mixed)
+		for br := range idx.BlockReplicasAtSite(s.ID) {
+			if br.PendingDeletion || int(br.Block) >= nb || !br.Complete || br.Suspicious {
+				continue
+			}
+			ds := c.blkDS[br.Block]
+			if cnt[ds] == 0 {
+				touched = append(touched, ds)
+				own[ds] = br.Group
+			} else if own[ds] != br.Group {
+				m := mixed[ds]
+				if len(m) == 0 {
+					m = append(m, own[ds])
+				}
+				if !containsGroup(m, br.Group) {
+					m = append(m, br.Group)
+				}
+				mixed[ds] = m
+			}
+			cnt[ds]++
+		}
+		disk, ready := s.StorageType == inventory.StorageDisk, s.Status == inventory.SiteReady
+		for _, ds := range touched {
+			if cnt[ds] == c.ds[ds].d.NumBlocks {
+				c.ds[ds].full = append(c.ds[ds].full, fullRep{site: s.ID, ready: ready, disk: disk, owner: own[ds], owners: mixed[ds]})
+			}
+			cnt[ds] = 0
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -417,57 +629,6 @@ func containsGroup(gs []inventory.GroupID, g inventory.GroupID) bool {
 		}
 	}
 	return false
-}
-
-// groupBySite counting-sorts one site's block replicas by dataset into
-// drecs (ascending dataset id, so plans come out sorted by site then
-// dataset). cnt is a zeroed per-dataset scratch array; it is left zeroed.
-func (c *cycle) groupBySite(si int32, tmp []brec, tmpDS []inventory.DatasetID, cnt []int32) {
-	if len(tmp) == 0 {
-		return
-	}
-	minDS, maxDS := tmpDS[0], tmpDS[0]
-	for _, ds := range tmpDS {
-		cnt[ds]++
-		minDS, maxDS = min(minDS, ds), max(maxDS, ds)
-	}
-	base := int32(len(c.brs))
-	if need := len(c.brs) + len(tmp); need <= cap(c.brs) {
-		c.brs = c.brs[:need] // every slot is written below
-	} else {
-		c.brs = append(c.brs, make([]brec, len(tmp))...)
-	}
-	// Turn counts into start offsets and create the drecs.
-	off := base
-	for ds := minDS; ds <= maxDS; ds++ {
-		n := cnt[ds]
-		if n == 0 {
-			continue
-		}
-		di := int32(len(c.drs))
-		c.drs = append(c.drs, drec{ds: ds, site: si, first: off})
-		c.ds[ds].drs = append(c.ds[ds].drs, di)
-		c.sites[si].drs = append(c.sites[si].drs, di)
-		cnt[ds] = off
-		off += n
-	}
-	for i, ds := range tmpDS {
-		c.brs[cnt[ds]] = tmp[i]
-		cnt[ds]++
-	}
-	for _, di := range c.sites[si].drs {
-		d := &c.drs[di]
-		d.n = cnt[d.ds] - d.first
-		// Block order, not the order the inventory keeps replicas in:
-		// deletion order and plans must not depend on memory layout (a
-		// server that loaded the inventory and one that built it by
-		// replaying writes plan the same). Slot order is nearly block
-		// order, so this is close to a linear pass.
-		slices.SortFunc(c.brs[d.first:d.first+d.n], func(a, b brec) int { return cmp.Compare(a.block, b.block) })
-	}
-	for ds := minDS; ds <= maxDS; ds++ {
-		cnt[ds] = 0
-	}
 }
 
 // applyInputs folds the producers' answers into the cycle's records.

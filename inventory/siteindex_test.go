@@ -43,6 +43,7 @@ func sameAsSiteIndex(t *testing.T, snap *inventory.Snapshot) {
 			t.Errorf("%s: site index lists %d dataset replicas, the site list %d (or they differ)", site.Name, len(got), len(want))
 		}
 	}
+	sameAsScans(t, snap, parts)
 	for _, bad := range []inventory.SiteID{-1, 0, 1 << 14} {
 		for range x.BlockReplicasAtSite(bad) {
 			t.Errorf("site %d does not exist but the index yields a replica there", bad)
@@ -105,4 +106,71 @@ func TestSiteIndexAfterDeletionsAndReuse(t *testing.T) {
 	sameAsSiteIndex(t, after)
 	// The old snapshot's index is unaffected by the writes.
 	sameAsSiteIndex(t, snap)
+}
+
+// sameAsScans checks that the slot-order scans, split in three ranges,
+// yield every block replica, dataset replica and block exactly once,
+// with what the per-site and per-dataset lists say of them.
+func sameAsScans(t *testing.T, snap *inventory.Snapshot, parts []inventory.PartitionID) {
+	t.Helper()
+	type member struct {
+		inventory.BlockReplica
+		part inventory.PartitionID
+	}
+	byKey := func(a, b member) int {
+		return cmp.Or(cmp.Compare(a.Site, b.Site), cmp.Compare(a.Block, b.Block), cmp.Compare(a.part, b.part))
+	}
+	var want, got []member
+	for _, site := range snap.Sites() {
+		for _, p := range parts {
+			for r := range snap.BlockReplicasInPartition(site.ID, p) {
+				want = append(want, member{r, p})
+			}
+		}
+	}
+	n := snap.ReplicaSlots()
+	for _, rg := range [][2]int32{{0, n / 3}, {n / 3, 2 * n / 3}, {2 * n / 3, n + 5}} {
+		snap.ScanReplicas(rg[0], rg[1], func(r *inventory.ReplicaScan) {
+			v := inventory.BlockReplica{Block: r.Block, Site: r.Site, Group: r.Group, LastUpdate: r.LastUpdate, Size: r.Size,
+				NumFiles: r.NumFiles, Complete: r.Complete, Suspicious: r.Suspicious, PendingDeletion: r.PendingDeletion}
+			full, _ := snap.BlockReplica(r.Block, r.Site)
+			v.Custodial = full.Custodial // not part of a scan
+			for _, p := range parts {
+				if p == 0 || r.InPartition(p) {
+					got = append(got, member{v, p})
+				}
+			}
+		})
+	}
+	slices.SortFunc(want, byKey)
+	slices.SortFunc(got, byKey)
+	if !slices.Equal(got, want) {
+		t.Errorf("replica scans yield %d (replica, partition) pairs, the site lists %d (or they differ)", len(got), len(want))
+	}
+	byDS := func(a, b inventory.DatasetReplica) int { return cmp.Or(cmp.Compare(a.Dataset, b.Dataset), cmp.Compare(a.Site, b.Site)) }
+	var wantDS, gotDS []inventory.DatasetReplica
+	var wantB, gotB []inventory.BlockScan
+	for d := range snap.Datasets() {
+		wantDS = append(wantDS, slices.Collect(snap.DatasetReplicas(d.ID))...)
+		for b := range snap.Blocks(d.ID) {
+			wantB = append(wantB, inventory.BlockScan{ID: b.ID, Dataset: d.ID, Size: b.Size, NumFiles: b.NumFiles, LastUpdate: b.LastUpdate})
+			if int32(b.ID) >= snap.BlockSlots() {
+				t.Errorf("block %d is beyond BlockSlots %d", b.ID, snap.BlockSlots())
+			}
+		}
+		if int32(d.ID) >= snap.DatasetSlots() {
+			t.Errorf("dataset %d is beyond DatasetSlots %d", d.ID, snap.DatasetSlots())
+		}
+	}
+	snap.ScanDatasetReplicas(func(r inventory.DatasetReplica) { gotDS = append(gotDS, r) })
+	snap.ScanBlocks(func(b *inventory.BlockScan) { gotB = append(gotB, *b) })
+	slices.SortFunc(wantDS, byDS)
+	slices.SortFunc(gotDS, byDS)
+	slices.SortFunc(wantB, func(a, b inventory.BlockScan) int { return cmp.Compare(a.ID, b.ID) })
+	if !slices.Equal(gotDS, wantDS) {
+		t.Errorf("dataset replica scan yields %d, the dataset lists %d (or they differ)", len(gotDS), len(wantDS))
+	}
+	if !slices.Equal(gotB, wantB) {
+		t.Errorf("block scan yields %d blocks, the dataset lists %d (or they differ)", len(gotB), len(wantB))
+	}
 }
