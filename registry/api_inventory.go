@@ -169,6 +169,10 @@ func (s *Server) getSites(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
+	if sitePat == nil && partPat == nil {
+		s.jsonFromSnapshot(c, snap, "sites", func() any { return Page[SiteView]{Items: s.listSites(snap, nil, nil)} })
+		return
+	}
 	c.JSON(http.StatusOK, Page[SiteView]{Items: s.listSites(snap, sitePat, partPat)})
 }
 
@@ -462,20 +466,28 @@ func (s *Server) getUsage(c *gin.Context) {
 	rows := []UsageRow{}
 	switch by := c.DefaultQuery("by", "site"); by {
 	case "site":
-		for _, v := range s.listSites(snap, nil, nil) {
-			rows = append(rows, UsageRow{Key: v.Name, Quota: v.TotalQuota, Used: v.TotalUsed, Projected: v.TotalProjected})
-		}
-	case "partition":
-		for _, p := range snap.Partitions() {
-			r := UsageRow{Key: p.Name}
-			for _, site := range snap.Sites() {
-				u := snap.Usage(site.ID, p.ID)
-				r.Quota += u.Quota
-				r.Used += u.Physical
-				r.Projected += u.Projected
+		s.jsonFromSnapshot(c, snap, "usage-by-site", func() any {
+			for _, v := range s.listSites(snap, nil, nil) {
+				rows = append(rows, UsageRow{Key: v.Name, Quota: v.TotalQuota, Used: v.TotalUsed, Projected: v.TotalProjected})
 			}
-			rows = append(rows, r)
-		}
+			return Page[UsageRow]{Items: rows}
+		})
+		return
+	case "partition":
+		s.jsonFromSnapshot(c, snap, "usage-by-partition", func() any {
+			for _, p := range snap.Partitions() {
+				r := UsageRow{Key: p.Name}
+				for _, site := range snap.Sites() {
+					u := snap.Usage(site.ID, p.ID)
+					r.Quota += u.Quota
+					r.Used += u.Physical
+					r.Projected += u.Projected
+				}
+				rows = append(rows, r)
+			}
+			return Page[UsageRow]{Items: rows}
+		})
+		return
 	case "group":
 		rows = s.usage.byGroup(snap)
 	default:

@@ -83,8 +83,9 @@ type Server struct {
 	pages     map[string]PageErrorFunc // page route path -> its error renderer (MountPages)
 	csrfKey   [32]byte
 
-	usage usageCache
-	reqs  *prometheus.HistogramVec
+	usage    usageCache
+	snapResp snapResponses
+	reqs     *prometheus.HistogramVec
 }
 
 // New builds the server and registers every route.
