@@ -363,12 +363,12 @@ func (l *Local) create(rel string) (*rootfs.File, *rootfs.Root, error) {
 // fsync. A crash before the directory reaches the disk may lose the
 // rename, so the name never points at data that did not.
 func (l *Local) publish(f *rootfs.File, sum string) error {
-	// The modification time the sum is keyed on is final once the data
-	// is on disk.
-	if err := f.Sync(); err != nil {
+	if err := f.Chmod(0o644); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
+	// The modification time the sum is keyed on is final once the data
+	// is on disk; the sum itself is a cache and needs no fsync of its own.
+	if err := f.Sync(); err != nil {
 		return err
 	}
 	if in, err := f.Stat(); err == nil {

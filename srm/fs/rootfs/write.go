@@ -30,6 +30,10 @@ type File struct {
 	n    int64
 	sum  hash.Hash32 // nil for CreateUnsummed
 	done bool
+	// synced: Sync succeeded and no data, mode or time changed since, so
+	// Commit need not fsync again (an fsync of an unchanged file still
+	// costs a journal commit, a third of a small file's write).
+	synced bool
 }
 
 // Create starts writing name with permission bits perm. The directory of
@@ -77,6 +81,7 @@ func (f *File) Write(p []byte) (int, error) {
 	}
 	n, err := f.f.Write(p)
 	f.n += int64(n)
+	f.synced = false
 	if f.sum != nil {
 		f.sum.Write(p[:n])
 	}
@@ -97,6 +102,7 @@ func (f *File) ReadFrom(src io.Reader) (int64, error) {
 	}
 	n, err := f.f.ReadFrom(src)
 	f.n += n
+	f.synced = false
 	if err != nil {
 		var pe *iofs.PathError
 		if errors.As(err, &pe) && pe.Path == f.name {
@@ -114,6 +120,7 @@ func (f *File) Fd() uintptr { return f.f.Fd() }
 // Chmod sets the permission bits of the temporary, so a umask cannot
 // narrow what is published.
 func (f *File) Chmod(perm iofs.FileMode) error {
+	f.synced = false
 	if err := unix.Fchmod(int(f.f.Fd()), uint32(perm.Perm())); err != nil {
 		return perr("chmod", f.name, err)
 	}
@@ -133,7 +140,9 @@ func (f *File) Adler32() string {
 }
 
 // SetXattr sets an extended attribute on the temporary file, so it is
-// published together with the content at Commit.
+// published together with the content at Commit. An attribute set after
+// Sync is not fsynced on its own: attributes are caches (a checksum keyed
+// on the mtime), recomputed if a crash loses them.
 func (f *File) SetXattr(attr string, val []byte) error {
 	if f.done {
 		return perr("setxattr", f.name, os.ErrClosed)
@@ -144,19 +153,22 @@ func (f *File) SetXattr(attr string, val []byte) error {
 	return nil
 }
 
-// Sync flushes the temporary file to stable storage. Commit does it too;
-// callers that set attributes keyed on the modification time call it
-// first, because the time is only final once the data is written.
+// Sync flushes the temporary file to stable storage. Commit does it too,
+// unless nothing but attributes changed since a Sync; callers that set
+// attributes keyed on the modification time call it first, because the
+// time is only final once the data is written.
 func (f *File) Sync() error {
 	if err := f.f.Sync(); err != nil {
 		return perr("fsync", f.name, errors.Unwrap(err))
 	}
+	f.synced = true
 	return nil
 }
 
 // SetModTime sets the modification (and access) time of the temporary
 // file: a recall restores the time that dates the content.
 func (f *File) SetModTime(t time.Time) error {
+	f.synced = false
 	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
 	if err := unix.UtimesNanoAt(int(f.f.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
 		return perr("chtimes", f.name, err)
@@ -174,7 +186,8 @@ func (f *File) Stat() (Info, error) {
 	return infoOf(base, &st), nil
 }
 
-// Commit publishes the data under the name: the temporary file is fsynced,
+// Commit publishes the data under the name: the temporary file is fsynced
+// (unless Sync did it and only attributes changed since),
 // checked against expectSize when it is >= 0 (ErrSizeMismatch otherwise,
 // and the write is aborted), and renamed over the name, then the
 // directory is fsynced. With replace false an existing name is an error
@@ -196,8 +209,10 @@ func (f *File) Commit(expectSize int64, replace bool) error {
 	if expectSize >= 0 && f.n != expectSize {
 		return fail(perr("commit", f.name, fmt.Errorf("%w: %d bytes written, %d expected", ErrSizeMismatch, f.n, expectSize)))
 	}
-	if err := f.f.Sync(); err != nil {
-		return fail(perr("fsync", f.name, errors.Unwrap(err)))
+	if !f.synced {
+		if err := f.f.Sync(); err != nil {
+			return fail(perr("fsync", f.name, errors.Unwrap(err)))
+		}
 	}
 	if err := f.f.Close(); err != nil {
 		return fail(perr("close", f.name, errors.Unwrap(err)))
