@@ -50,7 +50,7 @@ func (s *Server) liveProps(a *Area, fi fs.FileInfo, root bool) []davProp {
 		}
 		free := a.Free()
 		if free < 0 {
-			free = diskFree(a.Config.Root)
+			free = diskFree(a)
 		}
 		props = append(props, davProp{Name: propQuotaUsed, Value: []byte(strconv.FormatInt(a.Used(), 10))},
 			davProp{Name: propQuotaFree, Value: []byte(strconv.FormatInt(free, 10))})

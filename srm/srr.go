@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
 
 // WLCG Storage Resource Reporting, schema v4.2: one share per storage area,
@@ -124,7 +124,7 @@ func buildSRR(cfg *Config, ns *Namespace, srmPort, dataPort string, now time.Tim
 		used := a.Used()
 		total := c.OnlineSizeLimit
 		if total == 0 {
-			total = used + diskFree(c.Root)
+			total = used + diskFree(a)
 		}
 		sh := SRRShare{
 			Name: c.Name, ID: c.SpaceToken, Timestamp: now.Unix(), TotalSize: total, UsedSize: used,
@@ -167,11 +167,18 @@ func areaVOs(c AreaConfig) []string {
 	return vos
 }
 
-// diskFree is the space left on the filesystem holding root (0 when it
-// cannot be measured): the capacity of an area without a size limit.
-func diskFree(root string) int64 {
-	var st unix.Statfs_t
-	if err := unix.Statfs(root, &st); err != nil {
+// diskFree is the space left on the filesystem of area a (0 when it
+// cannot be measured): the capacity of an area without a size limit. It
+// asks the area's open root, not its configured path, so the figure is
+// that of the tree the SE serves even if the path has since been moved or
+// now leads elsewhere.
+func diskFree(a *Area) int64 {
+	rd, ok := a.drv.(interface{ Root() *rootfs.Root })
+	if !ok {
+		return 0
+	}
+	st, err := rd.Root().Statfs()
+	if err != nil {
 		return 0
 	}
 	return int64(st.Bavail) * st.Bsize

@@ -1,11 +1,13 @@
 package srm
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The published report replaces the name as a directory entry: a link
@@ -65,5 +67,24 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 	}
 	if strings.Join(got, ",") != strings.Join(names, ",") {
 		t.Fatalf("%s holds %v, want %v (a temporary left behind?)", dir, got, names)
+	}
+}
+
+// The capacity of an area without a size limit is measured on the tree
+// the SE opened, not on whatever its configured path names later: an
+// operator moving the directory does not make the report claim a full
+// area (nor one of another filesystem).
+func TestSRRMeasuresTheOpenedArea(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "area")
+	must(t, os.Mkdir(root, 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "f"), []byte("12345"), 0o644))
+	areas := []AreaConfig{{Name: "a", Prefix: "/a", Root: root, Driver: "posix", AccessLatency: "ONLINE", RetentionPolicy: "REPLICA"}}
+	ns, err := NewNamespace(context.Background(), areas, newDriver)
+	must(t, err)
+	must(t, os.Rename(root, filepath.Join(base, "moved")))
+	sh := buildSRR(&Config{SiteName: "T", Hostname: "h"}, ns, "1", "2", time.Now()).StorageService.StorageShares[0]
+	if sh.UsedSize != 5 || sh.TotalSize <= sh.UsedSize {
+		t.Fatalf("share used %d total %d; want 5 used and the free space of the area's filesystem on top", sh.UsedSize, sh.TotalSize)
 	}
 }
