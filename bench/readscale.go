@@ -1,17 +1,20 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +45,15 @@ type ReadScaleOptions struct {
 	Dir        string        // configurations and server logs
 	Seed       uint64
 	Log        *logrus.Entry
+	// CPUQuota, when positive, caps each server at that many cores (0.25
+	// = a quarter of one) in a cgroup of its own (needs root): every
+	// server then has the same fixed budget however many run, which is
+	// how N servers on N hosts behave, on a host with fewer cores.
+	CPUQuota float64
+	// ServerProcs, when positive, is each server's GOMAXPROCS; with a
+	// quota it defaults to the quota rounded up, so a server does not run
+	// more threads than its budget and burn it in bursts.
+	ServerProcs int
 }
 
 // ReadScaleRow is the figure for one server count.
@@ -58,7 +70,26 @@ type ReadScaleRow struct {
 	// answers the written object, over every sample and standby.
 	LagSamples int     `json:"lag_samples"`
 	LagP50     float64 `json:"lag_p50_ms"`
+	LagP99     float64 `json:"lag_p99_ms"`
 	LagMax     float64 `json:"lag_max_ms"`
+	// CPU while the reads ran, from /proc: each server's user+system
+	// seconds and the cores that is over the run (holder first).
+	ServerCPU   []float64 `json:"server_cpu_seconds"`
+	ServerCores []float64 `json:"server_cores"`
+	// ServerCPUPerRead is the servers' CPU per answered read, in
+	// microseconds: what one read costs a server whatever else the host
+	// runs. 1e6 / it is the reads/s one core of server gives.
+	ServerCPUPerRead float64 `json:"server_cpu_us_per_read"`
+	// GeneratorCPUPerRead is the benchmark process's own CPU per read
+	// (client side of every request, the lag writes), in microseconds.
+	GeneratorCPUPerRead float64 `json:"generator_cpu_us_per_read"`
+	// With a CPU quota: each server's share of its active bandwidth
+	// periods in which it used up its quota and was stopped.
+	Throttled []float64 `json:"throttled_fraction,omitempty"`
+	// ServerBound: a quota was set and every server used at least 90 % of
+	// it. Such a row measures what the servers' budgets give, not a
+	// starved generator or a host busy with other work.
+	ServerBound bool `json:"server_bound"`
 	// StandbyWritesRefused counts standbys that answered a write with 503
 	// not_writer (every standby must).
 	StandbyWritesRefused int `json:"standby_writes_refused"`
@@ -76,6 +107,9 @@ type ReadScaleReport struct {
 	BlockReplicas int64          `json:"block_replicas"`
 	Heartbeat     string         `json:"heartbeat"`
 	Workers       int            `json:"workers"`
+	HostCores     int            `json:"host_cores"`
+	CPUQuota      float64        `json:"cpu_quota_cores_per_server,omitempty"`
+	ServerProcs   int            `json:"server_gomaxprocs,omitempty"`
 	Rows          []ReadScaleRow `json:"rows"`
 }
 
@@ -87,6 +121,7 @@ type serveProc struct {
 	cmd  *exec.Cmd
 	base string // http://127.0.0.1:PORT
 	done chan error
+	cg   *cpuCgroup // nil without a CPU quota
 }
 
 // ReadScale runs the benchmark. It generates a synthetic inventory into
@@ -104,6 +139,21 @@ func ReadScale(ctx context.Context, o ReadScaleOptions) (*ReadScaleReport, error
 		o.Heartbeat = time.Second
 	}
 	o.Workers = max(o.Workers, 1)
+	if o.CPUQuota < 0 || o.ServerProcs < 0 {
+		return nil, errors.New("readscale: the CPU quota and GOMAXPROCS of a server cannot be negative")
+	}
+	if o.CPUQuota > 0 && o.ServerProcs == 0 {
+		o.ServerProcs = int(math.Ceil(o.CPUQuota))
+	}
+	if o.CPUQuota > 0 {
+		// The generator gets the servers' weight (no cap): it must keep
+		// them busy, or the rows measure a starved generator.
+		g, err := newCPUCgroup(fmt.Sprintf("dynamo-readscale-%d-gen", os.Getpid()), 0, os.Getpid())
+		if err != nil {
+			return nil, fmt.Errorf("readscale: a per-server CPU quota needs a cpu cgroup: %w", err)
+		}
+		defer g.leave(os.Getpid())
+	}
 	log := o.Log
 	d, err := db.Open(ctx, o.DSN)
 	if err != nil {
@@ -134,7 +184,8 @@ func ReadScale(ctx context.Context, o ReadScaleOptions) (*ReadScaleReport, error
 	counts := snap.Counts()
 	targets := regbench.Mix(snap, 20000, max(o.Seed, 1), 0)
 	rep := &ReadScaleReport{Datasets: counts.Datasets, BlockReplicas: counts.BlockReplicas,
-		Heartbeat: o.Heartbeat.String(), Workers: o.Workers}
+		Heartbeat: o.Heartbeat.String(), Workers: o.Workers, HostCores: runtime.NumCPU(), CPUQuota: o.CPUQuota,
+		ServerProcs: o.ServerProcs}
 	if err := os.WriteFile(filepath.Join(o.Dir, "token"), []byte(readScaleToken+"\n"), 0o600); err != nil {
 		return nil, err
 	}
@@ -200,6 +251,9 @@ scheduler: {server_id: readscale-%d, lease_period: %s, heartbeat: %s}
 	cmd := exec.CommandContext(ctx, o.Binary, "serve", "--config", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "DYNAMO_CONFIG=", "DYNAMO_DB=")
+	if o.ServerProcs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(o.ServerProcs))
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -208,6 +262,15 @@ scheduler: {server_id: readscale-%d, lease_period: %s, heartbeat: %s}
 	}
 	p := &serveProc{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); logf.Close() }()
+	if o.CPUQuota > 0 {
+		// Confined before it loads the inventory, so it never runs with
+		// more than its budget.
+		name := fmt.Sprintf("dynamo-readscale-%d-%d", os.Getpid(), k)
+		if p.cg, err = newCPUCgroup(name, o.CPUQuota, cmd.Process.Pid); err != nil {
+			p.stop()
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -220,6 +283,7 @@ func (p *serveProc) stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
+	p.cg.remove()
 }
 
 // waitServing polls until the server is ready and, for the first one,
@@ -293,6 +357,93 @@ func call(ctx context.Context, method, u, body string) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
+// reader is one closed-loop reader's keep-alive connection. It writes
+// each request itself and parses the answer in the same goroutine: the
+// generator shares the host's cores with the servers it measures, and
+// net/http's client spends about as much CPU per request as the server
+// does (two goroutines per connection, handoffs between them). The body
+// is drained, not kept or decoded: the status is what a read is judged on.
+type reader struct {
+	addr string // host:port
+	conn net.Conn
+	br   *bufio.Reader
+	req  []byte
+}
+
+func (r *reader) get(path string) (int, error) {
+	if r.conn == nil {
+		c, err := net.DialTimeout("tcp", r.addr, 5*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		r.conn, r.br = c, bufio.NewReaderSize(c, 32<<10)
+	}
+	r.req = append(r.req[:0], "GET "...)
+	r.req = append(r.req, path...)
+	r.req = append(r.req, " HTTP/1.1\r\nHost: "...)
+	r.req = append(r.req, r.addr...)
+	r.req = append(r.req, "\r\nAuthorization: Bearer "+readScaleToken+"\r\n\r\n"...)
+	_ = r.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	code, err := r.roundTrip()
+	if err != nil {
+		r.close()
+	}
+	return code, err
+}
+
+func (r *reader) roundTrip() (int, error) {
+	if _, err := r.conn.Write(r.req); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(r.br, nil)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil && resp.Close {
+		r.close()
+	}
+	return resp.StatusCode, err
+}
+
+func (r *reader) close() {
+	if r.conn != nil {
+		r.conn.Close()
+		r.conn = nil
+	}
+}
+
+func serversCPU(procs []*serveProc) ([]float64, error) {
+	out := make([]float64, len(procs))
+	for i, p := range procs {
+		c, err := procCPUSeconds(p.cmd.Process.Pid)
+		if err != nil {
+			return nil, fmt.Errorf("server %d CPU: %w", i+1, err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func serversThrottle(procs []*serveProc) (periods, throttled []int64) {
+	periods, throttled = make([]int64, len(procs)), make([]int64, len(procs))
+	for i, p := range procs {
+		if p.cg != nil {
+			periods[i], throttled[i] = p.cg.throttle()
+		}
+	}
+	return periods, throttled
+}
+
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
 // measureReads drives the read mix at full speed over every server (closed
 // loop: each worker sends its next request when the last one is answered),
 // times writes on the holder until each standby shows them, and sends a
@@ -341,6 +492,12 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 		first  string
 	}
 	results := make([]result, o.Workers)
+	cpu0, err := serversCPU(procs)
+	if err != nil {
+		return row, err
+	}
+	periods0, throttled0 := serversThrottle(procs)
+	gen0 := selfCPUSeconds()
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range o.Workers {
@@ -349,9 +506,11 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 			defer wg.Done()
 			r := &results[w]
 			p := procs[w%len(procs)]
+			rd := &reader{addr: strings.TrimPrefix(p.base, "http://")}
+			defer rd.close()
 			for i := w; rctx.Err() == nil; i += o.Workers {
 				t0 := time.Now()
-				code, _, err := call(rctx, http.MethodGet, p.base+targets[i%len(targets)].Path, "")
+				code, err := rd.get(targets[i%len(targets)].Path)
 				if rctx.Err() != nil {
 					return // cut off by the end of the run: not a server's answer
 				}
@@ -386,6 +545,12 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	gen := selfCPUSeconds() - gen0
+	cpu1, err := serversCPU(procs)
+	if err != nil {
+		return row, err
+	}
+	periods1, throttled1 := serversThrottle(procs)
 	if lagErr != nil {
 		return row, lagErr
 	}
@@ -402,7 +567,27 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 	row.Throughput = float64(len(all)) / elapsed.Seconds()
 	row.P50, row.P99 = quantileMS(all, 0.5), quantileMS(all, 0.99)
 	row.LagSamples = len(lags)
-	row.LagP50, row.LagMax = quantileMS(lags, 0.5), quantileMS(lags, 1)
+	row.LagP50, row.LagP99, row.LagMax = quantileMS(lags, 0.5), quantileMS(lags, 0.99), quantileMS(lags, 1)
+	var serverCPU float64
+	row.ServerBound = o.CPUQuota > 0
+	for i := range procs {
+		c := cpu1[i] - cpu0[i]
+		serverCPU += c
+		row.ServerCPU = append(row.ServerCPU, c)
+		row.ServerCores = append(row.ServerCores, c/elapsed.Seconds())
+		if o.CPUQuota > 0 {
+			f := 0.0
+			if n := periods1[i] - periods0[i]; n > 0 {
+				f = float64(throttled1[i]-throttled0[i]) / float64(n)
+			}
+			row.Throttled = append(row.Throttled, f)
+			row.ServerBound = row.ServerBound && c/elapsed.Seconds() >= 0.9*o.CPUQuota
+		}
+	}
+	if row.Requests > 0 {
+		row.ServerCPUPerRead = serverCPU / float64(row.Requests) * 1e6
+		row.GeneratorCPUPerRead = gen / float64(row.Requests) * 1e6
+	}
 	for _, p := range procs {
 		st, err := status(ctx, p)
 		if err != nil {
@@ -465,21 +650,42 @@ func quantileMS(l []time.Duration, q float64) float64 {
 
 // PrintReadScaleTable prints one line per server count.
 func PrintReadScaleTable(w io.Writer, rep *ReadScaleReport) {
-	fmt.Fprintf(w, "inventory: %d datasets, %d block replicas; heartbeat %s; %d closed-loop readers\n",
-		rep.Datasets, rep.BlockReplicas, rep.Heartbeat, rep.Workers)
-	fmt.Fprintf(w, "%-7s %9s %8s %8s %7s %-20s %12s %12s %14s %s\n", "servers", "reads/s", "p50_ms", "p99_ms", "errors",
-		"reads_per_server", "lag_p50_ms", "lag_max_ms", "refused(named)", "loadavg")
+	fmt.Fprintf(w, "inventory: %d datasets, %d block replicas; heartbeat %s; %d closed-loop readers; host %d cores\n",
+		rep.Datasets, rep.BlockReplicas, rep.Heartbeat, rep.Workers, rep.HostCores)
+	if rep.CPUQuota > 0 {
+		fmt.Fprintf(w, "each server capped at %.2f cores (cgroup), GOMAXPROCS %d: per-server capacity, not the host's\n", rep.CPUQuota, rep.ServerProcs)
+	} else {
+		fmt.Fprintf(w, "no CPU quota: the servers and this generator share the host's cores\n")
+	}
+	fmt.Fprintf(w, "%-7s %9s %8s %8s %7s %-20s %-16s %9s %9s %-16s %6s %22s %14s %s\n", "servers", "reads/s", "p50_ms", "p99_ms", "errors",
+		"reads_per_server", "cores_per_server", "srv_us/rd", "gen_us/rd", "throttled", "bound", "lag_p50/p99/max_ms", "refused(named)", "loadavg")
 	for _, r := range rep.Rows {
 		per := make([]string, len(r.PerServer))
 		for i, n := range r.PerServer {
 			per[i] = strconv.Itoa(n)
 		}
+		cores := make([]string, len(r.ServerCores))
+		for i, c := range r.ServerCores {
+			cores[i] = strconv.FormatFloat(c, 'f', 2, 64)
+		}
+		thr := make([]string, len(r.Throttled))
+		for i, t := range r.Throttled {
+			thr[i] = strconv.FormatFloat(t, 'f', 2, 64)
+		}
+		if len(thr) == 0 {
+			thr = []string{"-"}
+		}
 		la := strings.Fields(r.LoadAvg)
 		if len(la) > 0 {
 			la = la[:1]
 		}
+		lag := "-"
+		if r.LagSamples > 0 {
+			lag = fmt.Sprintf("%.0f/%.0f/%.0f", r.LagP50, r.LagP99, r.LagMax)
+		}
 		refused := fmt.Sprintf("%d(%d)", r.StandbyWritesRefused, r.StandbyRefusalsNamingHolder)
-		fmt.Fprintf(w, "%-7d %9.0f %8.1f %8.1f %7d %-20s %12.0f %12.0f %14s %s\n", r.Servers, r.Throughput, r.P50, r.P99, r.Errors,
-			strings.Join(per, "/"), r.LagP50, r.LagMax, refused, strings.Join(la, ""))
+		fmt.Fprintf(w, "%-7d %9.0f %8.1f %8.1f %7d %-20s %-16s %9.0f %9.0f %-16s %6t %22s %14s %s\n", r.Servers, r.Throughput, r.P50, r.P99, r.Errors,
+			strings.Join(per, "/"), strings.Join(cores, "/"), r.ServerCPUPerRead, r.GeneratorCPUPerRead, strings.Join(thr, "/"),
+			r.ServerBound, lag, refused, strings.Join(la, ""))
 	}
 }

@@ -30,7 +30,15 @@ closed-loop readers spread evenly over the servers) for --duration; meanwhile
 it adds --lag-samples sites through the holder and times how long each
 standby takes to serve them (replication lag); and it sends a write to every
 standby, which must answer 503 not_writer naming the holder. An empty
-database gets a synthetic inventory of --datasets datasets first.`,
+database gets a synthetic inventory of --datasets datasets first.
+
+Every row reports each server's CPU (from /proc) and the servers' CPU per
+read. Without --cpu-quota the servers and the generator share the host's
+cores, so on a host with fewer cores than servers throughput cannot grow.
+--cpu-quota C caps each server at C cores in a cgroup of its own (needs
+root; GOMAXPROCS defaults to C rounded up): each server has the same budget
+however many run, as on hosts of their own, and a row whose servers were
+throttled in most periods ("bound") measures the servers' capacity.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Servers = o.Servers[:0]
@@ -77,6 +85,8 @@ database gets a synthetic inventory of --datasets datasets first.`,
 	f.IntVar(&o.Workers, "workers", o.Workers, "concurrent readers, spread evenly over the servers")
 	f.IntVar(&o.LagSamples, "lag-samples", o.LagSamples, "writes on the holder timed until each standby serves them")
 	f.DurationVar(&o.Heartbeat, "heartbeat", o.Heartbeat, "the servers' scheduler heartbeat (a standby replays the change log this often)")
+	f.Float64Var(&o.CPUQuota, "cpu-quota", 0, "cap each server at this many cores in a cgroup of its own (e.g. 0.25; needs root; 0: no cap)")
+	f.IntVar(&o.ServerProcs, "server-procs", 0, "each server's GOMAXPROCS (0: inherited, or the quota rounded up)")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the inventory and of the request mix")
 	f.StringVar(&o.Dir, "dir", "", "work directory for the servers' configurations and logs (default: a temp dir, removed afterwards)")
 	f.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file (- for stdout)")
