@@ -203,7 +203,7 @@ func scaleOne(ctx context.Context, o ScaleOptions, k float64, dir string, scratc
 		WithField("seconds", math.Round(row.BuildSeconds)).Info("built in memory")
 
 	if dsn, ok := o.LoadDB[strconv.FormatFloat(k, 'g', -1, 64)]; ok && o.step("load") {
-		secs, name, err := timeLoad(ctx, dsn, log, c)
+		secs, name, err := timeLoad(ctx, dsn, log, snap)
 		if err != nil {
 			return row, fmt.Errorf("load: %w", err)
 		}
@@ -289,7 +289,7 @@ func scaleOne(ctx context.Context, o ScaleOptions, k float64, dir string, scratc
 
 // timeLoad loads the database's inventory and checks it is the one that
 // was built (same counts): otherwise the two figures are not comparable.
-func timeLoad(ctx context.Context, dsn string, log *logrus.Entry, want inventory.Counts) (float64, string, error) {
+func timeLoad(ctx context.Context, dsn string, log *logrus.Entry, built *inventory.Snapshot) (float64, string, error) {
 	d, err := db.Open(ctx, dsn)
 	if err != nil {
 		return 0, "", err
@@ -302,11 +302,81 @@ func timeLoad(ctx context.Context, dsn string, log *logrus.Entry, want inventory
 		return 0, d.Name, fmt.Errorf("%s: %w", d.Name, err)
 	}
 	secs := time.Since(t0).Seconds()
-	if got := s.Snapshot().Counts(); got.Datasets != want.Datasets || got.BlockReplicas != want.BlockReplicas {
+	loaded := s.Snapshot()
+	if got, want := loaded.Counts(), built.Counts(); got.Datasets != want.Datasets || got.BlockReplicas != want.BlockReplicas {
 		return 0, d.Name, fmt.Errorf("%s holds %d datasets and %d block replicas, the built inventory %d and %d: generate it with the same spec",
 			d.Name, got.Datasets, got.BlockReplicas, want.Datasets, want.BlockReplicas)
 	}
+	// Untimed: the loaded inventory must be the built one, not only as
+	// large (a loader that misread a column would still count right).
+	if got, want := digestInventory(loaded), digestInventory(built); got != want {
+		return 0, d.Name, fmt.Errorf("%s loads an inventory that differs from the built one:\n loaded %+v\n built  %+v", d.Name, got, want)
+	}
 	return secs, d.Name, nil
+}
+
+// inventoryDigest sums every loaded field of the large tables, and hashes
+// the names, in an order-independent way: two inventories with the same
+// digest hold the same objects with the same values, save for collisions.
+type inventoryDigest struct {
+	Counts                                               inventory.Counts
+	DatasetNames, DatasetFields, BlockNames, BlockFields uint64
+	ReplicaFields, DSReplicaFields                       uint64
+}
+
+func digestInventory(snap *inventory.Snapshot) inventoryDigest {
+	g := inventoryDigest{Counts: snap.Counts()}
+	for d := range snap.Datasets() {
+		g.DatasetNames += fnv64(d.Name)
+		g.DatasetFields += mix64(uint64(d.ID), uint64(d.Status), uint64(d.DataType), fnv64(d.SoftwareVersion), uint64(d.LastUpdate),
+			b2u(d.Open), uint64(d.Size), uint64(d.NumBlocks), uint64(d.NumFiles))
+		for b := range snap.Blocks(d.ID) {
+			g.BlockNames += fnv64(b.Name)
+			g.BlockFields += mix64(uint64(b.ID), uint64(b.Dataset), uint64(b.Size), uint64(b.NumFiles), b2u(b.Open), uint64(b.LastUpdate))
+		}
+		for r := range snap.DatasetReplicas(d.ID) {
+			g.DSReplicaFields += mix64(uint64(r.Dataset), uint64(r.Site), b2u(r.Growing), uint64(r.Group))
+		}
+	}
+	for _, site := range snap.Sites() {
+		for r := range snap.BlockReplicasAtSite(site.ID) {
+			g.ReplicaFields += mix64(uint64(r.Block), uint64(r.Site), uint64(r.Group), b2u(r.Custodial), b2u(r.PendingDeletion),
+				b2u(r.Suspicious), b2u(r.Complete), uint64(r.Size), uint64(r.NumFiles), uint64(r.LastUpdate))
+		}
+	}
+	return g
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}
+
+// mix64 hashes an ordered tuple of fields into one value (FNV-1a over the
+// fields' bytes, then a final avalanche so that sums of digests of
+// different tuples rarely coincide).
+func mix64(v ...uint64) uint64 {
+	h := uint64(14695981039346656037)
+	for _, x := range v {
+		for i := 0; i < 8; i++ {
+			h = (h ^ (x & 0xff)) * 1099511628211
+			x >>= 8
+		}
+	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
 }
 
 // LargestSite is the site with the most block replicas, and how many

@@ -119,3 +119,31 @@ func TestBenchScaleRefusesAMismatchedLoadDatabase(t *testing.T) {
 		t.Fatalf("err = %v, want a spec mismatch", err)
 	}
 }
+
+// A database of the same spec in which values differ (one replica's time,
+// one block's name, one dataset's status) but every count matches is not
+// a load figure either: the loaded inventory must be the built one.
+func TestBenchScaleRefusesALoadDatabaseWithOtherValues(t *testing.T) {
+	for name, edit := range map[string]string{
+		"replica time":   "UPDATE block_replicas SET last_update = last_update + 1 WHERE block_id = (SELECT MIN(block_id) FROM block_replicas)",
+		"block name":     "UPDATE blocks SET name = name || 'x' WHERE id = (SELECT MIN(id) FROM blocks)",
+		"dataset status": "UPDATE datasets SET status = CASE status WHEN 'valid' THEN 'deprecated' ELSE 'valid' END WHERE id = (SELECT MIN(id) FROM datasets)",
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			d := testdb.SQLite(t)
+			if _, err := synth.Generate(ctx, d, ScaleSpec(0.004, 1), nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.ExecContext(ctx, edit); err != nil {
+				t.Fatal(err)
+			}
+			o := ScaleOptions{Sizes: []float64{0.004}, Steps: []string{"load"}, Seed: 1,
+				LoadDB: map[string]string{"0.004": "sqlite:" + d.Name[len("sqlite:"):]}, WorkDir: t.TempDir()}
+			_, err := Scale(ctx, o, logging.Discard())
+			if err == nil || !strings.Contains(err.Error(), "differs from the built one") {
+				t.Fatalf("err = %v, want the loaded inventory refused", err)
+			}
+		})
+	}
+}
