@@ -230,16 +230,29 @@ func (s *Snapshot) DatasetByName(name string) (Dataset, bool) {
 // costs the names it visits, never a sort.
 func (s *Snapshot) DatasetsByName(prefix, after string, keep func(name string) bool) iter.Seq[Dataset] {
 	return func(yield func(Dataset) bool) {
+		for name := range s.DatasetNamesInOrder(prefix, after) {
+			if keep != nil && !keep(name) {
+				continue
+			}
+			if d, ok := s.DatasetByName(name); ok && !yield(d) {
+				return
+			}
+		}
+	}
+}
+
+// DatasetNamesInOrder yields, in name order, the names that start with
+// prefix and sort after after of every dataset the store ever had: this
+// snapshot may predate some or follow their deletion (DatasetByName
+// tells). It is for scans that must stop after visiting a number of
+// names whether they match or not; DatasetsByName yields only this
+// snapshot's datasets.
+func (s *Snapshot) DatasetNamesInOrder(prefix, after string) iter.Seq[string] {
+	return func(yield func(string) bool) {
 		names := s.n.datasetOrder()
 		i, _ := slices.BinarySearch(names, max(prefix, after))
 		for ; i < len(names) && strings.HasPrefix(names[i], prefix); i++ {
-			name := names[i]
-			if name == after || keep != nil && !keep(name) {
-				continue
-			}
-			// The order holds every name ever given an id: this snapshot
-			// may predate a dataset or follow its deletion.
-			if d, ok := s.DatasetByName(name); ok && !yield(d) {
+			if names[i] != after && !yield(names[i]) {
 				return
 			}
 		}

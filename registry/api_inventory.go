@@ -290,15 +290,44 @@ func (s *Server) getDatasets(c *gin.Context) {
 		return
 	}
 	page := Page[DatasetView]{Items: []DatasetView{}}
-	for v := range matches {
+	add := func(d inventory.Dataset) bool {
 		if len(page.Items) == limit {
 			page.Next = page.Items[limit-1].Name
+			return false
+		}
+		page.Items = append(page.Items, datasetView(d))
+		return true
+	}
+	if !glob.HasMeta(pattern) {
+		if d, ok := snap.DatasetByName(pattern); ok && pattern > after {
+			add(d)
+		}
+		c.JSON(http.StatusOK, page)
+		return
+	}
+	visited, last := 0, ""
+	for name := range snap.DatasetNamesInOrder(glob.LiteralPrefix(pattern), after) {
+		if visited++; visited > namesPerPage {
+			page.Next = last // a glob matching few names: the client goes on from here
 			break
 		}
-		page.Items = append(page.Items, v)
+		last = name
+		if !pat.Match(name) {
+			continue
+		}
+		if d, ok := snap.DatasetByName(name); ok && !add(d) {
+			break
+		}
 	}
 	c.JSON(http.StatusOK, page)
 }
+
+// namesPerPage bounds the dataset names one page of a glob listing
+// examines: a glob that matches few of many names (no literal prefix)
+// would otherwise cost a pass over every name per request. The page then
+// ends early, with fewer items than asked (maybe none) and a next cursor.
+// A variable so that tests can page a small inventory.
+var namesPerPage = 100_000
 
 func (s *Server) datasetParam(c *gin.Context) (*inventory.Snapshot, inventory.Dataset, error) {
 	snap, err := s.snapshot()

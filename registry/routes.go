@@ -45,7 +45,7 @@ func (s *Server) routes() {
 	h(get, v1+"/sites", "inventory", "Sites with quota, used and projected bytes per partition", anyone, []string{"site", "partition"}, "", s.getSites)
 	h(get, v1+"/sites/:site", "inventory", "One site with its partitions", anyone, nil, "", s.getSite)
 	h(get, v1+"/groups", "inventory", "Owner groups", anyone, nil, "", s.getGroups)
-	h(get, v1+"/datasets", "inventory", "Datasets whose name matches a glob (fnmatch), by name; paginated or NDJSON", anyone, append([]string{"name"}, pageQuery...), "", s.getDatasets)
+	h(get, v1+"/datasets", "inventory", "Datasets whose name matches a glob (fnmatch), by name; paginated (a page examines at most 100,000 names, so it may hold fewer items than limit, even none, and still have next: follow next until it is absent) or NDJSON", anyone, append([]string{"name"}, pageQuery...), "", s.getDatasets)
 	h(get, v1+"/datasets/:name", "inventory", "A dataset (name URL-escaped) with its blocks, block replicas and dataset replicas", anyone, nil, "", s.getDataset)
 	h(get, v1+"/datasets/:name/replicas", "inventory", "Replicas of a dataset, summed per site", anyone, nil, "", s.getDatasetReplicas)
 	h(get, v1+"/blocks/:name/files", "inventory", "Files of a block (dataset#block, URL-escaped)", anyone, nil, "", s.getBlockFiles)
