@@ -452,12 +452,17 @@ func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (dsOf
 
 // groupSites turns each target site's part of c.brs into drecs, in site
 // order, and records the full copies in the partition's view
-// (CopyScopePartition).
+// (CopyScopePartition). The lists of drecs per site and per dataset, and
+// the full copies per dataset, are carved out of one array each once all
+// drecs exist: appending to millions of small slices cost more than the
+// grouping itself.
 func (c *cycle) groupSites(ctx context.Context, dsOf []inventory.DatasetID, bounds []int32) error {
 	c.drs = hugePages(make([]drec, 0, c.snap.Counts().DatasetReplicas))
 	g := grouper{cnt: hugePages(make([]int32, len(c.ds)))}
 	scoped := c.opts.CopyCounts.partition()
+	siteFirst := make([]int32, len(c.sites)+1)
 	for si := range c.sites {
+		siteFirst[si] = int32(len(c.drs))
 		if bounds[si] == bounds[si+1] {
 			continue
 		}
@@ -466,21 +471,78 @@ func (c *cycle) groupSites(ctx context.Context, dsOf []inventory.DatasetID, boun
 			return err
 		}
 	}
+	nd := int32(len(c.drs))
+	siteFirst[len(c.sites)] = nd
+	// Per site: the drecs are consecutive.
+	all := make([]int32, nd)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	for si := range c.sites {
+		if lo, hi := siteFirst[si], siteFirst[si+1]; hi > lo {
+			c.sites[si].drs = all[lo:hi:hi]
+		}
+	}
+	// Per dataset, in drec order (site order), as appending made them.
+	cnt := g.cnt // zero again
+	for i := range c.drs {
+		cnt[c.drs[i].ds]++
+	}
+	byDS := make([]int32, nd)
+	var off int32
+	for ds := range c.ds {
+		if n := cnt[ds]; n > 0 {
+			c.ds[ds].drs = byDS[off : off : off+n]
+			off += n
+		}
+		cnt[ds] = 0
+	}
+	for i := range c.drs {
+		info := &c.ds[c.drs[i].ds]
+		info.drs = append(info.drs, int32(i)) // within its capacity
+	}
+	// Full copies per dataset, likewise.
+	for _, di := range g.full {
+		cnt[c.drs[di].ds]++
+	}
+	fulls := hugePages(make([]fullRep, len(g.full)))
+	off = 0
+	for _, di := range g.full {
+		ds := c.drs[di].ds
+		if n := cnt[ds]; n > 0 {
+			c.ds[ds].full = fulls[off : off : off+n]
+			off += n
+			cnt[ds] = 0
+		}
+	}
+	for i, di := range g.full {
+		d := &c.drs[di]
+		s := &c.sites[d.site].site
+		f := fullRep{site: s.ID, ready: s.Status == inventory.SiteReady, disk: s.StorageType == inventory.StorageDisk,
+			owner: g.owner[i], owners: g.owners[di]}
+		info := &c.ds[d.ds]
+		info.full = append(info.full, f) // within its capacity
+	}
 	return nil
 }
 
-// grouper is groupBySite's scratch, reused from site to site. cnt is
-// indexed by dataset and zero between sites.
+// grouper is groupBySite's scratch, reused from site to site, and the
+// full copies it finds. cnt is indexed by dataset and zero between sites.
 type grouper struct {
 	cnt  []int32
 	tmp  []brec
 	uniq []inventory.DatasetID
+	// The drecs that are full copies in the partition's view, their
+	// owner, and their owners when there are several.
+	full   []int32
+	owner  []inventory.GroupID
+	owners map[int32][]inventory.GroupID
 }
 
 // groupBySite counting-sorts the site's block replicas c.brs[lo:hi] by
 // dataset into drecs (ascending dataset id, so plans come out sorted by
 // site then dataset), and sorts each drec's by block. With full, it
-// appends the site's full copies in the partition's view to the datasets.
+// collects the site's full copies in the partition's view.
 func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, g *grouper, full bool) {
 	g.tmp = append(g.tmp[:0], c.brs[lo:hi]...)
 	g.uniq = g.uniq[:0]
@@ -496,13 +558,10 @@ func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, g *gro
 	slices.Sort(g.uniq)
 	// Turn counts into start offsets and create the drecs.
 	off := lo
-	st := &c.sites[si]
+	first := len(c.drs)
 	for _, ds := range g.uniq {
 		n := cnt[ds]
-		di := int32(len(c.drs))
 		c.drs = append(c.drs, drec{ds: ds, site: si, first: off, n: n})
-		c.ds[ds].drs = append(c.ds[ds].drs, di)
-		st.drs = append(st.drs, di)
 		cnt[ds] = off
 		off += n
 	}
@@ -510,8 +569,7 @@ func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, g *gro
 		c.brs[cnt[ds]] = g.tmp[i]
 		cnt[ds]++
 	}
-	disk, ready := st.site.StorageType == inventory.StorageDisk, st.site.Status == inventory.SiteReady
-	for _, di := range st.drs {
+	for di := first; di < len(c.drs); di++ {
 		d := &c.drs[di]
 		cnt[d.ds] = 0
 		brs := c.brs[d.first : d.first+d.n]
@@ -522,28 +580,34 @@ func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, g *gro
 		// order, so this is close to a linear pass.
 		slices.SortFunc(brs, func(a, b brec) int { return cmp.Compare(a.block, b.block) })
 		if full {
-			c.fullInPartition(d, brs, disk, ready)
+			c.fullInPartition(int32(di), brs, g)
 		}
 	}
 }
 
-// fullInPartition records the dataset replica d as a full copy when every
-// block of its dataset has a complete copy among its block replicas brs.
-func (c *cycle) fullInPartition(d *drec, brs []brec, disk, ready bool) {
+// fullInPartition records the dataset replica di in g if it is a full
+// copy: every block of its dataset has a complete copy among its block
+// replicas brs.
+func (c *cycle) fullInPartition(di int32, brs []brec, g *grouper) {
+	d := &c.drs[di]
 	info := &c.ds[d.ds]
 	if d.n < info.d.NumBlocks {
 		return
 	}
 	var n int32
-	var owners []inventory.GroupID
+	var owner inventory.GroupID
+	var owners []inventory.GroupID // only when there are several
 	for i := range brs {
 		r := &brs[i]
 		if r.flags&brComplete == 0 {
 			continue
 		}
-		if n == 0 {
-			owners = append(owners[:0], r.group)
-		} else if !containsGroup(owners, r.group) {
+		switch {
+		case n == 0:
+			owner = r.group
+		case len(owners) == 0 && r.group != owner:
+			owners = []inventory.GroupID{owner, r.group}
+		case len(owners) > 0 && !containsGroup(owners, r.group):
 			owners = append(owners, r.group)
 		}
 		n++
@@ -551,11 +615,13 @@ func (c *cycle) fullInPartition(d *drec, brs []brec, disk, ready bool) {
 	if n != info.d.NumBlocks {
 		return
 	}
-	f := fullRep{site: c.sites[d.site].site.ID, ready: ready, disk: disk, owner: owners[0]}
-	if len(owners) > 1 {
-		f.owners = owners
+	g.full, g.owner = append(g.full, di), append(g.owner, owner)
+	if owners != nil {
+		if g.owners == nil {
+			g.owners = map[int32][]inventory.GroupID{}
+		}
+		g.owners[di] = owners
 	}
-	info.full = append(info.full, f)
 }
 
 // replicaOwners sets each drec's owner, its dataset replica's group.
