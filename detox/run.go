@@ -755,79 +755,112 @@ func (c *cycle) plan() *Plan {
 			After: st.used, Triggered: st.wasTriggered, Released: c.cp.Released(st),
 			Deleted: st.deleted, DeletedReps: st.delReps, Files: st.delFiles, Protected: st.protected, Iterations: st.iters})
 	}
-	type key struct {
-		dec    Decision
-		action policy.Action
-		rule   int16
-		reason Reason
-	}
-	var groups []key
-	var members [][]int32
+	// Per drec: each block replica's decision key, then one decision per
+	// distinct key in the order keys first appear (usually one). gidx
+	// holds the key index of each block replica of the drec: the plan has
+	// ten million of them at CMS scale, so nothing here allocates per
+	// block replica.
+	var groups []decisionKey
+	var gidx []int32
+	var counts []int32
 	for di := range c.drs {
 		d := &c.drs[di]
 		st := &c.sites[d.site]
-		groups, members = groups[:0], members[:0]
+		groups, gidx = groups[:0], gidx[:0]
 		for i := d.first; i < d.first+d.n; i++ {
 			r := &c.brs[i]
-			k := key{action: r.action, rule: r.rule}
+			k := c.decisionKey(r, st)
 			switch {
-			case r.flags&brReowned != 0:
-				k.dec, k.reason = DecisionKeep, ReasonReowned
+			case k.reason == ReasonReowned:
 				p.Reassignments = append(p.Reassignments, Reassignment{Block: r.block, Site: st.site.ID, Dataset: d.ds, From: r.group, To: d.owner, Size: r.size})
-			case r.flags&brDeleted != 0:
-				k.dec, k.reason = DecisionDelete, ReasonDismissed
-				if r.action == policy.ActionDelete {
-					k.reason = ReasonDeleteLine
-				}
-				if r.flags&brLastCopy != 0 {
-					k.reason = ReasonLastCopyDeleted
-				}
-				line := 0
-				if r.rule >= 0 {
-					line = c.pol.Rules[r.rule].Line
-				}
-				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: line, Reason: k.reason, Seq: int(r.seq), LastCopy: r.flags&brLastCopy != 0})
-			case r.guard != guardNone:
-				k.dec, k.reason = DecisionProtect, r.guard.reason()
-			case r.action == policy.ActionProtect:
-				k.dec, k.reason = DecisionProtect, ReasonRule
-			case r.action == policy.ActionIgnore:
-				k.dec, k.reason = DecisionIgnore, ReasonRule
-			default: // Dismiss not deleted
-				k.dec, k.reason = DecisionKeep, ReasonNotTriggered
-				if st.released || (st.iters > 0 && !st.triggered) {
-					k.reason = ReasonUntilReached
-				}
-			}
-			if r.rule < 0 && k.reason == ReasonRule {
-				k.reason = ReasonDefault
+			case k.dec == DecisionDelete:
+				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: c.line(r.rule), Reason: k.reason, Seq: int(r.seq), LastCopy: r.flags&brLastCopy != 0})
 			}
 			gi := slices.Index(groups, k)
 			if gi < 0 {
 				groups = append(groups, k)
-				members = append(members, nil)
 				gi = len(groups) - 1
 			}
-			members[gi] = append(members[gi], i)
+			gidx = append(gidx, int32(gi))
 		}
-		for gi, k := range groups {
-			rd := ReplicaDecision{Dataset: d.ds, Site: st.site.ID, Decision: k.dec, Action: k.action, Reason: k.reason}
-			if k.rule >= 0 {
-				rd.Line = c.pol.Rules[k.rule].Line
-			}
-			for _, i := range members[gi] {
+		if len(groups) == 1 {
+			k := groups[0]
+			rd := ReplicaDecision{Dataset: d.ds, Site: st.site.ID, Decision: k.dec, Action: k.action, Reason: k.reason, Line: c.line(k.rule)}
+			for i := d.first; i < d.first+d.n; i++ {
 				rd.Size += c.brs[i].size
 				rd.Files += int64(c.brs[i].files)
 			}
-			if len(groups) > 1 {
-				for _, i := range members[gi] {
-					rd.Blocks = append(rd.Blocks, c.brs[i].block)
+			p.Replicas = append(p.Replicas, rd)
+			continue
+		}
+		counts = append(counts[:0], make([]int32, len(groups))...)
+		for _, gi := range gidx {
+			counts[gi]++
+		}
+		for gi, k := range groups {
+			rd := ReplicaDecision{Dataset: d.ds, Site: st.site.ID, Decision: k.dec, Action: k.action, Reason: k.reason, Line: c.line(k.rule),
+				Blocks: make([]inventory.BlockID, 0, counts[gi])}
+			for j, g := range gidx {
+				if g == int32(gi) {
+					r := &c.brs[d.first+int32(j)]
+					rd.Size += r.size
+					rd.Files += int64(r.files)
+					rd.Blocks = append(rd.Blocks, r.block)
 				}
 			}
 			p.Replicas = append(p.Replicas, rd)
 		}
 	}
 	return p
+}
+
+// decisionKey is what block replicas of a dataset replica share to be
+// reported as one ReplicaDecision.
+type decisionKey struct {
+	dec    Decision
+	action policy.Action
+	rule   int16
+	reason Reason
+}
+
+// decisionKey returns r's final decision and its reason.
+func (c *cycle) decisionKey(r *brec, st *siteState) decisionKey {
+	k := decisionKey{action: r.action, rule: r.rule}
+	switch {
+	case r.flags&brReowned != 0:
+		k.dec, k.reason = DecisionKeep, ReasonReowned
+	case r.flags&brDeleted != 0:
+		k.dec, k.reason = DecisionDelete, ReasonDismissed
+		if r.action == policy.ActionDelete {
+			k.reason = ReasonDeleteLine
+		}
+		if r.flags&brLastCopy != 0 {
+			k.reason = ReasonLastCopyDeleted
+		}
+	case r.guard != guardNone:
+		k.dec, k.reason = DecisionProtect, r.guard.reason()
+	case r.action == policy.ActionProtect:
+		k.dec, k.reason = DecisionProtect, ReasonRule
+	case r.action == policy.ActionIgnore:
+		k.dec, k.reason = DecisionIgnore, ReasonRule
+	default: // Dismiss not deleted
+		k.dec, k.reason = DecisionKeep, ReasonNotTriggered
+		if st.released || (st.iters > 0 && !st.triggered) {
+			k.reason = ReasonUntilReached
+		}
+	}
+	if r.rule < 0 && k.reason == ReasonRule {
+		k.reason = ReasonDefault
+	}
+	return k
+}
+
+// line is the policy line of rule index ri (0 for the default).
+func (c *cycle) line(ri int16) int {
+	if ri < 0 {
+		return 0
+	}
+	return c.pol.Rules[ri].Line
 }
 
 // String is a one-line summary for logs.

@@ -119,7 +119,17 @@ type DeletionGuard struct {
 	dense    []guardBlock
 	sparseAt map[BlockID]int32 // index into sparse
 	sparse   []guardBlock
-	admitted []admittedReplica // per-block lists, linked from guardBlock.admitted
+	// The admitted replicas, in per-block lists linked from
+	// guardBlock.admitted, in chunks of admittedChunk: appending never
+	// copies what millions of admissions stored before.
+	admitted  [][]admittedReplica
+	nAdmitted int32
+}
+
+const admittedChunk = 1 << 14
+
+func (g *DeletionGuard) admittedAt(i int32) *admittedReplica {
+	return &g.admitted[i/admittedChunk][i%admittedChunk]
 }
 
 // guardBlock is what the guard knows of one block. Both fields are stored
@@ -177,7 +187,7 @@ func (g *DeletionGuard) previous(gb *guardBlock, site SiteID) (Verdict, bool) {
 		return Verdict{}, false
 	}
 	for i := gb.admitted; i != 0; {
-		a := &g.admitted[i-1]
+		a := g.admittedAt(i - 1)
 		if a.site == site {
 			return Verdict{Allowed: true, LastCopy: a.lastCopy}, true
 		}
@@ -203,8 +213,18 @@ func (g *DeletionGuard) Admit(b BlockID, site SiteID, allowLastCopy bool) Verdic
 		if counts && gb.left > 1 {
 			gb.left--
 		}
-		g.admitted = append(g.admitted, admittedReplica{site: site, next: gb.admitted, lastCopy: v.LastCopy})
-		gb.admitted = int32(len(g.admitted))
+		if g.nAdmitted%admittedChunk == 0 {
+			// The first chunk grows as needed: most guards admit a few.
+			c := 0
+			if g.nAdmitted > 0 {
+				c = admittedChunk
+			}
+			g.admitted = append(g.admitted, make([]admittedReplica, 0, c))
+		}
+		last := &g.admitted[len(g.admitted)-1]
+		*last = append(*last, admittedReplica{site: site, next: gb.admitted, lastCopy: v.LastCopy})
+		g.nAdmitted++
+		gb.admitted = g.nAdmitted
 	}
 	return v
 }

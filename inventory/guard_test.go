@@ -3,6 +3,7 @@ package inventory_test
 import (
 	"iter"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/dynamo-go/dynamo/inventory"
@@ -195,6 +196,71 @@ func TestDeletionGuardBulkMatchesDirectCount(t *testing.T) {
 					t.Fatalf("round %d step %d, %s guard, %+v allow %v admit %v: got %+v, want %+v", round, step, name, id, allow, admit, got, want)
 				}
 			}
+		}
+	}
+}
+
+// blockCopies is a CopyReader indexed by block, for guards over many blocks.
+type blockCopies struct {
+	sites map[inventory.SiteID]inventory.Site
+	reps  map[inventory.BlockID][]inventory.BlockReplica
+}
+
+func (f blockCopies) Site(id inventory.SiteID) (inventory.Site, bool) {
+	s, ok := f.sites[id]
+	return s, ok
+}
+
+func (f blockCopies) BlockReplica(b inventory.BlockID, site inventory.SiteID) (inventory.BlockReplica, bool) {
+	for _, r := range f.reps[b] {
+		if r.Site == site {
+			return r, true
+		}
+	}
+	return inventory.BlockReplica{}, false
+}
+
+func (f blockCopies) BlockReplicas(b inventory.BlockID) iter.Seq[inventory.BlockReplica] {
+	return slices.Values(f.reps[b])
+}
+
+// A bulk guard remembers every admission of a long plan (its storage
+// grows in chunks): a second admission of any of them returns the first
+// verdict, and each block's last copy is refused.
+func TestBulkDeletionGuardLongPlan(t *testing.T) {
+	const n = 50_000
+	r := blockCopies{sites: map[inventory.SiteID]inventory.Site{}, reps: map[inventory.BlockID][]inventory.BlockReplica{}}
+	for s := inventory.SiteID(1); s <= 3; s++ {
+		r.sites[s] = inventory.Site{ID: s, StorageType: inventory.StorageDisk, Status: inventory.SiteReady}
+	}
+	for b := inventory.BlockID(1); b <= n; b++ {
+		for s := inventory.SiteID(1); s <= 3; s++ {
+			r.reps[b] = append(r.reps[b], inventory.BlockReplica{Block: b, Site: s, Complete: true})
+		}
+	}
+	g := inventory.NewBulkDeletionGuard(r, n/2) // half the blocks in the array, half in maps
+	for s := inventory.SiteID(1); s <= 2; s++ {
+		for b := inventory.BlockID(1); b <= n; b++ {
+			// The opt-in (even blocks) changes nothing while other copies survive.
+			if v := g.Admit(b, s, b%2 == 0); !v.Allowed || v.LastCopy {
+				t.Fatalf("block %d at %d: %+v", b, s, v)
+			}
+		}
+	}
+	for b := inventory.BlockID(1); b <= n; b++ {
+		if v := g.Admit(b, 3, false); v.Allowed || v.Reason != inventory.GuardLastCopy {
+			t.Fatalf("last copy of block %d: %+v", b, v)
+		}
+		for s := inventory.SiteID(1); s <= 2; s++ {
+			if v := g.Admit(b, s, false); v != (inventory.Verdict{Allowed: true}) {
+				t.Fatalf("block %d at %d again: %+v", b, s, v)
+			}
+		}
+		if v := g.Admit(b, 3, true); !v.Allowed || !v.LastCopy {
+			t.Fatalf("last copy of block %d with the opt-in: %+v", b, v)
+		}
+		if v := g.Check(b, 3, false); !v.Allowed || !v.LastCopy {
+			t.Fatalf("last copy of block %d once admitted: %+v", b, v)
 		}
 	}
 }
