@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -278,16 +279,26 @@ func (c *cycle) reevaluate(ctx context.Context) error {
 			c.evaluate(di, &v)
 		}
 	} else {
+		// Workers take small batches as they go: dataset replicas differ
+		// widely in cost (block count, which lines they reach), and a
+		// worker that lost its core on a busy machine would otherwise
+		// hold up a fixed share.
+		const batch = 256
+		var next atomic.Int64
 		var wg sync.WaitGroup
-		chunk := (len(dirty) + workers - 1) / workers
 		for w := 0; w < workers; w++ {
-			part := dirty[min(w*chunk, len(dirty)):min((w+1)*chunk, len(dirty))]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				var v view
-				for _, di := range part {
-					c.evaluate(di, &v)
+				for {
+					lo := int(next.Add(batch)) - batch
+					if lo >= len(dirty) {
+						return
+					}
+					for _, di := range dirty[lo:min(lo+batch, len(dirty))] {
+						c.evaluate(di, &v)
+					}
 				}
 			}()
 		}

@@ -241,15 +241,34 @@ func (g *DeletionGuard) Check(b BlockID, site SiteID, allowLastCopy bool) Verdic
 
 // check returns the verdict and whether the replica itself counts as a copy.
 func (g *DeletionGuard) check(b BlockID, site SiteID, allowLastCopy bool) (Verdict, bool) {
-	r, ok := g.r.BlockReplica(b, site)
-	if !ok {
-		return Verdict{Reason: GuardNoReplica}, false
-	}
-	s, _ := g.r.Site(site)
-	counts := CountsAsCopy(s, r)
-	gb := g.block(b, true)
-	if gb.left == 0 {
-		gb.left = 1 + int32(UsableCopies(g.r, b, 0))
+	var counts bool
+	gb := g.block(b, false)
+	if gb != nil && gb.left != 0 {
+		r, ok := g.r.BlockReplica(b, site)
+		if !ok {
+			return Verdict{Reason: GuardNoReplica}, false
+		}
+		s, _ := g.r.Site(site)
+		counts = CountsAsCopy(s, r)
+	} else {
+		// The block's first question: one walk over its replicas finds
+		// the replica (as BlockReplica would) and counts the copies (as
+		// UsableCopies would). Most blocks of a cycle are asked once.
+		var f blockFacts
+		if w, ok := g.r.(blockFactsReader); ok {
+			f = w.blockFacts(b, site)
+		} else {
+			for br := range g.r.BlockReplicas(b) {
+				s, ok := g.r.Site(br.Site)
+				f.add(br, s, ok, site)
+			}
+		}
+		if !f.found {
+			return Verdict{Reason: GuardNoReplica}, false
+		}
+		counts = f.counts
+		gb = g.block(b, true)
+		gb.left = 1 + int32(f.copies)
 	}
 	others := gb.left - 1
 	if counts {
@@ -262,6 +281,46 @@ func (g *DeletionGuard) check(b BlockID, site SiteID, allowLastCopy bool) (Verdi
 		return Verdict{Allowed: true, LastCopy: true}, counts
 	}
 	return Verdict{Reason: GuardLastCopy}, counts
+}
+
+// blockFacts is the guard's first answer about a block: whether the
+// replica at one site exists and counts as a copy, and how many of the
+// block's replicas count.
+type blockFacts struct {
+	found, counts bool
+	copies        int
+}
+
+// add folds in br, one replica of the block, at site s (siteOK: s exists),
+// for the question about the replica at site.
+func (f *blockFacts) add(br BlockReplica, s Site, siteOK bool, site SiteID) {
+	c := siteOK && CountsAsCopy(s, br)
+	if c {
+		f.copies++
+	}
+	if br.Site == site && !f.found {
+		f.found, f.counts = true, c
+	}
+}
+
+// blockFactsReader is a CopyReader that walks a block's replicas without
+// an iterator (whose closures a cycle would allocate millions of times).
+type blockFactsReader interface {
+	blockFacts(b BlockID, site SiteID) blockFacts
+}
+
+// blockFacts walks the same replicas as BlockReplicas.
+func (s *Snapshot) blockFacts(b BlockID, site SiteID) blockFacts {
+	var f blockFacts
+	if !s.blockExists(b) {
+		return f
+	}
+	for i := s.st.blocks.at(int32(b)).repHead; i != 0; i = s.st.replicas.at(i).nextInBlock {
+		br := replicaView(s.st, i)
+		sv, ok := s.Site(br.Site)
+		f.add(br, sv, ok, site)
+	}
+	return f
 }
 
 // CheckDeletions runs a fresh guard over dels in order and returns one

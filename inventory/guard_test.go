@@ -1,6 +1,7 @@
 package inventory_test
 
 import (
+	"fmt"
 	"iter"
 	"math/rand/v2"
 	"slices"
@@ -125,7 +126,7 @@ func TestDeletionGuard(t *testing.T) {
 // directVerdict is the guard's rule computed from scratch: the copies of
 // the block that count, leaving out the replica itself and every replica
 // admitted before.
-func directVerdict(r fakeCopies, admitted map[inventory.ReplicaID]inventory.Verdict, id inventory.ReplicaID, allow bool) inventory.Verdict {
+func directVerdict(r inventory.CopyReader, admitted map[inventory.ReplicaID]inventory.Verdict, id inventory.ReplicaID, allow bool) inventory.Verdict {
 	if v, ok := admitted[id]; ok {
 		return v
 	}
@@ -261,6 +262,63 @@ func TestBulkDeletionGuardLongPlan(t *testing.T) {
 		}
 		if v := g.Check(b, 3, false); !v.Allowed || !v.LastCopy {
 			t.Fatalf("last copy of block %d once admitted: %+v", b, v)
+		}
+	}
+}
+
+// onlyCopyReader hides everything of a reader but the CopyReader methods.
+type onlyCopyReader struct{ inventory.CopyReader }
+
+// Over a snapshot the guard walks the inventory's records directly; its
+// verdicts are those of the same guard reading the snapshot through the
+// CopyReader methods, and of a direct count.
+func TestDeletionGuardOnSnapshot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(22, 2))
+	statuses := []inventory.SiteStatus{inventory.SiteReady, inventory.SiteWaitroom, inventory.SiteMorgue, inventory.SiteUnknown}
+	for round := 0; round < 30; round++ {
+		b, err := inventory.NewBuilder(nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nsites, nblocks := 1+rng.IntN(6), 1+rng.IntN(60)
+		for s := 1; s <= nsites; s++ {
+			b.Site(inventory.Site{ID: inventory.SiteID(s), Name: fmt.Sprintf("T2_S%d", s), StorageType: inventory.StorageDisk,
+				Status: statuses[rng.IntN(len(statuses))]})
+		}
+		b.Group(inventory.Group{ID: 1, Name: "g"})
+		b.Dataset(inventory.Dataset{ID: 1, Name: "/a/b/RAW", Status: inventory.DatasetValid})
+		for blk := 1; blk <= nblocks; blk++ {
+			b.Block(inventory.BlockID(blk), 1, []byte(fmt.Sprintf("b%d", blk)), 100, 2, false, 0)
+			for s := 1; s <= nsites; s++ {
+				if rng.IntN(3) == 0 {
+					continue
+				}
+				br := inventory.BlockReplica{Block: inventory.BlockID(blk), Site: inventory.SiteID(s), Group: 1,
+					PendingDeletion: rng.IntN(8) == 0, Suspicious: rng.IntN(10) == 0, Complete: true, Size: 100, NumFiles: 2}
+				if rng.IntN(5) == 0 {
+					br.Complete, br.Size, br.NumFiles = false, 50, 1
+				}
+				b.BlockReplica(br)
+			}
+		}
+		snap := b.Store().Snapshot()
+		guards := map[string]*inventory.DeletionGuard{
+			"snapshot":          inventory.NewBulkDeletionGuard(snap, nblocks+1),
+			"through the reads": inventory.NewDeletionGuard(onlyCopyReader{snap}),
+		}
+		admitted := map[inventory.ReplicaID]inventory.Verdict{}
+		for step := 0; step < 3*nblocks*nsites; step++ {
+			id := inventory.ReplicaID{Block: inventory.BlockID(1 + rng.IntN(nblocks+1)), Site: inventory.SiteID(1 + rng.IntN(nsites+1))}
+			allow := rng.IntN(4) == 0
+			want := directVerdict(snap, admitted, id, allow)
+			if want.Allowed {
+				admitted[id] = want
+			}
+			for name, g := range guards {
+				if got := g.Admit(id.Block, id.Site, allow); got != want {
+					t.Fatalf("round %d step %d, %s: %+v allow %v: got %+v, want %+v", round, step, name, id, allow, got, want)
+				}
+			}
 		}
 	}
 }
