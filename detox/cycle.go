@@ -303,11 +303,15 @@ type replicaRange struct {
 	perSite []int32
 }
 
+// rangeMin is the fewest replica slots worth splitting over cores (a
+// variable so that tests split small inventories).
+var rangeMin int32 = 1 << 16
+
 // replicaRanges splits the slots [1, n) into one range per core (at most
 // four: beyond that the passes are bound by memory bandwidth).
 func replicaRanges(n int32, procs int) []replicaRange {
 	k := int32(min(max(procs, 1), 4))
-	if n < 1<<16 {
+	if n < rangeMin {
 		k = 1
 	}
 	out := make([]replicaRange, k)
