@@ -541,8 +541,8 @@ func (o *candOrder) init(c *cycle) {
 	if o.nk == 0 {
 		return // the order is the site's drecs order: nothing to keep
 	}
-	o.pos = make([]int32, len(c.drs))
-	o.pending = make([]bool, len(c.drs))
+	o.pos = hugePages(make([]int32, len(c.drs)))
+	o.pending = hugePages(make([]bool, len(c.drs)))
 	o.sites = make([]siteOrder, len(c.sites))
 	for si := range c.sites {
 		for i, di := range c.sites[si].drs {
@@ -751,12 +751,12 @@ func (c *cycle) runStatic(v *view) {
 // plan turns the final cycle state into a Plan.
 func (c *cycle) plan() *Plan {
 	p := &Plan{Partition: c.pol.Partition, PartitionID: c.part, Policy: c.pol, At: c.at, Seq: c.snap.Seq(), snap: c.snap,
-		Replicas: make([]ReplicaDecision, 0, len(c.drs)+len(c.drs)/8)}
+		Replicas: hugePages(make([]ReplicaDecision, 0, len(c.drs)+len(c.drs)/8))}
 	ndel := 0
 	for i := range c.sites {
 		ndel += c.sites[i].delReps
 	}
-	p.Deletions = make([]Deletion, 0, ndel)
+	p.Deletions = hugePages(make([]Deletion, 0, ndel))
 	for i := range c.sites {
 		st := &c.sites[i]
 		if !st.target {
