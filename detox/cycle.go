@@ -273,7 +273,7 @@ func (c *cycle) build(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := c.groupSites(ctx, dsOf, bounds); err != nil {
+	if err := c.groupSites(ctx, dsOf, bounds, len(ranges)); err != nil {
 		return err
 	}
 	c.replicaOwners(attrs)
@@ -460,23 +460,60 @@ func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (dsOf
 // the full copies per dataset, are carved out of one array each once all
 // drecs exist: appending to millions of small slices cost more than the
 // grouping itself.
-func (c *cycle) groupSites(ctx context.Context, dsOf []inventory.DatasetID, bounds []int32) error {
-	c.drs = hugePages(make([]drec, 0, c.snap.Counts().DatasetReplicas))
-	g := grouper{cnt: hugePages(make([]int32, len(c.ds)))}
+func (c *cycle) groupSites(ctx context.Context, dsOf []inventory.DatasetID, bounds []int32, workers int) error {
 	scoped := c.opts.CopyCounts.partition()
+	// Sites are split into contiguous runs of about equal replica counts,
+	// one per worker. A first pass finds each site's datasets, which
+	// gives every site its place in c.drs; the second fills the drecs
+	// there. Each worker has its own scratch; they write disjoint parts.
+	chunks := siteChunks(bounds, workers)
+	gs := make([]grouper, len(chunks))
+	uniq := make([][]inventory.DatasetID, len(c.sites))
+	runChunks := func(f func(g *grouper, si int32)) error {
+		var wg sync.WaitGroup
+		for w := range chunks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if gs[w].cnt == nil {
+					gs[w].cnt = hugePages(make([]int32, len(c.ds)))
+				}
+				for si := chunks[w][0]; si < chunks[w][1]; si++ {
+					if bounds[si] < bounds[si+1] && ctx.Err() == nil {
+						f(&gs[w], si)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return ctx.Err()
+	}
+	if err := runChunks(func(g *grouper, si int32) { uniq[si] = g.datasets(dsOf[bounds[si]:bounds[si+1]]) }); err != nil {
+		return err
+	}
 	siteFirst := make([]int32, len(c.sites)+1)
 	for si := range c.sites {
-		siteFirst[si] = int32(len(c.drs))
-		if bounds[si] == bounds[si+1] {
-			continue
+		siteFirst[si+1] = siteFirst[si] + int32(len(uniq[si]))
+	}
+	c.drs = hugePages(make([]drec, siteFirst[len(c.sites)]))
+	if err := runChunks(func(g *grouper, si int32) {
+		c.groupBySite(si, bounds[si], bounds[si+1], dsOf, uniq[si], siteFirst[si], g, scoped)
+	}); err != nil {
+		return err
+	}
+	// The workers' full copies, in site order (the chunks are in order).
+	g := &gs[0]
+	for w := 1; w < len(gs); w++ {
+		g.full, g.owner = append(g.full, gs[w].full...), append(g.owner, gs[w].owner...)
+		for di, o := range gs[w].owners {
+			if g.owners == nil {
+				g.owners = map[int32][]inventory.GroupID{}
+			}
+			g.owners[di] = o
 		}
-		c.groupBySite(int32(si), bounds[si], bounds[si+1], dsOf, &g, scoped)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+		gs[w] = grouper{}
 	}
 	nd := int32(len(c.drs))
-	siteFirst[len(c.sites)] = nd
 	// Per site: the drecs are consecutive.
 	all := make([]int32, nd)
 	for i := range all {
@@ -543,29 +580,67 @@ type grouper struct {
 	owners map[int32][]inventory.GroupID
 }
 
+// siteChunks splits the sites into at most n runs of consecutive sites
+// holding about the same number of block replicas.
+func siteChunks(bounds []int32, n int) [][2]int32 {
+	sites := int32(len(bounds) - 1)
+	total := bounds[sites]
+	var out [][2]int32
+	lo := int32(0)
+	for k := 1; k <= n && lo < sites; k++ {
+		hi := sites
+		if k < n {
+			goal := int32(int64(total) * int64(k) / int64(n))
+			hi = lo
+			for hi < sites && bounds[hi] < goal {
+				hi++
+			}
+		}
+		if hi > lo {
+			out = append(out, [2]int32{lo, hi})
+			lo = hi
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, [2]int32{0, sites})
+	}
+	return out
+}
+
+// datasets returns the distinct datasets of dsOf, ascending. Slot order
+// is nearly dataset order, so the sort is close to linear, and it visits
+// only the site's datasets, not every dataset id.
+func (g *grouper) datasets(dsOf []inventory.DatasetID) []inventory.DatasetID {
+	var out []inventory.DatasetID
+	for _, ds := range dsOf {
+		if g.cnt[ds] == 0 {
+			g.cnt[ds] = 1
+			out = append(out, ds)
+		}
+	}
+	for _, ds := range out {
+		g.cnt[ds] = 0
+	}
+	slices.Sort(out)
+	return slices.Clip(out)
+}
+
 // groupBySite counting-sorts the site's block replicas c.brs[lo:hi] by
-// dataset into drecs (ascending dataset id, so plans come out sorted by
-// site then dataset), and sorts each drec's by block. With full, it
-// collects the site's full copies in the partition's view.
-func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, g *grouper, full bool) {
+// dataset into the drecs c.drs[first:first+len(uniq)] (uniq: the site's
+// datasets, ascending, so plans come out sorted by site then dataset),
+// and sorts each drec's by block. With full, it collects the site's full
+// copies in the partition's view.
+func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, uniq []inventory.DatasetID, first int32, g *grouper, full bool) {
 	g.tmp = append(g.tmp[:0], c.brs[lo:hi]...)
-	g.uniq = g.uniq[:0]
 	cnt := g.cnt
 	for _, ds := range dsOf[lo:hi] {
-		if cnt[ds] == 0 {
-			g.uniq = append(g.uniq, ds)
-		}
 		cnt[ds]++
 	}
-	// Slot order is nearly dataset order: this sort is close to linear,
-	// and it visits only the site's datasets, not every dataset id.
-	slices.Sort(g.uniq)
 	// Turn counts into start offsets and create the drecs.
 	off := lo
-	first := len(c.drs)
-	for _, ds := range g.uniq {
+	for k, ds := range uniq {
 		n := cnt[ds]
-		c.drs = append(c.drs, drec{ds: ds, site: si, first: off, n: n})
+		c.drs[first+int32(k)] = drec{ds: ds, site: si, first: off, n: n}
 		cnt[ds] = off
 		off += n
 	}
@@ -573,7 +648,7 @@ func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, g *gro
 		c.brs[cnt[ds]] = g.tmp[i]
 		cnt[ds]++
 	}
-	for di := first; di < len(c.drs); di++ {
+	for di := first; di < first+int32(len(uniq)); di++ {
 		d := &c.drs[di]
 		cnt[d.ds] = 0
 		brs := c.brs[d.first : d.first+d.n]
@@ -584,7 +659,7 @@ func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, g *gro
 		// order, so this is close to a linear pass.
 		slices.SortFunc(brs, func(a, b brec) int { return cmp.Compare(a.block, b.block) })
 		if full {
-			c.fullInPartition(int32(di), brs, g)
+			c.fullInPartition(di, brs, g)
 		}
 	}
 }
