@@ -191,7 +191,13 @@ func ApplyTo(ctx context.Context, tgt Target, plan *Plan, opts ApplyOptions) (*A
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return plan.Deletions[a].Seq - plan.Deletions[b].Seq })
 	why := make([]Reason, len(plan.Deletions))
+	// A plan of a whole partition deletes millions of replicas: past a
+	// tenth of the blocks, the guard's per-block array (8 bytes per block)
+	// is cheaper than its maps.
 	guard := inventory.NewDeletionGuard(snap)
+	if nb := int(snap.Counts().Blocks); len(plan.Deletions) > nb/10 && len(plan.Deletions) > 10_000 {
+		guard = inventory.NewBulkDeletionGuard(snap, nb+1)
+	}
 	for _, i := range order {
 		d := plan.Deletions[i]
 		cur, ok := snap.BlockReplica(d.Block, d.Site)
