@@ -442,7 +442,8 @@ func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (dsOf
 			if !a.target || !br.InPartition(part) {
 				return
 			}
-			r := brec{block: br.Block, group: br.Group, files: br.NumFiles, size: br.Size, lastUpdate: br.LastUpdate}
+			size, files := br.Present()
+			r := brec{block: br.Block, group: br.Group, files: files, size: size, lastUpdate: br.LastUpdate}
 			if br.Complete && !br.Suspicious {
 				r.flags |= brComplete
 			}

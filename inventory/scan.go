@@ -42,18 +42,28 @@ func (s *Snapshot) ScanBlocks(f func(b *BlockScan)) {
 
 // ReplicaScan is a block replica as a scan yields it.
 type ReplicaScan struct {
-	Block      BlockID
-	Site       SiteID
-	Group      GroupID
-	LastUpdate int64
-	// Size and NumFiles are what is present at the site (the block's
-	// for a complete replica).
-	Size            int64
-	NumFiles        int32
+	Block           BlockID
+	Site            SiteID
+	Group           GroupID
+	LastUpdate      int64
 	Complete        bool
 	Suspicious      bool
 	PendingDeletion bool
 	mask            uint64
+	partial         int32
+	st              *state
+}
+
+// Present returns the bytes and files present at the site: the block's
+// for a complete replica. It reads another record (the block's), so a
+// scan that needs no sizes does not pay for it.
+func (r *ReplicaScan) Present() (size int64, files int32) {
+	if r.partial != 0 {
+		p := r.st.partials.at(r.partial)
+		return p.size, p.numFiles
+	}
+	b := r.st.blocks.at(int32(r.Block))
+	return b.size, b.numFiles
 }
 
 // InPartition reports whether the replica is a member of partition p.
@@ -74,14 +84,7 @@ func (s *Snapshot) ScanReplicas(from, to int32, f func(r *ReplicaScan)) {
 		}
 		v = ReplicaScan{Block: r.block, Site: SiteID(r.site), Group: GroupID(r.group), LastUpdate: int64(r.lastUpdate),
 			Complete: r.partial == 0, Suspicious: r.flags&flagSuspicious != 0,
-			PendingDeletion: r.flags&flagPendingDeletion != 0, mask: r.mask}
-		if r.partial != 0 {
-			p := st.partials.at(r.partial)
-			v.Size, v.NumFiles = p.size, p.numFiles
-		} else {
-			b := st.blocks.at(int32(r.block))
-			v.Size, v.NumFiles = b.size, b.numFiles
-		}
+			PendingDeletion: r.flags&flagPendingDeletion != 0, mask: r.mask, partial: r.partial, st: st}
 		f(&v)
 	})
 }

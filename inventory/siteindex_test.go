@@ -131,8 +131,9 @@ func sameAsScans(t *testing.T, snap *inventory.Snapshot, parts []inventory.Parti
 	n := snap.ReplicaSlots()
 	for _, rg := range [][2]int32{{0, n / 3}, {n / 3, 2 * n / 3}, {2 * n / 3, n + 5}} {
 		snap.ScanReplicas(rg[0], rg[1], func(r *inventory.ReplicaScan) {
-			v := inventory.BlockReplica{Block: r.Block, Site: r.Site, Group: r.Group, LastUpdate: r.LastUpdate, Size: r.Size,
-				NumFiles: r.NumFiles, Complete: r.Complete, Suspicious: r.Suspicious, PendingDeletion: r.PendingDeletion}
+			size, files := r.Present()
+			v := inventory.BlockReplica{Block: r.Block, Site: r.Site, Group: r.Group, LastUpdate: r.LastUpdate, Size: size,
+				NumFiles: files, Complete: r.Complete, Suspicious: r.Suspicious, PendingDeletion: r.PendingDeletion}
 			full, _ := snap.BlockReplica(r.Block, r.Site)
 			v.Custodial = full.Custodial // not part of a scan
 			for _, p := range parts {
@@ -147,7 +148,9 @@ func sameAsScans(t *testing.T, snap *inventory.Snapshot, parts []inventory.Parti
 	if !slices.Equal(got, want) {
 		t.Errorf("replica scans yield %d (replica, partition) pairs, the site lists %d (or they differ)", len(got), len(want))
 	}
-	byDS := func(a, b inventory.DatasetReplica) int { return cmp.Or(cmp.Compare(a.Dataset, b.Dataset), cmp.Compare(a.Site, b.Site)) }
+	byDS := func(a, b inventory.DatasetReplica) int {
+		return cmp.Or(cmp.Compare(a.Dataset, b.Dataset), cmp.Compare(a.Site, b.Site))
+	}
 	var wantDS, gotDS []inventory.DatasetReplica
 	var wantB, gotB []inventory.BlockScan
 	for d := range snap.Datasets() {
