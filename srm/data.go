@@ -5,17 +5,47 @@ import (
 	"errors"
 	iofs "io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/dynamo-go/dynamo/srm/fs"
 	"github.com/dynamo-go/dynamo/srm/fs/rootfs"
 )
 
+// uploadParam is the query parameter of a put TURL naming the
+// srmPrepareToPut it belongs to. A TURL is the WebDAV URL of the same path,
+// so without it a PUT that reaches the server after its upload was aborted
+// (a client that gave up mid-body, then called srmAbortFiles) would be
+// served as a plain WebDAV write: it would hold the SURL busy, or even
+// create the file the client was told did not get written.
+const uploadParam = "srm-upload"
+
+const staleTURL = "the srmPrepareToPut of this transfer URL is no longer in progress (done, aborted or expired)"
+
+// putTURL marks turl as the transfer URL of the upload token.
+func putTURL(turl, token string) string {
+	u, err := url.Parse(turl)
+	if err != nil || u.Scheme != "https" {
+		return turl
+	}
+	u.RawQuery = url.Values{uploadParam: {token}}.Encode()
+	return u.String()
+}
+
+// isPutTURL reports whether r was sent to the transfer URL of an
+// srmPrepareToPut (see uploadParam).
+func isPutTURL(r *http.Request) bool { return r.URL.Query().Get(uploadParam) != "" }
+
 func (s *Server) dataPut(w http.ResponseWriter, r *http.Request, loc *Location) {
 	u := s.engine.heldBy(loc.StFN)
-	if u == nil {
+	if u == nil || strings.HasPrefix(u.token, davHoldPrefix) {
 		http.Error(w, "no srmPrepareToPut is in progress for this path", http.StatusConflict)
+		return
+	}
+	if tok := r.URL.Query().Get(uploadParam); tok != "" && tok != u.token {
+		http.Error(w, staleTURL, http.StatusConflict)
 		return
 	}
 	limit, status, msg := s.uploadLimit(r.Context(), loc, u, r.ContentLength)

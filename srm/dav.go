@@ -264,8 +264,8 @@ func (s *Server) davPut(w http.ResponseWriter, r *http.Request, loc *Location) {
 	if !s.allow(w, r, loc, acc) {
 		return
 	}
-	if u := s.engine.heldBy(loc.StFN); u != nil && !strings.HasPrefix(u.token, davHoldPrefix) {
-		s.dataPut(w, r, loc) // the TURL of an srmPrepareToPut
+	if u := s.engine.heldBy(loc.StFN); isPutTURL(r) || (u != nil && !strings.HasPrefix(u.token, davHoldPrefix)) {
+		s.dataPut(w, r, loc) // the TURL of an srmPrepareToPut, never a WebDAV write
 		return
 	}
 	if loc.Name == "" || (exists && prev.IsDir()) {

@@ -327,7 +327,7 @@ func (e *engine) doPut(c *call, r *request, f *file, now time.Time) {
 		f.set(fsStatus(err))
 		return
 	}
-	f.TURL = turl
+	f.TURL = putTURL(turl, r.Token)
 	f.PinExpires = now.Unix() + int64(e.cfg.PutLifetime/time.Second)
 	f.set(SRM_SPACE_AVAILABLE, "")
 }

@@ -262,6 +262,45 @@ func TestRecursionNeverCrossesLinks(t *testing.T) {
 	}
 }
 
+// TestPutToAbortedTURL: a data PUT that reaches the server after its
+// srmPrepareToPut was aborted (a client that gave up mid-body and aborted
+// at once) is refused: it neither becomes a WebDAV write that holds the
+// SURL busy or creates the file, nor blocks the next put of the SURL.
+func TestPutToAbortedTURL(t *testing.T) {
+	se := startSE(t, nil, nil)
+	c, hc, S := clientFor(t, se)
+	ctx := context.Background()
+	turl, tok, err := c.PutTURL(ctx, S+"late", 4, true, "https")
+	must(t, err)
+	if _, err := c.AbortFiles(ctx, tok, S+"late"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, b := httpDo(t, hc, "PUT", turl, []byte("late")); resp.StatusCode != http.StatusConflict {
+		t.Errorf("PUT to an aborted TURL: %d %s, want 409", resp.StatusCode, b)
+	}
+	if _, err := c.Stat(ctx, S+"late"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("Stat after the late PUT: %v, want not found", err)
+	}
+	if ents, _ := os.ReadDir(se.Root); len(ents) != 0 {
+		t.Errorf("the late PUT left %d entries in the root", len(ents))
+	}
+	// The TURL of an earlier upload does not write into a later one.
+	turl2, tok2, err := c.PutTURL(ctx, S+"late", 4, true, "https")
+	must(t, err)
+	if resp, _ := httpDo(t, hc, "PUT", turl, []byte("old!")); resp.StatusCode != http.StatusConflict {
+		t.Errorf("PUT to the TURL of an earlier upload: %d, want 409", resp.StatusCode)
+	}
+	if resp, b := httpDo(t, hc, "PUT", turl2, []byte("new!")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, b)
+	}
+	if fs, err := c.PutDone(ctx, tok2, S+"late"); err != nil || fs[0].Code != "SRM_SUCCESS" {
+		t.Fatalf("PutDone: %+v %v", fs, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(se.Root, "late")); string(b) != "new!" {
+		t.Errorf("content %q, want the second upload's", b)
+	}
+}
+
 // TestOverwriteIsAtomic: a put with overwrite keeps the previous file until
 // srmPutDone; abort keeps it for good; a hard-linked name is replaced,
 // never written through.
