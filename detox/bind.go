@@ -203,6 +203,25 @@ func (c *cycle) replicaBindings() *policy.Bindings[*view] {
 	return b
 }
 
+// groupedReplicaBindings are replicaBindings with the dataset variables
+// fixed when the cycle's records are built grouped by dataset in memo, so
+// that a condition over them alone (a name glob) is evaluated once per
+// dataset, not once per replica and re-evaluation. memo must be Reset
+// before matching, with the snapshot's dataset slots.
+func (c *cycle) groupedReplicaBindings(memo *policy.GroupCache) *policy.Bindings[*view] {
+	return c.replicaBindings().Grouped(memo, func(v *view) int32 { return int32(v.c.drs[v.d].ds) }, datasetConstants...)
+}
+
+// datasetConstants are the dataset variables no step of a cycle changes
+// after build: the dataset record, its tape coverage, the producers' flags
+// and figures, the usage rank. dataset.num_full_disk_copy is not one: the
+// cycle's deletions break full copies.
+var datasetConstants = []string{"dataset.name", "dataset.status", "dataset.on_tape",
+	"dataset.tape_copy_requested", "dataset.unhandled_copy_exists", "dataset.on_protected_site",
+	"dataset.unknown_in_all_dbs", "dataset.is_latest_production_release", "dataset.size",
+	"dataset.last_update", "dataset.last_access", "dataset.usage_rank", "dataset.demand_rank",
+	"dataset.release"}
+
 // lastTransferSource: complete, no other complete copy on a READY disk
 // site, and an incomplete copy exists elsewhere.
 func (c *cycle) lastTransferSource(r *brec, hereReadyDisk bool) bool {

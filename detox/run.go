@@ -96,10 +96,12 @@ func PlanWith(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy,
 	}
 	opts.Sources = Sources{} // in stands for them: planning must not reach a producer
 	c := &cycle{pol: pol, snap: snap, at: opts.At, now: opts.At.Unix(), opts: opts, in: in}
-	cp, err := policy.CompilePolicy(pol, c.replicaBindings(), siteBindings(), opts.At)
+	memo := policy.NewGroupCache()
+	cp, err := policy.CompilePolicy(pol, c.groupedReplicaBindings(memo), siteBindings(), opts.At)
 	if err != nil {
 		return nil, err
 	}
+	memo.Reset(int(snap.DatasetSlots()))
 	c.cp = cp
 	if err := c.build(ctx); err != nil {
 		return nil, err

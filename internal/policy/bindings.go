@@ -24,6 +24,9 @@ import (
 type Bindings[S any] struct {
 	m    map[string]*binding[S]
 	errs []error
+
+	cache    *GroupCache // set by Grouped
+	groupKey func(S) int32
 }
 
 type binding[S any] struct {
@@ -42,6 +45,8 @@ type binding[S any] struct {
 	anyEnum func(S, func(int) bool) bool
 
 	codes []int // enum: caller code per index of v.Enum
+
+	grouped bool // constant per group (Grouped)
 }
 
 // ErrBinding is wrapped by every binding mistake.

@@ -46,9 +46,22 @@ type compiler[S any] struct {
 	now  time.Time
 	file string
 	errs ErrorList
+
+	inGroup bool // compiling inside a memoized subtree
 }
 
 func (cp *compiler[S]) node(n Node) func(S) bool {
+	if cp.b.cache != nil && !cp.inGroup {
+		if only, worth := groupOnly(cp.b, n); only && worth {
+			cp.inGroup = true
+			f := cp.node(n)
+			cp.inGroup = false
+			if len(cp.errs) > 0 {
+				return f
+			}
+			return memoized(cp.b.cache, cp.b.groupKey, f)
+		}
+	}
 	switch n := n.(type) {
 	case *And:
 		return andOf(cp.nodes(n.Terms))
