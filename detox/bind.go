@@ -204,12 +204,16 @@ func (c *cycle) replicaBindings() *policy.Bindings[*view] {
 }
 
 // groupedReplicaBindings are replicaBindings with the dataset variables
-// fixed when the cycle's records are built grouped by dataset in memo, so
-// that a condition over them alone (a name glob) is evaluated once per
-// dataset, not once per replica and re-evaluation. memo must be Reset
-// before matching, with the snapshot's dataset slots.
-func (c *cycle) groupedReplicaBindings(memo *policy.GroupCache) *policy.Bindings[*view] {
-	return c.replicaBindings().Grouped(memo, func(v *view) int32 { return int32(v.c.drs[v.d].ds) }, datasetConstants...)
+// fixed when the cycle's records are built grouped by dataset in dsMemo,
+// and the site's by site in siteMemo, so that a condition over one of them
+// alone (a dataset name glob, a site name pattern) is evaluated once per
+// dataset or site, not once per replica and re-evaluation. Both caches
+// must be Reset before matching: dsMemo with the snapshot's dataset slots,
+// siteMemo with the cycle's sites.
+func (c *cycle) groupedReplicaBindings(dsMemo, siteMemo *policy.GroupCache) *policy.Bindings[*view] {
+	return c.replicaBindings().
+		Grouped(dsMemo, func(v *view) int32 { return int32(v.c.drs[v.d].ds) }, datasetConstants...).
+		Grouped(siteMemo, func(v *view) int32 { return v.c.drs[v.d].site }, "site.name", "site.status", "site.storage_type")
 }
 
 // datasetConstants are the dataset variables no step of a cycle changes

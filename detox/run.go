@@ -96,16 +96,17 @@ func PlanWith(ctx context.Context, snap *inventory.Snapshot, pol *policy.Policy,
 	}
 	opts.Sources = Sources{} // in stands for them: planning must not reach a producer
 	c := &cycle{pol: pol, snap: snap, at: opts.At, now: opts.At.Unix(), opts: opts, in: in}
-	memo := policy.NewGroupCache()
-	cp, err := policy.CompilePolicy(pol, c.groupedReplicaBindings(memo), siteBindings(), opts.At)
+	dsMemo, siteMemo := policy.NewGroupCache(), policy.NewGroupCache()
+	cp, err := policy.CompilePolicy(pol, c.groupedReplicaBindings(dsMemo, siteMemo), siteBindings(), opts.At)
 	if err != nil {
 		return nil, err
 	}
-	memo.Reset(int(snap.DatasetSlots()))
+	dsMemo.Reset(int(snap.DatasetSlots()))
 	c.cp = cp
 	if err := c.build(ctx); err != nil {
 		return nil, err
 	}
+	siteMemo.Reset(len(c.sites))
 	built := time.Now()
 	iters, err := c.run(ctx)
 	if err != nil {

@@ -25,8 +25,7 @@ type Bindings[S any] struct {
 	m    map[string]*binding[S]
 	errs []error
 
-	cache    *GroupCache // set by Grouped
-	groupKey func(S) int32
+	groups []*group[S] // set by Grouped
 }
 
 type binding[S any] struct {
@@ -46,7 +45,7 @@ type binding[S any] struct {
 
 	codes []int // enum: caller code per index of v.Enum
 
-	grouped bool // constant per group (Grouped)
+	group *group[S] // constant per group of subjects (Grouped), or nil
 }
 
 // ErrBinding is wrapped by every binding mistake.

@@ -51,15 +51,15 @@ type compiler[S any] struct {
 }
 
 func (cp *compiler[S]) node(n Node) func(S) bool {
-	if cp.b.cache != nil && !cp.inGroup {
-		if only, worth := groupOnly(cp.b, n); only && worth {
+	if len(cp.b.groups) > 0 && !cp.inGroup {
+		if g, worth := groupOf(cp.b, n); g != nil && worth {
 			cp.inGroup = true
 			f := cp.node(n)
 			cp.inGroup = false
 			if len(cp.errs) > 0 {
 				return f
 			}
-			return memoized(cp.b.cache, cp.b.groupKey, f)
+			return memoized(g, f)
 		}
 	}
 	switch n := n.(type) {

@@ -52,17 +52,24 @@ const (
 	cachedTrue  uint32 = 3
 )
 
-// memoized wraps f (a condition over group-constant variables) in slot.
-func memoized[S any](g *GroupCache, key func(S) int32, f func(S) bool) func(S) bool {
-	slot := g.slots
-	g.slots++
+// group is one Grouped declaration: its cache and key.
+type group[S any] struct {
+	cache *GroupCache
+	key   func(S) int32
+}
+
+// memoized wraps f (a condition over g's constant variables) in a slot.
+func memoized[S any](g *group[S], f func(S) bool) func(S) bool {
+	c, key := g.cache, g.key
+	slot := c.slots
+	c.slots++
 	word, shift := slot/slotsPerWord, uint(slot%slotsPerWord)*2
 	return func(s S) bool {
 		k := int(key(s))
-		if word >= g.stride || uint(k) >= uint(g.groups) {
+		if word >= c.stride || uint(k) >= uint(c.groups) {
 			return f(s)
 		}
-		w := &g.words[k*g.stride+word]
+		w := &c.words[k*c.stride+word]
 		if st := (w.Load() >> shift) & 3; st != 0 {
 			return st == cachedTrue
 		}
@@ -78,46 +85,56 @@ func memoized[S any](g *GroupCache, key func(S) int32, f func(S) bool) func(S) b
 
 // Grouped declares that the named variables, already bound, depend only on
 // the subject's group key(s) and do not change until the next cache.Reset.
-// Conditions over such variables alone are then evaluated once per group.
-// Declaring a variable that changes between Resets (e.g. a copy count the
-// caller updates while matching) makes matchers return stale values.
+// Conditions over the variables of one group alone are then evaluated once
+// per group. Several groupings may be declared (a replica's dataset, its
+// site), each with its own cache; a variable belongs to one. Declaring a
+// variable that changes between Resets (e.g. a copy count the caller
+// updates while matching) makes matchers return stale values.
 func (b *Bindings[S]) Grouped(cache *GroupCache, key func(S) int32, names ...string) *Bindings[S] {
-	switch {
-	case cache == nil || key == nil:
+	if cache == nil || key == nil {
 		b.errs = append(b.errs, fmt.Errorf("%w: Grouped needs a cache and a key", ErrBinding))
 		return b
-	case b.cache != nil && b.cache != cache:
-		b.errs = append(b.errs, fmt.Errorf("%w: Grouped with two caches", ErrBinding))
-		return b
 	}
-	b.cache, b.groupKey = cache, key
+	g := &group[S]{cache: cache, key: key}
+	b.groups = append(b.groups, g)
 	for _, name := range names {
 		bd := b.m[name]
-		if bd == nil {
+		switch {
+		case bd == nil:
 			b.errs = append(b.errs, fmt.Errorf("%w: grouped variable %q is not bound", ErrBinding, name))
-			continue
+		case bd.group != nil:
+			b.errs = append(b.errs, fmt.Errorf("%w: %s grouped twice", ErrBinding, name))
+		default:
+			bd.group = g
 		}
-		bd.grouped = true
 	}
 	return b
 }
 
-// groupOnly reports whether every predicate under n reads a grouped
-// variable or a constant, and whether memoizing n is worth a cache lookup:
-// it matches a string (globs, regular expressions, lists) or combines
-// several predicates.
-func groupOnly[S any](b *Bindings[S], n Node) (only, worth bool) {
+// groupOf returns the group whose variables (and constants) are all n
+// reads, or nil, and whether memoizing n is worth a cache lookup: it
+// matches a string (globs, regular expressions, lists) or combines several
+// predicates.
+func groupOf[S any](b *Bindings[S], n Node) (g *group[S], worth bool) {
 	only, preds := true, 0
 	walk(n, func(p *Predicate) {
 		if p.Var.Scope == ScopeConst {
 			return
 		}
 		preds++
-		if bd := b.m[p.Var.Name]; bd == nil || !bd.grouped {
+		bd := b.m[p.Var.Name]
+		switch {
+		case bd == nil || bd.group == nil || (g != nil && bd.group != g):
 			only = false
-		} else if p.Var.Type == TypeString {
-			worth = true
+		default:
+			g = bd.group
+			if p.Var.Type == TypeString {
+				worth = true
+			}
 		}
 	})
-	return only && preds > 0, worth || preds > 1
+	if !only || preds == 0 {
+		return nil, false
+	}
+	return g, worth || preds > 1
 }

@@ -37,24 +37,40 @@ var groupedConds = []string{
 	"replica.incomplete or (dataset.on_tape != FULL and dataset.name == /Primary2*) or always",
 	"dataset.status == VALID",
 	"never or dataset.name == /*/Fall17*/*",
+	"site.name == T2_* and dataset.name == /*/*/RAW",
+	"(site.name == T2_* or site.status == READY) and not dataset.name == /*/*/AOD",
+}
+
+// siteKey groups subjects by site name, a second grouping next to the
+// dataset's.
+func siteKey() (func(*rep) int32, int) {
+	ids := map[string]int32{}
+	for _, s := range benchSubjects(2000) {
+		if _, ok := ids[s.site]; !ok {
+			ids[s.site] = int32(len(ids))
+		}
+	}
+	return func(r *rep) int32 { return ids[r.site] }, len(ids)
 }
 
 // TestGroupedMatchesUngrouped: grouping changes how often a condition is
 // evaluated, never its value, including from concurrent matchers.
 func TestGroupedMatchesUngrouped(t *testing.T) {
 	subjects, key := groupedSubjects(40, 25)
-	cache := NewGroupCache()
-	grouped := repBindings().Grouped(cache, key, datasetVars...)
+	cache, sites := NewGroupCache(), NewGroupCache()
+	skey, nsites := siteKey()
+	grouped := repBindings().Grouped(cache, key, datasetVars...).Grouped(sites, skey, "site.name", "site.status")
 	plain := repBindings()
 	var gm, pm []*Matcher[*rep]
 	for _, text := range groupedConds {
 		gm = append(gm, mustMatcher(t, text, grouped))
 		pm = append(pm, mustMatcher(t, text, plain))
 	}
-	if cache.Slots() == 0 {
-		t.Fatal("no condition was grouped")
+	if cache.Slots() == 0 || sites.Slots() == 0 {
+		t.Fatalf("grouped conditions: %d by dataset, %d by site", cache.Slots(), sites.Slots())
 	}
 	cache.Reset(40)
+	sites.Reset(nsites)
 	var wg sync.WaitGroup
 	errs := make(chan string, len(groupedConds)*4)
 	for range 4 {
@@ -143,5 +159,10 @@ func TestGroupedBindingErrors(t *testing.T) {
 	b = repBindings().Grouped(nil, nil, "dataset.name")
 	if err := b.Err(); !errors.Is(err, ErrBinding) {
 		t.Fatalf("Grouped without cache: %v, want ErrBinding", err)
+	}
+	key := func(*rep) int32 { return 0 }
+	b = repBindings().Grouped(NewGroupCache(), key, "dataset.name").Grouped(NewGroupCache(), key, "dataset.name")
+	if err := b.Err(); !errors.Is(err, ErrBinding) {
+		t.Fatalf("a variable in two groups: %v, want ErrBinding", err)
 	}
 }
