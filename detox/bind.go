@@ -49,13 +49,13 @@ func (v *view) size() int64 {
 
 func (v *view) lastBlockCreated() int64 {
 	var t int64
-	v.each(func(r *brec) bool { t = max(t, r.lastUpdate); return false })
+	v.each(func(r *brec) bool { t = max(t, r.updated()); return false })
 	return t
 }
 
 func (v *view) firstBlockCreated() int64 {
 	t := int64(math.MaxInt64)
-	v.each(func(r *brec) bool { t = min(t, r.lastUpdate); return false })
+	v.each(func(r *brec) bool { t = min(t, r.updated()); return false })
 	if t == math.MaxInt64 {
 		return 0
 	}
@@ -66,9 +66,9 @@ func (v *view) firstBlockCreated() int64 {
 // block replicas.
 func (v *view) sharesOwner(f *fullRep) bool {
 	if len(f.owners) == 0 {
-		return v.each(func(r *brec) bool { return r.group == f.owner })
+		return v.each(func(r *brec) bool { return r.groupID() == f.owner })
 	}
-	return v.each(func(r *brec) bool { return containsGroup(f.owners, r.group) })
+	return v.each(func(r *brec) bool { return containsGroup(f.owners, r.groupID()) })
 }
 
 // fullCopies counts the dataset's full copies (excluding those this cycle
@@ -178,7 +178,7 @@ func (c *cycle) replicaBindings() *policy.Bindings[*view] {
 		return v.each(func(r *brec) bool { return yield(v.c.lastTransferSource(r, ready)) })
 	}).
 		AnyTime("blockreplica.last_update", func(v *view, yield func(int64) bool) bool {
-			return v.each(func(r *brec) bool { return yield(r.lastUpdate) })
+			return v.each(func(r *brec) bool { return yield(r.updated()) })
 		}).
 		AnyString("blockreplica.owner", func(v *view, yield func(string) bool) bool {
 			return v.each(func(r *brec) bool { return yield(v.c.groups[r.group]) })
@@ -194,7 +194,7 @@ func (c *cycle) replicaBindings() *policy.Bindings[*view] {
 		}).
 		AnyNumber("blockreplica.age_relative_to_newest", func(v *view, yield func(float64) bool) bool {
 			newest := v.c.ds[v.dr().ds].maxBlockTime
-			return v.each(func(r *brec) bool { return yield(float64(newest-r.lastUpdate) / 86400) })
+			return v.each(func(r *brec) bool { return yield(float64(newest-r.updated()) / 86400) })
 		})
 	// The replica's site.
 	b.String("site.name", func(v *view) string { return v.st().site.Name }).

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -165,6 +166,9 @@ func checkBuild(rt *rapid.T, c *cycle, snap *inventory.Snapshot, scope CopyScope
 		var blocks []inventory.BlockID
 		for _, r := range c.brs[d.first : d.first+d.n] {
 			blocks = append(blocks, r.block)
+			// seq carries the dataset while building: a built cycle
+			// starts with no deletion order.
+			require.Zero(rt, r.seq, "seq of a built block replica")
 		}
 		got := wantDrec{site: c.sites[d.site].site.ID, ds: d.ds, owner: d.owner, blocks: blocks}
 		require.Equal(rt, wd, got, "drec %d", i)
@@ -202,4 +206,10 @@ func fullOf(brs []inventory.BlockReplica, ready, disk bool, site inventory.SiteI
 	}
 	slices.Sort(f.owners)
 	return f, n == blocks && n > 0
+}
+
+// TestBrecSize: a cycle holds one brec per block replica of the partition
+// (ten million at CMS scale); growing it costs fresh memory every cycle.
+func TestBrecSize(t *testing.T) {
+	require.EqualValues(t, 32, unsafe.Sizeof(brec{}))
 }

@@ -31,19 +31,28 @@ const (
 )
 
 // brec is a block replica of the partition at a target site. It is kept
-// small (40 bytes): a CMS-scale cycle holds ten million of them.
+// at 32 bytes: a CMS-scale cycle holds ten million of them, each byte is
+// fresh memory the cycle first-touches, and the evaluation walks them.
+// lastUpdate and group are as narrow as the inventory keeps them, so
+// nothing is lost.
 type brec struct {
 	size       int64
-	lastUpdate int64
 	block      inventory.BlockID
-	group      inventory.GroupID
 	files      int32
-	seq        int32 // deletion order, for deleted ones
-	rule       int16 // index into Policy.Rules, -1 for the default
+	seq        int32  // deletion order, for deleted ones; the dataset while the cycle is built (see placeReplicas)
+	lastUpdate uint32 // Unix seconds
+	group      uint16 // an inventory.GroupID
+	rule       int16  // index into Policy.Rules, -1 for the default
 	flags      uint8
 	action     policy.Action // decided action
 	guard      guardCode     // safety rule that overrode a Delete/Dismiss
 }
+
+// groupID is the block replica's group.
+func (r *brec) groupID() inventory.GroupID { return inventory.GroupID(r.group) }
+
+// updated is the block replica's last update, in Unix seconds.
+func (r *brec) updated() int64 { return int64(r.lastUpdate) }
 
 // guardCode is a safety Reason in one byte.
 type guardCode uint8
@@ -269,11 +278,11 @@ func (c *cycle) build(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dsOf, bounds := c.placeReplicas(attrs, parts, nb)
+	bounds := c.placeReplicas(attrs, parts, nb)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := c.groupSites(ctx, dsOf, bounds, len(ranges)); err != nil {
+	if err := c.groupSites(ctx, bounds, len(ranges)); err != nil {
 		return err
 	}
 	c.replicaOwners(attrs)
@@ -415,9 +424,11 @@ func addSat8(a, b uint8) uint8 {
 // placeReplicas fills c.brs with the partition's block replicas at the
 // target sites: each site's in one contiguous part, in site order, and
 // within it in slot order (each range writes after the ranges before it).
-// It returns each brec's dataset, for grouping, and where each site's
-// part starts (bounds[len(c.sites)] is the end).
-func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (dsOf []inventory.DatasetID, bounds []int32) {
+// It returns where each site's part starts (bounds[len(c.sites)] is the
+// end). Each brec's seq holds its dataset until groupBySite has grouped
+// it: no deletion has an order yet, and a separate array of datasets
+// would be 4 more bytes of fresh memory per replica.
+func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (bounds []int32) {
 	var total int32
 	bounds = make([]int32, len(c.sites)+1)
 	for si := range c.sites {
@@ -430,7 +441,6 @@ func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (dsOf
 	}
 	bounds[len(c.sites)] = total
 	c.brs = hugePages(make([]brec, total))
-	dsOf = hugePages(make([]inventory.DatasetID, total))
 	part := c.part
 	parallel(rs, func(rg *replicaRange) {
 		next := rg.perSite
@@ -443,16 +453,19 @@ func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (dsOf
 				return
 			}
 			size, files := br.Present()
-			r := brec{block: br.Block, group: br.Group, files: files, size: size, lastUpdate: br.LastUpdate}
+			// The inventory keeps lastUpdate in 32 bits and group in 16:
+			// the narrowing loses nothing.
+			r := brec{block: br.Block, group: uint16(br.Group), files: files, size: size, lastUpdate: uint32(br.LastUpdate),
+				seq: int32(c.blkDS[br.Block])}
 			if br.Complete && !br.Suspicious {
 				r.flags |= brComplete
 			}
 			i := next[a.si]
 			next[a.si]++
-			c.brs[i], dsOf[i] = r, c.blkDS[br.Block]
+			c.brs[i] = r
 		})
 	})
-	return dsOf, bounds
+	return bounds
 }
 
 // groupSites turns each target site's part of c.brs into drecs, in site
@@ -461,7 +474,7 @@ func (c *cycle) placeReplicas(attrs []siteAttr, rs []replicaRange, nb int) (dsOf
 // the full copies per dataset, are carved out of one array each once all
 // drecs exist: appending to millions of small slices cost more than the
 // grouping itself.
-func (c *cycle) groupSites(ctx context.Context, dsOf []inventory.DatasetID, bounds []int32, workers int) error {
+func (c *cycle) groupSites(ctx context.Context, bounds []int32, workers int) error {
 	scoped := c.opts.CopyCounts.partition()
 	// Sites are split into contiguous runs of about equal replica counts,
 	// one per worker. A first pass finds each site's datasets, which
@@ -489,7 +502,7 @@ func (c *cycle) groupSites(ctx context.Context, dsOf []inventory.DatasetID, boun
 		wg.Wait()
 		return ctx.Err()
 	}
-	if err := runChunks(func(g *grouper, si int32) { uniq[si] = g.datasets(dsOf[bounds[si]:bounds[si+1]]) }); err != nil {
+	if err := runChunks(func(g *grouper, si int32) { uniq[si] = g.datasets(c.brs[bounds[si]:bounds[si+1]]) }); err != nil {
 		return err
 	}
 	siteFirst := make([]int32, len(c.sites)+1)
@@ -498,7 +511,7 @@ func (c *cycle) groupSites(ctx context.Context, dsOf []inventory.DatasetID, boun
 	}
 	c.drs = hugePages(make([]drec, siteFirst[len(c.sites)]))
 	if err := runChunks(func(g *grouper, si int32) {
-		c.groupBySite(si, bounds[si], bounds[si+1], dsOf, uniq[si], siteFirst[si], g, scoped)
+		c.groupBySite(si, bounds[si], bounds[si+1], uniq[si], siteFirst[si], g, scoped)
 	}); err != nil {
 		return err
 	}
@@ -608,12 +621,14 @@ func siteChunks(bounds []int32, n int) [][2]int32 {
 	return out
 }
 
-// datasets returns the distinct datasets of dsOf, ascending. Slot order
-// is nearly dataset order, so the sort is close to linear, and it visits
-// only the site's datasets, not every dataset id.
-func (g *grouper) datasets(dsOf []inventory.DatasetID) []inventory.DatasetID {
+// datasets returns the distinct datasets of brs (placed, not grouped yet:
+// seq holds the dataset), ascending. Slot order is nearly dataset order,
+// so the sort is close to linear, and it visits only the site's datasets,
+// not every dataset id.
+func (g *grouper) datasets(brs []brec) []inventory.DatasetID {
 	var out []inventory.DatasetID
-	for _, ds := range dsOf {
+	for i := range brs {
+		ds := inventory.DatasetID(brs[i].seq)
 		if g.cnt[ds] == 0 {
 			g.cnt[ds] = 1
 			out = append(out, ds)
@@ -627,15 +642,16 @@ func (g *grouper) datasets(dsOf []inventory.DatasetID) []inventory.DatasetID {
 }
 
 // groupBySite counting-sorts the site's block replicas c.brs[lo:hi] by
-// dataset into the drecs c.drs[first:first+len(uniq)] (uniq: the site's
+// dataset (their seq, placeReplicas) into the drecs c.drs[first:first+len(uniq)] (uniq: the site's
 // datasets, ascending, so plans come out sorted by site then dataset),
 // and sorts each drec's by block. With full, it collects the site's full
-// copies in the partition's view.
-func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, uniq []inventory.DatasetID, first int32, g *grouper, full bool) {
+// copies in the partition's view. It clears seq, which is the deletion
+// order from then on.
+func (c *cycle) groupBySite(si, lo, hi int32, uniq []inventory.DatasetID, first int32, g *grouper, full bool) {
 	g.tmp = append(g.tmp[:0], c.brs[lo:hi]...)
 	cnt := g.cnt
-	for _, ds := range dsOf[lo:hi] {
-		cnt[ds]++
+	for i := range g.tmp {
+		cnt[g.tmp[i].seq]++
 	}
 	// Turn counts into start offsets and create the drecs.
 	off := lo
@@ -645,8 +661,11 @@ func (c *cycle) groupBySite(si, lo, hi int32, dsOf []inventory.DatasetID, uniq [
 		cnt[ds] = off
 		off += n
 	}
-	for i, ds := range dsOf[lo:hi] {
-		c.brs[cnt[ds]] = g.tmp[i]
+	for i := range g.tmp {
+		r := &g.tmp[i]
+		ds := r.seq
+		r.seq = 0
+		c.brs[cnt[ds]] = *r
 		cnt[ds]++
 	}
 	for di := first; di < first+int32(len(uniq)); di++ {
@@ -684,11 +703,11 @@ func (c *cycle) fullInPartition(di int32, brs []brec, g *grouper) {
 		}
 		switch {
 		case n == 0:
-			owner = r.group
-		case len(owners) == 0 && r.group != owner:
-			owners = []inventory.GroupID{owner, r.group}
-		case len(owners) > 0 && !containsGroup(owners, r.group):
-			owners = append(owners, r.group)
+			owner = r.groupID()
+		case len(owners) == 0 && r.groupID() != owner:
+			owners = []inventory.GroupID{owner, r.groupID()}
+		case len(owners) > 0 && !containsGroup(owners, r.groupID()):
+			owners = append(owners, r.groupID())
 		}
 		n++
 	}
@@ -878,7 +897,7 @@ func (c *cycle) applyLocks(locks []Lock) error {
 			dr := &c.drs[di]
 			site := c.sites[dr.site].site.ID
 			for i := dr.first; i < dr.first+dr.n; i++ {
-				if ix.protects(d, c.brs[i].block, site, c.brs[i].group) {
+				if ix.protects(d, c.brs[i].block, site, c.brs[i].groupID()) {
 					c.brs[i].flags |= brLocked
 				}
 			}

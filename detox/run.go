@@ -386,7 +386,7 @@ func (c *cycle) deleteReplica(di int32, a policy.Action) int64 {
 // by a block line, its owner owns blocks, and the dataset replica's owner
 // owns datasets.
 func (c *cycle) reowns(r *brec, d *drec) bool {
-	if r.rule < 0 || !c.pol.Rules[r.rule].Action.BlockLevel() || d.owner == inventory.NoGroup || r.group == d.owner {
+	if r.rule < 0 || !c.pol.Rules[r.rule].Action.BlockLevel() || d.owner == inventory.NoGroup || r.groupID() == d.owner {
 		return false
 	}
 	return int(r.group) < len(c.levels) && int(d.owner) < len(c.levels) &&
@@ -786,7 +786,7 @@ func (c *cycle) plan() *Plan {
 			k := c.decisionKey(r, st)
 			switch {
 			case k.reason == ReasonReowned:
-				p.Reassignments = append(p.Reassignments, Reassignment{Block: r.block, Site: st.site.ID, Dataset: d.ds, From: r.group, To: d.owner, Size: r.size})
+				p.Reassignments = append(p.Reassignments, Reassignment{Block: r.block, Site: st.site.ID, Dataset: d.ds, From: r.groupID(), To: d.owner, Size: r.size})
 			case k.dec == DecisionDelete:
 				p.Deletions = append(p.Deletions, Deletion{Block: r.block, Site: st.site.ID, Dataset: d.ds, Size: r.size, Files: r.files, Line: c.line(r.rule), Reason: k.reason, Seq: int(r.seq), LastCopy: r.flags&brLastCopy != 0})
 			}
