@@ -94,8 +94,11 @@ type ScaleRow struct {
 	// RESTRoutes are the latency figures of each route of the read mix.
 	RESTRoutes map[string]restbench.Stats `json:"rest_routes,omitempty"`
 	// RESTPlanWorkers is how many goroutines those cycles planned with.
-	RESTPlanWorkers int    `json:"rest_plan_workers,omitempty"`
-	LoadAvg         string `json:"loadavg"`
+	RESTPlanWorkers int `json:"rest_plan_workers,omitempty"`
+	// RESTRuntime is what the Go runtime saw meanwhile (GC pauses and
+	// their time to stop every goroutine, assists, scheduling latency).
+	RESTRuntime *RESTRuntime `json:"rest_runtime,omitempty"`
+	LoadAvg     string       `json:"loadavg"`
 }
 
 // ScaleReport is the whole run: a row per size and the growth exponents
@@ -273,14 +276,15 @@ func scaleOne(ctx context.Context, o ScaleOptions, k float64, dir string, scratc
 		log.WithField("files", n).WithField("seconds", secs).Info("consistency diff (cold)")
 	}
 	if o.step("rest") {
-		res, cycles, err := restDuringCycles(ctx, store, snap, pol, src, o, len(o.Sizes) > 1, k, log)
+		res, cycles, rt, err := restDuringCycles(ctx, store, snap, pol, src, o, len(o.Sizes) > 1, k, log)
 		if err != nil {
 			return row, fmt.Errorf("rest: %w", err)
 		}
 		row.RESTP99, row.RESTP50 = &res.All.P99, &res.All.P50
 		row.RESTErrors, row.RESTRate, row.RESTCycles, row.RESTCPUPerReq = res.All.Errors, res.AchievedRate, cycles, res.CPUPerRequest
-		row.RESTRoutes, row.RESTPlanWorkers = res.Routes, o.Detox.Workers()
-		log.WithField("p99_ms", res.All.P99).WithField("detox_cycles", cycles).Info("REST during cycles")
+		row.RESTRoutes, row.RESTPlanWorkers, row.RESTRuntime = res.Routes, o.Detox.Workers(), &rt
+		log.WithField("p99_ms", res.All.P99).WithField("detox_cycles", cycles).WithField("gc_cycles", rt.GCCycles).
+			WithField("gc_stopping_max_ms", rt.GCStoppingMaxMS).WithField("sched_latency_max_ms", rt.SchedLatencyMaxMS).Info("REST during cycles")
 	}
 	row.LoadAvg = loadAvg()
 	runtime.KeepAlive(store)
@@ -406,7 +410,7 @@ func LargestSite(snap *inventory.Snapshot) (string, int64, int64) {
 // restDuringCycles runs Detox cycles back to back while the REST read mix
 // runs at o.Rate, and reports the read latency.
 func restDuringCycles(ctx context.Context, store *inventory.Store, snap *inventory.Snapshot, pol *policy.Policy, src detox.Sources,
-	o ScaleOptions, suffix bool, k float64, log *logrus.Entry) (restbench.Result, int, error) {
+	o ScaleOptions, suffix bool, k float64, log *logrus.Entry) (restbench.Result, int, RESTRuntime, error) {
 	name := func(p string) string {
 		if p == "" || !suffix {
 			return p
@@ -415,12 +419,12 @@ func restDuringCycles(ctx context.Context, store *inventory.Store, snap *invento
 	}
 	stopProfile, err := startCPUProfile(name(o.RESTCPUProfile))
 	if err != nil {
-		return restbench.Result{}, 0, err
+		return restbench.Result{}, 0, RESTRuntime{}, err
 	}
 	defer stopProfile()
 	stopTrace, err := startTrace(name(o.RESTTrace))
 	if err != nil {
-		return restbench.Result{}, 0, err
+		return restbench.Result{}, 0, RESTRuntime{}, err
 	}
 	defer stopTrace()
 	cctx, cancel := context.WithCancel(ctx)
@@ -440,14 +444,16 @@ func restDuringCycles(ctx context.Context, store *inventory.Store, snap *invento
 			cycles++
 		}
 	}()
+	before := readRuntimeCounters()
 	res, err := restbench.API(ctx, store, log.WithField("component", "registry"), restbench.Options{Rate: o.Rate, Duration: o.RESTDuration,
 		Warmup: time.Second, Seed: o.Seed})
+	rt := runtimeBetween(before, readRuntimeCounters())
 	cancel()
 	wg.Wait()
 	if err == nil {
 		err = cycleErr
 	}
-	return res, cycles, err
+	return res, cycles, rt, err
 }
 
 // scaleExponents fits cost ~ size^k for each step over the sizes measured.
