@@ -13,6 +13,9 @@
 //     allocate. Regular expressions and globs are compiled once; time
 //     expressions ("1 week ago") are resolved against a clock value the caller
 //     passes, never time.Now.
+//   - Bindings.Grouped marks variables constant per group of subjects (a
+//     replica's dataset, its site) until a GroupCache is Reset: conditions
+//     over one group's variables are then evaluated once per group.
 //
 // The language is the one of CMS Dynamo (lib/policy) with two additions: `or`
 // and parentheses. docs/policy-language.md is the reference.
