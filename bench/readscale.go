@@ -41,10 +41,13 @@ type ReadScaleOptions struct {
 	Duration   time.Duration // measured read time per server count
 	Workers    int           // concurrent readers (closed loop), spread evenly over the servers
 	LagSamples int           // writes on the holder timed until every standby shows them
-	Heartbeat  time.Duration // scheduler heartbeat: a standby replays the change log this often
-	Dir        string        // configurations and server logs
-	Seed       uint64
-	Log        *logrus.Entry
+	Heartbeat  time.Duration // scheduler heartbeat: a standby tries for the lease this often
+	// ReplayInterval is how often a standby replays the change log
+	// (scheduler.replay_interval; 0: the servers' default).
+	ReplayInterval time.Duration
+	Dir            string // configurations and server logs
+	Seed           uint64
+	Log            *logrus.Entry
 	// CPUQuota, when positive, caps each server at that many cores (0.25
 	// = a quarter of one) in a cgroup of its own (needs root): every
 	// server then has the same fixed budget however many run, which is
@@ -72,6 +75,11 @@ type ReadScaleRow struct {
 	LagP50     float64 `json:"lag_p50_ms"`
 	LagP99     float64 `json:"lag_p99_ms"`
 	LagMax     float64 `json:"lag_max_ms"`
+	// LagSamplesAfterReads counts the samples written after the read
+	// window ended (a standby slower than the spacing of the samples).
+	LagSamplesAfterReads int `json:"lag_samples_after_reads"`
+	// ReadSeconds is the read window every per-second figure is over.
+	ReadSeconds float64 `json:"read_seconds"`
 	// CPU while the reads ran, from /proc: each server's user+system
 	// seconds and the cores that is over the run (holder first).
 	ServerCPU   []float64 `json:"server_cpu_seconds"`
@@ -103,14 +111,15 @@ type ReadScaleRow struct {
 
 // ReadScaleReport is the whole run.
 type ReadScaleReport struct {
-	Datasets      int64          `json:"datasets"`
-	BlockReplicas int64          `json:"block_replicas"`
-	Heartbeat     string         `json:"heartbeat"`
-	Workers       int            `json:"workers"`
-	HostCores     int            `json:"host_cores"`
-	CPUQuota      float64        `json:"cpu_quota_cores_per_server,omitempty"`
-	ServerProcs   int            `json:"server_gomaxprocs,omitempty"`
-	Rows          []ReadScaleRow `json:"rows"`
+	Datasets       int64          `json:"datasets"`
+	BlockReplicas  int64          `json:"block_replicas"`
+	Heartbeat      string         `json:"heartbeat"`
+	ReplayInterval string         `json:"replay_interval,omitempty"`
+	Workers        int            `json:"workers"`
+	HostCores      int            `json:"host_cores"`
+	CPUQuota       float64        `json:"cpu_quota_cores_per_server,omitempty"`
+	ServerProcs    int            `json:"server_gomaxprocs,omitempty"`
+	Rows           []ReadScaleRow `json:"rows"`
 }
 
 // readScaleToken authenticates the benchmark's requests; it is written to
@@ -184,7 +193,7 @@ func ReadScale(ctx context.Context, o ReadScaleOptions) (*ReadScaleReport, error
 	counts := snap.Counts()
 	targets := regbench.Mix(snap, 20000, max(o.Seed, 1), 0)
 	rep := &ReadScaleReport{Datasets: counts.Datasets, BlockReplicas: counts.BlockReplicas,
-		Heartbeat: o.Heartbeat.String(), Workers: o.Workers, HostCores: runtime.NumCPU(), CPUQuota: o.CPUQuota,
+		Heartbeat: o.Heartbeat.String(), ReplayInterval: replayText(o.ReplayInterval), Workers: o.Workers, HostCores: runtime.NumCPU(), CPUQuota: o.CPUQuota,
 		ServerProcs: o.ServerProcs}
 	if err := os.WriteFile(filepath.Join(o.Dir, "token"), []byte(readScaleToken+"\n"), 0o600); err != nil {
 		return nil, err
@@ -219,6 +228,13 @@ func ReadScale(ctx context.Context, o ReadScaleOptions) (*ReadScaleReport, error
 	return rep, nil
 }
 
+func replayText(d time.Duration) string {
+	if d <= 0 {
+		return "the servers' default"
+	}
+	return d.String()
+}
+
 func serveLog(dir string, k int) string {
 	return filepath.Join(dir, fmt.Sprintf("serve-%d.log", k))
 }
@@ -234,13 +250,17 @@ func startServe(ctx context.Context, o ReadScaleOptions, k int) (*serveProc, err
 	ln.Close()
 	cfg := filepath.Join(o.Dir, fmt.Sprintf("serve-%d.yaml", k))
 	lease := 5 * o.Heartbeat
+	replay := ""
+	if o.ReplayInterval > 0 {
+		replay = ", replay_interval: " + o.ReplayInterval.String()
+	}
 	body := fmt.Sprintf(`database: %q
 registry:
   listen: 127.0.0.1:%d
   users: [{name: bench, roles: {"*": admin}}]
   tokens: [{user: bench, token_file: token}]
-scheduler: {server_id: readscale-%d, lease_period: %s, heartbeat: %s}
-`, o.DSN, port, k, lease, o.Heartbeat)
+scheduler: {server_id: readscale-%d, lease_period: %s, heartbeat: %s%s}
+`, o.DSN, port, k, lease, o.Heartbeat, replay)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		return nil, err
 	}
@@ -525,35 +545,50 @@ func measureReads(ctx context.Context, o ReadScaleOptions, procs []*serveProc, t
 			}
 		}()
 	}
-	// Replication lag while the reads run.
+	// Replication lag while the reads run, beside them: the read figures
+	// (throughput, CPU) cover the read window only, never the time a last
+	// sample still waits for a standby after the readers stopped.
 	var lags []time.Duration
-	var lagErr error
+	lagsAfterReads := 0
+	lagDone := make(chan error, 1)
 	if len(procs) > 1 && o.LagSamples > 0 {
-		gap := o.Duration / time.Duration(o.LagSamples+1)
-		for s := range o.LagSamples {
-			select {
-			case <-rctx.Done():
-			case <-time.After(gap):
+		go func() {
+			gap := o.Duration / time.Duration(o.LagSamples+1)
+			for s := range o.LagSamples {
+				// Due times count from the start, so that a slow sample
+				// does not push the later ones out of the window.
+				select {
+				case <-rctx.Done():
+				case <-time.After(time.Until(start.Add(time.Duration(s+1) * gap))):
+				}
+				if rctx.Err() != nil {
+					lagsAfterReads++
+				}
+				l, err := lagSample(ctx, holder, procs[1:], fmt.Sprintf("T3_XX_Lag%s-%dx%03d", runID, len(procs), s))
+				if err != nil {
+					lagDone <- err
+					return
+				}
+				lags = append(lags, l...)
 			}
-			l, err := lagSample(ctx, holder, procs[1:], fmt.Sprintf("T3_XX_Lag%s-%dx%03d", runID, len(procs), s))
-			if err != nil {
-				lagErr = err
-				break
-			}
-			lags = append(lags, l...)
-		}
+			lagDone <- nil
+		}()
+	} else {
+		lagDone <- nil
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	gen := selfCPUSeconds() - gen0
 	cpu1, err := serversCPU(procs)
 	if err != nil {
+		<-lagDone
 		return row, err
 	}
 	periods1, throttled1 := serversThrottle(procs)
-	if lagErr != nil {
-		return row, lagErr
+	if err := <-lagDone; err != nil {
+		return row, err
 	}
+	row.ReadSeconds, row.LagSamplesAfterReads = elapsed.Seconds(), lagsAfterReads
 	var all []time.Duration
 	for w, r := range results {
 		all = append(all, r.lat...)
@@ -650,8 +685,8 @@ func quantileMS(l []time.Duration, q float64) float64 {
 
 // PrintReadScaleTable prints one line per server count.
 func PrintReadScaleTable(w io.Writer, rep *ReadScaleReport) {
-	fmt.Fprintf(w, "inventory: %d datasets, %d block replicas; heartbeat %s; %d closed-loop readers; host %d cores\n",
-		rep.Datasets, rep.BlockReplicas, rep.Heartbeat, rep.Workers, rep.HostCores)
+	fmt.Fprintf(w, "inventory: %d datasets, %d block replicas; heartbeat %s, standby replay every %s; %d closed-loop readers; host %d cores\n",
+		rep.Datasets, rep.BlockReplicas, rep.Heartbeat, rep.ReplayInterval, rep.Workers, rep.HostCores)
 	if rep.CPUQuota > 0 {
 		fmt.Fprintf(w, "each server capped at %.2f cores (cgroup), GOMAXPROCS %d: per-server capacity, not the host's\n", rep.CPUQuota, rep.ServerProcs)
 	} else {

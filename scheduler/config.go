@@ -28,6 +28,12 @@ type Config struct {
 	// tries to take it (and catches up with the change log). At most a
 	// third of LeasePeriod.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// ReplayInterval is how often a standby reads the change log for the
+	// holder's new writes between heartbeats: its reads are at most this
+	// stale (plus the replay). An idle poll is one indexed query that
+	// returns no rows. At most Heartbeat; default 250ms (or Heartbeat if
+	// shorter).
+	ReplayInterval time.Duration `yaml:"replay_interval"`
 	// Grace is how long running applications may take to finish after
 	// shutdown starts before their contexts are cancelled. Keep it below
 	// serve.shutdown_grace.
@@ -74,6 +80,7 @@ func DefaultConfig() Config {
 	return Config{
 		LeasePeriod:    15 * time.Second,
 		Heartbeat:      3 * time.Second,
+		ReplayInterval: 250 * time.Millisecond,
 		Grace:          20 * time.Second,
 		DefaultTimeout: time.Hour,
 		RetryDelay:     time.Minute,
@@ -93,6 +100,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = d.Heartbeat
+	}
+	if c.ReplayInterval == 0 {
+		c.ReplayInterval = min(d.ReplayInterval, c.Heartbeat)
 	}
 	if c.Grace == 0 {
 		c.Grace = d.Grace
@@ -128,6 +138,10 @@ func (c *Config) Validate() error {
 	if c.Heartbeat <= 0 || c.Heartbeat*3 > c.LeasePeriod {
 		return fmt.Errorf("scheduler.heartbeat %s: must be positive and at most a third of lease_period (%s)",
 			c.Heartbeat, c.LeasePeriod)
+	}
+	if c.ReplayInterval <= 0 || c.ReplayInterval > c.Heartbeat {
+		return fmt.Errorf("scheduler.replay_interval %s: must be positive and at most heartbeat (%s)",
+			c.ReplayInterval, c.Heartbeat)
 	}
 	if c.MaxReaders < 1 {
 		return fmt.Errorf("scheduler.max_readers %d: at least 1", c.MaxReaders)

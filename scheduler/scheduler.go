@@ -148,8 +148,8 @@ func (s *Scheduler) check() error {
 
 // Run holds or waits for the writer lease and, while it holds it, runs
 // the cron entries and sequences. A standby replays the inventory change
-// log at every heartbeat so that its reads stay current and it can take
-// over at once. When ctx ends: scheduling stops, running applications get
+// log every Config.ReplayInterval so that its reads stay current and it
+// can take over at once. When ctx ends: scheduling stops, running applications get
 // Config.Grace to finish, the rest are cancelled through their context,
 // and the lease is released so that a standby takes over without waiting
 // for it to expire. Run returns nil after a clean shutdown; it fails at
@@ -172,12 +172,23 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var t *term
+	// A standby tries for the lease at nextLead and, between those
+	// attempts, replays the change log every ReplayInterval, so that its
+	// reads lag the holder's writes by that interval rather than by a
+	// whole heartbeat.
+	var nextLead time.Time
+	replayFailing := false
 	for {
 		select {
 		case <-ctx.Done():
 			s.shutdown(t)
 			return nil
 		case <-timer.C:
+		}
+		if t == nil && time.Now().Before(nextLead) {
+			replayFailing = s.replay(ctx, replayFailing)
+			timer.Reset(min(s.cfg.ReplayInterval, time.Until(nextLead)))
+			continue
 		}
 		next := hb
 		if t == nil {
@@ -189,12 +200,34 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			if until := time.Until(expires); t == nil && until > 0 && until < hb {
 				next = until + 5*time.Millisecond
 			}
+			if t == nil {
+				nextLead = time.Now().Add(next)
+				next = min(next, s.cfg.ReplayInterval)
+			}
 		} else if !s.keepLead(ctx) {
 			s.stepDown(t)
 			t = nil
+			nextLead = time.Time{}
 		}
 		timer.Reset(next)
 	}
+}
+
+// replay is a standby's catch-up between lease attempts. failing says
+// whether the previous one failed: a database that stays unreachable is
+// logged once, not at every interval (the lease attempts log it too).
+func (s *Scheduler) replay(ctx context.Context, failing bool) bool {
+	_, err := s.store.CatchUp(ctx)
+	if err != nil && ctx.Err() == nil {
+		if !failing {
+			s.log.WithError(err).Error("replaying the inventory change log")
+		}
+		return true
+	}
+	if err == nil && failing {
+		s.log.Info("replaying the inventory change log again")
+	}
+	return false
 }
 
 // tryLead catches up with the change log and tries to take the lease;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -378,5 +379,55 @@ func TestMultiCommitWriter(t *testing.T) {
 	}
 	if v := counterValue(s); v != 2 {
 		t.Fatalf("counter %d, want 2", v)
+	}
+}
+
+// A standby replays the holder's writes every replay interval, not only
+// at its lease attempts: with a heartbeat of an hour it still serves
+// them.
+func TestStandbyReplaysBetweenHeartbeats(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, d *db.DB) {
+		slow := func(id string) Config {
+			c := fastConfig(id)
+			c.LeasePeriod, c.Heartbeat, c.ReplayInterval = 3*time.Hour, time.Hour, 20*time.Millisecond
+			return c
+		}
+		a := newScheduler(t, d, slow("a"), nil)
+		start(t, a)
+		waitLeader(t, a)
+		b := newScheduler(t, d, slow("b"), nil)
+		start(t, b)
+		// The standby's first lease attempt (which replays too) is over:
+		// the writes below come after it, and its next one is an hour away.
+		waitFor(t, "the standby's first lease attempt", 5*time.Second, func() bool {
+			l := b.seen.Load()
+			return l != nil && l.Holder == "a"
+		})
+		for range 3 {
+			_, err := a.RunNow(context.Background(), RunRequest{App: AppTestCounter, Wait: true})
+			must(t, err)
+		}
+		waitFor(t, "the standby to replay the holder's writes", 30*time.Second, func() bool { return counterValue(b) == 3 })
+		if b.Leader() {
+			t.Fatal("the standby took the lease")
+		}
+	})
+}
+
+// The replay interval defaults below the heartbeat and cannot exceed it.
+func TestReplayIntervalConfig(t *testing.T) {
+	c := Config{Heartbeat: 100 * time.Millisecond, LeasePeriod: time.Second}
+	c.ApplyDefaults()
+	if c.ReplayInterval != 100*time.Millisecond {
+		t.Fatalf("replay interval %s with a 100ms heartbeat, want the heartbeat", c.ReplayInterval)
+	}
+	c = Config{}
+	c.ApplyDefaults()
+	if c.ReplayInterval != 250*time.Millisecond || c.ReplayInterval >= c.Heartbeat {
+		t.Fatalf("default replay interval %s", c.ReplayInterval)
+	}
+	c.ReplayInterval = c.Heartbeat + time.Millisecond
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "scheduler.replay_interval") {
+		t.Fatalf("a replay interval above the heartbeat: %v", err)
 	}
 }

@@ -25,7 +25,7 @@ func newBenchReadScaleCmd(g *globalOptions) *cobra.Command {
 		Long: `Starts "dynamo serve" processes of this binary on the --db database (MariaDB:
 every server must reach it), one more for each count in --servers; the first
 holds the writer lease, the others are standbys replaying the change log every
---heartbeat. For each count it measures the read mix at full speed (--workers
+--replay-interval. For each count it measures the read mix at full speed (--workers
 closed-loop readers spread evenly over the servers) for --duration; meanwhile
 it adds --lag-samples sites through the holder and times how long each
 standby takes to serve them (replication lag); and it sends a write to every
@@ -84,7 +84,8 @@ throttled in most periods ("bound") measures the servers' capacity.`,
 	f.DurationVar(&o.Duration, "duration", o.Duration, "measured read time per server count")
 	f.IntVar(&o.Workers, "workers", o.Workers, "concurrent readers, spread evenly over the servers")
 	f.IntVar(&o.LagSamples, "lag-samples", o.LagSamples, "writes on the holder timed until each standby serves them")
-	f.DurationVar(&o.Heartbeat, "heartbeat", o.Heartbeat, "the servers' scheduler heartbeat (a standby replays the change log this often)")
+	f.DurationVar(&o.Heartbeat, "heartbeat", o.Heartbeat, "the servers' scheduler heartbeat (lease renewal and takeover attempts)")
+	f.DurationVar(&o.ReplayInterval, "replay-interval", 0, "how often a standby replays the change log (scheduler.replay_interval; 0: the servers' default, 250ms or the heartbeat if shorter)")
 	f.Float64Var(&o.CPUQuota, "cpu-quota", 0, "cap each server at this many cores in a cgroup of its own (e.g. 0.25; needs root; 0: no cap)")
 	f.IntVar(&o.ServerProcs, "server-procs", 0, "each server's GOMAXPROCS (0: inherited, or the quota rounded up)")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the inventory and of the request mix")
