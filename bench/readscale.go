@@ -685,7 +685,7 @@ func quantileMS(l []time.Duration, q float64) float64 {
 
 // PrintReadScaleTable prints one line per server count.
 func PrintReadScaleTable(w io.Writer, rep *ReadScaleReport) {
-	fmt.Fprintf(w, "inventory: %d datasets, %d block replicas; heartbeat %s, standby replay every %s; %d closed-loop readers; host %d cores\n",
+	fmt.Fprintf(w, "inventory: %d datasets, %d block replicas; heartbeat %s; standby replay interval %s; %d closed-loop readers; host %d cores\n",
 		rep.Datasets, rep.BlockReplicas, rep.Heartbeat, rep.ReplayInterval, rep.Workers, rep.HostCores)
 	if rep.CPUQuota > 0 {
 		fmt.Fprintf(w, "each server capped at %.2f cores (cgroup), GOMAXPROCS %d: per-server capacity, not the host's\n", rep.CPUQuota, rep.ServerProcs)
