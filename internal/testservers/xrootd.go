@@ -58,6 +58,7 @@ func XRootD(t testing.TB, opts XRootDOptions) *XRootDServer {
 		}
 	}
 	port := FreePort(t)
+	wait := []int{port}
 	s := &XRootDServer{
 		URL: fmt.Sprintf("root://localhost:%d//data", port), Addr: fmt.Sprintf("localhost:%d", port),
 		DataDir: filepath.Join(dir, "root", "data"),
@@ -80,6 +81,7 @@ xrootd.chksum adler32
 		}
 		s.PKI = opts.PKI
 		hport := FreePort(t)
+		wait = append(wait, hport)
 		s.HTTPURL = fmt.Sprintf("https://localhost:%d/data/", hport)
 		// xrootd insists on owning its key with mode 0400: use copies.
 		cert, key := filepath.Join(dir, "hostcert.pem"), filepath.Join(dir, "hostkey.pem")
@@ -109,8 +111,12 @@ ofs.tpc pgm /usr/bin/xrdcp
 	}
 	p := start(t, cmd, filepath.Join(dir, "logs", "stdout.log"), 10*time.Second)
 	s.Pid = cmd.Process.Pid
-	if err := WaitTCP(fmt.Sprintf("127.0.0.1:%d", port), 15*time.Second, p.done); err != nil {
-		t.Fatalf("xrootd: %v\n%s\n%s", err, logTail(filepath.Join(dir, "logs", "stdout.log")), logTail(s.Log))
+	// XrdHttp may answer later than the root protocol: a test that talks
+	// HTTPS right away must not find its port refusing connections.
+	for _, p2 := range wait {
+		if err := WaitTCP(fmt.Sprintf("127.0.0.1:%d", p2), 15*time.Second, p.done); err != nil {
+			t.Fatalf("xrootd: %v\n%s\n%s", err, logTail(filepath.Join(dir, "logs", "stdout.log")), logTail(s.Log))
+		}
 	}
 	return s
 }
